@@ -1,0 +1,160 @@
+/* common.h - shared types of every stage: error domains, the transient/permanent
+ * classification, exit codes, limits and options, autoptr cleanups for GMime and json-c.
+ *
+ * Ownership notes follow GMime's style: "(transfer full)" means the caller owns and
+ * must free the result, "(transfer none)" means it is borrowed. */
+#ifndef TLSRPT_COMMON_H
+#define TLSRPT_COMMON_H
+
+#include <glib.h>
+#include <gmime/gmime.h>
+#include <json-c/json.h>
+
+/* GMime 3.2 and json-c ship no autoptr declarations: they are declared here, once. */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeObject, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeMessage, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParser, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeStream, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimePartIter, g_mime_part_iter_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParserOptions, g_mime_parser_options_free)
+typedef struct json_object TrJson;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrJson, json_object_put)
+typedef struct json_tokener TrJsonTokener;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrJsonTokener, json_tokener_free)
+
+/* ---- error domains: one per stage ---------------------------------------- */
+#define MIME_WALK_ERROR (mime_walk_error_quark())
+#define DECODE_ERROR    (decode_error_quark())
+#define REPORT_ERROR    (report_error_quark())
+#define STORE_ERROR     (store_error_quark())
+#define SINK_ERROR      (sink_error_quark())
+#define SOURCE_ERROR    (source_error_quark())
+#define CLI_ERROR       (cli_error_quark())
+GQuark mime_walk_error_quark(void);
+GQuark decode_error_quark(void);
+GQuark report_error_quark(void);
+GQuark store_error_quark(void);
+GQuark sink_error_quark(void);
+GQuark source_error_quark(void);
+GQuark cli_error_quark(void);
+
+/* Permanent: the input itself is bad; retrying cannot help. */
+typedef enum {
+  MIME_WALK_ERROR_PARSE,      /* not parseable as a message at all */
+  MIME_WALK_ERROR_LIMIT,      /* depth / part count / header / size limit exceeded */
+} MimeWalkError;
+
+typedef enum {
+  DECODE_ERROR_GZIP,          /* bad gzip: header, data, CRC, length, truncated */
+  DECODE_ERROR_ZIP,           /* bad or unsupported zip */
+  DECODE_ERROR_TOO_LARGE,     /* inflated size over the cap */
+  DECODE_ERROR_NOT_JSON,      /* content is neither gzip, zip nor a JSON object */
+} DecodeError;
+
+typedef enum {
+  REPORT_ERROR_JSON,          /* not JSON (syntax, depth, encoding) */
+  REPORT_ERROR_INVALID,       /* JSON, but cannot be a TLS report */
+} ReportError;
+
+/* Store and sink errors are transient unless noted: the message is not acknowledged. */
+typedef enum {
+  STORE_ERROR_IO,             /* write/fsync/rename failed (includes ENOSPC, EROFS, EACCES) */
+  STORE_ERROR_LOCK,           /* could not take the store lock in time */
+  STORE_ERROR_CORRUPT,        /* index unreadable beyond repair (permanent for the run) */
+} StoreError;
+
+typedef enum {
+  SINK_ERROR_IO,              /* transient */
+} SinkError;
+
+typedef enum {
+  SOURCE_ERROR_IO,            /* transient: read failure, network, timeout */
+  SOURCE_ERROR_NOT_FOUND,     /* permanent: path does not exist / not a maildir */
+  SOURCE_ERROR_TOO_LARGE,     /* permanent for that message: skipped, left alone */
+  SOURCE_ERROR_AUTH,          /* fatal: authentication refused */
+  SOURCE_ERROR_TLS,           /* fatal: certificate / TLS negotiation */
+  SOURCE_ERROR_LOCKED,        /* another poller holds the mailbox lock */
+  SOURCE_ERROR_PROTOCOL,      /* transient: server said something unexpected */
+} SourceError;
+
+typedef enum {
+  CLI_ERROR_USAGE,
+  CLI_ERROR_CONFIG,
+} CliError;
+
+typedef enum {
+  TR_ERROR_PERMANENT,         /* bad input: quarantine (or skip) and acknowledge */
+  TR_ERROR_TRANSIENT,         /* environment: do not acknowledge, retry later */
+} TrErrorClass;
+
+/* The one place that decides transient vs permanent. */
+TrErrorClass tr_error_classify(const GError *error);
+
+/* ---- exit codes: mapped here only, documented in docs/exit-codes.md ------- */
+enum {
+  TR_EXIT_OK = 0,             /* every message stored, duplicate or not a report */
+  TR_EXIT_QUARANTINED = 1,    /* batch: some messages quarantined */
+  TR_EXIT_USAGE_BATCH = 2,    /* batch: usage error */
+  TR_EXIT_AUTH = 3,           /* imap: authentication refused */
+  TR_EXIT_TLS = 4,            /* imap: certificate / TLS failure */
+  TR_EXIT_LOCKED = 5,         /* imap: another poller holds the mailbox */
+  TR_EXIT_USAGE = 64,         /* EX_USAGE (mda) */
+  TR_EXIT_TEMPFAIL = 75,      /* EX_TEMPFAIL: not stored durably, retry */
+  TR_EXIT_CONFIG = 78,        /* EX_CONFIG (mda) */
+};
+
+/* ---- limits and options --------------------------------------------------- */
+typedef struct {
+  gsize max_report_size;      /* inflated report bytes; default 64 MiB */
+  gsize max_message_size;     /* whole message bytes; default 32 MiB */
+  guint max_mime_depth;       /* nested multipart / message/rfc822; default 32 */
+  guint max_parts;            /* MIME parts walked per message; default 1000 */
+  guint max_json_depth;       /* json-c tokener depth; default 64 */
+} TrLimits;
+
+#define TR_DEFAULT_MAX_REPORT_SIZE  (64u * 1024 * 1024)
+#define TR_DEFAULT_MAX_MESSAGE_SIZE (32u * 1024 * 1024)
+#define TR_DEFAULT_MAX_MIME_DEPTH   32u
+#define TR_DEFAULT_MAX_PARTS        1000u
+#define TR_DEFAULT_MAX_JSON_DEPTH   64u
+
+void tr_limits_init(TrLimits *limits);
+
+typedef enum {
+  TR_STARTTLS_REQUIRED,
+  TR_STARTTLS_TRY,
+  TR_STARTTLS_NO,
+} TrStarttls;
+
+typedef struct {
+  char *user;
+  char *password_file;        /* 0600-style file; else TLSRPT_IMAP_PASSWORD; else ~/.netrc */
+  char *password;             /* from the config file (same permission rule) */
+  TrStarttls starttls;
+  char *cacert;
+  gboolean insecure;
+  gboolean all;               /* UID SEARCH ALL instead of UNSEEN */
+  char *error_folder;         /* quarantined messages go here, if set */
+  guint watch;                /* 0 = --once; else poll interval in seconds */
+} TrImapOptions;
+
+typedef struct {
+  char *store_dir;            /* state dir; the tree store unless no_store */
+  gboolean no_store;
+  char *csv_path;             /* NULL = none */
+  char *jsonl_path;           /* NULL = none; "-" = stdout */
+  char *quarantine_dir;       /* default STORE/quarantine */
+  int verbosity;              /* -1 quiet, 0 normal, 1.. verbose */
+  TrLimits limits;
+  /* maildir */
+  gboolean mark_seen;
+  char *move_to;
+  guint batch_size;           /* messages per group commit; default 512 */
+  double lock_timeout;        /* seconds to wait for the store lock; default 60 */
+  TrImapOptions imap;
+} TrOptions;
+
+void tr_options_init(TrOptions *opts);
+void tr_options_clear(TrOptions *opts);
+
+#endif

@@ -1,0 +1,41 @@
+/* fsutil.h - durable, symlink-safe file operations and name sanitizing. Everything that
+ * puts a byte on disk goes through here. */
+#ifndef TLSRPT_FSUTIL_H
+#define TLSRPT_FSUTIL_H
+
+#include "common.h"
+
+/* Make @path (and parents) as a directory, mode 0750 for new ones. */
+gboolean fsutil_mkdir_p(const char *path, GError **error);
+
+/* Open (creating with mkdirat when @create) the directory @relpath below the directory
+ * fd @base_fd, one component at a time with O_NOFOLLOW|O_DIRECTORY: a symlink planted
+ * anywhere below @base_fd is refused, never followed. @relpath must be relative, with
+ * no "." / ".." / empty components. Returns an fd (close it) or -1 + G_IO_ERROR. */
+int fsutil_open_dir_below(int base_fd, const char *relpath, gboolean create, GError **error);
+
+/* Write @len bytes to a new temporary file in @dir_fd (O_CREAT|O_EXCL|O_NOFOLLOW,
+ * name ".tmp-<final>-<pid>-<random>"). When @do_fsync, fsync it. Returns the temporary
+ * name (transfer full) or NULL + G_IO_ERROR (the partial file is removed). */
+char *fsutil_write_tmp(int dir_fd, const char *final_name, const void *data, gsize len,
+                       gboolean do_fsync, GError **error);
+
+/* The whole durable write: write_tmp with fsync, renameat onto @name, fsync @dir_fd. */
+gboolean fsutil_write_atomic(int dir_fd, const char *name, const void *data, gsize len,
+                             GError **error);
+
+gboolean fsutil_fsync_fd(int fd, const char *what, GError **error);
+
+/* Remove ".tmp-*" files older than @max_age seconds left in @dir_fd by a crash. */
+void fsutil_sweep_tmp(int dir_fd, gint64 max_age);
+
+/* A file-name component made from untrusted text: bytes outside [A-Za-z0-9._+@=-]
+ * become '_', no leading '.', never empty ("_"), at most @max_len bytes (cut at a
+ * character boundary). Never returns "." or "..". (transfer full) */
+char *fsutil_sanitize_component(const char *in, gsize max_len);
+
+/* Set *error from errno with a "what: path: strerror" message, code from
+ * g_io_error_from_errno(); for callers that need it. */
+void fsutil_set_error_errno(GError **error, int errsv, const char *what, const char *path);
+
+#endif

@@ -1,0 +1,75 @@
+/* log.c - stderr (and syslog in MDA mode) logging for the pipeline and the CLI. */
+#include "log.h"
+
+#include <stdio.h>
+#include <syslog.h>
+#include <unistd.h>
+
+static int log_verbosity;
+static gboolean log_syslog;
+static gboolean progress_shown;
+
+void
+tr_log_init(int verbosity, gboolean use_syslog)
+{
+  log_verbosity = verbosity;
+  log_syslog = use_syslog;
+  if (use_syslog)
+    openlog("tlsrpt-ingest", LOG_PID, LOG_MAIL);
+}
+
+int
+tr_log_verbosity(void)
+{
+  return log_verbosity;
+}
+
+static void
+log_clear_progress(void)
+{
+  if (progress_shown) {
+    fputs("\r\033[K", stderr);
+    progress_shown = FALSE;
+  }
+}
+
+static void
+log_emit(int prio, const char *prefix, const char *fmt, va_list ap)
+{
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  log_clear_progress();
+  fprintf(stderr, "tlsrpt-ingest: %s%s\n", prefix, msg);
+  if (log_syslog)
+    syslog(prio, "%s%s", prefix, msg);
+}
+
+#define LOG_FN(name, min, prio, prefix)                                                 \
+  void name(const char *fmt, ...)                                                       \
+  {                                                                                     \
+    if (log_verbosity < (min))                                                          \
+      return;                                                                           \
+    va_list ap;                                                                         \
+    va_start(ap, fmt);                                                                  \
+    log_emit(prio, prefix, fmt, ap);                                                    \
+    va_end(ap);                                                                         \
+  }
+
+LOG_FN(tr_log_error, -1, LOG_ERR, "error: ")
+LOG_FN(tr_log_warn, 0, LOG_WARNING, "warning: ")
+LOG_FN(tr_log_info, 0, LOG_INFO, "")
+LOG_FN(tr_log_verbose, 1, LOG_INFO, "")
+LOG_FN(tr_log_debug, 2, LOG_DEBUG, "debug: ")
+
+void
+tr_log_progress(const char *fmt, ...)
+{
+  if (log_verbosity < 0 || !isatty(STDERR_FILENO))
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\r\033[K%s", msg);
+  progress_shown = msg[0] != '\0';
+  fflush(stderr);
+}

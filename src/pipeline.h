@@ -1,0 +1,44 @@
+/* pipeline.h - source -> MIME walk -> decode -> parse -> sinks -> commit.
+ * The only place that logs a per-message outcome (one line per message). */
+#ifndef TLSRPT_PIPELINE_H
+#define TLSRPT_PIPELINE_H
+
+#include "common.h"
+#include "report.h"
+#include "source.h"
+#include "sink.h"
+#include "store.h"
+
+typedef struct {
+  guint messages;
+  guint reports;          /* valid reports found */
+  guint stored;           /* new reports written */
+  guint duplicates;       /* reports already in the store */
+  guint not_reports;      /* messages without a report */
+  guint quarantined;      /* messages copied to the quarantine */
+  guint skipped;          /* messages the source skipped (left alone) */
+} PipelineStats;
+
+/* What one message holds, before any sink sees it. */
+typedef struct {
+  GPtrArray *reports;     /* Report* (element free func set) */
+  char *quarantine_reason;/* non-NULL: keep the message in the quarantine for this */
+  gboolean not_report;    /* no candidate part at all (or only weak ones that failed) */
+} PipelineResult;
+
+void pipeline_result_clear(PipelineResult *res);
+
+/* Pure stage chain for one message, no I/O: walk, decode, parse. Never fails: bad
+ * input ends in res->quarantine_reason or res->not_report. Used by the fuzz target. */
+void pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
+                              PipelineResult *res);
+
+/* Run a whole source through the sinks with group commit. Returns the exit code
+ * (TR_EXIT_*) and fills @stats. */
+int pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions *opts,
+                 gboolean mda_mode, PipelineStats *stats);
+
+/* "messages=N reports=N stored=N duplicates=N not_reports=N quarantined=N" (transfer full) */
+char *pipeline_stats_line(const PipelineStats *stats);
+
+#endif

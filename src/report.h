@@ -1,0 +1,102 @@
+/* report.h - the TLS report (RFC 8460 §4) as one C struct: parse and validate with
+ * json-c, tolerating real senders' quirks (each recorded as a deviation), normalize,
+ * serialize, and the file-name metadata of §5.1. */
+#ifndef TLSRPT_REPORT_H
+#define TLSRPT_REPORT_H
+
+#include "common.h"
+
+typedef struct {
+  char *result_type;              /* kept verbatim, unknown values included; "" if absent */
+  char *sending_mta_ip;           /* NULL when absent or "" */
+  char *receiving_mx_hostname;    /* NULL when absent or "" */
+  char *receiving_mx_helo;        /* NULL when absent or "" */
+  char *receiving_ip;             /* NULL when absent or "" */
+  gint64 failed_session_count;    /* 0 when absent */
+  char *additional_information;   /* NULL when absent or "" */
+  char *failure_reason_code;      /* NULL when absent or "" */
+} ReportFailure;
+
+typedef struct {
+  char *policy_type;              /* "sts", "tlsa", "no-policy-found" or verbatim */
+  GPtrArray *policy_strings;      /* char*, never NULL (may be empty); "\r" stripped */
+  char *policy_domain;            /* lower-cased; NULL when missing (Postfix) */
+  GPtrArray *mx_hosts;            /* char*, never NULL; "mx: " prefix stripped */
+  gint64 total_successful;        /* 0 when absent */
+  gint64 total_failure;           /* 0 when absent */
+  GPtrArray *failures;            /* ReportFailure*, never NULL */
+} ReportPolicy;
+
+/* Metadata from a §5.1 file name: sender!policy-domain!begin!end[!unique-id].json[.gz] */
+typedef struct {
+  char *sender;
+  char *policy_domain;
+  gint64 begin;                   /* epoch seconds (ISO-8601 stamps accepted) */
+  gint64 end;
+  char *unique_id;                /* NULL when absent */
+} ReportFilename;
+
+/* Where the report came from: filled by the pipeline, written in the "ingest" block. */
+typedef struct {
+  char *source;                   /* origin: file path, "stdin", "imap://.../;UID=7" */
+  char *submitter;                /* TLS-Report-Submitter, else From domain, else NULL */
+  char *report_domain;            /* TLS-Report-Domain header, or NULL */
+  char *filename;                 /* attachment file name as sent (unsanitized), or NULL */
+  char *message_id;               /* or NULL */
+  gint64 received;                /* epoch seconds when ingested */
+  char *raw_extension;            /* "json", "json.gz" or "zip" */
+  GBytes *raw;                    /* the original attachment bytes, or NULL */
+} ReportIngest;
+
+typedef struct {
+  char *organization_name;        /* "" if absent (deviation) */
+  char *contact_info;             /* NULL when null/absent */
+  char *report_id;                /* "" if absent (deviation) */
+  gint64 begin;                   /* epoch seconds UTC */
+  gint64 end;
+  GPtrArray *policies;            /* ReportPolicy*, never NULL */
+  GPtrArray *deviations;          /* char*: short reasons, e.g. "mx-host is a string" */
+  ReportIngest ingest;
+  guint8 key[16];                 /* dedup key, see report_compute_key() */
+} Report;
+
+void report_free(Report *report);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Report, report_free)
+
+/* Parse and validate JSON bytes (json-c tokener with @limits->max_json_depth).
+ * Rejects (REPORT_ERROR_JSON / REPORT_ERROR_INVALID, one-line message) only what cannot
+ * be a report: not JSON or not an object, no "policies" array, no usable date-range and
+ * no @fname to take it from. @fname (nullable) fills a missing date-range and
+ * policy-domain; the JSON wins when they disagree (recorded as a deviation).
+ * Computes report->key. Returns (transfer full). */
+Report *report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
+                     GError **error);
+
+/* Dedup key: first 16 bytes of SHA-256 over organization-name, report-id, begin, end
+ * (NUL separated, begin/end as decimal epoch seconds). */
+void report_compute_key(Report *report);
+/* 32 lower-case hex characters; (transfer full). */
+char *report_key_hex(const guint8 key[16]);
+
+/* Parse an RFC 3339 date-time; zone-less stamps are UTC (*zoneless set TRUE).
+ * Returns FALSE when unparseable. */
+gboolean report_parse_datetime(const char *s, gint64 *epoch_out, gboolean *zoneless);
+/* Format epoch seconds as "YYYY-MM-DDTHH:MM:SSZ" into @buf (at least 21 bytes). */
+void report_format_datetime(gint64 epoch, char buf[21]);
+
+/* Parse a §5.1 file name (base name only; directories ignored). Returns FALSE (and
+ * leaves @out zeroed) when the name does not have that shape. */
+gboolean report_filename_parse(const char *filename, ReportFilename *out);
+void report_filename_clear(ReportFilename *f);
+
+/* The first policy-domain of the report, else ingest.report_domain, else the file
+ * name's, else "unknown". (transfer none) */
+const char *report_primary_domain(const Report *report);
+
+/* The normalized report as JSON: RFC field names, RFC 3339 UTC "Z" datetimes, arrays
+ * always arrays, absent optional fields omitted, plus an "ingest" object (source,
+ * submitter, report-domain, filename, message-id, received, deviations, key).
+ * Appends to @out; no trailing newline; @pretty for the tree store. */
+void report_to_json(const Report *report, gboolean pretty, GString *out);
+
+#endif

@@ -1,0 +1,54 @@
+/* source.h - where messages come from. One implementation per file (source-mda.c,
+ * source-maildir.c, source-mbox.c, source-file.c, source-imap.c), found by name in a
+ * NULL-terminated registry. A source yields messages and later commits each one. */
+#ifndef TLSRPT_SOURCE_H
+#define TLSRPT_SOURCE_H
+
+#include "common.h"
+
+typedef struct {
+  GBytes *data;           /* the message (or raw report) bytes; NULL when skipped */
+  char *origin;           /* for the log: path, "stdin", "mbox:FILE#N", "imap:...;UID=N" */
+  char *filename;         /* loose report files: the file name (for §5.1 metadata) */
+  gboolean raw_report;    /* data is a report payload (.json/.json.gz), not a message */
+  gint64 received;        /* epoch seconds: file mtime, IMAP INTERNALDATE, or now */
+  char *skip_reason;      /* set (and data NULL) when the source skips this message,
+                             e.g. over --max-message-size; it is left alone */
+  gpointer handle;        /* source-private, for commit */
+  GDestroyNotify handle_free;
+} SourceMessage;
+
+void source_message_free(SourceMessage *msg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SourceMessage, source_message_free)
+
+typedef enum {
+  SOURCE_OUTCOME_STORED,      /* at least one new report stored */
+  SOURCE_OUTCOME_DUPLICATE,   /* every report already stored */
+  SOURCE_OUTCOME_QUARANTINED, /* copied to the quarantine (maybe some reports stored too) */
+  SOURCE_OUTCOME_NOT_REPORT,  /* no report in it: left as it is by every source */
+} SourceOutcome;
+
+typedef struct {
+  const char *name;       /* "mda", "maildir", "mbox", "file", "imap" */
+  /* @args: NULL-terminated list of command arguments (paths, URL). */
+  gpointer (*open)(const TrOptions *opts, char **args, GError **error);
+  /* TRUE + *msg (transfer full) for the next message; FALSE with no error at the end;
+   * FALSE + error on failure (transient errors stop the run). */
+  gboolean (*next)(gpointer self, SourceMessage **msg, GError **error);
+  /* Acknowledge: called only after every sink flushed (or the quarantine copy is
+   * durable). Maildir: --mark-seen / --move-to; IMAP: flag / move; others: nothing. */
+  gboolean (*commit)(gpointer self, SourceMessage *msg, SourceOutcome outcome,
+                     GError **error);
+  void (*close)(gpointer self);
+} SourceOps;
+
+extern const SourceOps source_mda_ops;
+extern const SourceOps source_maildir_ops;
+extern const SourceOps source_mbox_ops;
+extern const SourceOps source_file_ops;
+extern const SourceOps source_imap_ops;
+
+extern const SourceOps *const source_registry[];
+const SourceOps *source_find(const char *name);
+
+#endif

@@ -1,0 +1,143 @@
+/* testutil.c - helpers shared by every test executable. */
+#include "testutil.h"
+
+#include <glib/gstdio.h>
+#include <sys/wait.h>
+
+char *
+tu_fixture_path(const char *name)
+{
+  const char *dir = g_getenv("TLSRPT_FIXTURES");
+  if (dir == NULL)
+    dir = "fixtures";
+  return g_build_filename(dir, name, NULL);
+}
+
+GBytes *
+tu_fixture(const char *name)
+{
+  g_autofree char *path = tu_fixture_path(name);
+  char *data = NULL;
+  gsize len = 0;
+  g_autoptr(GError) error = NULL;
+  if (!g_file_get_contents(path, &data, &len, &error))
+    fail_msg("fixture %s: %s", name, error->message);
+  return g_bytes_new_take(data, len);
+}
+
+char *
+tu_mkdtemp(void)
+{
+  g_autoptr(GError) error = NULL;
+  char *dir = g_dir_make_tmp("tlsrpt-test-XXXXXX", &error);
+  if (dir == NULL)
+    fail_msg("mkdtemp: %s", error->message);
+  return dir;
+}
+
+void
+tu_rmtree(const char *path)
+{
+  if (path == NULL)
+    return;
+  GDir *d = g_dir_open(path, 0, NULL);
+  if (d != NULL) {
+    const char *name;
+    while ((name = g_dir_read_name(d)) != NULL) {
+      g_autofree char *child = g_build_filename(path, name, NULL);
+      if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+        tu_rmtree(child);
+      else
+        g_unlink(child);
+    }
+    g_dir_close(d);
+  }
+  g_rmdir(path);
+}
+
+void
+tu_write_file(const char *path, const void *data, gsize len)
+{
+  g_autofree char *dir = g_path_get_dirname(path);
+  g_mkdir_with_parents(dir, 0755);
+  g_autoptr(GError) error = NULL;
+  if (!g_file_set_contents(path, data, (gssize) len, &error))
+    fail_msg("write %s: %s", path, error->message);
+}
+
+char *
+tu_read_file(const char *path, gsize *len)
+{
+  char *data = NULL;
+  gsize l = 0;
+  if (!g_file_get_contents(path, &data, &l, NULL))
+    return NULL;
+  if (len)
+    *len = l;
+  return data;
+}
+
+guint
+tu_count_files(const char *dir, const char *suffix)
+{
+  guint n = 0;
+  GDir *d = g_dir_open(dir, 0, NULL);
+  if (d == NULL)
+    return 0;
+  const char *name;
+  while ((name = g_dir_read_name(d)) != NULL) {
+    g_autofree char *child = g_build_filename(dir, name, NULL);
+    if (g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+      continue;
+    if (g_file_test(child, G_FILE_TEST_IS_DIR))
+      n += tu_count_files(child, suffix);
+    else if (suffix == NULL || g_str_has_suffix(name, suffix))
+      n++;
+  }
+  g_dir_close(d);
+  return n;
+}
+
+guint
+tu_count_lines(const char *path)
+{
+  gsize len = 0;
+  g_autofree char *data = tu_read_file(path, &len);
+  guint n = 0;
+  for (gsize i = 0; data && i < len; i++)
+    if (data[i] == '\n')
+      n++;
+  return n;
+}
+
+int
+tu_run(const char *const *argv, GBytes *stdin_data, char **out, char **err)
+{
+  const char *bin = g_getenv("TLSRPT_BIN");
+  assert_non_null(bin);
+  g_autoptr(GPtrArray) args = g_ptr_array_new();
+  g_ptr_array_add(args, (gpointer) bin);
+  for (guint i = 0; argv[i] != NULL; i++)
+    g_ptr_array_add(args, (gpointer) argv[i]);
+  g_ptr_array_add(args, NULL);
+
+  g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+      G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+      G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) p =
+      g_subprocess_launcher_spawnv(l, (const char *const *) args->pdata, &error);
+  if (p == NULL)
+    fail_msg("spawn %s: %s", bin, error->message);
+  g_autoptr(GBytes) ob = NULL;
+  g_autoptr(GBytes) eb = NULL;
+  if (!g_subprocess_communicate(p, stdin_data, NULL, &ob, &eb, &error))
+    fail_msg("communicate: %s", error->message);
+  if (out)
+    *out = g_strndup(g_bytes_get_data(ob, NULL), g_bytes_get_size(ob));
+  if (err)
+    *err = g_strndup(g_bytes_get_data(eb, NULL), g_bytes_get_size(eb));
+  if (!g_subprocess_get_if_exited(p))
+    return -1;
+  return g_subprocess_get_exit_status(p);
+}

@@ -1,0 +1,33 @@
+/* testutil.h - helpers shared by every test executable. */
+#ifndef TLSRPT_TESTUTIL_H
+#define TLSRPT_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <glib.h>
+
+/* Absolute path of fixtures/<name> (transfer full). */
+char *tu_fixture_path(const char *name);
+/* Contents of fixtures/<name>; fails the test when missing. (transfer full) */
+GBytes *tu_fixture(const char *name);
+/* A fresh empty directory under $TMPDIR, removed by tu_rmtree(). (transfer full) */
+char *tu_mkdtemp(void);
+void tu_rmtree(const char *path);
+/* Write a file (creating parent dirs). */
+void tu_write_file(const char *path, const void *data, gsize len);
+/* Read a whole file into a string, NULL if missing. (transfer full) */
+char *tu_read_file(const char *path, gsize *len);
+/* Count regular files below @dir whose name ends with @suffix (NULL = all). */
+guint tu_count_files(const char *dir, const char *suffix);
+/* Count lines in a file (0 if missing). */
+guint tu_count_lines(const char *path);
+
+/* Run the tlsrpt-ingest binary ($TLSRPT_BIN) with @argv (NULL-terminated, without
+ * argv[0]), feeding @stdin_data (nullable) and capturing stdout/stderr
+ * (transfer full, nullable out params). Returns the exit status (-1 if signalled). */
+int tu_run(const char *const *argv, GBytes *stdin_data, char **out, char **err);
+
+#endif
