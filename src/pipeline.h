@@ -38,6 +38,11 @@ void pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
 int pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions *opts,
                  gboolean mda_mode, PipelineStats *stats);
 
+/* Async-signal-safe: ask pipeline_run() to stop after the message in flight (its
+ * batch is still flushed and acknowledged). */
+void pipeline_request_stop(void);
+gboolean pipeline_stop_requested(void);
+
 /* "messages=N reports=N stored=N duplicates=N not_reports=N quarantined=N" (transfer full) */
 char *pipeline_stats_line(const PipelineStats *stats);
 

@@ -1,0 +1,497 @@
+/* pipeline.c - source -> MIME walk -> decode -> parse -> sinks -> commit.
+ *
+ * Group commit: messages are processed into a pending batch; a batch is flushed under
+ * the store lock (journal, sinks, quarantine, index) and only then are its messages
+ * acknowledged to their source. The only place that logs a per-message outcome. */
+#include "pipeline.h"
+
+#include "decode.h"
+#include "log.h"
+#include "mime-walk.h"
+
+#include <signal.h>
+
+#define PIPELINE_MAX_PENDING_BYTES (16u * 1024 * 1024)
+
+static volatile sig_atomic_t pipeline_stop;
+
+void
+pipeline_request_stop(void)
+{
+  pipeline_stop = 1;
+}
+
+gboolean
+pipeline_stop_requested(void)
+{
+  return pipeline_stop != 0;
+}
+
+void
+pipeline_result_clear(PipelineResult *res)
+{
+  g_clear_pointer(&res->reports, g_ptr_array_unref);
+  g_clear_pointer(&res->quarantine_reason, g_free);
+  res->not_report = FALSE;
+}
+
+/* ---- the pure stage chain ------------------------------------------------ */
+
+/* Decode and parse one payload; on success the report is appended to @res->reports. */
+static gboolean
+pipeline_parse_payload(GBytes *payload, const char *filename, const TrLimits *limits,
+                       PipelineResult *res, GError **error)
+{
+  DecodeFormat format = DECODE_FORMAT_JSON;
+  g_autoptr(GBytes) json = decode_payload(payload, limits->max_report_size, &format, error);
+  if (json == NULL)
+    return FALSE;
+
+  ReportFilename fname = { 0 };
+  gboolean have_fname = filename != NULL && report_filename_parse(filename, &fname);
+  Report *report = report_parse(json, have_fname ? &fname : NULL, limits, error);
+  report_filename_clear(&fname);
+  if (report == NULL)
+    return FALSE;
+
+  report->ingest.filename = g_strdup(filename);
+  report->ingest.raw_extension = g_strdup(decode_format_extension(format));
+  report->ingest.raw = g_bytes_ref(payload);
+  g_ptr_array_add(res->reports, report);
+  return TRUE;
+}
+
+static char *
+pipeline_domain_of(const char *addr)
+{
+  if (addr == NULL)
+    return NULL;
+  const char *at = strrchr(addr, '@');
+  return at != NULL && at[1] != '\0' ? g_ascii_strdown(at + 1, -1) : NULL;
+}
+
+void
+pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
+                         PipelineResult *res)
+{
+  memset(res, 0, sizeof *res);
+  res->reports = g_ptr_array_new_with_free_func((GDestroyNotify) report_free);
+
+  if (msg->skip_reason != NULL) {
+    res->quarantine_reason = g_strdup(msg->skip_reason);
+    return;
+  }
+
+  if (msg->raw_report) {
+    g_autoptr(GError) error = NULL;
+    if (!pipeline_parse_payload(msg->data, msg->filename, limits, res, &error))
+      res->quarantine_reason = g_strdup(error->message);
+    else {
+      Report *r = res->reports->pdata[0];
+      r->ingest.source = g_strdup(msg->origin);
+      r->ingest.received = msg->received;
+      ReportFilename fname = { 0 };
+      if (msg->filename && report_filename_parse(msg->filename, &fname))
+        r->ingest.submitter = g_strdup(fname.sender);
+      report_filename_clear(&fname);
+    }
+    return;
+  }
+
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MimeMessage) mm = mime_walk_message(msg->data, limits, &error);
+  if (mm == NULL) {
+    res->quarantine_reason = g_strdup_printf("not a mail message: %s", error->message);
+    return;
+  }
+
+  g_autoptr(GString) reasons = g_string_new(NULL);
+  guint strong_failures = 0;
+  for (guint i = 0; i < mm->parts->len; i++) {
+    MimePart *part = mm->parts->pdata[i];
+    g_autoptr(GError) perr = NULL;
+    if (pipeline_parse_payload(part->content, part->filename, limits, res, &perr))
+      continue;
+    if (part->evidence == MIME_EVIDENCE_STRONG) {
+      strong_failures++;
+      if (reasons->len > 0)
+        g_string_append(reasons, "; ");
+      g_string_append_printf(reasons, "part %u (%s%s%s): %s", i + 1, part->content_type,
+                             part->filename ? ", " : "",
+                             part->filename ? part->filename : "", perr->message);
+    }
+  }
+
+  if (strong_failures > 0)
+    res->quarantine_reason = g_string_free(g_steal_pointer(&reasons), FALSE);
+  else if (res->reports->len == 0 && mm->tlsrpt_markers)
+    res->quarantine_reason = g_strdup(mm->parts->len == 0
+                                          ? "TLS-RPT message without a report part"
+                                          : "TLS-RPT message whose parts hold no report");
+  else if (res->reports->len == 0)
+    res->not_report = TRUE;
+
+  g_autofree char *from_domain = pipeline_domain_of(mm->from);
+  for (guint i = 0; i < res->reports->len; i++) {
+    Report *r = res->reports->pdata[i];
+    r->ingest.source = g_strdup(msg->origin);
+    r->ingest.received = msg->received;
+    r->ingest.report_domain = g_strdup(mm->report_domain);
+    r->ingest.message_id = g_strdup(mm->message_id);
+    r->ingest.submitter = g_strdup(mm->submitter ? mm->submitter : from_domain);
+  }
+}
+
+/* ---- group commit -------------------------------------------------------- */
+
+typedef struct {
+  SourceMessage *msg;
+  PipelineResult res;
+  guint new_reports;
+  char *quarantine_path;
+} PendingMessage;
+
+typedef struct {
+  const SourceOps *source;
+  gpointer source_self;
+  const TrOptions *opts;
+  gboolean mda_mode;
+  Store *store;
+  GPtrArray *sinks;       /* SinkOps* */
+  GPtrArray *sink_selves; /* gpointer */
+  GPtrArray *pending;     /* PendingMessage* */
+  gsize pending_bytes;
+  PipelineStats *stats;
+} Pipeline;
+
+static void
+pending_message_free(PendingMessage *p)
+{
+  source_message_free(p->msg);
+  pipeline_result_clear(&p->res);
+  g_free(p->quarantine_path);
+  g_free(p);
+}
+
+static gboolean
+pipeline_open_sinks(Pipeline *pl, GError **error)
+{
+  const char *names[3];
+  guint n = 0;
+  if (!pl->opts->no_store)
+    names[n++] = "tree";
+  if (pl->opts->csv_path != NULL)
+    names[n++] = "csv";
+  if (pl->opts->jsonl_path != NULL)
+    names[n++] = "jsonl";
+  for (guint i = 0; i < n; i++) {
+    const SinkOps *ops = sink_find(names[i]);
+    g_assert(ops != NULL);
+    gpointer self = ops->open(pl->opts, pl->store, error);
+    if (self == NULL) {
+      g_prefix_error(error, "%s sink: ", names[i]);
+      return FALSE;
+    }
+    g_ptr_array_add(pl->sinks, (gpointer) ops);
+    g_ptr_array_add(pl->sink_selves, self);
+  }
+  return TRUE;
+}
+
+static void
+pipeline_close_sinks(Pipeline *pl)
+{
+  for (guint i = 0; i < pl->sinks->len; i++) {
+    const SinkOps *ops = pl->sinks->pdata[i];
+    ops->close(pl->sink_selves->pdata[i]);
+  }
+  g_ptr_array_set_size(pl->sinks, 0);
+  g_ptr_array_set_size(pl->sink_selves, 0);
+}
+
+static SourceOutcome
+pending_outcome(const PendingMessage *p)
+{
+  if (p->res.quarantine_reason != NULL)
+    return SOURCE_OUTCOME_QUARANTINED;
+  if (p->new_reports > 0)
+    return SOURCE_OUTCOME_STORED;
+  if (p->res.reports->len > 0)
+    return SOURCE_OUTCOME_DUPLICATE;
+  return SOURCE_OUTCOME_NOT_REPORT;
+}
+
+static void
+pipeline_log_message(Pipeline *pl, const PendingMessage *p, SourceOutcome outcome)
+{
+  const char *origin = p->msg->origin;
+  guint n = p->res.reports->len;
+  switch (outcome) {
+  case SOURCE_OUTCOME_QUARANTINED:
+    tr_log_warn("%s: quarantined as %s: %s%s", origin, p->quarantine_path,
+                p->res.quarantine_reason,
+                p->new_reports > 0 ? " (its valid reports were stored)" : "");
+    return;
+  case SOURCE_OUTCOME_STORED:
+  case SOURCE_OUTCOME_DUPLICATE:
+    if (!pl->mda_mode && tr_log_verbosity() < 1)
+      return;
+    {
+      g_autoptr(GString) ids = g_string_new(NULL);
+      for (guint i = 0; i < n; i++) {
+        const Report *r = p->res.reports->pdata[i];
+        g_string_append_printf(ids, "%s%s/%s", i ? ", " : "", r->organization_name,
+                               r->report_id);
+      }
+      tr_log_info("%s: %s %u report%s, %u new (%s)", origin,
+                  outcome == SOURCE_OUTCOME_STORED ? "stored" : "duplicate", n,
+                  n == 1 ? "" : "s", p->new_reports, ids->str);
+    }
+    return;
+  case SOURCE_OUTCOME_NOT_REPORT:
+    if (pl->mda_mode)
+      tr_log_info("%s: not a report, ignored", origin);
+    else
+      tr_log_verbose("%s: not a report, ignored", origin);
+    return;
+  }
+}
+
+static void
+pipeline_rollback(Pipeline *pl)
+{
+  for (guint i = 0; i < pl->sinks->len; i++) {
+    const SinkOps *ops = pl->sinks->pdata[i];
+    ops->rollback(pl->sink_selves->pdata[i]);
+  }
+  store_rollback(pl->store);
+}
+
+/* Store the pending batch durably, then acknowledge its messages. On failure nothing
+ * of the batch is acknowledged and the pending list is dropped (the source still has
+ * every message; the next run sees them again). */
+static gboolean
+pipeline_flush(Pipeline *pl, GError **error)
+{
+  if (pl->pending->len == 0)
+    return TRUE;
+
+  gboolean need_store = FALSE;
+  for (guint i = 0; i < pl->pending->len && !need_store; i++) {
+    PendingMessage *p = pl->pending->pdata[i];
+    need_store = p->res.reports->len > 0 || p->res.quarantine_reason != NULL;
+  }
+
+  if (need_store) {
+    if (!store_lock(pl->store, pl->opts->lock_timeout, error))
+      goto fail_unlocked;
+
+    g_autoptr(GPtrArray) paths = g_ptr_array_new();
+    for (guint i = 0; i < pl->sinks->len; i++) {
+      const SinkOps *ops = pl->sinks->pdata[i];
+      const char *path = ops->journal_path(pl->sink_selves->pdata[i]);
+      if (path != NULL)
+        g_ptr_array_add(paths, (gpointer) path);
+    }
+    if (!store_begin(pl->store, paths, error))
+      goto fail;
+
+    for (guint i = 0; i < pl->pending->len; i++) {
+      PendingMessage *p = pl->pending->pdata[i];
+      for (guint j = 0; j < p->res.reports->len; j++) {
+        const Report *r = p->res.reports->pdata[j];
+        if (store_contains(pl->store, r->key))
+          continue;
+        for (guint k = 0; k < pl->sinks->len; k++) {
+          const SinkOps *ops = pl->sinks->pdata[k];
+          if (!ops->write(pl->sink_selves->pdata[k], r, error)) {
+            g_prefix_error(error, "%s sink: ", ops->name);
+            goto fail;
+          }
+        }
+        store_add(pl->store, r->key);
+        p->new_reports++;
+      }
+      if (p->res.quarantine_reason != NULL) {
+        p->quarantine_path = store_quarantine(pl->store, p->msg->data, p->msg->origin,
+                                              p->res.quarantine_reason, error);
+        if (p->quarantine_path == NULL)
+          goto fail;
+      }
+    }
+
+    for (guint k = 0; k < pl->sinks->len; k++) {
+      const SinkOps *ops = pl->sinks->pdata[k];
+      if (!ops->flush(pl->sink_selves->pdata[k], error)) {
+        g_prefix_error(error, "%s sink: ", ops->name);
+        goto fail;
+      }
+    }
+    if (!store_commit(pl->store, error))
+      goto fail;
+    store_unlock(pl->store);
+  }
+
+  /* Durable: acknowledge, count and log. */
+  gboolean ok = TRUE;
+  for (guint i = 0; i < pl->pending->len; i++) {
+    PendingMessage *p = pl->pending->pdata[i];
+    SourceOutcome outcome = pending_outcome(p);
+    PipelineStats *st = pl->stats;
+    st->reports += p->res.reports->len;
+    st->stored += p->new_reports;
+    st->duplicates += p->res.reports->len - p->new_reports;
+    if (outcome == SOURCE_OUTCOME_QUARANTINED)
+      st->quarantined++;
+    else if (outcome == SOURCE_OUTCOME_NOT_REPORT)
+      st->not_reports++;
+    pipeline_log_message(pl, p, outcome);
+    if (!ok)
+      continue;
+    g_autoptr(GError) cerr = NULL;
+    if (!pl->source->commit(pl->source_self, p->msg, outcome, &cerr)) {
+      /* Stored but not acknowledged: the next run finds a duplicate. */
+      tr_log_error("%s: stored, but could not acknowledge it: %s", p->msg->origin,
+                   cerr->message);
+      if (ok) {
+        g_propagate_error(error, g_steal_pointer(&cerr));
+        ok = FALSE;
+      }
+    }
+  }
+  g_ptr_array_set_size(pl->pending, 0);
+  pl->pending_bytes = 0;
+  return ok;
+
+fail:
+  pipeline_rollback(pl);
+  store_unlock(pl->store);
+fail_unlocked:
+  for (guint i = 0; i < pl->pending->len; i++) {
+    PendingMessage *p = pl->pending->pdata[i];
+    tr_log_error("%s: not stored, left for a later run", p->msg->origin);
+  }
+  g_ptr_array_set_size(pl->pending, 0);
+  pl->pending_bytes = 0;
+  return FALSE;
+}
+
+static int
+pipeline_exit_code_for(const GError *error, gboolean mda_mode)
+{
+  if (error->domain == SOURCE_ERROR) {
+    switch ((SourceError) error->code) {
+    case SOURCE_ERROR_AUTH:
+      return mda_mode ? TR_EXIT_TEMPFAIL : TR_EXIT_AUTH;
+    case SOURCE_ERROR_TLS:
+      return mda_mode ? TR_EXIT_TEMPFAIL : TR_EXIT_TLS;
+    case SOURCE_ERROR_LOCKED:
+      return mda_mode ? TR_EXIT_TEMPFAIL : TR_EXIT_LOCKED;
+    case SOURCE_ERROR_NOT_FOUND:
+      return mda_mode ? TR_EXIT_USAGE : TR_EXIT_USAGE_BATCH;
+    default:
+      break;
+    }
+  }
+  return TR_EXIT_TEMPFAIL;
+}
+
+int
+pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions *opts,
+             gboolean mda_mode, PipelineStats *stats)
+{
+  memset(stats, 0, sizeof *stats);
+  Pipeline pl = {
+    .source = source,
+    .source_self = source_self,
+    .opts = opts,
+    .mda_mode = mda_mode,
+    .sinks = g_ptr_array_new(),
+    .sink_selves = g_ptr_array_new(),
+    .pending = g_ptr_array_new_with_free_func((GDestroyNotify) pending_message_free),
+    .stats = stats,
+  };
+  int rc = TR_EXIT_OK;
+  g_autoptr(GError) error = NULL;
+  guint batch = mda_mode ? 1 : MAX(opts->batch_size, 1u);
+
+  pl.store = store_open(opts->store_dir, opts->quarantine_dir, &error);
+  if (pl.store == NULL || !pipeline_open_sinks(&pl, &error)) {
+    tr_log_error("%s", error->message);
+    rc = TR_EXIT_TEMPFAIL;
+    goto out;
+  }
+
+  for (;;) {
+    if (pipeline_stop_requested()) {
+      /* The caller decides what a stop means (75 for a batch, 0 for --watch). */
+      tr_log_verbose("stop requested: storing what was read, leaving the rest");
+      break;
+    }
+    SourceMessage *msg = NULL;
+    if (!source->next(source_self, &msg, &error)) {
+      if (error != NULL) {
+        tr_log_error("%s", error->message);
+        rc = pipeline_exit_code_for(error, mda_mode);
+      }
+      break;
+    }
+    stats->messages++;
+    if (msg->data == NULL) {
+      stats->skipped++;
+      tr_log_warn("%s: skipped, left alone: %s", msg->origin,
+                  msg->skip_reason ? msg->skip_reason : "unreadable");
+      source_message_free(msg);
+      continue;
+    }
+    PendingMessage *p = g_new0(PendingMessage, 1);
+    p->msg = msg;
+    pipeline_process_message(msg, &opts->limits, &p->res);
+    g_ptr_array_add(pl.pending, p);
+    pl.pending_bytes += g_bytes_get_size(msg->data);
+
+    if (pl.pending->len >= batch || pl.pending_bytes >= PIPELINE_MAX_PENDING_BYTES) {
+      if (!pipeline_flush(&pl, &error)) {
+        tr_log_error("%s", error->message);
+        rc = TR_EXIT_TEMPFAIL;
+        break;
+      }
+    }
+    if (stats->messages % 256 == 0)
+      tr_log_progress("%u messages, %u reports stored", stats->messages,
+                      stats->stored + (guint) pl.pending->len);
+  }
+
+  /* Whatever ended the loop, store what was read before it. */
+  g_clear_error(&error);
+  if (!pipeline_flush(&pl, &error)) {
+    tr_log_error("%s", error->message);
+    rc = TR_EXIT_TEMPFAIL;
+  }
+  tr_log_progress("%s", "");
+  if (rc == TR_EXIT_OK && stats->quarantined > 0 && !mda_mode)
+    rc = TR_EXIT_QUARANTINED;
+
+out:
+  pipeline_close_sinks(&pl);
+  g_ptr_array_unref(pl.sinks);
+  g_ptr_array_unref(pl.sink_selves);
+  g_ptr_array_unref(pl.pending);
+  if (pl.store != NULL)
+    store_close(pl.store);
+  return rc;
+}
+
+char *
+pipeline_stats_line(const PipelineStats *s)
+{
+  g_autoptr(GString) line = g_string_new(NULL);
+  g_string_printf(line,
+                  "messages=%u reports=%u stored=%u duplicates=%u not_reports=%u "
+                  "quarantined=%u",
+                  s->messages, s->reports, s->stored, s->duplicates, s->not_reports,
+                  s->quarantined);
+  if (s->skipped > 0)
+    g_string_append_printf(line, " skipped=%u", s->skipped);
+  return g_string_free(g_steal_pointer(&line), FALSE);
+}
