@@ -1,3 +1,49 @@
-#!/bin/sh
-# placeholder until golden cases land
-exit 0
+#!/usr/bin/env bash
+# CLI golden cases. Each directory tests/cli/NNN-name/ holds:
+#   cmd              one shell command line; $BIN is the binary, $FIX the fixtures dir,
+#                    $TMP a fresh empty directory for this case, $CASE the case dir
+#   stdin            (optional) fed to the command's standard input
+#   expected-exit    the exit code
+#   expected-stdout  (optional) exact standard output, after $TMP/$FIX substitution
+#   expected-stderr  (optional) exact standard error, likewise
+#   check            (optional) shell script run afterwards (same variables); must exit 0
+# Usage: run-golden.sh BIN CASES_DIR SOURCE_DIR [CASE...]
+set -u
+BIN=$1; CASES=$2; SRC=$3; shift 3
+FIX=$SRC/fixtures
+export BIN FIX
+pass=0; failn=0; failed=()
+list=("$@")
+[ ${#list[@]} -eq 0 ] && list=($(cd "$CASES" && ls -d [0-9]*/ 2>/dev/null | tr -d /))
+for c in "${list[@]}"; do
+  CASE=$CASES/$c
+  TMP=$(mktemp -d /tmp/tlsrpt-golden-XXXXXX)
+  export TMP CASE
+  in=/dev/null; [ -f "$CASE/stdin" ] && in=$CASE/stdin
+  (cd "$TMP" && bash -c "$(cat "$CASE/cmd")" <"$in" >"$TMP/.stdout" 2>"$TMP/.stderr")
+  rc=$?
+  ok=1; why=""
+  want=$(cat "$CASE/expected-exit")
+  [ "$rc" = "$want" ] || { ok=0; why="exit $rc, expected $want"; }
+  for s in stdout stderr; do
+    if [ $ok = 1 ] && [ -f "$CASE/expected-$s" ]; then
+      sed -e "s#$TMP#\$TMP#g" -e "s#$FIX#\$FIX#g" "$TMP/.$s" >"$TMP/.$s.norm"
+      if ! diff -u "$CASE/expected-$s" "$TMP/.$s.norm" >"$TMP/.diff"; then
+        ok=0; why="$s differs:
+$(cat "$TMP/.diff")"
+      fi
+    fi
+  done
+  if [ $ok = 1 ] && [ -f "$CASE/check" ]; then
+    if ! out=$(cd "$TMP" && bash "$CASE/check" 2>&1); then ok=0; why="check failed: $out"; fi
+  fi
+  if [ $ok = 1 ]; then
+    pass=$((pass+1)); echo "ok   $c"
+  else
+    failn=$((failn+1)); failed+=("$c"); echo "FAIL $c: $why"
+    echo "--- stderr:"; head -20 "$TMP/.stderr"
+  fi
+  rm -rf "$TMP"
+done
+echo "golden: ${pass} passed, ${failn} failed"
+[ $failn -eq 0 ]
