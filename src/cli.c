@@ -565,7 +565,7 @@ cli_run_source(const CliCommand *cmd, TrOptions *opts, char **args)
     if (total.quarantined > 0)
       g_string_append_printf(where, " quarantine=%s",
                              opts->quarantine_dir ? opts->quarantine_dir : "STORE/quarantine");
-    tr_log_verbose("output:%s", where->str);
+    tr_log_info("output:%s", where->str);
     g_autofree char *line = pipeline_stats_line(&total);
     tr_log_info("%s", line);
   }
