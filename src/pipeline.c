@@ -174,22 +174,24 @@ pending_message_free(PendingMessage *p)
 }
 
 static gboolean
-pipeline_open_sinks(Pipeline *pl, GError **error)
+pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **error)
 {
-  const char *names[3];
+  const SinkOps *list[8];
   guint n = 0;
   if (!pl->opts->no_store)
-    names[n++] = "tree";
+    list[n++] = sink_find("tree");
   if (pl->opts->csv_path != NULL)
-    names[n++] = "csv";
+    list[n++] = sink_find("csv");
   if (pl->opts->jsonl_path != NULL)
-    names[n++] = "jsonl";
+    list[n++] = sink_find("jsonl");
+  for (guint i = 0; extra_sinks != NULL && extra_sinks[i] != NULL && n < G_N_ELEMENTS(list); i++)
+    list[n++] = extra_sinks[i];
   for (guint i = 0; i < n; i++) {
-    const SinkOps *ops = sink_find(names[i]);
+    const SinkOps *ops = list[i];
     g_assert(ops != NULL);
     gpointer self = ops->open(pl->opts, pl->store, error);
     if (self == NULL) {
-      g_prefix_error(error, "%s sink: ", names[i]);
+      g_prefix_error(error, "%s sink: ", ops->name);
       return FALSE;
     }
     g_ptr_array_add(pl->sinks, (gpointer) ops);
@@ -400,6 +402,13 @@ int
 pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions *opts,
              gboolean mda_mode, PipelineStats *stats)
 {
+  return pipeline_run_with(source, source_self, opts, mda_mode, NULL, stats);
+}
+
+int
+pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions *opts,
+                  gboolean mda_mode, const SinkOps *const *extra_sinks, PipelineStats *stats)
+{
   memset(stats, 0, sizeof *stats);
   Pipeline pl = {
     .source = source,
@@ -416,7 +425,7 @@ pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions *opt
   guint batch = mda_mode ? 1 : MAX(opts->batch_size, 1u);
 
   pl.store = store_open(opts->store_dir, opts->quarantine_dir, &error);
-  if (pl.store == NULL || !pipeline_open_sinks(&pl, &error)) {
+  if (pl.store == NULL || !pipeline_open_sinks(&pl, extra_sinks, &error)) {
     tr_log_error("%s", error->message);
     rc = TR_EXIT_TEMPFAIL;
     goto out;

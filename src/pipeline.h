@@ -38,6 +38,12 @@ void pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
 int pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions *opts,
                  gboolean mda_mode, PipelineStats *stats);
 
+/* As pipeline_run(), with @extra_sinks (NULL-terminated, nullable) opened after the
+ * configured ones; tests use it to put fake sinks behind the real pipeline. */
+int pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions *opts,
+                      gboolean mda_mode, const SinkOps *const *extra_sinks,
+                      PipelineStats *stats);
+
 /* Async-signal-safe: ask pipeline_run() to stop after the message in flight (its
  * batch is still flushed and acknowledged). */
 void pipeline_request_stop(void);

@@ -7,6 +7,8 @@
 char *
 tu_fixture_path(const char *name)
 {
+  if (g_path_is_absolute(name))
+    return g_strdup(name);
   const char *dir = g_getenv("TLSRPT_FIXTURES");
   if (dir == NULL)
     dir = "fixtures";

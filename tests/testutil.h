@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <glib.h>
 
-/* Absolute path of fixtures/<name> (transfer full). */
+/* Absolute path of fixtures/<name>; an absolute @name is returned as is. (transfer full) */
 char *tu_fixture_path(const char *name);
 /* Contents of fixtures/<name>; fails the test when missing. (transfer full) */
 GBytes *tu_fixture(const char *name);

@@ -1,0 +1,335 @@
+/* test_pipeline.c - the stage chain on real corpus messages, and the commit rule proved
+ * with a fake source and fake sinks: nothing is acknowledged before every sink flushed. */
+#include "testutil.h"
+
+#include "mime-walk.h"
+#include "pipeline.h"
+
+/* ---- fake source: a list of fixture messages; records every commit ------------ */
+
+typedef struct {
+  GPtrArray *names;       /* fixture names; "!raw:" prefix = raw report */
+  guint next;
+  GPtrArray *committed;   /* "origin=outcome" strings */
+  gboolean fail_next_at;  /* next() fails transiently at fail_index */
+  guint fail_index;
+} FakeSource;
+
+static FakeSource *fake_source;
+
+static gpointer
+fake_source_open(const TrOptions *opts, char **args, GError **error)
+{
+  return fake_source;
+}
+
+static gboolean
+fake_source_next(gpointer self, SourceMessage **msg, GError **error)
+{
+  FakeSource *fs = self;
+  if (fs->fail_next_at && fs->next == fs->fail_index) {
+    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_IO, "fake: connection lost");
+    return FALSE;
+  }
+  if (fs->next >= fs->names->len)
+    return FALSE;
+  const char *name = fs->names->pdata[fs->next++];
+  SourceMessage *m = g_new0(SourceMessage, 1);
+  if (g_str_has_prefix(name, "!raw:")) {
+    name += 5;
+    m->raw_report = TRUE;
+    m->filename = g_path_get_basename(name);
+  }
+  m->data = tu_fixture(name);
+  m->origin = g_strdup(name);
+  m->received = 1700000000;
+  *msg = m;
+  return TRUE;
+}
+
+static gboolean
+fake_source_commit(gpointer self, SourceMessage *msg, SourceOutcome outcome, GError **error)
+{
+  FakeSource *fs = self;
+  static const char *names[] = { "stored", "duplicate", "quarantined", "not-report" };
+  g_ptr_array_add(fs->committed, g_strdup_printf("%s=%s", msg->origin, names[outcome]));
+  return TRUE;
+}
+
+static void
+fake_source_close(gpointer self)
+{
+}
+
+static const SourceOps fake_source_ops = {
+  "fake", fake_source_open, fake_source_next, fake_source_commit, fake_source_close,
+};
+
+/* ---- fake sink: counts writes and flushes; can fail its flush -------------------- */
+
+typedef struct {
+  guint writes;
+  guint flushed;          /* reports made durable */
+  guint staged;
+  gboolean fail_flush;
+} FakeSink;
+
+static FakeSink fake_sink;
+
+static gpointer
+fake_sink_open(const TrOptions *opts, Store *store, GError **error)
+{
+  return &fake_sink;
+}
+
+static gboolean
+fake_sink_write(gpointer self, const Report *report, GError **error)
+{
+  FakeSink *s = self;
+  s->writes++;
+  s->staged++;
+  return TRUE;
+}
+
+static gboolean
+fake_sink_flush(gpointer self, GError **error)
+{
+  FakeSink *s = self;
+  if (s->fail_flush) {
+    g_set_error(error, SINK_ERROR, SINK_ERROR_IO, "fake: No space left on device");
+    return FALSE;
+  }
+  s->flushed += s->staged;
+  s->staged = 0;
+  return TRUE;
+}
+
+static void
+fake_sink_rollback(gpointer self)
+{
+  ((FakeSink *) self)->staged = 0;
+}
+
+static const char *
+fake_sink_journal_path(gpointer self)
+{
+  return NULL;
+}
+
+static void
+fake_sink_close(gpointer self)
+{
+}
+
+static const SinkOps fake_sink_ops = {
+  "fake", fake_sink_open, fake_sink_write, fake_sink_flush, fake_sink_rollback,
+  fake_sink_journal_path, fake_sink_close,
+};
+
+static const SinkOps *const fake_sinks[] = { &fake_sink_ops, NULL };
+
+/* ---- fixtures ---------------------------------------------------------------- */
+
+typedef struct {
+  char *dir;
+  TrOptions opts;
+  FakeSource src;
+} Ctx;
+
+static int
+setup(void **state)
+{
+  Ctx *c = g_new0(Ctx, 1);
+  c->dir = tu_mkdtemp();
+  tr_options_init(&c->opts);
+  c->opts.store_dir = g_build_filename(c->dir, "store", NULL);
+  c->opts.no_store = TRUE;
+  c->opts.verbosity = -1;
+  c->src.names = g_ptr_array_new();
+  c->src.committed = g_ptr_array_new_with_free_func(g_free);
+  fake_source = &c->src;
+  memset(&fake_sink, 0, sizeof fake_sink);
+  *state = c;
+  return 0;
+}
+
+static int
+teardown(void **state)
+{
+  Ctx *c = *state;
+  tu_rmtree(c->dir);
+  g_free(c->dir);
+  tr_options_clear(&c->opts);
+  g_ptr_array_unref(c->src.names);
+  g_ptr_array_unref(c->src.committed);
+  g_free(c);
+  return 0;
+}
+
+static int
+run(Ctx *c, gboolean mda, PipelineStats *st)
+{
+  return pipeline_run_with(&fake_source_ops, &c->src, &c->opts, mda, fake_sinks, st);
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void
+test_process_corpus_message(void **state)
+{
+  g_autoptr(GBytes) data = tu_fixture("corpus/mox/example.eml");
+  SourceMessage m = { .data = data, .origin = (char *) "example.eml", .received = 1 };
+  TrLimits limits;
+  tr_limits_init(&limits);
+  PipelineResult res;
+  pipeline_process_message(&m, &limits, &res);
+  assert_null(res.quarantine_reason);
+  assert_false(res.not_report);
+  assert_int_equal(res.reports->len, 1);
+  Report *r = res.reports->pdata[0];
+  assert_string_equal(r->organization_name, "Google LLC");
+  assert_string_equal(r->ingest.source, "example.eml");
+  assert_string_equal(r->ingest.raw_extension, "json.gz");
+  assert_non_null(r->ingest.raw);
+  assert_string_equal(r->ingest.filename,
+                      "google.com!test.xmox.nl!1663200000!1663286399!001.json.gz");
+  pipeline_result_clear(&res);
+}
+
+static void
+test_process_not_report_and_broken(void **state)
+{
+  TrLimits limits;
+  tr_limits_init(&limits);
+  g_autoptr(GBytes) plain = tu_fixture("sample-maildir/new/1700000011.M11P4242.sample");
+  SourceMessage m = { .data = plain, .origin = (char *) "plain" };
+  PipelineResult res;
+  pipeline_process_message(&m, &limits, &res);
+  assert_true(res.not_report);
+  assert_null(res.quarantine_reason);
+  assert_int_equal(res.reports->len, 0);
+  pipeline_result_clear(&res);
+
+  /* A raw report that is not JSON: quarantined with a reason. */
+  GBytes *junk = g_bytes_new_static("{\"policies\": [", 14);
+  SourceMessage j = { .data = junk, .origin = (char *) "junk", .raw_report = TRUE,
+                      .filename = (char *) "a!b.example!1!2.json" };
+  pipeline_process_message(&j, &limits, &res);
+  assert_non_null(res.quarantine_reason);
+  assert_int_equal(res.reports->len, 0);
+  pipeline_result_clear(&res);
+  g_bytes_unref(junk);
+
+  /* An oversized message handed over with its reason is quarantined with it. */
+  SourceMessage big = { .data = plain, .origin = (char *) "big",
+                        .skip_reason = (char *) "message exceeds --max-message-size" };
+  pipeline_process_message(&big, &limits, &res);
+  assert_string_equal(res.quarantine_reason, "message exceeds --max-message-size");
+  pipeline_result_clear(&res);
+}
+
+static void
+test_commit_after_flush(void **state)
+{
+  Ctx *c = *state;
+  g_ptr_array_add(c->src.names, "corpus/mox/example.eml");
+  g_ptr_array_add(c->src.names, "sample-maildir/new/1700000011.M11P4242.sample");
+  g_ptr_array_add(c->src.names, "corpus/mox/example.eml");
+  g_ptr_array_add(c->src.names, "!raw:corpus/parsedmarc/mail.ru.json");
+  PipelineStats st;
+  assert_int_equal(run(c, FALSE, &st), TR_EXIT_OK);
+  assert_int_equal(st.messages, 4);
+  assert_int_equal(st.reports, 3);
+  assert_int_equal(st.stored, 2);
+  assert_int_equal(st.duplicates, 1);
+  assert_int_equal(st.not_reports, 1);
+  assert_int_equal(fake_sink.writes, 2);
+  assert_int_equal(fake_sink.flushed, 2);
+  assert_int_equal(c->src.committed->len, 4);
+  assert_string_equal(c->src.committed->pdata[0], "corpus/mox/example.eml=stored");
+  assert_string_equal(c->src.committed->pdata[2], "corpus/mox/example.eml=duplicate");
+  assert_string_equal(c->src.committed->pdata[1],
+                      "sample-maildir/new/1700000011.M11P4242.sample=not-report");
+
+  /* A second run finds only duplicates: the index survived the run. */
+  g_ptr_array_set_size(c->src.committed, 0);
+  c->src.next = 0;
+  memset(&fake_sink, 0, sizeof fake_sink);
+  assert_int_equal(run(c, FALSE, &st), TR_EXIT_OK);
+  assert_int_equal(st.stored, 0);
+  assert_int_equal(st.duplicates, 3);
+  assert_int_equal(fake_sink.writes, 0);
+}
+
+static void
+test_failing_sink_means_no_commit(void **state)
+{
+  Ctx *c = *state;
+  g_ptr_array_add(c->src.names, "corpus/mox/example.eml");
+  g_ptr_array_add(c->src.names, "corpus/mox/microsoft.eml");
+  fake_sink.fail_flush = TRUE;
+  PipelineStats st;
+  assert_int_equal(run(c, TRUE, &st), TR_EXIT_TEMPFAIL);
+  assert_int_equal(c->src.committed->len, 0);
+  assert_int_equal(fake_sink.flushed, 0);
+
+  /* Nothing of the failed commit reached the index: a retry stores both. */
+  fake_sink.fail_flush = FALSE;
+  c->src.next = 0;
+  assert_int_equal(run(c, FALSE, &st), TR_EXIT_OK);
+  assert_int_equal(st.stored, 2);
+  assert_int_equal(c->src.committed->len, 2);
+}
+
+static void
+test_transient_source_error_flushes_what_was_read(void **state)
+{
+  Ctx *c = *state;
+  g_ptr_array_add(c->src.names, "corpus/mox/example.eml");
+  g_ptr_array_add(c->src.names, "corpus/mox/microsoft.eml");
+  c->src.fail_next_at = TRUE;
+  c->src.fail_index = 1;
+  PipelineStats st;
+  assert_int_equal(run(c, FALSE, &st), TR_EXIT_TEMPFAIL);
+  assert_int_equal(st.stored, 1);
+  assert_int_equal(c->src.committed->len, 1);
+  assert_string_equal(c->src.committed->pdata[0], "corpus/mox/example.eml=stored");
+}
+
+static void
+test_quarantine_then_commit(void **state)
+{
+  Ctx *c = *state;
+  /* A tlsrpt message whose gzip is broken: kept in the quarantine, then acknowledged. */
+  g_autoptr(GBytes) good = tu_fixture("corpus/mox/example.eml");
+  g_autofree char *text = g_strndup(g_bytes_get_data(good, NULL), g_bytes_get_size(good));
+  char *p = strstr(text, "\nH4sI");
+  assert_non_null(p);
+  memcpy(p + 1, "AAAA", 4);
+  g_autofree char *path = g_build_filename(c->dir, "broken.eml", NULL);
+  tu_write_file(path, text, strlen(text));
+  g_ptr_array_add(c->src.names, path);
+  PipelineStats st;
+  assert_int_equal(run(c, FALSE, &st), TR_EXIT_QUARANTINED);
+  assert_int_equal(st.quarantined, 1);
+  assert_int_equal(c->src.committed->len, 1);
+  g_autofree char *q = g_build_filename(c->dir, "store", "quarantine", NULL);
+  assert_int_equal(tu_count_files(q, ".eml"), 1);
+  assert_int_equal(tu_count_files(q, ".reason"), 1);
+}
+
+int
+main(void)
+{
+  mime_walk_init();
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_process_corpus_message),
+    cmocka_unit_test(test_process_not_report_and_broken),
+    cmocka_unit_test_setup_teardown(test_commit_after_flush, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_failing_sink_means_no_commit, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_transient_source_error_flushes_what_was_read,
+                                    setup, teardown),
+    cmocka_unit_test_setup_teardown(test_quarantine_then_commit, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
