@@ -10,7 +10,7 @@ want=(build-essential cmake pkg-config libgmime-3.0-dev libglib2.0-dev libjson-c
       libcurl4-openssl-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
   want+=(libcmocka-dev dovecot-imapd openssl valgrind clang libclang-rt-14-dev
-         e2fsprogs util-linux procps)
+         e2fsprogs util-linux procps procmail maildrop)
 fi
 
 missing=()
