@@ -51,4 +51,15 @@ extern const SourceOps source_imap_ops;
 extern const SourceOps *const source_registry[];
 const SourceOps *source_find(const char *name);
 
+/* ---- helpers shared by the local sources (source.c) ------------------------ */
+
+/* Read the regular file @name (relative to the directory fd @dir_fd, or AT_FDCWD) with
+ * one open/fstat/read; a final symlink is followed only when @follow. *size_out and
+ * *mtime_out (nullable) get the file's size and modification time. Returns (transfer
+ * full) the bytes, or NULL + error: SOURCE_ERROR_TOO_LARGE when the file holds more than
+ * @max_size bytes (the size is still set), G_IO_ERROR_NOT_REGULAR_FILE for anything but
+ * a regular file, else G_IO_ERROR from errno (G_IO_ERROR_NOT_FOUND: it vanished). */
+GBytes *source_read_file(int dir_fd, const char *name, gboolean follow, gsize max_size,
+                         gsize *size_out, gint64 *mtime_out, GError **error);
+
 #endif

@@ -1,0 +1,135 @@
+/* source.c - the source registry, SourceMessage, and the file reader shared by the
+ * local sources. */
+#include "source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const SourceOps *const source_registry[] = {
+  &source_mda_ops,
+  &source_maildir_ops,
+  &source_mbox_ops,
+  &source_file_ops,
+  &source_imap_ops,
+  NULL,
+};
+
+const SourceOps *
+source_find(const char *name)
+{
+  g_return_val_if_fail(name != NULL, NULL);
+  for (guint i = 0; source_registry[i] != NULL; i++)
+    if (strcmp(source_registry[i]->name, name) == 0)
+      return source_registry[i];
+  return NULL;
+}
+
+void
+source_message_free(SourceMessage *msg)
+{
+  if (msg == NULL)
+    return;
+  if (msg->data != NULL)
+    g_bytes_unref(msg->data);
+  g_free(msg->origin);
+  g_free(msg->filename);
+  g_free(msg->skip_reason);
+  if (msg->handle != NULL && msg->handle_free != NULL)
+    msg->handle_free(msg->handle);
+  g_free(msg);
+}
+
+static void
+source_set_errno(GError **error, int errsv, const char *what, const char *name)
+{
+  g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errsv), "%s %s: %s", what, name,
+              g_strerror(errsv));
+}
+
+GBytes *
+source_read_file(int dir_fd, const char *name, gboolean follow, gsize max_size,
+                 gsize *size_out, gint64 *mtime_out, GError **error)
+{
+  int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow ? 0 : O_NOFOLLOW);
+  int fd;
+  do
+    fd = openat(dir_fd, name, flags);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    int errsv = errno;
+    if (errsv == ELOOP && !follow) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE,
+                  "%s: a symbolic link, not read", name);
+      return NULL;
+    }
+    source_set_errno(error, errsv, "open", name);
+    return NULL;
+  }
+
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int errsv = errno;
+    close(fd);
+    source_set_errno(error, errsv, "stat", name);
+    return NULL;
+  }
+  if (size_out != NULL)
+    *size_out = (gsize) st.st_size;
+  if (mtime_out != NULL)
+    *mtime_out = (gint64) st.st_mtime;
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, "%s: not a regular file",
+                name);
+    return NULL;
+  }
+  if ((guint64) st.st_size > (guint64) max_size) {
+    close(fd);
+    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_TOO_LARGE,
+                "message exceeds --max-message-size (%" G_GUINT64_FORMAT " > %"
+                G_GSIZE_FORMAT " bytes)", (guint64) st.st_size, max_size);
+    return NULL;
+  }
+
+  /* One read normally fills the buffer; one more sees EOF. A file still growing is
+   * read on up to the cap. */
+  gsize cap = (gsize) st.st_size + 1;
+  gsize len = 0;
+  guint8 *buf = g_malloc(cap);
+  for (;;) {
+    if (len == cap) {
+      if (cap > max_size) {
+        g_free(buf);
+        close(fd);
+        if (size_out != NULL)
+          *size_out = len;
+        g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_TOO_LARGE,
+                    "message exceeds --max-message-size (over %" G_GSIZE_FORMAT " bytes)",
+                    max_size);
+        return NULL;
+      }
+      cap = MIN(cap * 2, max_size + 1);
+      buf = g_realloc(buf, cap);
+    }
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN)
+        continue;
+      int errsv = errno;
+      g_free(buf);
+      close(fd);
+      source_set_errno(error, errsv, "read", name);
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    len += (gsize) n;
+  }
+  close(fd);
+  if (size_out != NULL)
+    *size_out = len;
+  return g_bytes_new_take(buf, len);
+}
