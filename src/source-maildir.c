@@ -106,6 +106,9 @@ source_maildir_box_open(const char *path, GError **error)
 {
   g_autoptr(SourceMaildirBox) box = g_rc_box_new0(SourceMaildirBox);
   box->path = g_strdup(path);
+  /* "md/" and "md" give the same origins. */
+  for (gsize n = strlen(box->path); n > 1 && box->path[n - 1] == '/'; n--)
+    box->path[n - 1] = '\0';
   box->fd = box->new_fd = box->cur_fd = box->move_fd = -1;
 
   box->fd = source_maildir_open_dir(AT_FDCWD, path);
@@ -250,8 +253,9 @@ source_maildir_next(gpointer self_, SourceMessage **msg, GError **error)
       continue;
     }
 
-    g_autofree char *origin = g_build_filename(e->box->path, e->in_cur ? "cur" : "new",
-                                               e->name, NULL);
+    g_autofree char *origin = g_strconcat(e->box->path,
+                                          strcmp(e->box->path, "/") == 0 ? "" : "/",
+                                          e->in_cur ? "cur/" : "new/", e->name, NULL);
     if (data == NULL && !g_error_matches(rerr, SOURCE_ERROR, SOURCE_ERROR_TOO_LARGE) &&
         !g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE) &&
         !g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED)) {

@@ -94,8 +94,9 @@ source_read_file(int dir_fd, const char *name, gboolean follow, gsize max_size,
     return NULL;
   }
 
-  /* One read normally fills the buffer; one more sees EOF. A file still growing is
-   * read on up to the cap. */
+  /* One read normally does: asked for one byte more than fstat() said, it returns
+   * exactly the size, which is the end of the file. A short read before that size, or
+   * a file still growing, is read on up to the cap. */
   gsize cap = (gsize) st.st_size + 1;
   gsize len = 0;
   guint8 *buf = g_malloc(cap);
@@ -127,6 +128,8 @@ source_read_file(int dir_fd, const char *name, gboolean follow, gsize max_size,
     if (n == 0)
       break;
     len += (gsize) n;
+    if (len == (gsize) st.st_size && len < cap)
+      break;
   }
   close(fd);
   if (size_out != NULL)
