@@ -289,7 +289,10 @@ source_mbox_read_message(SourceMbox *self, SourceMessage **msg, GError **error)
     }
 
     size += len;
-    if (!skipping && size > self->max_size) {
+    /* An empty line may turn out to be the separator's: it alone does not trip the
+     * cap, the next line does. */
+    gboolean empty_line = complete && at_line_start && source_mbox_is_empty_line(p, len);
+    if (!skipping && size > self->max_size && !(empty_line && size - len <= self->max_size)) {
       skipping = TRUE;
       g_byte_array_set_size(data, 0);
     }
@@ -300,7 +303,7 @@ source_mbox_read_message(SourceMbox *self, SourceMessage **msg, GError **error)
     else
       last_line_len += len;
     if (complete)
-      self->prev_empty = at_line_start && source_mbox_is_empty_line(p, len);
+      self->prev_empty = empty_line;
   }
 
   if (!ended) {
@@ -354,8 +357,9 @@ source_mbox_open(const TrOptions *opts, char **args, GError **error)
     }
   }
   SourceMbox *self = g_new0(SourceMbox, 1);
-  /* A GByteArray holds at most G_MAXUINT bytes. */
-  self->max_size = MIN(opts->limits.max_message_size, (gsize) G_MAXUINT - 1);
+  /* A GByteArray holds at most G_MAXUINT bytes (and a message may briefly hold its
+   * separator's empty line on top of the cap). */
+  self->max_size = MIN(opts->limits.max_message_size, (gsize) G_MAXUINT - 16);
   self->paths = g_strdupv(args);
   self->fd = -1;
   self->buf = g_malloc(SOURCE_MBOX_BUFSIZE);

@@ -756,6 +756,25 @@ test_mbox_oversized_skipped(void **state)
   assert_non_null(strstr(msg_at(msgs, 1)->skip_reason, "max-message-size"));
   assert_bytes_str(msg_at(msgs, 2)->data, "S: 3\n\nsmall too\n");
   assert_true(g_str_has_suffix(msg_at(msgs, 2)->origin, "#3"));
+
+  /* Exactly the limit, with the separator's empty line after it: kept. */
+  char exact[101];
+  memset(exact, 'e', 99);
+  exact[99] = '\n';
+  exact[100] = '\0';
+  g_autofree char *box2 = g_strdup_printf("From a@b Mon Nov 20 10:00:00 2023\n%s\n"
+                                          "From a@b Mon Nov 20 10:00:00 2023\n%s\n", exact,
+                                          exact);
+  g_autoptr(GPtrArray) two = read_mbox_text(f, box2, NULL);
+  assert_int_equal(two->len, 2);
+  assert_bytes_str(msg_at(two, 0)->data, exact);
+  assert_bytes_str(msg_at(two, 1)->data, exact);
+  /* One byte more is over. */
+  g_autofree char *box3 = g_strdup_printf("From a@b Mon Nov 20 10:00:00 2023\nx%s\n", exact);
+  g_autoptr(GPtrArray) over = read_mbox_text(f, box3, NULL);
+  assert_int_equal(over->len, 1);
+  assert_null(msg_at(over, 0)->data);
+  assert_non_null(msg_at(over, 0)->skip_reason);
 }
 
 /* Lines longer than the reader's buffer, with "From " at awkward places. */
@@ -900,6 +919,20 @@ test_file_names_sniffing_and_links(void **state)
   assert_true(g_str_has_suffix(msg_at(msgs, 4)->origin, "/sub/A.JSON"));
   assert_true(msg_at(msgs, 4)->raw_report);
   assert_string_equal(msg_at(msgs, 4)->filename, "A.JSON");
+
+  /* The name alone makes a raw report, whatever the content (the decoder judges). */
+  write_in(f, "named/broken.json.gz", "garbage");
+  write_in(f, "named/broken.JSON", "garbage");
+  write_in(f, "named/broken.zip", "garbage");
+  g_autofree char *named = path_in(f, "named");
+  const char *nargs[] = { named, NULL };
+  g_autoptr(GPtrArray) nmsgs = read_all(&source_file_ops, &f->opts, nargs, NULL);
+  assert_int_equal(nmsgs->len, 3);
+  assert_string_equal(msg_at(nmsgs, 0)->filename, "broken.JSON");
+  assert_string_equal(msg_at(nmsgs, 1)->filename, "broken.json.gz");
+  assert_string_equal(msg_at(nmsgs, 2)->filename, "broken.zip");
+  for (guint i = 0; i < nmsgs->len; i++)
+    assert_true(msg_at(nmsgs, i)->raw_report);
 
   /* A file named on the command line is read directly. */
   const char *one[] = { target, NULL };
