@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A throw-away Dovecot on 127.0.0.1 for the IMAP tests.
+#   dovecot.sh start DIR PORT_IMAP PORT_IMAPS   config, self-signed cert, user "test"
+#                                               (password "secret", uid 8), start
+#   dovecot.sh stop DIR                         kill the master (from its pid file)
+# Needs root and the Debian packages dovecot-imapd and openssl.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cmd=${1:?usage: dovecot.sh start DIR PORT_IMAP PORT_IMAPS | stop DIR}
+dir=${2:?missing DIR}
+
+case "$cmd" in
+start)
+  port_imap=${3:?missing PORT_IMAP}
+  port_imaps=${4:?missing PORT_IMAPS}
+  dovecot=$(command -v dovecot || echo /usr/sbin/dovecot)
+  if [ ! -x "$dovecot" ]; then
+    echo "dovecot.sh: dovecot is not installed (Debian: apt-get install dovecot-imapd openssl)" >&2
+    exit 2
+  fi
+  # Dovecot's auth and mail processes run unprivileged: they must reach into DIR.
+  chmod 755 "$dir"
+  mkdir -p "$dir/run" "$dir/state" "$dir/home/Maildir/new" "$dir/home/Maildir/cur" \
+           "$dir/home/Maildir/tmp"
+  if [ ! -s "$dir/cert.pem" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 \
+      -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+      -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+  fi
+  printf 'test:{PLAIN}secret:8:8::%s/home\n' "$dir" >"$dir/passwd"
+  chown -R 8:8 "$dir/home"
+  sed -e "s|@DIR@|$dir|g" -e "s|@PORT_IMAP@|$port_imap|g" -e "s|@PORT_IMAPS@|$port_imaps|g" \
+    "$here/dovecot.conf.in" >"$dir/dovecot.conf"
+  "$dovecot" -c "$dir/dovecot.conf"
+  ;;
+stop)
+  if [ -s "$dir/run/master.pid" ]; then
+    kill "$(cat "$dir/run/master.pid")" 2>/dev/null || true
+  fi
+  ;;
+*)
+  echo "dovecot.sh: unknown command $cmd" >&2
+  exit 2
+  ;;
+esac
