@@ -1,0 +1,1414 @@
+/* report.c - the TLS report (RFC 8460 §4): parse with json-c, tolerate the quirks of
+ * real senders (each recorded once per report as a short deviation string), normalize,
+ * serialize with a hand-written writer, and read §5.1 file names.
+ *
+ * Decisions where RFC 8460 is silent:
+ * - Counts are I-JSON integers: anything above 2^53-1 is out of range and becomes 0.
+ *   Fractions are truncated, numeric strings are read, negatives become 0; each with a
+ *   deviation.
+ * - Datetimes must fall in 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z after applying
+ *   the zone offset. Fractional seconds are dropped; a leap second reads as :59.
+ * - In file names, an 8-digit stamp is a compact date (YYYYMMDD), not epoch seconds:
+ *   epoch values that short predate TLS reporting by decades. A date-only end stamp
+ *   means the last second of that day. */
+#include "report.h"
+
+#include <math.h>
+#include <string.h>
+
+#define REPORT_MAX_COUNT      G_GINT64_CONSTANT(9007199254740991)  /* 2^53 - 1 */
+#define REPORT_MAX_EPOCH      G_GINT64_CONSTANT(253402300799)      /* 9999-12-31T23:59:59Z */
+#define REPORT_PARSE_CHUNK    (1u << 20)
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static void
+report_failure_free(ReportFailure *f)
+{
+  if (f == NULL)
+    return;
+  g_free(f->result_type);
+  g_free(f->sending_mta_ip);
+  g_free(f->receiving_mx_hostname);
+  g_free(f->receiving_mx_helo);
+  g_free(f->receiving_ip);
+  g_free(f->additional_information);
+  g_free(f->failure_reason_code);
+  g_free(f);
+}
+
+static void
+report_policy_free(ReportPolicy *p)
+{
+  if (p == NULL)
+    return;
+  g_free(p->policy_type);
+  g_clear_pointer(&p->policy_strings, g_ptr_array_unref);
+  g_free(p->policy_domain);
+  g_clear_pointer(&p->mx_hosts, g_ptr_array_unref);
+  g_clear_pointer(&p->failures, g_ptr_array_unref);
+  g_free(p);
+}
+
+static ReportPolicy *
+report_policy_new(void)
+{
+  ReportPolicy *p = g_new0(ReportPolicy, 1);
+  p->policy_strings = g_ptr_array_new_with_free_func(g_free);
+  p->mx_hosts = g_ptr_array_new_with_free_func(g_free);
+  p->failures = g_ptr_array_new_with_free_func((GDestroyNotify) report_failure_free);
+  return p;
+}
+
+static Report *
+report_new(void)
+{
+  Report *r = g_new0(Report, 1);
+  r->policies = g_ptr_array_new_with_free_func((GDestroyNotify) report_policy_free);
+  r->deviations = g_ptr_array_new_with_free_func(g_free);
+  return r;
+}
+
+void
+report_free(Report *report)
+{
+  if (report == NULL)
+    return;
+  g_free(report->organization_name);
+  g_free(report->contact_info);
+  g_free(report->report_id);
+  g_clear_pointer(&report->policies, g_ptr_array_unref);
+  g_clear_pointer(&report->deviations, g_ptr_array_unref);
+  g_free(report->ingest.source);
+  g_free(report->ingest.submitter);
+  g_free(report->ingest.report_domain);
+  g_free(report->ingest.filename);
+  g_free(report->ingest.message_id);
+  g_free(report->ingest.raw_extension);
+  g_clear_pointer(&report->ingest.raw, g_bytes_unref);
+  g_free(report);
+}
+
+/* Record a deviation once per report. */
+static void
+report_deviation(Report *r, const char *what)
+{
+  for (guint i = 0; i < r->deviations->len; i++)
+    if (strcmp(r->deviations->pdata[i], what) == 0)
+      return;
+  g_ptr_array_add(r->deviations, g_strdup(what));
+}
+
+static void
+report_deviation2(Report *r, const char *field, const char *what)
+{
+  g_autofree char *s = g_strconcat(field, what, NULL);
+  report_deviation(r, s);
+}
+
+static gboolean
+report_is_json_space(char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* ---- datetimes -------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static gint64
+report_days_from_civil(gint64 y, guint m, guint d)
+{
+  y -= m <= 2;
+  gint64 era = (y >= 0 ? y : y - 399) / 400;
+  guint yoe = (guint) (y - era * 400);
+  guint doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  guint doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (gint64) doe - 719468;
+}
+
+static void
+report_civil_from_days(gint64 z, gint64 *y_out, guint *m_out, guint *d_out)
+{
+  z += 719468;
+  gint64 era = (z >= 0 ? z : z - 146096) / 146097;
+  guint doe = (guint) (z - era * 146097);
+  guint yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  gint64 y = (gint64) yoe + era * 400;
+  guint doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  guint mp = (5 * doy + 2) / 153;
+  guint d = doy - (153 * mp + 2) / 5 + 1;
+  guint m = mp < 10 ? mp + 3 : mp - 9;
+  *y_out = y + (m <= 2);
+  *m_out = m;
+  *d_out = d;
+}
+
+static guint
+report_days_in_month(guint y, guint m)
+{
+  static const guint8 days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+    return 29;
+  return days[m - 1];
+}
+
+/* Exactly @n ASCII digits at *p (bounded by @end); advances *p. */
+static gboolean
+report_digits(const char **p, const char *end, guint n, guint *out)
+{
+  if ((gsize) (end - *p) < n)
+    return FALSE;
+  guint v = 0;
+  for (guint i = 0; i < n; i++) {
+    char c = (*p)[i];
+    if (!g_ascii_isdigit(c))
+      return FALSE;
+    v = v * 10 + (guint) (c - '0');
+  }
+  *p += n;
+  *out = v;
+  return TRUE;
+}
+
+static gboolean
+report_civil_valid(guint y, guint mo, guint d)
+{
+  return y >= 1970 && y <= 9999 && mo >= 1 && mo <= 12 && d >= 1 &&
+         d <= report_days_in_month(y, mo);
+}
+
+/* The date-time grammar proper, on [s, end). @date_only (nullable) is set when only a
+ * date was given. */
+static gboolean
+report_parse_datetime_range(const char *s, const char *end, gint64 *epoch_out,
+                            gboolean *zoneless_out, gboolean *date_only)
+{
+  const char *p = s;
+  guint y, mo, d, h = 0, mi = 0, sec = 0;
+  gint64 offset = 0;
+  gboolean zoneless = TRUE;
+
+  if (!report_digits(&p, end, 4, &y) || p == end || *p++ != '-' ||
+      !report_digits(&p, end, 2, &mo) || p == end || *p++ != '-' ||
+      !report_digits(&p, end, 2, &d))
+    return FALSE;
+  if (!report_civil_valid(y, mo, d))
+    return FALSE;
+  if (date_only != NULL)
+    *date_only = p == end;
+  if (p != end) {
+    if (*p != 'T' && *p != 't' && *p != ' ')
+      return FALSE;
+    p++;
+    if (!report_digits(&p, end, 2, &h) || p == end || *p++ != ':' ||
+        !report_digits(&p, end, 2, &mi))
+      return FALSE;
+    if (p != end && *p == ':') {
+      p++;
+      if (!report_digits(&p, end, 2, &sec))
+        return FALSE;
+      if (p != end && (*p == '.' || *p == ',')) {
+        p++;
+        if (p == end || !g_ascii_isdigit(*p))
+          return FALSE;
+        while (p != end && g_ascii_isdigit(*p))
+          p++;
+      }
+    }
+    if (h > 23 || mi > 59 || sec > 60)
+      return FALSE;
+    if (sec == 60)
+      sec = 59;
+    if (p != end) {
+      if ((*p == 'Z' || *p == 'z') && p + 1 == end) {
+        zoneless = FALSE;
+        p++;
+      } else if (*p == '+' || *p == '-') {
+        gint64 sign = *p == '-' ? -1 : 1;
+        guint oh, om = 0;
+        p++;
+        if (!report_digits(&p, end, 2, &oh))
+          return FALSE;
+        if (p != end && *p == ':')
+          p++;
+        if (p != end && !report_digits(&p, end, 2, &om))
+          return FALSE;
+        if (oh > 23 || om > 59)
+          return FALSE;
+        offset = sign * ((gint64) oh * 3600 + (gint64) om * 60);
+        zoneless = FALSE;
+      }
+    }
+  }
+  if (p != end)
+    return FALSE;
+
+  gint64 epoch = report_days_from_civil(y, mo, d) * 86400 + (gint64) h * 3600 +
+                 (gint64) mi * 60 + (gint64) sec - offset;
+  if (epoch < 0 || epoch > REPORT_MAX_EPOCH)
+    return FALSE;
+  *epoch_out = epoch;
+  if (zoneless_out != NULL)
+    *zoneless_out = zoneless;
+  return TRUE;
+}
+
+gboolean
+report_parse_datetime(const char *s, gint64 *epoch_out, gboolean *zoneless)
+{
+  if (s == NULL)
+    return FALSE;
+  const char *end = s + strlen(s);
+  while (s < end && g_ascii_isspace(*s))
+    s++;
+  while (end > s && g_ascii_isspace(end[-1]))
+    end--;
+  gint64 epoch = 0;
+  gboolean zl = FALSE;
+  if (!report_parse_datetime_range(s, end, &epoch, &zl, NULL))
+    return FALSE;
+  if (epoch_out != NULL)
+    *epoch_out = epoch;
+  if (zoneless != NULL)
+    *zoneless = zl;
+  return TRUE;
+}
+
+static void
+report_put2(char *p, guint v)
+{
+  p[0] = (char) ('0' + v / 10 % 10);
+  p[1] = (char) ('0' + v % 10);
+}
+
+void
+report_format_datetime(gint64 epoch, char buf[21])
+{
+  epoch = CLAMP(epoch, 0, REPORT_MAX_EPOCH);
+  gint64 days = epoch / 86400;
+  guint secs = (guint) (epoch % 86400);
+  gint64 y;
+  guint m, d;
+  report_civil_from_days(days, &y, &m, &d);
+  report_put2(buf, (guint) (y / 100));
+  report_put2(buf + 2, (guint) (y % 100));
+  buf[4] = '-';
+  report_put2(buf + 5, m);
+  buf[7] = '-';
+  report_put2(buf + 8, d);
+  buf[10] = 'T';
+  report_put2(buf + 11, secs / 3600);
+  buf[13] = ':';
+  report_put2(buf + 14, secs / 60 % 60);
+  buf[16] = ':';
+  report_put2(buf + 17, secs % 60);
+  buf[19] = 'Z';
+  buf[20] = '\0';
+}
+
+/* ---- file names (§5.1) -------------------------------------------------------- */
+
+static gboolean
+report_has_suffix_ci(const char *s, gsize len, const char *suffix)
+{
+  gsize n = strlen(suffix);
+  return len >= n && g_ascii_strncasecmp(s + len - n, suffix, n) == 0;
+}
+
+/* A begin/end stamp: epoch digits, a compact date (YYYYMMDD, see the file comment),
+ * compact ISO 8601 (YYYYMMDDTHHMMSS[Z]) or RFC 3339. */
+static gboolean
+report_filename_stamp(const char *s, gsize len, gboolean is_end, gint64 *out)
+{
+  const char *end = s + len;
+  gsize ndigits = 0;
+  while (ndigits < len && g_ascii_isdigit(s[ndigits]))
+    ndigits++;
+
+  if (ndigits == len && len != 8) {
+    if (len > 12)
+      return FALSE;
+    gint64 v = 0;
+    for (gsize i = 0; i < len; i++)
+      v = v * 10 + (s[i] - '0');
+    if (v > REPORT_MAX_EPOCH)
+      return FALSE;
+    *out = v;
+    return TRUE;
+  }
+
+  if (ndigits == 8) {
+    const char *p = s;
+    guint y, mo, d, h = 0, mi = 0, sec = 0;
+    report_digits(&p, end, 4, &y);
+    report_digits(&p, end, 2, &mo);
+    report_digits(&p, end, 2, &d);
+    if (!report_civil_valid(y, mo, d))
+      return FALSE;
+    gboolean date_only = p == end;
+    if (!date_only) {
+      if ((*p != 'T' && *p != 't') || ++p == end || !report_digits(&p, end, 2, &h) ||
+          !report_digits(&p, end, 2, &mi) || !report_digits(&p, end, 2, &sec))
+        return FALSE;
+      if (p != end && (*p == 'Z' || *p == 'z'))
+        p++;
+      if (p != end || h > 23 || mi > 59 || sec > 59)
+        return FALSE;
+    }
+    gint64 v = report_days_from_civil(y, mo, d) * 86400 + (gint64) h * 3600 +
+               (gint64) mi * 60 + (gint64) sec;
+    if (date_only && is_end)
+      v += 86399;
+    *out = v;
+    return TRUE;
+  }
+
+  gboolean date_only = FALSE;
+  if (!report_parse_datetime_range(s, end, out, NULL, &date_only))
+    return FALSE;
+  if (date_only && is_end)
+    *out += 86399;
+  return TRUE;
+}
+
+static gboolean
+report_filename_field_ok(const char *s, gsize len)
+{
+  if (len == 0)
+    return FALSE;
+  for (gsize i = 0; i < len; i++) {
+    guchar c = (guchar) s[i];
+    if (c < 0x20 || c == 0x7f)
+      return FALSE;
+  }
+  return g_utf8_validate_len(s, len, NULL);
+}
+
+gboolean
+report_filename_parse(const char *filename, ReportFilename *out)
+{
+  g_return_val_if_fail(out != NULL, FALSE);
+  memset(out, 0, sizeof *out);
+  if (filename == NULL)
+    return FALSE;
+
+  const char *base = filename;
+  for (const char *p = filename; *p != '\0'; p++)
+    if (*p == '/' || *p == '\\')
+      base = p + 1;
+  gsize len = strlen(base);
+  if (report_has_suffix_ci(base, len, ".gz"))
+    len -= 3;
+  else if (report_has_suffix_ci(base, len, ".zip"))
+    len -= 4;
+  if (report_has_suffix_ci(base, len, ".json"))
+    len -= 5;
+
+  const char *field[5];
+  gsize flen[5];
+  guint n = 0;
+  const char *start = base;
+  for (const char *p = base;; p++) {
+    if (p == base + len || *p == '!') {
+      if (n == 5)
+        return FALSE;
+      field[n] = start;
+      flen[n] = (gsize) (p - start);
+      if (!report_filename_field_ok(field[n], flen[n]))
+        return FALSE;
+      n++;
+      if (p == base + len)
+        break;
+      start = p + 1;
+    }
+  }
+  if (n < 4)
+    return FALSE;
+
+  gint64 begin, end;
+  if (!report_filename_stamp(field[2], flen[2], FALSE, &begin) ||
+      !report_filename_stamp(field[3], flen[3], TRUE, &end))
+    return FALSE;
+
+  out->sender = g_strndup(field[0], flen[0]);
+  out->policy_domain = g_strndup(field[1], flen[1]);
+  out->begin = begin;
+  out->end = end;
+  out->unique_id = n == 5 ? g_strndup(field[4], flen[4]) : NULL;
+  return TRUE;
+}
+
+void
+report_filename_clear(ReportFilename *f)
+{
+  if (f == NULL)
+    return;
+  g_free(f->sender);
+  g_free(f->policy_domain);
+  g_free(f->unique_id);
+  memset(f, 0, sizeof *f);
+}
+
+/* ---- parsing: typed field access -------------------------------------------- */
+
+typedef enum {
+  REPORT_FIELD_ABSENT,
+  REPORT_FIELD_NULL,
+  REPORT_FIELD_PRESENT,
+} ReportFieldState;
+
+/* A json-c string value as a valid UTF-8 C string: cut at an embedded NUL and repair
+ * invalid UTF-8, recording either. (transfer full) */
+static char *
+report_dup_string(Report *r, const char *s, gsize len)
+{
+  const char *nul = memchr(s, '\0', len);
+  if (nul != NULL) {
+    len = (gsize) (nul - s);
+    report_deviation(r, "NUL in string");
+  }
+  if (!g_utf8_validate_len(s, len, NULL)) {
+    report_deviation(r, "invalid UTF-8 in string");
+    return g_utf8_make_valid(s, (gssize) len);
+  }
+  return g_strndup(s, len);
+}
+
+static char *
+report_dup_json_string(Report *r, TrJson *v)
+{
+  return report_dup_string(r, json_object_get_string(v),
+                           (gsize) json_object_get_string_len(v));
+}
+
+/* Member @key of @obj when it is an object, else absent. */
+static ReportFieldState
+report_member(TrJson *obj, const char *key, TrJson **val)
+{
+  *val = NULL;
+  if (obj == NULL || !json_object_is_type(obj, json_type_object))
+    return REPORT_FIELD_ABSENT;
+  if (!json_object_object_get_ex(obj, key, val))
+    return REPORT_FIELD_ABSENT;
+  return *val == NULL ? REPORT_FIELD_NULL : REPORT_FIELD_PRESENT;
+}
+
+/* A string member. Numbers and booleans are taken as their JSON text, objects and
+ * arrays as absent (each with a deviation). NULL when absent or null; *state says
+ * which. (transfer full) */
+static char *
+report_get_string(Report *r, TrJson *obj, const char *key, ReportFieldState *state)
+{
+  TrJson *v;
+  ReportFieldState st = report_member(obj, key, &v);
+  if (state != NULL)
+    *state = st;
+  if (st != REPORT_FIELD_PRESENT)
+    return NULL;
+  switch (json_object_get_type(v)) {
+  case json_type_string:
+    return report_dup_json_string(r, v);
+  case json_type_int:
+  case json_type_double:
+  case json_type_boolean:
+    report_deviation2(r, key, " is not a string");
+    return g_strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+  default:
+    report_deviation2(r, key, " is not a string");
+    if (state != NULL)
+      *state = REPORT_FIELD_ABSENT;
+    return NULL;
+  }
+}
+
+/* An optional string: "" and absent both become NULL. (transfer full) */
+static char *
+report_get_optional(Report *r, TrJson *obj, const char *key, gboolean *was_empty)
+{
+  char *s = report_get_string(r, obj, key, NULL);
+  if (s != NULL && *s == '\0') {
+    g_free(s);
+    if (was_empty != NULL)
+      *was_empty = TRUE;
+    return NULL;
+  }
+  return s;
+}
+
+static gint64
+report_count_from_string(Report *r, const char *key, const char *s, gsize len)
+{
+  while (len > 0 && g_ascii_isspace(*s))
+    s++, len--;
+  while (len > 0 && g_ascii_isspace(s[len - 1]))
+    len--;
+  gboolean negative = len > 0 && s[0] == '-';
+  gsize i = negative ? 1 : 0;
+  if (i == len) {
+    report_deviation2(r, key, " is not a number");
+    return 0;
+  }
+  gint64 v = 0;
+  for (; i < len; i++) {
+    if (!g_ascii_isdigit(s[i])) {
+      report_deviation2(r, key, " is not a number");
+      return 0;
+    }
+    if (v <= REPORT_MAX_COUNT)
+      v = v * 10 + (s[i] - '0');
+  }
+  if (negative && v != 0) {
+    report_deviation2(r, key, " is negative");
+    return 0;
+  }
+  if (v > REPORT_MAX_COUNT) {
+    report_deviation2(r, key, " is out of range");
+    return 0;
+  }
+  report_deviation2(r, key, " is a string");
+  return v;
+}
+
+/* A session count: an integer in 0 .. 2^53-1. *present is FALSE when absent or null. */
+static gint64
+report_get_count(Report *r, TrJson *obj, const char *key, gboolean *present)
+{
+  TrJson *v;
+  *present = report_member(obj, key, &v) == REPORT_FIELD_PRESENT;
+  if (!*present)
+    return 0;
+  switch (json_object_get_type(v)) {
+  case json_type_int: {
+    gint64 i = json_object_get_int64(v);
+    if (i < 0 && i != G_MININT64) {
+      report_deviation2(r, key, " is negative");
+      return 0;
+    }
+    if (i < 0 || i > REPORT_MAX_COUNT) {
+      report_deviation2(r, key, " is out of range");
+      return 0;
+    }
+    return i;
+  }
+  case json_type_double: {
+    double d = json_object_get_double(v);
+    if (!isfinite(d) || d > (double) REPORT_MAX_COUNT || d < -(double) REPORT_MAX_COUNT) {
+      report_deviation2(r, key, " is out of range");
+      return 0;
+    }
+    if (d <= -1.0) {
+      report_deviation2(r, key, " is negative");
+      return 0;
+    }
+    report_deviation2(r, key, " is not an integer");
+    return d < 0 ? 0 : (gint64) d;
+  }
+  case json_type_string:
+    return report_count_from_string(r, key, json_object_get_string(v),
+                                    (gsize) json_object_get_string_len(v));
+  default:
+    report_deviation2(r, key, " is not a number");
+    return 0;
+  }
+}
+
+/* ---- parsing: the report's parts ---------------------------------------------- */
+
+static void
+report_add_policy_string(Report *r, ReportPolicy *p, char *s)
+{
+  gsize len = strlen(s);
+  if (len > 0 && (s[len - 1] == '\r' || s[len - 1] == '\n')) {
+    while (len > 0 && (s[len - 1] == '\r' || s[len - 1] == '\n'))
+      s[--len] = '\0';
+    report_deviation(r, "policy-string line ends in CR");
+  }
+  g_ptr_array_add(p->policy_strings, s);
+}
+
+/* Microsoft's TLSA policy-string: one element holding a JSON-encoded array of strings.
+ * Expands it into @p and returns TRUE, or FALSE when @s is not that. */
+static gboolean
+report_expand_encoded_array(Report *r, ReportPolicy *p, const char *s)
+{
+  const char *q = s;
+  while (report_is_json_space(*q))
+    q++;
+  if (*q != '[')
+    return FALSE;
+  gsize len = strlen(q);
+  if (len > G_MAXINT)
+    return FALSE;
+  g_autoptr(TrJsonTokener) tok = json_tokener_new_ex(2);
+  if (tok == NULL)
+    return FALSE;
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+  g_autoptr(TrJson) arr = json_tokener_parse_ex(tok, q, (int) len);
+  if (arr == NULL || !json_object_is_type(arr, json_type_array))
+    return FALSE;
+  for (gsize i = json_tokener_get_parse_end(tok); i < len; i++)
+    if (!report_is_json_space(q[i]))
+      return FALSE;
+  gsize n = json_object_array_length(arr);
+  for (gsize i = 0; i < n; i++)
+    if (!json_object_is_type(json_object_array_get_idx(arr, i), json_type_string))
+      return FALSE;
+  for (gsize i = 0; i < n; i++)
+    report_add_policy_string(r, p, report_dup_json_string(r, json_object_array_get_idx(arr, i)));
+  report_deviation(r, "policy-string is a JSON-encoded array");
+  return TRUE;
+}
+
+static void
+report_parse_policy_strings(Report *r, ReportPolicy *p, TrJson *pol)
+{
+  TrJson *v;
+  ReportFieldState st = report_member(pol, "policy-string", &v);
+  gboolean needs = g_strcmp0(p->policy_type, "sts") == 0 ||
+                   g_strcmp0(p->policy_type, "tlsa") == 0;
+  if (st != REPORT_FIELD_PRESENT) {
+    if (needs)
+      report_deviation(r, "policy-string missing");
+    return;
+  }
+  if (json_object_is_type(v, json_type_string)) {
+    report_deviation(r, "policy-string is a string");
+    char *s = report_dup_json_string(r, v);
+    if (report_expand_encoded_array(r, p, s))
+      g_free(s);
+    else
+      report_add_policy_string(r, p, s);
+    return;
+  }
+  if (!json_object_is_type(v, json_type_array)) {
+    report_deviation(r, "policy-string is not an array");
+    return;
+  }
+  gsize n = json_object_array_length(v);
+  if (n == 0 && needs)
+    report_deviation(r, "policy-string is empty");
+  for (gsize i = 0; i < n; i++) {
+    TrJson *e = json_object_array_get_idx(v, i);
+    if (e == NULL || !json_object_is_type(e, json_type_string)) {
+      report_deviation(r, "policy-string has a non-string entry");
+      continue;
+    }
+    char *s = report_dup_json_string(r, e);
+    if (report_expand_encoded_array(r, p, s))
+      g_free(s);
+    else
+      report_add_policy_string(r, p, s);
+  }
+}
+
+static void
+report_add_mx_host(Report *r, ReportPolicy *p, char *s)
+{
+  if (g_ascii_strncasecmp(s, "mx:", 3) == 0) {
+    report_deviation(r, "mx-host has 'mx: ' prefix");
+    const char *q = s + 3;
+    while (*q == ' ' || *q == '\t')
+      q++;
+    memmove(s, q, strlen(q) + 1);
+  }
+  if (*s == '\0') {
+    report_deviation(r, "mx-host entry is empty");
+    g_free(s);
+    return;
+  }
+  g_ptr_array_add(p->mx_hosts, s);
+}
+
+static void
+report_parse_mx_hosts(Report *r, ReportPolicy *p, TrJson *pol)
+{
+  TrJson *v;
+  if (report_member(pol, "mx-host", &v) != REPORT_FIELD_PRESENT)
+    return;
+  if (json_object_is_type(v, json_type_string)) {
+    report_deviation(r, "mx-host is a string");
+    report_add_mx_host(r, p, report_dup_json_string(r, v));
+    return;
+  }
+  if (!json_object_is_type(v, json_type_array)) {
+    report_deviation(r, "mx-host is not an array");
+    return;
+  }
+  gsize n = json_object_array_length(v);
+  for (gsize i = 0; i < n; i++) {
+    TrJson *e = json_object_array_get_idx(v, i);
+    if (e == NULL || !json_object_is_type(e, json_type_string)) {
+      report_deviation(r, "mx-host has a non-string entry");
+      continue;
+    }
+    report_add_mx_host(r, p, report_dup_json_string(r, e));
+  }
+}
+
+static char *
+report_lower_domain(const char *s)
+{
+  if (g_utf8_validate(s, -1, NULL))
+    return g_utf8_strdown(s, -1);
+  g_autofree char *valid = g_utf8_make_valid(s, -1);
+  return g_utf8_strdown(valid, -1);
+}
+
+static ReportFailure *
+report_parse_failure(Report *r, TrJson *fd)
+{
+  ReportFailure *f = g_new0(ReportFailure, 1);
+  f->result_type = report_get_string(r, fd, "result-type", NULL);
+  if (f->result_type == NULL) {
+    report_deviation(r, "result-type missing");
+    f->result_type = g_strdup("");
+  }
+
+  gboolean empty = FALSE;
+  TrJson *dummy;
+  gboolean missing = report_member(fd, "sending-mta-ip", &dummy) != REPORT_FIELD_PRESENT ||
+                     report_member(fd, "receiving-ip", &dummy) != REPORT_FIELD_PRESENT ||
+                     report_member(fd, "receiving-mx-hostname", &dummy) != REPORT_FIELD_PRESENT;
+  f->sending_mta_ip = report_get_optional(r, fd, "sending-mta-ip", &empty);
+  f->receiving_mx_hostname = report_get_optional(r, fd, "receiving-mx-hostname", &empty);
+  f->receiving_mx_helo = report_get_optional(r, fd, "receiving-mx-helo", &empty);
+  f->receiving_ip = report_get_optional(r, fd, "receiving-ip", &empty);
+  f->additional_information = report_get_optional(r, fd, "additional-information", &empty);
+  f->failure_reason_code = report_get_optional(r, fd, "failure-reason-code", &empty);
+  if (missing)
+    report_deviation(r, "failure detail fields missing");
+  if (empty)
+    report_deviation(r, "failure detail field is empty");
+
+  gboolean present;
+  f->failed_session_count = report_get_count(r, fd, "failed-session-count", &present);
+  if (!present)
+    report_deviation(r, "failed-session-count missing");
+  return f;
+}
+
+static void
+report_parse_failures(Report *r, ReportPolicy *p, TrJson *entry)
+{
+  TrJson *v;
+  if (report_member(entry, "failure-details", &v) != REPORT_FIELD_PRESENT)
+    return;
+  if (json_object_is_type(v, json_type_object)) {
+    report_deviation(r, "failure-details is a single object");
+    g_ptr_array_add(p->failures, report_parse_failure(r, v));
+  } else if (json_object_is_type(v, json_type_array)) {
+    gsize n = json_object_array_length(v);
+    for (gsize i = 0; i < n; i++) {
+      TrJson *e = json_object_array_get_idx(v, i);
+      if (e == NULL || !json_object_is_type(e, json_type_object)) {
+        report_deviation(r, "failure detail is not an object");
+        continue;
+      }
+      g_ptr_array_add(p->failures, report_parse_failure(r, e));
+    }
+  } else {
+    report_deviation(r, "failure-details is not an array");
+  }
+
+  gint64 sum = 0;
+  for (guint i = 0; i < p->failures->len; i++) {
+    const ReportFailure *f = p->failures->pdata[i];
+    sum += f->failed_session_count;   /* each <= 2^53 - 1: cannot overflow in practice */
+    if (sum > REPORT_MAX_COUNT)
+      sum = REPORT_MAX_COUNT;
+  }
+  if (sum > p->total_failure)
+    report_deviation(r, "failure detail counts exceed total");
+}
+
+static gboolean
+report_known_policy_type(const char *t)
+{
+  return strcmp(t, "sts") == 0 || strcmp(t, "tlsa") == 0 || strcmp(t, "no-policy-found") == 0;
+}
+
+static ReportPolicy *
+report_parse_policy(Report *r, TrJson *entry, const ReportFilename *fname)
+{
+  ReportPolicy *p = report_policy_new();
+  TrJson *pol = NULL;
+  if (report_member(entry, "policy", &pol) != REPORT_FIELD_PRESENT ||
+      !json_object_is_type(pol, json_type_object)) {
+    report_deviation(r, "policy missing");
+    pol = NULL;
+  }
+
+  p->policy_type = report_get_string(r, pol, "policy-type", NULL);
+  if (p->policy_type == NULL || *p->policy_type == '\0') {
+    report_deviation(r, "policy-type missing");
+    if (p->policy_type == NULL)
+      p->policy_type = g_strdup("");
+  } else if (!report_known_policy_type(p->policy_type)) {
+    report_deviation(r, "unknown policy-type");
+  }
+
+  report_parse_policy_strings(r, p, pol);
+
+  g_autofree char *domain = report_get_optional(r, pol, "policy-domain", NULL);
+  if (domain != NULL) {
+    p->policy_domain = report_lower_domain(domain);
+  } else {
+    report_deviation(r, "policy-domain missing");
+    if (fname != NULL && fname->policy_domain != NULL && *fname->policy_domain != '\0')
+      p->policy_domain = report_lower_domain(fname->policy_domain);
+  }
+
+  report_parse_mx_hosts(r, p, pol);
+
+  TrJson *summary = NULL;
+  if (report_member(entry, "summary", &summary) != REPORT_FIELD_PRESENT ||
+      !json_object_is_type(summary, json_type_object)) {
+    report_deviation(r, "summary missing");
+    summary = NULL;
+  }
+  gboolean present;
+  p->total_successful = report_get_count(r, summary, "total-successful-session-count", &present);
+  if (summary != NULL && !present)
+    report_deviation(r, "total-successful-session-count missing");
+  p->total_failure = report_get_count(r, summary, "total-failure-session-count", &present);
+  if (summary != NULL && !present)
+    report_deviation(r, "total-failure-session-count missing");
+
+  report_parse_failures(r, p, entry);
+  return p;
+}
+
+/* One end of the date-range; FALSE when missing or unusable. */
+static gboolean
+report_parse_range_end(Report *r, TrJson *range, const char *key, gint64 *out)
+{
+  TrJson *v;
+  if (report_member(range, key, &v) != REPORT_FIELD_PRESENT) {
+    if (range != NULL)
+      report_deviation2(r, key, " missing");
+    return FALSE;
+  }
+  if (json_object_is_type(v, json_type_int)) {
+    gint64 e = json_object_get_int64(v);
+    if (e < 0 || e > REPORT_MAX_EPOCH) {
+      report_deviation2(r, key, " unparseable");
+      return FALSE;
+    }
+    report_deviation(r, "datetime is a number");
+    *out = e;
+    return TRUE;
+  }
+  if (!json_object_is_type(v, json_type_string)) {
+    report_deviation2(r, key, " unparseable");
+    return FALSE;
+  }
+  g_autofree char *s = report_dup_json_string(r, v);
+  gboolean zoneless = FALSE;
+  if (!report_parse_datetime(s, out, &zoneless)) {
+    report_deviation2(r, key, " unparseable");
+    return FALSE;
+  }
+  if (zoneless)
+    report_deviation(r, "datetime without zone treated as UTC");
+  return TRUE;
+}
+
+static gboolean
+report_parse_date_range(Report *r, TrJson *root, const ReportFilename *fname, GError **error)
+{
+  TrJson *range = NULL;
+  if (report_member(root, "date-range", &range) != REPORT_FIELD_PRESENT ||
+      !json_object_is_type(range, json_type_object)) {
+    report_deviation(r, "date-range missing");
+    range = NULL;
+  }
+  gboolean have_begin = report_parse_range_end(r, range, "start-datetime", &r->begin);
+  gboolean have_end = report_parse_range_end(r, range, "end-datetime", &r->end);
+
+  if ((!have_begin || !have_end) && fname == NULL) {
+    g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_INVALID, "no usable date-range");
+    return FALSE;
+  }
+  if (fname != NULL) {
+    if (!have_begin || !have_end)
+      report_deviation(r, "date-range taken from file name");
+    if (!have_begin)
+      r->begin = fname->begin;
+    else if (r->begin != fname->begin)
+      report_deviation(r, "file name disagrees with report: begin");
+    if (!have_end)
+      r->end = fname->end;
+    else if (r->end != fname->end)
+      report_deviation(r, "file name disagrees with report: end");
+  }
+  if (r->end < r->begin)
+    report_deviation(r, "end-datetime before start-datetime");
+  return TRUE;
+}
+
+static void
+report_check_fname_domain(Report *r, const ReportFilename *fname)
+{
+  if (fname == NULL || fname->policy_domain == NULL)
+    return;
+  gboolean any = FALSE;
+  for (guint i = 0; i < r->policies->len; i++) {
+    const ReportPolicy *p = r->policies->pdata[i];
+    if (p->policy_domain == NULL)
+      continue;
+    any = TRUE;
+    if (g_ascii_strcasecmp(p->policy_domain, fname->policy_domain) == 0)
+      return;
+  }
+  if (any)
+    report_deviation(r, "file name disagrees with report: policy-domain");
+}
+
+/* Run the tokener over the whole buffer in chunks (json-c takes an int length). */
+static TrJson *
+report_tokenize(const guint8 *data, gsize len, guint depth, GError **error)
+{
+  g_autoptr(TrJsonTokener) tok = json_tokener_new_ex((int) MIN(depth, (guint) G_MAXINT));
+  if (tok == NULL) {
+    g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_JSON, "not JSON: out of memory");
+    return NULL;
+  }
+  TrJson *obj = NULL;
+  gsize off = 0;
+  enum json_tokener_error jerr = json_tokener_continue;
+  while (off < len) {
+    gsize n = MIN(len - off, (gsize) REPORT_PARSE_CHUNK);
+    obj = json_tokener_parse_ex(tok, (const char *) data + off, (int) n);
+    jerr = json_tokener_get_error(tok);
+    if (jerr != json_tokener_continue) {
+      off += json_tokener_get_parse_end(tok);
+      break;
+    }
+    off += n;
+  }
+  if (jerr == json_tokener_continue) {
+    /* A NUL ends a top-level scalar; inside an object it is "unexpected end". */
+    obj = json_tokener_parse_ex(tok, "", 1);
+    jerr = json_tokener_get_error(tok);
+    if (jerr == json_tokener_continue)
+      jerr = json_tokener_error_parse_eof;
+  }
+  if (jerr != json_tokener_success) {
+    json_object_put(obj);
+    g_set_error(error, REPORT_ERROR, REPORT_ERROR_JSON, "not JSON: %s",
+                json_tokener_error_desc(jerr));
+    return NULL;
+  }
+  for (; off < len; off++) {
+    if (!report_is_json_space((char) data[off])) {
+      json_object_put(obj);
+      g_set_error(error, REPORT_ERROR, REPORT_ERROR_JSON,
+                  "not JSON: trailing data at offset %" G_GSIZE_FORMAT, off);
+      return NULL;
+    }
+  }
+  return obj;
+}
+
+Report *
+report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
+             GError **error)
+{
+  g_return_val_if_fail(json != NULL, NULL);
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data(json, &len);
+  guint depth = limits != NULL && limits->max_json_depth > 0 ? limits->max_json_depth
+                                                              : TR_DEFAULT_MAX_JSON_DEPTH;
+  g_autoptr(Report) r = report_new();
+
+  if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf) {
+    report_deviation(r, "byte order mark before JSON");
+    data += 3;
+    len -= 3;
+  }
+  gsize ws = 0;
+  while (ws < len && report_is_json_space((char) data[ws]))
+    ws++;
+  if (ws == len) {
+    g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_JSON, "not JSON: empty input");
+    return NULL;
+  }
+  const guint8 *nul = memchr(data, '\0', len);
+  if (nul != NULL) {
+    g_set_error(error, REPORT_ERROR, REPORT_ERROR_JSON,
+                "not JSON: NUL byte at offset %" G_GSIZE_FORMAT, (gsize) (nul - data));
+    return NULL;
+  }
+
+  g_autoptr(TrJson) root = report_tokenize(data, len, depth, error);
+  if (root == NULL)
+    return NULL;
+  if (!json_object_is_type(root, json_type_object)) {
+    g_set_error(error, REPORT_ERROR, REPORT_ERROR_INVALID,
+                "not a TLS report: top level is %s, not an object",
+                json_type_to_name(json_object_get_type(root)));
+    return NULL;
+  }
+
+  TrJson *policies;
+  if (report_member(root, "policies", &policies) != REPORT_FIELD_PRESENT ||
+      (!json_object_is_type(policies, json_type_array) &&
+       !json_object_is_type(policies, json_type_object))) {
+    g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_INVALID,
+                        "not a TLS report: no policies array");
+    return NULL;
+  }
+
+  ReportFieldState st;
+  r->organization_name = report_get_string(r, root, "organization-name", NULL);
+  if (r->organization_name == NULL) {
+    report_deviation(r, "organization-name missing");
+    r->organization_name = g_strdup("");
+  }
+  r->report_id = report_get_string(r, root, "report-id", NULL);
+  if (r->report_id == NULL) {
+    report_deviation(r, "report-id missing");
+    r->report_id = g_strdup("");
+  }
+  r->contact_info = report_get_string(r, root, "contact-info", &st);
+  if (st == REPORT_FIELD_NULL)
+    report_deviation(r, "contact-info is null");
+  else if (st == REPORT_FIELD_ABSENT)
+    report_deviation(r, "contact-info missing");
+  else if (r->contact_info != NULL && *r->contact_info == '\0') {
+    report_deviation(r, "contact-info is empty");
+    g_clear_pointer(&r->contact_info, g_free);
+  }
+
+  if (!report_parse_date_range(r, root, fname, error))
+    return NULL;
+
+  if (json_object_is_type(policies, json_type_object)) {
+    report_deviation(r, "policies is a single object");
+    g_ptr_array_add(r->policies, report_parse_policy(r, policies, fname));
+  } else {
+    gsize n = json_object_array_length(policies);
+    if (n == 0)
+      report_deviation(r, "policies is empty");
+    for (gsize i = 0; i < n; i++) {
+      TrJson *e = json_object_array_get_idx(policies, i);
+      if (e == NULL || !json_object_is_type(e, json_type_object)) {
+        report_deviation(r, "policy entry is not an object");
+        continue;
+      }
+      g_ptr_array_add(r->policies, report_parse_policy(r, e, fname));
+    }
+  }
+  report_check_fname_domain(r, fname);
+
+  report_compute_key(r);
+  return g_steal_pointer(&r);
+}
+
+/* ---- key ------------------------------------------------------------------ */
+
+void
+report_compute_key(Report *report)
+{
+  g_return_if_fail(report != NULL);
+  g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+  char num[32];
+  const char *org = report->organization_name != NULL ? report->organization_name : "";
+  const char *id = report->report_id != NULL ? report->report_id : "";
+  g_checksum_update(sum, (const guchar *) org, (gssize) strlen(org) + 1);
+  g_checksum_update(sum, (const guchar *) id, (gssize) strlen(id) + 1);
+  int n = g_snprintf(num, sizeof num, "%" G_GINT64_FORMAT, report->begin);
+  g_checksum_update(sum, (const guchar *) num, n + 1);
+  n = g_snprintf(num, sizeof num, "%" G_GINT64_FORMAT, report->end);
+  g_checksum_update(sum, (const guchar *) num, n);
+  guint8 digest[32];
+  gsize dlen = sizeof digest;
+  g_checksum_get_digest(sum, digest, &dlen);
+  memcpy(report->key, digest, sizeof report->key);
+}
+
+char *
+report_key_hex(const guint8 key[16])
+{
+  static const char hex[] = "0123456789abcdef";
+  char *s = g_malloc(33);
+  for (guint i = 0; i < 16; i++) {
+    s[2 * i] = hex[key[i] >> 4];
+    s[2 * i + 1] = hex[key[i] & 0xf];
+  }
+  s[32] = '\0';
+  return s;
+}
+
+/* ---- primary domain --------------------------------------------------------- */
+
+const char *
+report_primary_domain(const Report *report)
+{
+  g_return_val_if_fail(report != NULL, "unknown");
+  for (guint i = 0; report->policies != NULL && i < report->policies->len; i++) {
+    const ReportPolicy *p = report->policies->pdata[i];
+    if (p->policy_domain != NULL && *p->policy_domain != '\0')
+      return p->policy_domain;
+  }
+  if (report->ingest.report_domain != NULL && *report->ingest.report_domain != '\0')
+    return report->ingest.report_domain;
+  ReportFilename f;
+  if (report->ingest.filename != NULL && report_filename_parse(report->ingest.filename, &f)) {
+    /* Interned: the result must outlive this call and @report is const. */
+    g_autofree char *lower = report_lower_domain(f.policy_domain);
+    report_filename_clear(&f);
+    return g_intern_string(lower);
+  }
+  return "unknown";
+}
+
+/* ---- serialization ------------------------------------------------------------ */
+
+#define REPORT_JW_MAX_DEPTH 8
+
+typedef struct {
+  GString *out;
+  gboolean pretty;
+  guint depth;
+  gboolean first[REPORT_JW_MAX_DEPTH];
+} ReportJsonWriter;
+
+static void
+report_jw_newline(ReportJsonWriter *w)
+{
+  static const char spaces[] = "                ";   /* 2 * REPORT_JW_MAX_DEPTH */
+  g_string_append_c(w->out, '\n');
+  g_string_append_len(w->out, spaces, (gssize) (2 * w->depth));
+}
+
+static void
+report_jw_item(ReportJsonWriter *w)
+{
+  if (!w->first[w->depth])
+    g_string_append_c(w->out, ',');
+  w->first[w->depth] = FALSE;
+  if (w->pretty)
+    report_jw_newline(w);
+}
+
+static void
+report_jw_open(ReportJsonWriter *w, char c)
+{
+  g_assert(w->depth + 1 < REPORT_JW_MAX_DEPTH);
+  g_string_append_c(w->out, c);
+  w->first[++w->depth] = TRUE;
+}
+
+static void
+report_jw_close(ReportJsonWriter *w, char c)
+{
+  gboolean empty = w->first[w->depth];
+  w->depth--;
+  if (w->pretty && !empty)
+    report_jw_newline(w);
+  g_string_append_c(w->out, c);
+}
+
+static void
+report_jw_key(ReportJsonWriter *w, const char *key)
+{
+  report_jw_item(w);
+  g_string_append_c(w->out, '"');
+  g_string_append(w->out, key);
+  g_string_append(w->out, w->pretty ? "\": " : "\":");
+}
+
+/* Escape valid UTF-8 @s as a JSON string body. */
+static void
+report_jw_escape(GString *out, const char *s)
+{
+  static const char hex[] = "0123456789abcdef";
+  const char *run = s;
+  const char *p = s;
+  for (;; p++) {
+    guchar c = (guchar) *p;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    if (p > run)
+      g_string_append_len(out, run, p - run);
+    if (c == '\0')
+      break;
+    switch (c) {
+    case '"':  g_string_append_len(out, "\\\"", 2); break;
+    case '\\': g_string_append_len(out, "\\\\", 2); break;
+    case '\n': g_string_append_len(out, "\\n", 2); break;
+    case '\r': g_string_append_len(out, "\\r", 2); break;
+    case '\t': g_string_append_len(out, "\\t", 2); break;
+    case '\b': g_string_append_len(out, "\\b", 2); break;
+    case '\f': g_string_append_len(out, "\\f", 2); break;
+    default: {
+      char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
+      g_string_append_len(out, u, 6);
+    }
+    }
+    run = p + 1;
+  }
+}
+
+static void
+report_jw_string(ReportJsonWriter *w, const char *s)
+{
+  g_string_append_c(w->out, '"');
+  if (g_utf8_validate(s, -1, NULL)) {
+    report_jw_escape(w->out, s);
+  } else {
+    /* Ingest fields come from mail headers and may be anything. */
+    g_autofree char *valid = g_utf8_make_valid(s, -1);
+    report_jw_escape(w->out, valid);
+  }
+  g_string_append_c(w->out, '"');
+}
+
+static void
+report_jw_int(ReportJsonWriter *w, gint64 v)
+{
+  char buf[24];
+  char *p = buf + sizeof buf;
+  guint64 u = v < 0 ? (guint64) 0 - (guint64) v : (guint64) v;
+  do {
+    *--p = (char) ('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (v < 0)
+    *--p = '-';
+  g_string_append_len(w->out, p, buf + sizeof buf - p);
+}
+
+static void
+report_jw_member_string(ReportJsonWriter *w, const char *key, const char *s)
+{
+  if (s == NULL)
+    return;
+  report_jw_key(w, key);
+  report_jw_string(w, s);
+}
+
+static void
+report_jw_member_int(ReportJsonWriter *w, const char *key, gint64 v)
+{
+  report_jw_key(w, key);
+  report_jw_int(w, v);
+}
+
+static void
+report_jw_member_datetime(ReportJsonWriter *w, const char *key, gint64 epoch)
+{
+  char buf[21];
+  report_format_datetime(epoch, buf);
+  report_jw_key(w, key);
+  g_string_append_c(w->out, '"');
+  g_string_append_len(w->out, buf, 20);
+  g_string_append_c(w->out, '"');
+}
+
+static void
+report_jw_member_strings(ReportJsonWriter *w, const char *key, const GPtrArray *a)
+{
+  report_jw_key(w, key);
+  report_jw_open(w, '[');
+  for (guint i = 0; a != NULL && i < a->len; i++) {
+    report_jw_item(w);
+    report_jw_string(w, a->pdata[i]);
+  }
+  report_jw_close(w, ']');
+}
+
+static void
+report_jw_failure(ReportJsonWriter *w, const ReportFailure *f)
+{
+  report_jw_item(w);
+  report_jw_open(w, '{');
+  report_jw_member_string(w, "result-type", f->result_type != NULL ? f->result_type : "");
+  report_jw_member_string(w, "sending-mta-ip", f->sending_mta_ip);
+  report_jw_member_string(w, "receiving-mx-hostname", f->receiving_mx_hostname);
+  report_jw_member_string(w, "receiving-mx-helo", f->receiving_mx_helo);
+  report_jw_member_string(w, "receiving-ip", f->receiving_ip);
+  report_jw_member_int(w, "failed-session-count", f->failed_session_count);
+  report_jw_member_string(w, "additional-information", f->additional_information);
+  report_jw_member_string(w, "failure-reason-code", f->failure_reason_code);
+  report_jw_close(w, '}');
+}
+
+static void
+report_jw_policy(ReportJsonWriter *w, const ReportPolicy *p)
+{
+  report_jw_item(w);
+  report_jw_open(w, '{');
+
+  report_jw_key(w, "policy");
+  report_jw_open(w, '{');
+  report_jw_member_string(w, "policy-type", p->policy_type != NULL ? p->policy_type : "");
+  report_jw_member_strings(w, "policy-string", p->policy_strings);
+  report_jw_member_string(w, "policy-domain", p->policy_domain);
+  report_jw_member_strings(w, "mx-host", p->mx_hosts);
+  report_jw_close(w, '}');
+
+  report_jw_key(w, "summary");
+  report_jw_open(w, '{');
+  report_jw_member_int(w, "total-successful-session-count", p->total_successful);
+  report_jw_member_int(w, "total-failure-session-count", p->total_failure);
+  report_jw_close(w, '}');
+
+  report_jw_key(w, "failure-details");
+  report_jw_open(w, '[');
+  for (guint i = 0; p->failures != NULL && i < p->failures->len; i++)
+    report_jw_failure(w, p->failures->pdata[i]);
+  report_jw_close(w, ']');
+
+  report_jw_close(w, '}');
+}
+
+void
+report_to_json(const Report *report, gboolean pretty, GString *out)
+{
+  g_return_if_fail(report != NULL && out != NULL);
+  ReportJsonWriter w = { .out = out, .pretty = pretty, .depth = 0 };
+  w.first[0] = TRUE;
+
+  report_jw_open(&w, '{');
+  report_jw_member_string(&w, "organization-name",
+                          report->organization_name != NULL ? report->organization_name : "");
+  report_jw_key(&w, "date-range");
+  report_jw_open(&w, '{');
+  report_jw_member_datetime(&w, "start-datetime", report->begin);
+  report_jw_member_datetime(&w, "end-datetime", report->end);
+  report_jw_close(&w, '}');
+  report_jw_member_string(&w, "contact-info", report->contact_info);
+  report_jw_member_string(&w, "report-id", report->report_id != NULL ? report->report_id : "");
+
+  report_jw_key(&w, "policies");
+  report_jw_open(&w, '[');
+  for (guint i = 0; report->policies != NULL && i < report->policies->len; i++)
+    report_jw_policy(&w, report->policies->pdata[i]);
+  report_jw_close(&w, ']');
+
+  const ReportIngest *in = &report->ingest;
+  report_jw_key(&w, "ingest");
+  report_jw_open(&w, '{');
+  char hex[33];
+  static const char digits[] = "0123456789abcdef";
+  for (guint i = 0; i < 16; i++) {
+    hex[2 * i] = digits[report->key[i] >> 4];
+    hex[2 * i + 1] = digits[report->key[i] & 0xf];
+  }
+  hex[32] = '\0';
+  report_jw_member_string(&w, "key", hex);
+  report_jw_member_string(&w, "source", in->source);
+  report_jw_member_string(&w, "submitter", in->submitter);
+  report_jw_member_string(&w, "report-domain", in->report_domain);
+  report_jw_member_string(&w, "filename", in->filename);
+  report_jw_member_string(&w, "message-id", in->message_id);
+  if (in->received != 0)
+    report_jw_member_datetime(&w, "received", in->received);
+  report_jw_member_string(&w, "raw-format", in->raw_extension);
+  report_jw_member_strings(&w, "deviations", report->deviations);
+  report_jw_close(&w, '}');
+
+  report_jw_close(&w, '}');
+}
