@@ -12,9 +12,12 @@
  *   --mark-seen       new/NAME -> cur/NAME:2,S; cur/NAME:2,FLAGS -> the S flag added,
  *                     flags kept in ASCII order as the Maildir specification asks;
  *   neither           nothing.
- * A rename never replaces an existing file, and both directories are fsync'ed before
- * commit() returns. A message that vanished in the meantime (a mail reader moved it)
- * counts as acknowledged. */
+ * A message skipped unread (too large, unreadable) is never touched. A rename never
+ * replaces an existing file (a taken name gets ".N" added to its unique part), and
+ * both directories are fsync'ed before commit() returns. A message that vanished in
+ * the meantime (a mail reader moved it) counts as acknowledged. The folder name must
+ * be a plain Maildir++ name (no '/', no leading '.', no ".."): anything else is
+ * refused at open() rather than rewritten into a surprising place. */
 #include "source.h"
 
 #include <dirent.h>
@@ -428,7 +431,8 @@ source_maildir_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
 {
   SourceMaildir *self = self_;
   SourceMaildirEntry *e = msg->handle;
-  if (e == NULL || e->done || outcome == SOURCE_OUTCOME_NOT_REPORT)
+  /* Not a report, or skipped unread: left exactly where it is. */
+  if (e == NULL || e->done || outcome == SOURCE_OUTCOME_NOT_REPORT || msg->data == NULL)
     return TRUE;
   if (self->move_to == NULL && !self->mark_seen)
     return TRUE;

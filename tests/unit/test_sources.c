@@ -486,6 +486,10 @@ test_maildir_oversized_skipped(void **state)
   assert_non_null(strstr(m->skip_reason, "max-message-size"));
   assert_non_null(msg_at(msgs, 0)->data);
   assert_null(msg_at(msgs, 0)->skip_reason);
+  /* A message skipped unread is never moved, whatever the caller says. */
+  commit_ok(&source_maildir_ops, self, m, SOURCE_OUTCOME_QUARANTINED);
+  assert_true(exists_in(f, "md/new/1001.B.host"));
+  assert_false(exists_in(f, "md/cur/1001.B.host:2,S"));
   source_maildir_ops.close(self);
   /* Exactly at the limit is fine. */
   f->opts.limits.max_message_size = strlen("Subject: A\n\nmessage A\n");
