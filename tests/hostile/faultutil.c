@@ -643,6 +643,46 @@ fu_count_in_dir(const char *dir, const char *suffix)
   return n;
 }
 
+/* No ".tmp-*" file a reader could take for data: none may remain named like data. */
+void
+fu_check_tmp_files(const char *store)
+{
+  guint n = fu_count_tmp_files(store);
+  if (n > 0)
+    print_message("%u .tmp-* files remain (ignored by name)\n", n);
+  /* fu_check_store_tree counts only "*.json": a .tmp-* name must never end so. */
+  g_autofree char *cmd = g_strdup_printf(
+      "find '%s' -name '.tmp-*' \\( -name '*.json' -o -name '*.json.gz' -o -name '*.csv' "
+      "-o -name '*.eml' -o -name '*.zip' \\) | head -1", store);
+  g_autofree char *out = NULL;
+  assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+  if (out[0] != '\0')
+    fail_msg("a temporary file is named like data: %s", out);
+}
+
+void
+fu_check_exactly_once(const char *store, const char *csv, guint expected)
+{
+  assert_int_equal(fu_check_store_tree(store, NULL), expected);
+  assert_int_equal(fu_check_index(store), expected);
+  g_autoptr(GHashTable) ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  assert_int_equal(fu_check_csv(csv, ids), expected);
+  assert_int_equal(g_hash_table_size(ids), expected);
+  for (guint i = 0; i < expected; i++) {
+    g_autofree char *id = g_strdup_printf("gen-%05u", i);
+    guint c = GPOINTER_TO_UINT(g_hash_table_lookup(ids, id));
+    if (c != 1)
+      fail_msg("report %s has %u policy rows in the CSV, not 1", id, c);
+  }
+  g_autofree char *q = g_build_filename(store, "quarantine", NULL);
+  assert_int_equal(fu_count_in_dir(q, NULL), 0);
+  g_autofree char *journal = g_build_filename(store, ".journal", NULL);
+  struct stat st;
+  if (stat(journal, &st) == 0)
+    assert_int_equal(st.st_size, 0);
+  fu_check_tmp_files(store);
+}
+
 gboolean
 fu_mount_tmpfs(const char *dir, guint size_kib)
 {

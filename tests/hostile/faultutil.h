@@ -92,6 +92,13 @@ guint fu_check_index(const char *store);
  * @policy_ids is non-NULL, fills it (report_id -> count of "policy" rows). */
 guint fu_check_csv(const char *csv, GHashTable *policy_ids);
 
+/* No ".tmp-*" file below @store is named like data (*.json, *.json.gz, *.csv, ...). */
+void fu_check_tmp_files(const char *store);
+/* The reports fu_generated_message(0 .. @expected-1) are each stored exactly once: in
+ * the tree, the index and one "policy" row each in @csv; nothing quarantined; the
+ * journal empty; no temporary file named like data. */
+void fu_check_exactly_once(const char *store, const char *csv, guint expected);
+
 /* Count regular files in @dir (not recursive) whose name ends with @suffix. */
 guint fu_count_in_dir(const char *dir, const char *suffix);
 
