@@ -184,7 +184,7 @@ report_parse_datetime_range(const char *s, const char *end, gint64 *epoch_out,
                             gboolean *zoneless_out, gboolean *date_only)
 {
   const char *p = s;
-  guint y, mo, d, h = 0, mi = 0, sec = 0;
+  guint y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
   gint64 offset = 0;
   gboolean zoneless = TRUE;
 
@@ -225,7 +225,7 @@ report_parse_datetime_range(const char *s, const char *end, gint64 *epoch_out,
         p++;
       } else if (*p == '+' || *p == '-') {
         gint64 sign = *p == '-' ? -1 : 1;
-        guint oh, om = 0;
+        guint oh = 0, om = 0;
         p++;
         if (!report_digits(&p, end, 2, &oh))
           return FALSE;
@@ -339,7 +339,7 @@ report_filename_stamp(const char *s, gsize len, gboolean is_end, gint64 *out)
 
   if (ndigits == 8) {
     const char *p = s;
-    guint y, mo, d, h = 0, mi = 0, sec = 0;
+    guint y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
     report_digits(&p, end, 4, &y);
     report_digits(&p, end, 2, &mo);
     report_digits(&p, end, 2, &d);
