@@ -33,7 +33,7 @@ static GByteArray *
 source_mda_read_stdin(gsize ceiling, gsize *total, GError **error)
 {
   g_autoptr(GByteArray) buf = g_byte_array_sized_new(SOURCE_MDA_CHUNK);
-  guint8 scratch[8192];
+  guint8 scratch[SOURCE_MDA_CHUNK];
   gboolean draining = FALSE;
   *total = 0;
   for (;;) {
@@ -64,13 +64,13 @@ source_mda_read_stdin(gsize ceiling, gsize *total, GError **error)
     if (!draining) {
       buf->len += (guint) n;
       if (buf->len > ceiling) {
+        /* Give the memory back at once: the rest may be gigabytes. */
         draining = TRUE;
-        g_byte_array_set_size(buf, 0);
+        g_byte_array_unref(buf);
+        buf = g_byte_array_new();
       }
     }
   }
-  if (draining)
-    g_byte_array_set_size(buf, 0);
   return g_steal_pointer(&buf);
 }
 
