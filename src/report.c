@@ -686,7 +686,7 @@ report_parse_policy_strings(Report *r, ReportPolicy *p, TrJson *pol)
   }
   gsize n = json_object_array_length(v);
   if (n == 0 && needs)
-    report_deviation(r, "policy-string is empty");
+    report_deviation(r, "policy-string missing");   /* [] and absent alike */
   for (gsize i = 0; i < n; i++) {
     TrJson *e = json_object_array_get_idx(v, i);
     if (e == NULL || !json_object_is_type(e, json_type_string)) {
@@ -766,8 +766,8 @@ report_parse_failure(Report *r, TrJson *fd)
 
   gboolean empty = FALSE;
   TrJson *dummy;
+  /* The RFC's own example omits receiving-ip: only these two count as missing. */
   gboolean missing = report_member(fd, "sending-mta-ip", &dummy) != REPORT_FIELD_PRESENT ||
-                     report_member(fd, "receiving-ip", &dummy) != REPORT_FIELD_PRESENT ||
                      report_member(fd, "receiving-mx-hostname", &dummy) != REPORT_FIELD_PRESENT;
   f->sending_mta_ip = report_get_optional(r, fd, "sending-mta-ip", &empty);
   f->receiving_mx_hostname = report_get_optional(r, fd, "receiving-mx-hostname", &empty);
