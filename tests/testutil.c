@@ -1,6 +1,7 @@
 /* testutil.c - helpers shared by every test executable. */
 #include "testutil.h"
 
+#include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <sys/wait.h>
 
