@@ -12,6 +12,6 @@ for sub in corpus synthetic hostile sample-maildir; do
     sum=$(sha1sum "$f" | cut -d' ' -f1)
     [ -e "$seeds/$sum" ] || cp "$f" "$seeds/$sum"
     n=$((n+1))
-  done < <(find "$fixtures/$sub" -type f -size -1M ! -name '*.md' -print0)
+  done < <(find "$fixtures/$sub" -type f -size -1024k ! -name '*.md' -print0)
 done
 echo "seed-corpus: $n fixtures, $(ls "$seeds" | wc -l) distinct seeds in $seeds" >&2

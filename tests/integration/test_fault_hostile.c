@@ -507,6 +507,36 @@ test_fixtures_replay(void **state)
   assert_true(n >= 10);
 }
 
+/* ---- crash regressions found by fuzzing --------------------------------------- */
+
+/* fuzz_report: the JSON text "null" made report_parse() return NULL without an error
+ * (json-c represents null as a NULL object); callers dereference the error. */
+static void
+test_crash_report_parse_null(void **state)
+{
+  TrLimits limits;
+  tr_limits_init(&limits);
+  g_autoptr(GBytes) crash =
+      tu_fixture("hostile/crash-fuzz_report-117eea00a0b1c967c9d91557c4a59fbed27360e4");
+  g_autoptr(GBytes) plain = g_bytes_new_static("null", 4);
+  GBytes *inputs[] = { crash, plain };
+  for (gsize i = 0; i < G_N_ELEMENTS(inputs); i++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Report) r = report_parse(inputs[i], NULL, &limits, &error);
+    assert_null(r);
+    assert_non_null(error);
+    assert_true(error->domain == REPORT_ERROR);
+  }
+  /* As a loose report file, through the whole chain: quarantined with a reason. */
+  SourceMessage m = { .data = crash, .origin = (char *) "null.json", .raw_report = TRUE,
+                      .filename = (char *) "null.json" };
+  PipelineResult res;
+  pipeline_process_message(&m, &limits, &res);
+  assert_int_equal(res.reports->len, 0);
+  assert_non_null(res.quarantine_reason);
+  pipeline_result_clear(&res);
+}
+
 /* ---- main -------------------------------------------------------------------- */
 
 static int
@@ -550,6 +580,7 @@ main(int argc, char **argv)
     cmocka_unit_test(test_symlink_quarantine),
     cmocka_unit_test(test_symlink_index),
     cmocka_unit_test(test_fixtures_replay),
+    cmocka_unit_test(test_crash_report_parse_null),
   };
   g_array_append_vals(tests, fixed, G_N_ELEMENTS(fixed));
   int rc = _cmocka_run_group_tests("fault_hostile", (struct CMUnitTest *) tests->data,
