@@ -14,6 +14,9 @@
 #   --floors-only   only the floors (no tlsrpt-ingest build)
 #   --keep          keep the work directory (corpora, stores, CSV) for inspection
 #
+# Environment: BENCH_DIR (where the work directory goes), TLSRPT_INGEST (measure this
+# binary instead of building one), CC.
+#
 # Exits 0 when every command ran, even if targets are missed (the table says so), and
 # non-zero when a build or a measured command failed.
 set -euo pipefail
@@ -29,7 +32,7 @@ while [ $# -gt 0 ]; do
     --big) BIG=1; shift ;;
     --floors-only) FLOORS_ONLY=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -80,7 +83,10 @@ $CC $CFLAGS_BENCH -o "$BIN_DIR/rusage" "$HERE/rusage.c"
 RUSAGE=$BIN_DIR/rusage
 
 TI=""
-if [ "$FLOORS_ONLY" = 0 ]; then
+if [ "$FLOORS_ONLY" = 0 ] && [ -n "${TLSRPT_INGEST:-}" ]; then
+  TI=$TLSRPT_INGEST
+  log "measuring $TI (TLSRPT_INGEST), no build"
+elif [ "$FLOORS_ONLY" = 0 ]; then
   log "building tlsrpt-ingest (Release) in $BUILD"
   if cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTLSRPT_TESTS=OFF >"$WORK/cmake.log" 2>&1 &&
      cmake --build "$BUILD" -j "$(nproc)" --target tlsrpt-ingest >>"$WORK/cmake.log" 2>&1; then
