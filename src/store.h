@@ -55,5 +55,7 @@ char *store_quarantine(Store *store, GBytes *message, const char *origin,
 
 /* Number of keys in the index (after the last refresh). */
 guint store_index_size(Store *store);
+/* Bytes held by the in-memory key set (for tests and diagnostics). */
+gsize store_index_memory(Store *store);
 
 #endif
