@@ -2,7 +2,7 @@
  * benchmark.
  *
  *   gen-corpus --format maildir|mbox|report --count N --out PATH
- *              [--seed S] [--large K] [--details N]
+ *              [--seed S] [--large K] [--details N] [--jobs J]
  *
  * maildir  PATH/{new,cur,tmp}/, one message per file (80 % in new/, 20 % in cur/ with
  *          the S flag), names derived from the message number only;
@@ -20,6 +20,8 @@
  * i % 100 == 53: a broken report, truncated gzip or invalid JSON (1 %).
  *
  * --large K adds K reports of --details N failure details each (default 200000).
+ * --jobs J writes a Maildir with J processes (default: the number of CPUs, at most 8);
+ * the files are the same for any J.
  *
  * Every message is generated from its own PRNG stream (seed, message number), so the
  * output depends only on the arguments: the same arguments give byte-identical files,
@@ -37,7 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -1269,7 +1273,7 @@ static void
 usage(void)
 {
   fputs("usage: gen-corpus --format maildir|mbox|report --count N --out PATH\n"
-        "                  [--seed S] [--large K] [--details N]\n",
+        "                  [--seed S] [--large K] [--details N] [--jobs J]\n",
         stderr);
   exit(2);
 }
@@ -1280,6 +1284,8 @@ main(int argc, char **argv)
   const char *format = NULL, *out = NULL;
   unsigned long count = 0, large = 0, details = 200000;
   uint64_t seed = 8460;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned long jobs = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned long) ncpu;
   int have_count = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -1300,6 +1306,8 @@ main(int argc, char **argv)
       large = strtoul(v, &e, 10);
     else if (strcmp(a, "--details") == 0)
       details = strtoul(v, &e, 10);
+    else if (strcmp(a, "--jobs") == 0)
+      jobs = strtoul(v, &e, 10);
     else
       usage();
     if (e != NULL && (*e != '\0' || e == v))
@@ -1307,8 +1315,9 @@ main(int argc, char **argv)
   }
   if (format == NULL || out == NULL || !have_count)
     usage();
-  if (count > 100000000ul || large > 1000 || details == 0 || details > 10000000ul)
-    die("--count, --large or --details out of range");
+  if (count > 100000000ul || large > 1000 || details == 0 || details > 10000000ul ||
+      jobs == 0 || jobs > 64)
+    die("--count, --large, --details or --jobs out of range");
   int fmt = strcmp(format, "maildir") == 0 ? 0 : strcmp(format, "mbox") == 0 ? 1
           : strcmp(format, "report") == 0 ? 2 : -1;
   if (fmt < 0)
@@ -1332,16 +1341,53 @@ main(int argc, char **argv)
       mkdir_p(path);
       fds[k] = open_dir(path);
     }
-    for (unsigned long i = 0; i < total; i++) {
-      unsigned idx = (unsigned) i;
-      gen_message(&g, seed, idx, i >= count ? (unsigned) details : 0, 0);
-      char name[128];
-      int in_cur = (idx * 2654435761u >> 16) % 5 == 0;
-      snprintf(name, sizeof name, "%lu.M%luP%u.bench.example,S=%zu%s",
-               1704150000ul + i / 4, i, 4000u + (unsigned) (i % 30000), g.msg.len,
-               in_cur ? ":2,S" : "");
-      write_file_at(fds[in_cur], name, g.msg.p, g.msg.len);
+    /* Worker w of J writes the messages i with i % J == w: the files do not depend on
+     * J. Each worker leaves its counters in a shared page. */
+    if (jobs > total)
+      jobs = total ? total : 1;
+    Gen *shared = mmap(NULL, sizeof(Gen) * jobs, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED)
+      die("mmap: %s", strerror(errno));
+    memset(shared, 0, sizeof(Gen) * jobs);
+    for (unsigned long w = 0; w < jobs; w++) {
+      pid_t pid = jobs > 1 ? fork() : 0;
+      if (pid < 0)
+        die("fork: %s", strerror(errno));
+      if (pid > 0)
+        continue;
+      for (unsigned long i = w; i < total; i += jobs) {
+        unsigned idx = (unsigned) i;
+        gen_message(&g, seed, idx, i >= count ? (unsigned) details : 0, 0);
+        char name[128];
+        int in_cur = (idx * 2654435761u >> 16) % 5 == 0;
+        snprintf(name, sizeof name, "%lu.M%luP%u.bench.example,S=%zu%s",
+                 1704150000ul + i / 4, i, 4000u + (unsigned) (i % 30000), g.msg.len,
+                 in_cur ? ":2,S" : "");
+        write_file_at(fds[in_cur], name, g.msg.p, g.msg.len);
+      }
+      shared[w] = g;
+      if (jobs > 1)
+        _exit(0);
     }
+    if (jobs > 1) {
+      int status;
+      for (unsigned long w = 0; w < jobs; w++) {
+        if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+          die("a worker failed");
+      }
+    }
+    memset(&g, 0, sizeof g);
+    for (unsigned long w = 0; w < jobs; w++) {
+      g.messages += shared[w].messages;
+      g.reports += shared[w].reports;
+      g.nonreports += shared[w].nonreports;
+      g.broken += shared[w].broken;
+      g.bytes += shared[w].bytes;
+      g.json_bytes += shared[w].json_bytes;
+      g.rows += shared[w].rows;
+    }
+    munmap(shared, sizeof(Gen) * jobs);
     for (int k = 0; k < 3; k++)
       close(fds[k]);
   } else if (fmt == 1) {
