@@ -507,7 +507,8 @@ store_refresh(Store *store, GError **error)
         int hi = g_ascii_xdigit_value(buf[start + 2 * k]);
         int lo = g_ascii_xdigit_value(buf[start + 2 * k + 1]);
         ok = hi >= 0 && lo >= 0;
-        key[k] = (guint8) (hi << 4 | lo);
+        if (ok)
+          key[k] = (guint8) ((guint) hi << 4 | (guint) lo);
       }
       if (ok)
         store_keyset_add(&store->index, key);
