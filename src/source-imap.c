@@ -1496,7 +1496,8 @@ source_imap_commit(gpointer data, SourceMessage *msg, SourceOutcome outcome, GEr
       folder = self->error_folder;
       break;
     }
-    /* fall through: handled like a stored message */
+    /* no error folder: handled like a stored message */
+    G_GNUC_FALLTHROUGH;
   case SOURCE_OUTCOME_STORED:
   case SOURCE_OUTCOME_DUPLICATE:
     if (self->move_to != NULL)

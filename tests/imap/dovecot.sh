@@ -31,7 +31,11 @@ start)
   chown -R 8:8 "$dir/home"
   sed -e "s|@DIR@|$dir|g" -e "s|@PORT_IMAP@|$port_imap|g" -e "s|@PORT_IMAPS@|$port_imaps|g" \
     "$here/dovecot.conf.in" >"$dir/dovecot.conf"
-  "$dovecot" -c "$dir/dovecot.conf"
+  # The master daemonizes: it must not keep the caller's stdout/stderr open.
+  if ! "$dovecot" -c "$dir/dovecot.conf" </dev/null >"$dir/start.log" 2>&1; then
+    cat "$dir/start.log" >&2
+    exit 1
+  fi
   ;;
 stop)
   if [ -s "$dir/run/master.pid" ]; then

@@ -1,0 +1,1130 @@
+/* test_imap.c - the IMAP source and `tlsrpt-ingest imap` against a real Dovecot on
+ * 127.0.0.1, started per test by tests/imap/dovecot.sh in a temporary directory (free
+ * ports, self-signed certificate, user "test" / "secret" with uid 8 owning the Maildir).
+ * Needs root and the Debian packages dovecot-imapd and openssl: without them the tests
+ * fail, they are not skipped. */
+#include "testutil.h"
+
+#include "source.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAIL_UID 8
+#define MAIL_GID 8
+
+typedef struct {
+  char *dir;          /* Dovecot's directory */
+  char *store;        /* the tlsrpt-ingest store */
+  char *maildir;      /* the test user's Maildir */
+  char *cacert;
+  char *password_file;
+  int port_imap;
+  int port_imaps;
+  guint delivered;
+} Dove;
+
+/* ---- the Dovecot harness --------------------------------------------------------- */
+
+static int
+free_port(void)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+static gboolean
+port_accepts(int port)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  gboolean ok = connect(fd, (struct sockaddr *) &a, sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+static char *
+harness_script(void)
+{
+  const char *src = g_getenv("TLSRPT_SOURCE_DIR");
+  return g_build_filename(src != NULL ? src : ".", "tests", "imap", "dovecot.sh", NULL);
+}
+
+static void
+dove_start(Dove *d)
+{
+  if (!g_file_test("/usr/sbin/dovecot", G_FILE_TEST_IS_EXECUTABLE) &&
+      g_find_program_in_path("dovecot") == NULL)
+    fail_msg("dovecot is not installed: the IMAP tests need the Debian packages "
+             "dovecot-imapd and openssl (tests/setup-debian.sh --test)");
+  if (geteuid() != 0)
+    fail_msg("the IMAP tests start Dovecot and must run as root");
+  g_autofree char *script = harness_script();
+  g_autofree char *p1 = g_strdup_printf("%d", d->port_imap);
+  g_autofree char *p2 = g_strdup_printf("%d", d->port_imaps);
+  const char *argv[] = { "bash", script, "start", d->dir, p1, p2, NULL };
+  g_autofree char *err = NULL;
+  int status = 0;
+  g_autoptr(GError) error = NULL;
+  if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, &err,
+                    &status, &error))
+    fail_msg("spawn %s: %s", script, error->message);
+  if (!g_spawn_check_wait_status(status, NULL))
+    fail_msg("%s start failed: %s", script, err);
+  for (int i = 0; i < 200; i++) {
+    if (port_accepts(d->port_imap) && port_accepts(d->port_imaps))
+      return;
+    g_usleep(50 * 1000);
+  }
+  g_autofree char *logpath = g_build_filename(d->dir, "dovecot.log", NULL);
+  g_autofree char *log = tu_read_file(logpath, NULL);
+  fail_msg("Dovecot did not listen on %d/%d within 10 s; log:\n%s", d->port_imap,
+           d->port_imaps, log ? log : "(none)");
+}
+
+static void
+dove_stop(Dove *d)
+{
+  g_autofree char *pidpath = g_build_filename(d->dir, "run", "master.pid", NULL);
+  g_autofree char *text = tu_read_file(pidpath, NULL);
+  if (text == NULL)
+    return;
+  pid_t pid = (pid_t) atoi(text);
+  if (pid <= 0)
+    return;
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
+    g_usleep(25 * 1000);
+  /* The listeners close with the master; wait until the ports are free again. */
+  for (int i = 0; i < 100 && (port_accepts(d->port_imap) || port_accepts(d->port_imaps)); i++)
+    g_usleep(25 * 1000);
+}
+
+/* The password file, mode 0600 as the source demands. */
+static void
+write_password(Dove *d, const char *password)
+{
+  g_autofree char *text = g_strdup_printf("%s\n", password);
+  tu_write_file(d->password_file, text, strlen(text));
+  assert_int_equal(chmod(d->password_file, 0600), 0);
+}
+
+static int
+dove_setup(void **state)
+{
+  Dove *d = g_new0(Dove, 1);
+  d->dir = tu_mkdtemp();
+  d->store = tu_mkdtemp();
+  d->maildir = g_build_filename(d->dir, "home", "Maildir", NULL);
+  d->cacert = g_build_filename(d->dir, "cert.pem", NULL);
+  g_autofree char *pwdir = tu_mkdtemp();
+  d->password_file = g_build_filename(pwdir, "imap-password", NULL);
+  write_password(d, "secret");
+  d->port_imap = free_port();
+  do
+    d->port_imaps = free_port();
+  while (d->port_imaps == d->port_imap);
+  dove_start(d);
+  *state = d;
+  return 0;
+}
+
+static int
+dove_teardown(void **state)
+{
+  Dove *d = *state;
+  dove_stop(d);
+  g_autofree char *pwdir = g_path_get_dirname(d->password_file);
+  tu_rmtree(pwdir);
+  tu_rmtree(d->store);
+  tu_rmtree(d->dir);
+  g_free(d->dir);
+  g_free(d->store);
+  g_free(d->maildir);
+  g_free(d->cacert);
+  g_free(d->password_file);
+  g_free(d);
+  return 0;
+}
+
+/* Put a message into INBOX the way an MDA does: tmp/, then rename into new/. */
+static void
+dove_deliver(Dove *d, GBytes *msg)
+{
+  d->delivered++;
+  g_autofree char *name = g_strdup_printf("%" G_GINT64_FORMAT ".M%uP%d.test",
+                                          g_get_real_time() / G_USEC_PER_SEC, d->delivered,
+                                          (int) getpid());
+  g_autofree char *tmp = g_build_filename(d->maildir, "tmp", name, NULL);
+  g_autofree char *dst = g_build_filename(d->maildir, "new", name, NULL);
+  gsize len = 0;
+  const void *data = g_bytes_get_data(msg, &len);
+  tu_write_file(tmp, data, len);
+  assert_int_equal(chown(tmp, MAIL_UID, MAIL_GID), 0);
+  assert_int_equal(rename(tmp, dst), 0);
+}
+
+static void
+dove_deliver_fixture(Dove *d, const char *name)
+{
+  g_autoptr(GBytes) b = tu_fixture(name);
+  dove_deliver(d, b);
+}
+
+/* Messages in a Maildir folder ("" = INBOX, else ".Name"), and how many carry \Seen. */
+static guint
+dove_count(Dove *d, const char *folder, guint *seen)
+{
+  guint n = 0;
+  if (seen != NULL)
+    *seen = 0;
+  const char *subs[] = { "new", "cur" };
+  for (guint i = 0; i < 2; i++) {
+    g_autofree char *dir = g_build_filename(d->maildir, folder, subs[i], NULL);
+    GDir *dh = g_dir_open(dir, 0, NULL);
+    if (dh == NULL)
+      continue;
+    const char *name;
+    while ((name = g_dir_read_name(dh)) != NULL) {
+      if (name[0] == '.')
+        continue;
+      n++;
+      const char *flags = strstr(name, ":2,");
+      if (seen != NULL && flags != NULL && strchr(flags + 3, 'S') != NULL)
+        (*seen)++;
+    }
+    g_dir_close(dh);
+  }
+  return n;
+}
+
+/* Give the mailbox a new UIDVALIDITY, as when it is deleted and recreated: no session
+ * may be open. Every message becomes new and unseen again. */
+static void
+dove_reset_uidvalidity(Dove *d)
+{
+  g_autofree char *uidlist = g_build_filename(d->maildir, "dovecot-uidlist", NULL);
+  g_unlink(uidlist);
+  GDir *dh = g_dir_open(d->maildir, 0, NULL);
+  assert_non_null(dh);
+  const char *name;
+  while ((name = g_dir_read_name(dh)) != NULL) {
+    if (g_str_has_prefix(name, "dovecot.index") || strcmp(name, "dovecot.list.index.log") == 0) {
+      g_autofree char *p = g_build_filename(d->maildir, name, NULL);
+      g_unlink(p);
+    }
+  }
+  g_dir_close(dh);
+  g_autofree char *cur = g_build_filename(d->maildir, "cur", NULL);
+  dh = g_dir_open(cur, 0, NULL);
+  while (dh != NULL && (name = g_dir_read_name(dh)) != NULL) {
+    g_autofree char *base = g_strndup(name, strcspn(name, ":"));
+    g_autofree char *from = g_build_filename(cur, name, NULL);
+    g_autofree char *to = g_build_filename(d->maildir, "new", base, NULL);
+    assert_int_equal(rename(from, to), 0);
+  }
+  if (dh != NULL)
+    g_dir_close(dh);
+  /* Dovecot takes the time as the new UIDVALIDITY: make sure it differs. */
+  g_usleep(1100 * 1000);
+}
+
+static char *
+dove_url(Dove *d, gboolean imaps, const char *mailbox)
+{
+  return g_strdup_printf("%s://127.0.0.1:%d/%s", imaps ? "imaps" : "imap",
+                         imaps ? d->port_imaps : d->port_imap, mailbox ? mailbox : "INBOX");
+}
+
+/* IMAP sends CRLF line ends: a fixture stored with LF comes back with CRLF. */
+static GBytes *
+to_crlf(GBytes *in)
+{
+  gsize len = 0;
+  const char *p = g_bytes_get_data(in, &len);
+  GString *s = g_string_sized_new(len + len / 20);
+  for (gsize i = 0; i < len; i++) {
+    if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+      g_string_append_c(s, '\r');
+    g_string_append_c(s, p[i]);
+  }
+  return g_string_free_to_bytes(s);
+}
+
+/* ---- report messages made up for the tests ------------------------------------------ */
+
+static GBytes *
+make_report_message(guint n)
+{
+  g_autofree char *json = g_strdup_printf(
+      "{\"organization-name\":\"Imap Test Org\","
+      "\"date-range\":{\"start-datetime\":\"2024-01-%02uT00:00:00Z\","
+      "\"end-datetime\":\"2024-01-%02uT23:59:59Z\"},"
+      "\"contact-info\":\"tlsrpt@reporter.example\","
+      "\"report-id\":\"imap-test-%u\","
+      "\"policies\":[{\"policy\":{\"policy-type\":\"sts\","
+      "\"policy-string\":[\"version: STSv1\",\"mode: enforce\",\"mx: mx.example.com\","
+      "\"max_age: 86400\"],\"policy-domain\":\"example.com\"},"
+      "\"summary\":{\"total-successful-session-count\":%u,"
+      "\"total-failure-session-count\":0}}]}",
+      n % 28 + 1, n % 28 + 1, n, 100 + n);
+  g_autofree char *msg = g_strdup_printf(
+      "From: TLS Reports <tlsrpt@reporter.example>\r\n"
+      "To: tls-reports@example.com\r\n"
+      "Subject: Report Domain: example.com Submitter: reporter.example Report-ID: "
+      "<imap-test-%u>\r\n"
+      "Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
+      "Message-ID: <imap-test-%u@reporter.example>\r\n"
+      "TLS-Report-Domain: example.com\r\n"
+      "TLS-Report-Submitter: reporter.example\r\n"
+      "MIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"b%u\"\r\n"
+      "\r\n"
+      "--b%u\r\n"
+      "Content-Type: text/plain\r\n"
+      "\r\n"
+      "This is an aggregate TLS report.\r\n"
+      "--b%u\r\n"
+      "Content-Type: application/tlsrpt+json\r\n"
+      "Content-Disposition: attachment;\r\n"
+      " filename=\"reporter.example!example.com!1704067200!1704153599!%u.json\"\r\n"
+      "\r\n"
+      "%s\r\n"
+      "--b%u--\r\n",
+      n, n, n, n, n, n, json, n);
+  return g_bytes_new(msg, strlen(msg));
+}
+
+static GBytes *
+make_plain_message(void)
+{
+  const char *msg = "From: someone@example.org\r\n"
+                    "To: tls-reports@example.com\r\n"
+                    "Subject: hello\r\n"
+                    "Message-ID: <plain@example.org>\r\n"
+                    "\r\n"
+                    "Not a report, just mail.\r\n";
+  return g_bytes_new_static(msg, strlen(msg));
+}
+
+/* A report part that claims gzip but is not: quarantined. */
+static GBytes *
+make_broken_gzip_message(void)
+{
+  const char *msg =
+      "From: tlsrpt@reporter.example\r\n"
+      "To: tls-reports@example.com\r\n"
+      "Subject: Report Domain: example.com Submitter: reporter.example Report-ID: <broken>\r\n"
+      "Message-ID: <broken@reporter.example>\r\n"
+      "TLS-Report-Domain: example.com\r\n"
+      "TLS-Report-Submitter: reporter.example\r\n"
+      "MIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"zz\"\r\n"
+      "\r\n"
+      "--zz\r\n"
+      "Content-Type: text/plain\r\n"
+      "\r\n"
+      "Report attached.\r\n"
+      "--zz\r\n"
+      "Content-Type: application/tlsrpt+gzip\r\n"
+      "Content-Transfer-Encoding: base64\r\n"
+      "Content-Disposition: attachment;\r\n"
+      " filename=\"reporter.example!example.com!1704067200!1704153599!broken.json.gz\"\r\n"
+      "\r\n"
+      "H4sIAAAAAAAAA6tWSk7NyVFSKM3LSU1RSs8vSlWqBQBxo6sNFAAAAA==\r\n"
+      "--zz--\r\n";
+  return g_bytes_new_static(msg, strlen(msg));
+}
+
+/* ---- source-level helpers ------------------------------------------------------------ */
+
+static void
+opts_for(Dove *d, TrOptions *opts)
+{
+  tr_options_init(opts);
+  opts->store_dir = g_strdup(d->store);
+  opts->imap.user = g_strdup("test");
+  opts->imap.password_file = g_strdup(d->password_file);
+  opts->imap.cacert = g_strdup(d->cacert);
+  opts->imap.starttls = TR_STARTTLS_REQUIRED;
+  opts->mark_seen = TRUE;
+}
+
+static gpointer
+open_source(Dove *d, TrOptions *opts, gboolean imaps, GError **error)
+{
+  g_autofree char *url = dove_url(d, imaps, NULL);
+  char *args[] = { url, NULL };
+  return source_imap_ops.open(opts, args, error);
+}
+
+/* Read one whole pass; the messages in UID order. */
+static GPtrArray *
+read_pass(gpointer src)
+{
+  GPtrArray *msgs = g_ptr_array_new_with_free_func((GDestroyNotify) source_message_free);
+  for (;;) {
+    SourceMessage *m = NULL;
+    g_autoptr(GError) error = NULL;
+    if (!source_imap_ops.next(src, &m, &error)) {
+      if (error != NULL)
+        fail_msg("next: %s", error->message);
+      break;
+    }
+    g_ptr_array_add(msgs, m);
+  }
+  return msgs;
+}
+
+static void
+commit_all(gpointer src, GPtrArray *msgs, SourceOutcome outcome)
+{
+  for (guint i = 0; i < msgs->len; i++) {
+    g_autoptr(GError) error = NULL;
+    if (!source_imap_ops.commit(src, msgs->pdata[i], outcome, &error))
+      fail_msg("commit: %s", error->message);
+  }
+}
+
+static const char *corpus[] = {
+  "corpus/mox/example.eml",
+  "corpus/mox/microsoft.eml",
+  "corpus/parsedmarc/google.com_smtp_tls_report.eml",
+};
+
+static void
+fetch_corpus(void **state, gboolean imaps)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+
+  TrOptions opts;
+  opts_for(d, &opts);
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, imaps, &error);
+  if (src == NULL)
+    fail_msg("open: %s", error->message);
+  g_autoptr(GPtrArray) msgs = read_pass(src);
+  assert_int_equal(msgs->len, G_N_ELEMENTS(corpus));
+  for (guint i = 0; i < msgs->len; i++) {
+    SourceMessage *m = msgs->pdata[i];
+    g_autoptr(GBytes) raw = tu_fixture(corpus[i]);
+    g_autoptr(GBytes) want = to_crlf(raw);
+    assert_non_null(m->data);
+    assert_null(m->skip_reason);
+    assert_int_equal(g_bytes_get_size(m->data), g_bytes_get_size(want));
+    assert_true(g_bytes_equal(m->data, want));
+    assert_true(g_str_has_prefix(m->origin, imaps ? "imaps://test@127.0.0.1:" : "imap://test@"));
+    assert_non_null(strstr(m->origin, "/INBOX;UIDVALIDITY="));
+    assert_true(m->received > 1000000000);
+  }
+  /* BODY.PEEK: fetching flagged nothing. */
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), G_N_ELEMENTS(corpus));
+  assert_int_equal(seen, 0);
+  source_imap_ops.close(src);
+
+  /* Not acknowledged: a new run sees them all again. */
+  src = open_source(d, &opts, imaps, &error);
+  assert_non_null(src);
+  g_autoptr(GPtrArray) again = read_pass(src);
+  assert_int_equal(again->len, G_N_ELEMENTS(corpus));
+  source_imap_ops.close(src);
+  tr_options_clear(&opts);
+}
+
+static void
+test_imaps_fetches_corpus_byte_exact_and_unseen(void **state)
+{
+  fetch_corpus(state, TRUE);
+}
+
+static void
+test_starttls_fetches_corpus_byte_exact_and_unseen(void **state)
+{
+  fetch_corpus(state, FALSE);
+}
+
+static void
+test_commit_stored_marks_seen(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  TrOptions opts;
+  opts_for(d, &opts);
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, FALSE, &error);
+  if (src == NULL)
+    fail_msg("open: %s", error->message);
+  g_autoptr(GPtrArray) msgs = read_pass(src);
+  assert_int_equal(msgs->len, 3);
+  commit_all(src, msgs, SOURCE_OUTCOME_STORED);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 3);
+  assert_int_equal(seen, 3);
+
+  /* The next pass on the same source finds nothing new; a message delivered now is. */
+  g_autoptr(GPtrArray) second = read_pass(src);
+  assert_int_equal(second->len, 0);
+  g_autoptr(GBytes) extra = make_report_message(1);
+  dove_deliver(d, extra);
+  g_autoptr(GPtrArray) third = read_pass(src);
+  assert_int_equal(third->len, 1);
+  commit_all(src, third, SOURCE_OUTCOME_DUPLICATE);
+  source_imap_ops.close(src);
+
+  /* The state file remembers the highest UID. */
+  GDir *dh = g_dir_open(d->store, 0, NULL);
+  const char *name;
+  gboolean found = FALSE;
+  while ((name = g_dir_read_name(dh)) != NULL) {
+    if (g_str_has_prefix(name, ".imap-") && g_str_has_suffix(name, ".state")) {
+      g_autofree char *p = g_build_filename(d->store, name, NULL);
+      g_autofree char *text = tu_read_file(p, NULL);
+      assert_non_null(strstr(text, "uidvalidity "));
+      assert_non_null(strstr(text, "\nlast_uid 4\n"));
+      assert_int_equal(strlen(name), strlen(".imap-") + 16 + strlen(".state"));
+      found = TRUE;
+    }
+  }
+  g_dir_close(dh);
+  assert_true(found);
+
+  /* --all also skips what was acknowledged. */
+  opts.imap.all = TRUE;
+  src = open_source(d, &opts, FALSE, &error);
+  assert_non_null(src);
+  g_autoptr(GPtrArray) all = read_pass(src);
+  assert_int_equal(all->len, 0);
+  source_imap_ops.close(src);
+  tr_options_clear(&opts);
+}
+
+static void
+test_move_to_and_error_folder(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  g_autoptr(GBytes) broken = make_broken_gzip_message();
+  dove_deliver(d, broken);
+  TrOptions opts;
+  opts_for(d, &opts);
+  opts.mark_seen = FALSE;
+  opts.move_to = g_strdup("Processed");
+  opts.imap.error_folder = g_strdup("Errors/TLS Ré");
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, TRUE, &error);
+  if (src == NULL)
+    fail_msg("open: %s", error->message);
+  g_autoptr(GPtrArray) msgs = read_pass(src);
+  assert_int_equal(msgs->len, 4);
+  for (guint i = 0; i < 4; i++) {
+    SourceOutcome o = i < 3 ? SOURCE_OUTCOME_STORED : SOURCE_OUTCOME_QUARANTINED;
+    if (!source_imap_ops.commit(src, msgs->pdata[i], o, &error))
+      fail_msg("commit: %s", error->message);
+  }
+  source_imap_ops.close(src);
+  assert_int_equal(dove_count(d, "", NULL), 0);
+  assert_int_equal(dove_count(d, ".Processed", NULL), 3);
+  /* mUTF-7 on the wire, Maildir++ with "/" as separator on disk. */
+  assert_int_equal(dove_count(d, ".Errors.TLS R&AOk-", NULL), 1);
+  tr_options_clear(&opts);
+}
+
+static void
+test_not_report_stays_unseen(void **state)
+{
+  Dove *d = *state;
+  g_autoptr(GBytes) plain = make_plain_message();
+  dove_deliver(d, plain);
+  TrOptions opts;
+  opts_for(d, &opts);
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, TRUE, &error);
+  assert_non_null(src);
+  g_autoptr(GPtrArray) msgs = read_pass(src);
+  assert_int_equal(msgs->len, 1);
+  commit_all(src, msgs, SOURCE_OUTCOME_NOT_REPORT);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);
+  assert_int_equal(seen, 0);
+  /* ... and is not fetched again by later passes. */
+  g_autoptr(GPtrArray) again = read_pass(src);
+  assert_int_equal(again->len, 0);
+  source_imap_ops.close(src);
+  tr_options_clear(&opts);
+}
+
+static void
+test_oversized_message_is_skipped(void **state)
+{
+  Dove *d = *state;
+  dove_deliver_fixture(d, corpus[0]);
+  TrOptions opts;
+  opts_for(d, &opts);
+  opts.limits.max_message_size = 100;
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, TRUE, &error);
+  assert_non_null(src);
+  g_autoptr(GPtrArray) msgs = read_pass(src);
+  assert_int_equal(msgs->len, 1);
+  SourceMessage *m = msgs->pdata[0];
+  assert_null(m->data);
+  assert_non_null(m->skip_reason);
+  assert_non_null(strstr(m->skip_reason, "exceeds --max-message-size ("));
+  assert_non_null(strstr(m->skip_reason, " > 100 bytes)"));
+  source_imap_ops.close(src);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);
+  assert_int_equal(seen, 0);
+  tr_options_clear(&opts);
+}
+
+static void
+test_wrong_password_is_auth_error(void **state)
+{
+  Dove *d = *state;
+  write_password(d, "wrong");
+  TrOptions opts;
+  opts_for(d, &opts);
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, TRUE, &error);
+  assert_null(src);
+  assert_true(g_error_matches(error, SOURCE_ERROR, SOURCE_ERROR_AUTH));
+  if (strstr(error->message, "login refused for user test") == NULL)
+    fail_msg("unexpected message: %s", error->message);
+  assert_null(strstr(error->message, "wrong"));
+  tr_options_clear(&opts);
+}
+
+static void
+test_password_file_permissions(void **state)
+{
+  Dove *d = *state;
+  chmod(d->password_file, 0640);
+  TrOptions opts;
+  opts_for(d, &opts);
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, TRUE, &error);
+  assert_null(src);
+  assert_true(g_error_matches(error, SOURCE_ERROR, SOURCE_ERROR_AUTH));
+  assert_non_null(strstr(error->message, "is readable by group or others (chmod 600 "));
+  g_clear_error(&error);
+
+  /* The environment variable works when no file is given. */
+  g_clear_pointer(&opts.imap.password_file, g_free);
+  g_setenv("TLSRPT_IMAP_PASSWORD", "secret", TRUE);
+  src = open_source(d, &opts, TRUE, &error);
+  g_unsetenv("TLSRPT_IMAP_PASSWORD");
+  if (src == NULL)
+    fail_msg("open with TLSRPT_IMAP_PASSWORD: %s", error->message);
+  source_imap_ops.close(src);
+  tr_options_clear(&opts);
+}
+
+static void
+test_untrusted_certificate_is_tls_error(void **state)
+{
+  Dove *d = *state;
+  dove_deliver_fixture(d, corpus[0]);
+  TrOptions opts;
+  opts_for(d, &opts);
+  g_clear_pointer(&opts.imap.cacert, g_free);
+  for (int imaps = 0; imaps < 2; imaps++) {
+    g_autoptr(GError) error = NULL;
+    gpointer src = open_source(d, &opts, imaps, &error);
+    assert_null(src);
+    assert_true(g_error_matches(error, SOURCE_ERROR, SOURCE_ERROR_TLS));
+  }
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);
+  assert_int_equal(seen, 0);
+  tr_options_clear(&opts);
+}
+
+static void
+test_second_poller_is_locked_out(void **state)
+{
+  Dove *d = *state;
+  TrOptions opts;
+  opts_for(d, &opts);
+  g_autoptr(GError) error = NULL;
+  gpointer first = open_source(d, &opts, TRUE, &error);
+  assert_non_null(first);
+  gpointer second = open_source(d, &opts, TRUE, &error);
+  assert_null(second);
+  assert_true(g_error_matches(error, SOURCE_ERROR, SOURCE_ERROR_LOCKED));
+  assert_non_null(strstr(error->message, "another poller is working on this mailbox"));
+  source_imap_ops.close(first);
+  g_clear_error(&error);
+  second = open_source(d, &opts, TRUE, &error);
+  assert_non_null(second);
+  source_imap_ops.close(second);
+  tr_options_clear(&opts);
+}
+
+static void
+test_uidvalidity_change_resets_last_uid(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  TrOptions opts;
+  opts_for(d, &opts);
+  opts.imap.all = TRUE;
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, TRUE, &error);
+  assert_non_null(src);
+  g_autoptr(GPtrArray) msgs = read_pass(src);
+  assert_int_equal(msgs->len, 3);
+  g_autofree char *origin = g_strdup(((SourceMessage *) msgs->pdata[0])->origin);
+  commit_all(src, msgs, SOURCE_OUTCOME_STORED);
+  source_imap_ops.close(src);
+
+  dove_reset_uidvalidity(d);
+  src = open_source(d, &opts, TRUE, &error);
+  assert_non_null(src);
+  g_autoptr(GPtrArray) again = read_pass(src);
+  assert_int_equal(again->len, 3);
+  SourceMessage *m = again->pdata[0];
+  assert_string_not_equal(m->origin, origin);
+  assert_non_null(strstr(m->origin, ";UID=1"));
+  source_imap_ops.close(src);
+  tr_options_clear(&opts);
+}
+
+static void
+test_bad_urls(void **state)
+{
+  Dove *d = *state;
+  TrOptions opts;
+  opts_for(d, &opts);
+  const char *bad[] = { "http://127.0.0.1/INBOX", "imaps://u:pw@127.0.0.1/INBOX",
+                        "imaps://127.0.0.1/INBOX;UID=3", NULL };
+  for (guint i = 0; bad[i] != NULL; i++) {
+    char *args[] = { (char *) bad[i], NULL };
+    g_autoptr(GError) error = NULL;
+    assert_null(source_imap_ops.open(&opts, args, &error));
+    assert_true(g_error_matches(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND));
+  }
+  /* A mailbox that does not exist. */
+  g_autofree char *url = dove_url(d, TRUE, "No%20Such");
+  char *args[] = { url, NULL };
+  g_autoptr(GError) error = NULL;
+  assert_null(source_imap_ops.open(&opts, args, &error));
+  assert_true(g_error_matches(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND));
+  assert_non_null(strstr(error->message, "No Such"));
+  tr_options_clear(&opts);
+}
+
+/* ---- the command: tlsrpt-ingest imap ------------------------------------------------- */
+
+static int
+run_imap(Dove *d, gboolean imaps, const char *const *extra, char **err_out)
+{
+  g_autofree char *url = dove_url(d, imaps, NULL);
+  g_autofree char *csv = g_build_filename(d->store, "reports.csv", NULL);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new();
+  const char *base[] = { "imap", url, "--user", "test", "--password-file", d->password_file,
+                         "--cacert", d->cacert, "--store", d->store, "--csv", csv };
+  for (guint i = 0; i < G_N_ELEMENTS(base); i++)
+    g_ptr_array_add(argv, (gpointer) base[i]);
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add(argv, (gpointer) extra[i]);
+  g_ptr_array_add(argv, NULL);
+  g_autofree char *err = NULL;
+  int rc = tu_run((const char *const *) argv->pdata, NULL, NULL, &err);
+  if (err_out != NULL)
+    *err_out = g_steal_pointer(&err);
+  return rc;
+}
+
+static guint
+store_index_lines(Dove *d)
+{
+  g_autofree char *p = g_build_filename(d->store, ".index", NULL);
+  return tu_count_lines(p);
+}
+
+static guint
+csv_rows(Dove *d)
+{
+  g_autofree char *p = g_build_filename(d->store, "reports.csv", NULL);
+  guint n = tu_count_lines(p);
+  return n > 0 ? n - 1 : 0;   /* the header */
+}
+
+static void
+test_cli_imaps_and_starttls_ingest_once(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  g_autoptr(GBytes) plain = make_plain_message();
+  dove_deliver(d, plain);
+
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, NULL, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  assert_non_null(strstr(err, "messages=4 "));
+  assert_non_null(strstr(err, "not_reports=1"));
+  guint reports = store_index_lines(d);
+  guint rows = csv_rows(d);
+  assert_true(reports >= 3);
+  assert_true(rows >= reports);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 4);
+  assert_int_equal(seen, 3);
+
+  /* A second run (STARTTLS this time) finds nothing new. */
+  g_free(err);
+  err = NULL;
+  rc = run_imap(d, FALSE, NULL, &err);
+  if (rc != 0)
+    fail_msg("imap (STARTTLS) exited %d: %s", rc, err);
+  assert_non_null(strstr(err, "messages=0 "));
+  assert_int_equal(store_index_lines(d), reports);
+  assert_int_equal(csv_rows(d), rows);
+
+  /* New mail over STARTTLS. */
+  g_autoptr(GBytes) extra = make_report_message(7);
+  dove_deliver(d, extra);
+  g_free(err);
+  err = NULL;
+  rc = run_imap(d, FALSE, NULL, &err);
+  if (rc != 0)
+    fail_msg("imap (STARTTLS) exited %d: %s", rc, err);
+  assert_non_null(strstr(err, "stored=1 "));
+  assert_int_equal(store_index_lines(d), reports + 1);
+  assert_int_equal(csv_rows(d), rows + 1);
+}
+
+static void
+test_cli_move_to_and_error_folder(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < 3; i++) {
+    g_autoptr(GBytes) m = make_report_message(i);
+    dove_deliver(d, m);
+  }
+  g_autoptr(GBytes) broken = make_broken_gzip_message();
+  dove_deliver(d, broken);
+  g_autoptr(GBytes) plain = make_plain_message();
+  dove_deliver(d, plain);
+  const char *extra[] = { "--move-to", "Done", "--error-folder", "Broken", NULL };
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, extra, &err);
+  /* Some messages were quarantined: exit 1. */
+  if (rc != 1)
+    fail_msg("imap exited %d (expected 1): %s", rc, err);
+  assert_int_equal(dove_count(d, ".Done", NULL), 3);
+  assert_int_equal(dove_count(d, ".Broken", NULL), 1);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);    /* the plain message */
+  assert_int_equal(seen, 0);
+  assert_int_equal(store_index_lines(d), 3);
+  g_autofree char *q = g_build_filename(d->store, "quarantine", NULL);
+  assert_int_equal(tu_count_files(q, ".eml"), 1);
+}
+
+static void
+test_cli_errors_exit_codes(void **state)
+{
+  Dove *d = *state;
+  dove_deliver_fixture(d, corpus[0]);
+  g_autofree char *url = dove_url(d, TRUE, NULL);
+
+  /* Untrusted certificate: 4, nothing marked. */
+  const char *no_ca[] = { "imap", url, "--user", "test", "--password-file", d->password_file,
+                          "--store", d->store, NULL };
+  g_autofree char *err = NULL;
+  assert_int_equal(tu_run(no_ca, NULL, NULL, &err), 4);
+  assert_non_null(strstr(err, "certificate"));
+
+  /* Wrong password: 3, and the password never shows, even at -vv. */
+  write_password(d, "hunter2-wrong");
+  g_free(err);
+  err = NULL;
+  const char *vv[] = { "-v", "-v", NULL };
+  assert_int_equal(run_imap(d, FALSE, vv, &err), 3);
+  assert_non_null(strstr(err, "login refused"));
+  assert_null(strstr(err, "hunter2"));
+  g_autofree char *b64 = g_base64_encode((const guchar *) "\0test\0hunter2-wrong", 19);
+  assert_null(strstr(err, b64));
+  assert_non_null(strstr(err, "<credentials redacted>"));
+
+  /* Server down: 75. */
+  write_password(d, "secret");
+  dove_stop(d);
+  g_free(err);
+  err = NULL;
+  assert_int_equal(run_imap(d, TRUE, NULL, &err), 75);
+
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);
+  assert_int_equal(seen, 0);
+}
+
+static void
+test_cli_uidvalidity_reset_no_duplicates(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < 5; i++) {
+    g_autoptr(GBytes) m = make_report_message(i);
+    dove_deliver(d, m);
+  }
+  const char *all[] = { "--all", NULL };
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, all, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  assert_int_equal(store_index_lines(d), 5);
+  guint rows = csv_rows(d);
+  assert_int_equal(rows, 5);
+
+  dove_reset_uidvalidity(d);
+  g_free(err);
+  err = NULL;
+  rc = run_imap(d, TRUE, all, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  assert_non_null(strstr(err, "messages=5 "));
+  assert_non_null(strstr(err, "stored=0 duplicates=5"));
+  assert_int_equal(store_index_lines(d), 5);
+  assert_int_equal(csv_rows(d), rows);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 5);
+  assert_int_equal(seen, 5);
+}
+
+/* A TCP relay in front of Dovecot's plain port that stops Dovecot right after the
+ * client asked for the body of the N-th message: the server dies in the middle of a
+ * batch, exactly there. */
+typedef struct {
+  Dove *d;
+  int listen_fd;
+  int port;
+  guint kill_after;
+  guint fetched;
+  gboolean killed;
+} Relay;
+
+static gpointer
+relay_thread(gpointer data)
+{
+  Relay *r = data;
+  int c = accept(r->listen_fd, NULL, NULL);
+  if (c < 0)
+    return NULL;
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) r->d->port_imap),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  if (connect(s, (struct sockaddr *) &a, sizeof a) != 0) {
+    close(c);
+    close(s);
+    return NULL;
+  }
+  g_autoptr(GString) upstream = g_string_new(NULL);
+  for (;;) {
+    struct pollfd p[2] = { { .fd = c, .events = POLLIN }, { .fd = s, .events = POLLIN } };
+    if (poll(p, 2, 30000) <= 0)
+      break;
+    char buf[65536];
+    if (p[0].revents) {
+      ssize_t n = read(c, buf, sizeof buf);
+      if (n <= 0)
+        break;
+      g_string_append_len(upstream, buf, n);
+      if (write(s, buf, (size_t) n) != n)
+        break;
+      const char *q = upstream->str;
+      while ((q = strstr(q, "BODY.PEEK[]")) != NULL) {
+        r->fetched++;
+        q += 11;
+      }
+      g_string_truncate(upstream, 0);
+      if (r->fetched >= r->kill_after) {
+        /* Let the answer for this one through, then the server goes away. */
+        g_usleep(200 * 1000);
+        while (poll(&p[1], 1, 0) > 0 && (n = read(s, buf, sizeof buf)) > 0)
+          if (write(c, buf, (size_t) n) != n)
+            break;
+        dove_stop(r->d);
+        r->killed = TRUE;
+        break;
+      }
+    }
+    if (p[1].revents) {
+      ssize_t n = read(s, buf, sizeof buf);
+      if (n <= 0)
+        break;
+      if (write(c, buf, (size_t) n) != n)
+        break;
+    }
+  }
+  close(c);
+  close(s);
+  return NULL;
+}
+
+static void
+test_cli_server_killed_mid_batch(void **state)
+{
+  Dove *d = *state;
+  const guint total = 40;
+  for (guint i = 0; i < total; i++) {
+    g_autoptr(GBytes) m = make_report_message(100 + i);
+    dove_deliver(d, m);
+  }
+  Relay r = { .d = d, .kill_after = 14 };
+  r.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  assert_int_equal(bind(r.listen_fd, (struct sockaddr *) &a, sizeof a), 0);
+  socklen_t alen = sizeof a;
+  assert_int_equal(getsockname(r.listen_fd, (struct sockaddr *) &a, &alen), 0);
+  assert_int_equal(listen(r.listen_fd, 4), 0);
+  r.port = ntohs(a.sin_port);
+  GThread *t = g_thread_new("relay", relay_thread, &r);
+
+  g_autofree char *url = g_strdup_printf("imap://127.0.0.1:%d/INBOX", r.port);
+  g_autofree char *csv = g_build_filename(d->store, "reports.csv", NULL);
+  const char *argv[] = { "imap", url, "--user", "test", "--password-file", d->password_file,
+                         "--starttls=no", "--store", d->store, "--csv", csv,
+                         "--batch-size", "4", NULL };
+  g_autofree char *err = NULL;
+  int rc = tu_run(argv, NULL, NULL, &err);
+  g_thread_join(t);
+  close(r.listen_fd);
+  assert_true(r.killed);
+  if (rc != 75)
+    fail_msg("imap exited %d (expected 75): %s", rc, err);
+
+  /* Every message flagged \Seen was stored; nothing is stored twice. */
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), total);
+  guint stored = store_index_lines(d);
+  assert_true(seen >= 8);
+  assert_true(seen <= stored);
+  assert_true(stored < total);
+  assert_int_equal(csv_rows(d), stored);
+
+  /* Dovecot comes back; the rerun stores the rest, each exactly once. */
+  dove_start(d);
+  g_free(err);
+  err = NULL;
+  const char *batch[] = { "--batch-size", "4", NULL };
+  rc = run_imap(d, TRUE, batch, &err);
+  if (rc != 0)
+    fail_msg("rerun exited %d: %s", rc, err);
+  assert_int_equal(store_index_lines(d), total);
+  assert_int_equal(csv_rows(d), total);
+  assert_int_equal(dove_count(d, "", &seen), total);
+  assert_int_equal(seen, total);
+  g_autofree char *ids = tu_read_file(csv, NULL);
+  for (guint i = 0; i < total; i++) {
+    g_autofree char *id = g_strdup_printf("imap-test-%u,", 100 + i);
+    const char *first = strstr(ids, id);
+    assert_non_null(first);
+    assert_null(strstr(first + 1, id));
+  }
+}
+
+static void
+test_cli_watch_picks_up_new_mail_and_stops_on_sigterm(void **state)
+{
+  Dove *d = *state;
+  g_autoptr(GBytes) m1 = make_report_message(1);
+  dove_deliver(d, m1);
+  g_autofree char *url = dove_url(d, TRUE, NULL);
+  const char *bin = g_getenv("TLSRPT_BIN");
+  assert_non_null(bin);
+  const char *argv[] = { bin, "imap", url, "--user", "test", "--password-file",
+                         d->password_file, "--cacert", d->cacert, "--store", d->store,
+                         "--watch", "1", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) p = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  if (p == NULL)
+    fail_msg("spawn: %s", error->message);
+  for (int i = 0; i < 200 && store_index_lines(d) < 1; i++)
+    g_usleep(50 * 1000);
+  assert_int_equal(store_index_lines(d), 1);
+
+  g_autoptr(GBytes) m2 = make_report_message(2);
+  dove_deliver(d, m2);
+  for (int i = 0; i < 200 && store_index_lines(d) < 2; i++)
+    g_usleep(50 * 1000);
+  assert_int_equal(store_index_lines(d), 2);
+
+  g_subprocess_send_signal(p, SIGTERM);
+  g_autoptr(GBytes) eb = NULL;
+  if (!g_subprocess_communicate(p, NULL, NULL, NULL, &eb, &error))
+    fail_msg("communicate: %s", error->message);
+  g_autofree char *err = g_strndup(g_bytes_get_data(eb, NULL), g_bytes_get_size(eb));
+  assert_true(g_subprocess_get_if_exited(p));
+  if (g_subprocess_get_exit_status(p) != 0)
+    fail_msg("--watch exited %d on SIGTERM: %s", g_subprocess_get_exit_status(p), err);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 2);
+  assert_int_equal(seen, 2);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_imaps_fetches_corpus_byte_exact_and_unseen,
+                                    dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_starttls_fetches_corpus_byte_exact_and_unseen,
+                                    dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_commit_stored_marks_seen, dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_move_to_and_error_folder, dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_not_report_stays_unseen, dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_oversized_message_is_skipped, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_wrong_password_is_auth_error, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_password_file_permissions, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_untrusted_certificate_is_tls_error, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_second_poller_is_locked_out, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_uidvalidity_change_resets_last_uid, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_bad_urls, dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_imaps_and_starttls_ingest_once, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_move_to_and_error_folder, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_errors_exit_codes, dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_uidvalidity_reset_no_duplicates, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_server_killed_mid_batch, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_watch_picks_up_new_mail_and_stops_on_sigterm,
+                                    dove_setup, dove_teardown),
+  };
+  return cmocka_run_group_tests_name("imap", tests, NULL, NULL);
+}
