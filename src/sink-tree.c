@@ -27,9 +27,12 @@ typedef struct {
 } SinkTreeFile;
 
 typedef struct {
+  Store *store;             /* borrowed */
   int store_fd;             /* borrowed from the Store */
   char *store_path;
-  GPtrArray *pending;       /* SinkTreeFile* */
+  GPtrArray *pending;       /* SinkTreeFile*: staged by write() */
+  GPtrArray *done;          /* SinkTreeFile*: renamed by the last flush() */
+  guint64 done_commits;     /* store_commit_count() at that flush */
   GHashTable *sync_dirs;    /* dir_rel ("" = the store) -> fsync at flush */
   char *cur_rel;            /* one cached open directory */
   int cur_fd;
@@ -39,6 +42,8 @@ static void
 sink_tree_file_free(gpointer p)
 {
   SinkTreeFile *f = p;
+  if (f == NULL)
+    return;
   g_free(f->dir_rel);
   g_free(f->tmp);
   g_free(f->final);
@@ -185,9 +190,11 @@ static gpointer
 sink_tree_open(const TrOptions *opts, Store *store, GError **error)
 {
   SinkTree *self = g_new0(SinkTree, 1);
+  self->store = store;
   self->store_fd = store_dir_fd(store);
   self->store_path = g_strdup(store_path(store));
   self->pending = g_ptr_array_new_with_free_func(sink_tree_file_free);
+  self->done = g_ptr_array_new_with_free_func(sink_tree_file_free);
   self->sync_dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   self->cur_fd = -1;
   return self;
@@ -197,6 +204,9 @@ static gboolean
 sink_tree_write(gpointer p, const Report *r, GError **error)
 {
   SinkTree *self = p;
+  /* What the last flush renamed was committed since: it stays for good. */
+  if (self->done->len > 0 && store_commit_count(self->store) != self->done_commits)
+    g_ptr_array_set_size(self->done, 0);
   g_autofree char *rel = sink_tree_dir_rel(r);
   g_autofree char *base = sink_tree_base_name(r);
   int dir_fd = sink_tree_dir(self, rel, TRUE, error);
@@ -298,29 +308,58 @@ sink_tree_flush(gpointer p, GError **error)
   }
 
   if (!ok)
-    return FALSE;               /* rollback() removes what was not renamed */
+    return FALSE;               /* rollback() removes what this commit put in place */
+  /* Until the store commits, a rollback removes these again. */
+  if (self->done->len > 0 && store_commit_count(self->store) != self->done_commits)
+    g_ptr_array_set_size(self->done, 0);
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add(self->done, g_steal_pointer(&self->pending->pdata[i]));
+  self->done_commits = store_commit_count(self->store);
   g_ptr_array_set_size(self->pending, 0);
   g_hash_table_remove_all(self->sync_dirs);
   sink_tree_uncache(self);
   return TRUE;
 }
 
+/* Remove the files of @list: temporary ones, and (@finals) those renamed into place.
+ * Best effort: what remains is harmless (not in the index; rewritten identically). */
 static void
-sink_tree_rollback(gpointer p)
+sink_tree_remove(SinkTree *self, GPtrArray *list, gboolean finals)
 {
-  SinkTree *self = p;
-  for (guint i = 0; i < self->pending->len; i++) {
-    SinkTreeFile *f = self->pending->pdata[i];
-    if (f->renamed)
+  g_autoptr(GHashTable) dirs = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < list->len; i++) {
+    SinkTreeFile *f = list->pdata[i];
+    if (f->renamed && !finals)
       continue;
     GError *local = NULL;
     int dir_fd = sink_tree_dir(self, f->dir_rel, FALSE, &local);
     if (dir_fd < 0) {
-      g_error_free(local);      /* swept later by age */
+      g_error_free(local);
       continue;
     }
-    unlinkat(dir_fd, f->tmp, 0);
+    if (unlinkat(dir_fd, f->renamed ? f->final : f->tmp, 0) == 0 && f->renamed)
+      g_hash_table_add(dirs, f->dir_rel);
   }
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init(&it, dirs);
+  while (g_hash_table_iter_next(&it, &key, NULL)) {
+    GError *local = NULL;
+    if (!sink_tree_fsync_dir(self, key, &local))
+      g_error_free(local);
+  }
+}
+
+static void
+sink_tree_rollback(gpointer p)
+{
+  SinkTree *self = p;
+  /* Files renamed by a flush of this same commit (not committed since) go too: a failed
+   * commit leaves the tree as it was. Once committed they are never touched. */
+  if (self->done->len > 0 && store_commit_count(self->store) == self->done_commits)
+    sink_tree_remove(self, self->done, TRUE);
+  g_ptr_array_set_size(self->done, 0);
+  sink_tree_remove(self, self->pending, TRUE);
   g_ptr_array_set_size(self->pending, 0);
   g_hash_table_remove_all(self->sync_dirs);
   sink_tree_uncache(self);
@@ -338,8 +377,12 @@ sink_tree_close(gpointer p)
   SinkTree *self = p;
   if (self == NULL)
     return;
-  sink_tree_rollback(self);
+  /* Not a rollback: what was flushed may have been committed by the caller. */
+  g_ptr_array_set_size(self->done, 0);
+  sink_tree_remove(self, self->pending, FALSE);
+  sink_tree_uncache(self);
   g_ptr_array_unref(self->pending);
+  g_ptr_array_unref(self->done);
   g_hash_table_unref(self->sync_dirs);
   g_free(self->store_path);
   g_free(self);

@@ -140,6 +140,7 @@ struct Store {
   StoreKeySet added;        /* keys of the commit in flight */
   GArray *added_list;       /* guint8[16] in store_add() order */
 
+  guint64 commits;          /* successful store_commit() calls */
   gboolean begun;           /* a journal is written for the commit in flight */
   gint64 journal_index_size;
   GArray *journal_files;    /* StoreJournalFile */
@@ -239,6 +240,12 @@ guint
 store_index_size(Store *store)
 {
   return (guint) store_keyset_size(&store->index);
+}
+
+guint64
+store_commit_count(Store *store)
+{
+  return store->commits;
 }
 
 gsize
@@ -713,6 +720,7 @@ store_commit(Store *store, GError **error)
     store_keyset_add(&store->index,
                      &g_array_index(store->added_list, guint8, i * STORE_KEY_LEN));
   store_forget_commit(store);
+  store->commits++;
   GError *local = NULL;
   if (!store_refresh(store, &local))
     g_error_free(local);         /* the next store_lock() reads it again */

@@ -55,6 +55,9 @@ char *store_quarantine(Store *store, GBytes *message, const char *origin,
 
 /* Number of keys in the index (after the last refresh). */
 guint store_index_size(Store *store);
+/* Number of successful store_commit() calls on @store: lets a sink tell whether what
+ * it flushed was committed since. */
+guint64 store_commit_count(Store *store);
 /* Bytes held by the in-memory key set (for tests and diagnostics). */
 gsize store_index_memory(Store *store);
 

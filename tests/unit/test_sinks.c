@@ -486,6 +486,7 @@ test_tree_many_and_rollback(void **state)
     assert_true(sink_tree_ops.write(self, r, &error));
   }
   assert_true(sink_tree_ops.flush(self, &error));
+  assert_true(store_commit(fx->store, &error));
   assert_int_equal(tu_count_files(fx->store_dir, ".json"), 12);
   g_autofree char *d = g_build_filename(fx->store_dir, "d1.example", "2022", "09", "16", NULL);
   assert_int_equal(tu_count_files(d, ".json"), 1);
@@ -507,6 +508,54 @@ test_tree_many_and_rollback(void **state)
   assert_int_equal(tu_count_files(fx->store_dir, ".json"), 12);
   sink_tree_ops.close(self);
   check_tree(fx->store_dir);
+}
+
+/* A commit that fails after the tree flushed leaves the tree as it was; a committed
+ * flush is never undone by a later rollback. */
+static void
+test_tree_rollback_after_flush(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) r1 = sample_report();
+  g_autoptr(Report) r2 = new_report("Org", "second", 1663200000);
+  add_policy(r2, "sts", "example.com", 1, 0);
+  report_compute_key(r2);
+  g_autofree char *dir = g_build_filename(fx->store_dir, "example.com", "2022", "09", "15", NULL);
+  lock_store(fx);
+  gpointer self = sink_tree_ops.open(&fx->opts, fx->store, &error);
+
+  /* Flushed, then the commit fails: rolled back. */
+  assert_true(store_begin(fx->store, NULL, &error));
+  assert_true(sink_tree_ops.write(self, r1, &error));
+  assert_true(sink_tree_ops.flush(self, &error));
+  assert_int_equal(tu_count_files(dir, NULL), 2);
+  sink_tree_ops.rollback(self);
+  store_rollback(fx->store);
+  assert_int_equal(tu_count_files(dir, NULL), 0);
+
+  /* Flushed and committed: a rollback of the next (empty) commit keeps it. */
+  assert_true(store_begin(fx->store, NULL, &error));
+  assert_true(sink_tree_ops.write(self, r1, &error));
+  assert_true(sink_tree_ops.flush(self, &error));
+  store_add(fx->store, r1->key);
+  assert_true(store_commit(fx->store, &error));
+  assert_true(store_begin(fx->store, NULL, &error));
+  sink_tree_ops.rollback(self);
+  store_rollback(fx->store);
+  assert_int_equal(tu_count_files(dir, NULL), 2);
+
+  /* Committed, then the next commit writes and fails: only its own file goes. */
+  assert_true(store_begin(fx->store, NULL, &error));
+  assert_true(sink_tree_ops.write(self, r2, &error));
+  assert_true(sink_tree_ops.flush(self, &error));
+  assert_int_equal(tu_count_files(dir, NULL), 3);
+  sink_tree_ops.rollback(self);
+  store_rollback(fx->store);
+  assert_int_equal(tu_count_files(dir, NULL), 2);
+  assert_int_equal(tu_count_files(dir, ".json.gz"), 1);
+  sink_tree_ops.close(self);
+  assert_int_equal(tu_count_files(dir, NULL), 2);
 }
 
 static void
@@ -618,6 +667,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_tree_same_report_again_and_plain_json, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_tree_many_and_rollback, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_tree_rollback_after_flush, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_hostile_names, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_symlink_domain, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_symlink_month, setup, teardown),
