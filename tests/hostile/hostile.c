@@ -178,10 +178,18 @@ hostile_json_negative_counts(void)
       "\"failed-session-count\":-3}]}]}");
 }
 
+/* Attached under a name without §5.1 metadata, so the date range cannot come from it. */
+static GBytes *
+hostile_message_plain_name(const char *json)
+{
+  g_autoptr(GBytes) gz = fu_gzip(json, strlen(json));
+  return fu_report_message(gz, NULL, "report.json.gz");
+}
+
 static GBytes *
 hostile_json_dates_out_of_range(void)
 {
-  return hostile_message_of_str(
+  return hostile_message_plain_name(
       "{\"organization-name\":\"Dates Inc.\",\"date-range\":{\"start-datetime\":"
       "\"99999-01-01T00:00:00Z\",\"end-datetime\":\"-0001-12-31T23:59:59Z\"},"
       "\"report-id\":\"dates-1\",\"policies\":[{\"policy\":{\"policy-type\":\"sts\","
@@ -228,7 +236,7 @@ hostile_json_invalid_utf8(void)
 static GBytes *
 hostile_json_wrong_types(void)
 {
-  return hostile_message_of_str(
+  return hostile_message_plain_name(
       "{\"organization-name\":[1,2],\"date-range\":\"yesterday\",\"report-id\":{},"
       "\"policies\":[{\"policy\":\"sts\",\"summary\":[],\"failure-details\":{}},"
       "null,7,\"x\"]}");
@@ -367,6 +375,14 @@ hostile_not_a_message(void)
   return g_bytes_new(junk, sizeof junk);
 }
 
+static GBytes *
+hostile_plain_message(void)
+{
+  static const char msg[] = "From: someone@example.org\r\nTo: tlsrpt@example.com\r\n"
+                            "Subject: hello\r\n\r\nNot a report, just mail.\r\n";
+  return g_bytes_new_static(msg, sizeof msg - 1);
+}
+
 /* ---- names ---------------------------------------------------------------- */
 
 static GBytes *
@@ -436,21 +452,25 @@ static const HostileCase hostile_cases[] = {
   { "gzip-not-json.eml", hostile_gzip_not_json, TRUE, HOSTILE_QUARANTINED, 0, "json" },
   { "gzip-trailing-garbage.eml", hostile_gzip_trailing_garbage, TRUE, HOSTILE_QUARANTINED,
     0, "gzip" },
-  { "json-nested-100000.eml", hostile_json_deep, TRUE, HOSTILE_QUARANTINED, 0, "depth" },
+  { "json-nested-100000.eml", hostile_json_deep, TRUE, HOSTILE_QUARANTINED, 0,
+    "nesting too deep" },
   { "json-nested-objects-100000.eml", hostile_json_deep_objects, TRUE, HOSTILE_QUARANTINED,
-    0, "depth" },
+    0, "nesting too deep" },
   { "json-string-200mb.eml", hostile_json_string_200mb, FALSE, HOSTILE_QUARANTINED, 0,
     "max-report-size" },
+  /* Counts out of range or negative become 0, recorded as deviations. */
   { "json-numbers-out-of-range.eml", hostile_json_numbers_out_of_range, TRUE,
     HOSTILE_STORED, 1, NULL },
   { "json-negative-counts.eml", hostile_json_negative_counts, TRUE, HOSTILE_STORED, 1, NULL },
   { "json-dates-out-of-range.eml", hostile_json_dates_out_of_range, TRUE,
-    HOSTILE_QUARANTINED, 0, "date" },
+    HOSTILE_QUARANTINED, 0, "date-range" },
+  /* \u0000 ends the string (recorded as a deviation); a raw NUL is not JSON. */
   { "json-nul-escape.eml", hostile_json_nul_escape, TRUE, HOSTILE_STORED, 1, NULL },
   { "json-raw-nul.eml", hostile_json_raw_nul, TRUE, HOSTILE_QUARANTINED, 0, "json" },
-  { "json-invalid-utf8.eml", hostile_json_invalid_utf8, TRUE, HOSTILE_QUARANTINED, 0,
-    "utf-8" },
-  { "json-wrong-types.eml", hostile_json_wrong_types, TRUE, HOSTILE_QUARANTINED, 0, NULL },
+  /* Repaired (U+FFFD) and recorded as a deviation: the report is kept. */
+  { "json-invalid-utf8.eml", hostile_json_invalid_utf8, TRUE, HOSTILE_STORED, 1, NULL },
+  { "json-wrong-types.eml", hostile_json_wrong_types, TRUE, HOSTILE_QUARANTINED, 0,
+    "date-range" },
   { "mime-nested-multipart-10000.eml", hostile_mime_nested_multipart, FALSE,
     HOSTILE_QUARANTINED, 0, "depth" },
   { "mime-nested-rfc822-10000.eml", hostile_mime_nested_rfc822, FALSE, HOSTILE_QUARANTINED,
@@ -463,7 +483,11 @@ static const HostileCase hostile_cases[] = {
     HOSTILE_QUARANTINED, 0, "parts" },
   { "mime-base64-noise.eml", hostile_base64_noise, TRUE, HOSTILE_STORED, 1, NULL },
   { "mime-base64-garbage.eml", hostile_base64_garbage, TRUE, HOSTILE_QUARANTINED, 0, NULL },
-  { "not-a-message.bin", hostile_not_a_message, TRUE, HOSTILE_NOT_REPORT, 0, NULL },
+  /* Bytes that are no message at all are kept (the postmaster looks); mail that is
+   * simply not a report is ignored. */
+  { "not-a-message.bin", hostile_not_a_message, TRUE, HOSTILE_QUARANTINED, 0,
+    "not a mail message" },
+  { "plain-message.eml", hostile_plain_message, TRUE, HOSTILE_NOT_REPORT, 0, NULL },
   { "names-dotdot.eml", hostile_names_dotdot, TRUE, HOSTILE_STORED, 1, NULL },
   { "names-absolute.eml", hostile_names_absolute, TRUE, HOSTILE_STORED, 1, NULL },
   { "names-slash.eml", hostile_names_slash, TRUE, HOSTILE_STORED, 1, NULL },
