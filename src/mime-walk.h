@@ -48,6 +48,9 @@ void mime_walk_init(void);
  * and collect every candidate report part, also inside message/rfc822 parts, walking
  * at most limits->max_mime_depth levels and limits->max_parts parts.
  * A message without candidates returns a MimeMessage with parts->len == 0.
+ * An object deeper than max_mime_depth (the top-level body is depth 0; each multipart or
+ * message/rfc822 level adds one) or more than max_parts objects fail the whole message
+ * with MIME_WALK_ERROR_LIMIT ("depth" / "parts" in the message): no partial walk.
  * Returns (transfer full) or NULL with MIME_WALK_ERROR set when the bytes are not a
  * message at all. */
 MimeMessage *mime_walk_message(GBytes *message, const TrLimits *limits, GError **error);
