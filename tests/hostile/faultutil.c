@@ -644,20 +644,47 @@ fu_count_in_dir(const char *dir, const char *suffix)
 }
 
 /* No ".tmp-*" file a reader could take for data: none may remain named like data. */
+static void
+fu_tmp_walk(const char *dir, GPtrArray *found)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  if (d == NULL)
+    return;
+  const char *name;
+  while ((name = g_dir_read_name(d)) != NULL) {
+    g_autofree char *child = g_build_filename(dir, name, NULL);
+    struct stat st;
+    if (lstat(child, &st) != 0)
+      continue;
+    if (S_ISDIR(st.st_mode))
+      fu_tmp_walk(child, found);
+    else if (g_str_has_prefix(name, ".tmp-"))
+      g_ptr_array_add(found, g_steal_pointer(&child));
+  }
+  g_dir_close(d);
+}
+
+GPtrArray *
+fu_list_tmp_files(const char *dir)
+{
+  GPtrArray *found = g_ptr_array_new_with_free_func(g_free);
+  fu_tmp_walk(dir, found);
+  return found;
+}
+
 void
 fu_check_tmp_files(const char *store)
 {
-  guint n = fu_count_tmp_files(store);
-  if (n > 0)
-    print_message("%u .tmp-* files remain (ignored by name)\n", n);
-  /* fu_check_store_tree counts only "*.json": a .tmp-* name must never end so. */
-  g_autofree char *cmd = g_strdup_printf(
-      "find '%s' -name '.tmp-*' \\( -name '*.json' -o -name '*.json.gz' -o -name '*.csv' "
-      "-o -name '*.eml' -o -name '*.zip' \\) | head -1", store);
-  g_autofree char *out = NULL;
-  assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
-  if (out[0] != '\0')
-    fail_msg("a temporary file is named like data: %s", out);
+  static const char *const data_ext[] = { ".json", ".json.gz", ".gz", ".zip", ".csv",
+                                          ".jsonl", ".eml", ".reason", NULL };
+  g_autoptr(GPtrArray) tmp = fu_list_tmp_files(store);
+  if (tmp->len > 0)
+    print_message("%u .tmp-* files remain (ignored by name), e.g. %s\n", tmp->len,
+                  (char *) tmp->pdata[0]);
+  for (guint i = 0; i < tmp->len; i++)
+    for (guint k = 0; data_ext[k] != NULL; k++)
+      if (g_str_has_suffix(tmp->pdata[i], data_ext[k]))
+        fail_msg("a temporary file is named like data: %s", (char *) tmp->pdata[i]);
 }
 
 void

@@ -92,6 +92,8 @@ guint fu_check_index(const char *store);
  * @policy_ids is non-NULL, fills it (report_id -> count of "policy" rows). */
 guint fu_check_csv(const char *csv, GHashTable *policy_ids);
 
+/* Paths of the ".tmp-*" files below @dir. (transfer full) */
+GPtrArray *fu_list_tmp_files(const char *dir);
 /* No ".tmp-*" file below @store is named like data (*.json, *.json.gz, *.csv, ...). */
 void fu_check_tmp_files(const char *store);
 /* The reports fu_generated_message(0 .. @expected-1) are each stored exactly once: in

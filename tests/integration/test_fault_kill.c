@@ -11,7 +11,9 @@
 
 #include "common.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,36 +26,93 @@ kills_wanted(guint dflt)
   return e != NULL && atoi(e) > 0 ? (guint) atoi(e) : dflt;
 }
 
+/* How much of the work is done so far (messages marked seen, or index lines). */
+typedef guint (*DoneFn)(const char *path);
+
+static guint
+done_seen(const char *md)
+{
+  g_autofree char *cur = g_build_filename(md, "cur", NULL);
+  return fu_count_in_dir(cur, ":2,S");
+}
+
+static guint
+done_indexed(const char *store)
+{
+  g_autofree char *index = g_build_filename(store, ".index", NULL);
+  return tu_count_lines(index);
+}
+
 /* Run @argv repeatedly, killing it after a random delay, until @kills runs were killed
- * while still running. Returns how many runs finished on their own before that. */
+ * while still running. The delays adapt to the measured speed so that the kills are
+ * spread over the whole job rather than all at its start: each run gets about an equal
+ * share of the remaining work, times a random factor in [0.2, 1.8); a third of the runs
+ * are killed within 20 ms (start-up, recovery, first writes) instead. */
 static guint
 kill_repeatedly(const char *const *argv, const char *log, guint kills, GRand *rng,
-                guint max_delay_ms)
+                guint total, DoneFn done_fn, const char *done_path)
 {
-  guint killed = 0, finished = 0, attempts = 0;
+  guint killed = 0, attempts = 0;
+  double rate = 200.0;        /* work units per second; refined as we go */
+  double alive = 0;
+  guint progress = 0;
   while (killed < kills) {
     if (++attempts > kills * 4)
       fail_msg("only %u of %u runs were still running when killed", killed, kills);
+    guint before = done_fn(done_path);
+    guint left = total > before ? total - before : 0;
+    double share = (double) left / (kills - killed + 2) / rate;
+    double delay = g_rand_int_range(rng, 0, 3) == 0
+                       ? g_rand_double_range(rng, 0, 0.02)
+                       : 0.05 + share * g_rand_double_range(rng, 0.2, 1.8);
+    gint64 t0 = g_get_monotonic_time();
     pid_t pid = fu_spawn(argv, NULL, log);
-    /* A third very early (start-up, first reads, first writes), the rest anywhere. */
-    guint delay_us = g_rand_int_range(rng, 0, 3) == 0
-                         ? (guint) g_rand_int_range(rng, 0, 20000)
-                         : (guint) g_rand_int_range(rng, 20000, (gint32) max_delay_ms * 1000);
-    g_usleep(delay_us);
+    g_usleep((gulong) (delay * 1e6));
     kill(pid, SIGKILL);
     int rc = fu_wait(pid);
-    if (rc == -SIGKILL) {
-      killed++;
-    } else {
-      finished++;
-      /* It finished before the kill: everything is done; the caller reloads. */
+    double ran = (g_get_monotonic_time() - t0) / 1e6;
+    guint after = done_fn(done_path);
+    if (rc != -SIGKILL) {
       if (rc != 0 && rc != 1)
         fail_msg("run exited %d before it could be killed (see %s)", rc, log);
+      print_message("a run finished its work before the kill (%u killed so far)\n", killed);
       break;
     }
+    killed++;
+    if (after > before && ran > 0.05) {
+      progress += after - before;
+      alive += ran - 0.05;
+      rate = MAX(progress / alive, 20.0);
+    }
   }
-  print_message("%u runs killed, %u finished (%u attempts)\n", killed, finished, attempts);
+  print_message("%u runs killed (%u attempts), %u of %u done before the final run, "
+                "%.0f units/s\n", killed, attempts, done_fn(done_path), total, rate);
   return killed;
+}
+
+/* Temporary files a crash left behind are harmless by name, but must not pile up: once
+ * older than the sweep age (an hour) a later run removes them, wherever they are. */
+static void
+assert_tmp_swept_when_old(const char *store, const char *const *argv)
+{
+  g_autoptr(GPtrArray) tmp = fu_list_tmp_files(store);
+  if (tmp->len == 0)
+    return;
+  struct timespec old[2];
+  clock_gettime(CLOCK_REALTIME, &old[0]);
+  old[0].tv_sec -= 2 * 3600;
+  old[1] = old[0];
+  for (guint i = 0; i < tmp->len; i++)
+    assert_int_equal(utimensat(AT_FDCWD, tmp->pdata[i], old, AT_SYMLINK_NOFOLLOW), 0);
+  FuRunOptions o = { .argv = argv, .timeout = 300 };
+  FuResult r;
+  fu_run(&o, &r);
+  assert_int_equal(r.exit_code, 0);
+  fu_result_clear(&r);
+  g_autoptr(GPtrArray) left = fu_list_tmp_files(store);
+  if (left->len > 0)
+    fail_msg("%u of %u temporary files two hours old were not swept, e.g. %s", left->len,
+             tmp->len, (char *) left->pdata[0]);
 }
 
 static void
@@ -70,7 +129,7 @@ test_kill_mid_batch(void **state)
   const char *argv[] = { "maildir", "--mark-seen", "--store", store, "--csv", csv,
                          "--batch-size", "50", md, NULL };
   g_autoptr(GRand) rng = g_rand_new_with_seed(KILL_SEED);
-  guint kills = kill_repeatedly(argv, log, kills_wanted(24), rng, 400);
+  guint kills = kill_repeatedly(argv, log, kills_wanted(24), rng, n, done_seen, md);
   assert_true(kills >= MIN(kills_wanted(24), 20u));
 
   /* After the kills: whatever is marked seen is stored (the commit rule). */
@@ -91,6 +150,7 @@ test_kill_mid_batch(void **state)
   g_autofree char *new_dir = g_build_filename(md, "new", NULL);
   assert_int_equal(fu_count_in_dir(new_dir, NULL), 0);
   assert_int_equal(fu_count_in_dir(cur, ":2,S"), n);
+  assert_tmp_swept_when_old(store, argv);
   tu_rmtree(tmp);
 }
 
@@ -109,7 +169,7 @@ test_kill_index_updates(void **state)
   const char *argv[] = { "maildir", "--store", store, "--csv", csv, "--jsonl", jsonl,
                          "--batch-size", "1", md, NULL };
   g_autoptr(GRand) rng = g_rand_new_with_seed(KILL_SEED + 1);
-  guint kills = kill_repeatedly(argv, log, kills_wanted(30), rng, 300);
+  guint kills = kill_repeatedly(argv, log, kills_wanted(30), rng, n, done_indexed, store);
   assert_true(kills >= MIN(kills_wanted(30), 20u));
 
   /* Recovery from the last kill happens at the next lock, so the files are checked after

@@ -232,7 +232,7 @@ test_max_mime_depth(void **state)
                   rfc822 ? "message/rfc822" : "multipart", d4, d5);
     /* One more level needs exactly one more. */
     assert_int_equal(d5, d4 + 1);
-    assert_limit(m5, "--max-mime-depth", d5, "depth");
+    assert_limit(m5, "--max-mime-depth", d5, "max-mime-depth");
   }
 }
 
@@ -245,7 +245,7 @@ test_max_parts(void **state)
   guint p11 = smallest_accepted(m11, "--max-parts");
   print_message("report after 10 parts needs --max-parts %u, after 11: %u\n", p10, p11);
   assert_int_equal(p11, p10 + 1);
-  assert_limit(m11, "--max-parts", p11, "parts");
+  assert_limit(m11, "--max-parts", p11, "max-parts");
 }
 
 static void
@@ -261,7 +261,7 @@ test_max_json_depth(void **state)
   guint d11 = smallest_accepted(m11, "--max-json-depth");
   print_message("JSON with 10 extra levels needs --max-json-depth %u, 11: %u\n", d10, d11);
   assert_int_equal(d11, d10 + 1);
-  assert_limit(m11, "--max-json-depth", d11, "depth");
+  assert_limit(m11, "--max-json-depth", d11, "max-json-depth");
 }
 
 static void
