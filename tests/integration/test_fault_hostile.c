@@ -537,6 +537,35 @@ test_crash_report_parse_null(void **state)
   pipeline_result_clear(&res);
 }
 
+/* fuzz_message: a file name with CR LF and terminal escapes (RFC 2231) on a broken
+ * attachment went verbatim into the quarantine reason, which became several log lines
+ * (log injection). The reason must stay one line, the log free of control bytes. */
+static void
+test_crash_reason_one_line(void **state)
+{
+  g_autoptr(GBytes) crash =
+      tu_fixture("hostile/crash-fuzz_message-296248e87890f158a672a6d9a10c13d6055ca789");
+  TrLimits limits;
+  tr_limits_init(&limits);
+  SourceMessage m = { .data = crash, .origin = (char *) "crash", .received = 1700000000 };
+  PipelineResult res;
+  pipeline_process_message(&m, &limits, &res);
+  assert_non_null(res.quarantine_reason);
+  for (const guchar *p = (const guchar *) res.quarantine_reason; *p; p++)
+    if (*p < 0x20 || *p == 0x7f)
+      fail_msg("quarantine reason holds control byte 0x%02x: %s", *p, res.quarantine_reason);
+  pipeline_result_clear(&res);
+
+  Cage c;
+  cage_init(&c);
+  FuResult r;
+  run_mda_caged(&c, crash, NULL, &r);           /* checks the log for control bytes */
+  assert_int_equal(r.exit_code, 0);
+  assert_int_equal(fu_count_lines_with(r.err, "quarantined"), 1);
+  fu_result_clear(&r);
+  cage_clear(&c);
+}
+
 /* ---- main -------------------------------------------------------------------- */
 
 static int
@@ -581,6 +610,7 @@ main(int argc, char **argv)
     cmocka_unit_test(test_symlink_index),
     cmocka_unit_test(test_fixtures_replay),
     cmocka_unit_test(test_crash_report_parse_null),
+    cmocka_unit_test(test_crash_reason_one_line),
   };
   g_array_append_vals(tests, fixed, G_N_ELEMENTS(fixed));
   int rc = _cmocka_run_group_tests("fault_hostile", (struct CMUnitTest *) tests->data,
