@@ -740,6 +740,16 @@ test_bad_urls(void **state)
 
 /* ---- the command: tlsrpt-ingest imap ------------------------------------------------- */
 
+/* tu_run() wants standard input as bytes (its stdin is a pipe): an empty one. */
+static GBytes *
+no_input(void)
+{
+  static GBytes *empty;
+  if (empty == NULL)
+    empty = g_bytes_new_static("", 0);
+  return empty;
+}
+
 static int
 run_imap(Dove *d, gboolean imaps, const char *const *extra, char **err_out)
 {
@@ -754,7 +764,7 @@ run_imap(Dove *d, gboolean imaps, const char *const *extra, char **err_out)
     g_ptr_array_add(argv, (gpointer) extra[i]);
   g_ptr_array_add(argv, NULL);
   g_autofree char *err = NULL;
-  int rc = tu_run((const char *const *) argv->pdata, NULL, NULL, &err);
+  int rc = tu_run((const char *const *) argv->pdata, no_input(), NULL, &err);
   if (err_out != NULL)
     *err_out = g_steal_pointer(&err);
   return rc;
@@ -804,7 +814,9 @@ test_cli_imaps_and_starttls_ingest_once(void **state)
   rc = run_imap(d, FALSE, NULL, &err);
   if (rc != 0)
     fail_msg("imap (STARTTLS) exited %d: %s", rc, err);
-  assert_non_null(strstr(err, "messages=0 "));
+  /* (The state is per host:port, so the non-report is looked at once more here.) */
+  if (strstr(err, "stored=0 duplicates=0 not_reports=1") == NULL)
+    fail_msg("second run: %s", err);
   assert_int_equal(store_index_lines(d), reports);
   assert_int_equal(csv_rows(d), rows);
 
@@ -860,7 +872,7 @@ test_cli_errors_exit_codes(void **state)
   const char *no_ca[] = { "imap", url, "--user", "test", "--password-file", d->password_file,
                           "--store", d->store, NULL };
   g_autofree char *err = NULL;
-  assert_int_equal(tu_run(no_ca, NULL, NULL, &err), 4);
+  assert_int_equal(tu_run(no_ca, no_input(), NULL, &err), 4);
   assert_non_null(strstr(err, "certificate"));
 
   /* Wrong password: 3, and the password never shows, even at -vv. */
@@ -973,6 +985,9 @@ relay_thread(gpointer data)
             break;
         dove_stop(r->d);
         r->killed = TRUE;
+        /* Reconnects are refused at once, as by a host whose server is down. */
+        close(r->listen_fd);
+        r->listen_fd = -1;
         break;
       }
     }
@@ -1014,9 +1029,10 @@ test_cli_server_killed_mid_batch(void **state)
                          "--starttls=no", "--store", d->store, "--csv", csv,
                          "--batch-size", "4", NULL };
   g_autofree char *err = NULL;
-  int rc = tu_run(argv, NULL, NULL, &err);
+  int rc = tu_run(argv, no_input(), NULL, &err);
   g_thread_join(t);
-  close(r.listen_fd);
+  if (r.listen_fd >= 0)
+    close(r.listen_fd);
   assert_true(r.killed);
   if (rc != 75)
     fail_msg("imap exited %d (expected 75): %s", rc, err);
