@@ -53,9 +53,25 @@ if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
   tail -n 20 "$WORK/valgrind.log" >&2
   exit 1
 fi
+# annotate MODE: the table of callgrind_annotate, its first 40 functions
+annotate() {
+  callgrind_annotate --inclusive="$1" --auto=no "$WORK/callgrind.out" 2>/dev/null |
+    sed -n '/^Ir/,$p' | awk 'n++ < 44'
+}
 echo "== tlsrpt-ingest ${args[*]//$WORK\//}"
 echo "== exclusive (self) instruction counts"
-callgrind_annotate --inclusive=no "$WORK/callgrind.out" 2>/dev/null | sed -n '/^Ir/,$p' | head -n 45
+annotate no
+echo
+echo "== exclusive instruction counts by object file"
+callgrind_annotate --inclusive=no --threshold=100 --auto=no "$WORK/callgrind.out" 2>/dev/null |
+  awk '/PROGRAM TOTALS/ {gsub(",", "", $1); total = $1; next}
+       /file:function/ {table = 1; next}
+       table && /^$/ {table = 0}
+       table && /^ *[0-9,]+ \(/ {n = $1; gsub(",", "", n); obj = "tlsrpt-ingest"
+         if (match($0, /\[[^]]*\]$/)) { obj = substr($0, RSTART + 1, RLENGTH - 2); sub(/.*\//, "", obj) }
+         if (obj ~ /^tlsrpt-ingest/) obj = "tlsrpt-ingest"
+         sum[obj] += n}
+       END {for (o in sum) printf "%6.2f%%  %s\n", 100 * sum[o] / total, o}' | sort -rn | awk 'n++ < 15'
 echo
 echo "== inclusive instruction counts"
-callgrind_annotate --inclusive=yes "$WORK/callgrind.out" 2>/dev/null | sed -n '/^Ir/,$p' | head -n 45
+annotate yes
