@@ -552,6 +552,37 @@ test_move_to_and_error_folder(void **state)
   tr_options_clear(&opts);
 }
 
+/* A server without MOVE: UID COPY, \Deleted, UID EXPUNGE. */
+static void
+test_move_without_move_capability(void **state)
+{
+  Dove *d = *state;
+  dove_stop(d);
+  g_autofree char *extra = g_build_filename(d->dir, "extra.conf", NULL);
+  const char *caps = "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS\n";
+  tu_write_file(extra, caps, strlen(caps));
+  dove_start(d);
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  TrOptions opts;
+  opts_for(d, &opts);
+  opts.mark_seen = FALSE;
+  opts.move_to = g_strdup("Processed");
+  g_autoptr(GError) error = NULL;
+  gpointer src = open_source(d, &opts, TRUE, &error);
+  if (src == NULL)
+    fail_msg("open: %s", error->message);
+  g_autoptr(GPtrArray) msgs = read_pass(src);
+  assert_int_equal(msgs->len, 3);
+  commit_all(src, msgs, SOURCE_OUTCOME_STORED);
+  source_imap_ops.close(src);
+  assert_int_equal(dove_count(d, "", NULL), 0);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, ".Processed", &seen), 3);
+  assert_int_equal(seen, 0);
+  tr_options_clear(&opts);
+}
+
 static void
 test_not_report_stays_unseen(void **state)
 {
@@ -1116,6 +1147,8 @@ main(void)
                                     dove_setup, dove_teardown),
     cmocka_unit_test_setup_teardown(test_commit_stored_marks_seen, dove_setup, dove_teardown),
     cmocka_unit_test_setup_teardown(test_move_to_and_error_folder, dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_move_without_move_capability, dove_setup,
+                                    dove_teardown),
     cmocka_unit_test_setup_teardown(test_not_report_stays_unseen, dove_setup, dove_teardown),
     cmocka_unit_test_setup_teardown(test_oversized_message_is_skipped, dove_setup,
                                     dove_teardown),
