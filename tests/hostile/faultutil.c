@@ -124,7 +124,7 @@ fu_run(const FuRunOptions *o, FuResult *r)
       setrlimit(RLIMIT_FSIZE, &rl);
       /* As an MTA does (Postfix): writes past the limit fail with EFBIG instead of
        * killing the process. */
-      signal(SIGXFSZ, SIG_IGN);
+      signal(SIGXFSZ, o->sigxfsz_default ? SIG_DFL : SIG_IGN);
     }
     signal(SIGPIPE, SIG_DFL);
     execv(argv[0], argv);

@@ -49,6 +49,8 @@ typedef struct {
   gpointer stdin_writer_data;
   double timeout;             /* seconds (wall clock) before SIGKILL; 0 = 120 */
   guint64 rlimit_fsize;       /* 0 = unlimited; else RLIMIT_FSIZE for the child */
+  gboolean sigxfsz_default;   /* with rlimit_fsize: leave SIGXFSZ at its default (kill)
+                                 instead of ignoring it as an MTA does */
 } FuRunOptions;
 
 typedef struct {

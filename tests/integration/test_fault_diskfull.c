@@ -140,6 +140,42 @@ test_file_size_limit_mda(void **state)
   tu_rmtree(tmp);
 }
 
+/* The same with SIGXFSZ at its default action, as a shell's `ulimit -f` leaves it: the
+ * program itself must ignore the signal, or the kernel kills it in the middle of a CSV
+ * row instead of failing the write with EFBIG. */
+static void
+test_file_size_limit_sigxfsz_default(void **state)
+{
+  g_autofree char *tmp = tu_mkdtemp();
+  g_autofree char *store = g_build_filename(tmp, "store", NULL);
+  g_autofree char *csv = g_build_filename(tmp, "r.csv", NULL);
+  guint i;
+  for (i = 0; i < 200; i++) {
+    Snapshot before;
+    snapshot_take(&before, store, csv);
+    g_autoptr(GBytes) m = fu_generated_message(i);
+    const char *argv[] = { "mda", "--store", store, "--csv", csv, NULL };
+    FuRunOptions o = { .argv = argv, .stdin_bytes = m, .timeout = 60,
+                       .rlimit_fsize = 16 * 1024, .sigxfsz_default = TRUE };
+    FuResult r;
+    fu_run(&o, &r);
+    int rc = r.exit_code, sig = r.signal;
+    fu_result_clear(&r);
+    if (rc == 0) {
+      snapshot_clear(&before);
+      continue;
+    }
+    print_message("report %u: exit %d, signal %d\n", i, rc, sig);
+    assert_int_equal(sig, 0);           /* not killed by SIGXFSZ */
+    assert_int_equal(rc, 75);
+    snapshot_assert_same(&before, store, csv);
+    snapshot_clear(&before);
+    break;
+  }
+  assert_true(i < 200);
+  tu_rmtree(tmp);
+}
+
 /* Every message marked seen in @md is in @csv; every other one is still in new/ with
  * its original bytes. Returns the number marked seen. */
 static guint
@@ -268,6 +304,7 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_disk_full_mda),
     cmocka_unit_test(test_file_size_limit_mda),
+    cmocka_unit_test(test_file_size_limit_sigxfsz_default),
     cmocka_unit_test(test_disk_full_maildir),
     cmocka_unit_test(test_read_only_store),
   };
