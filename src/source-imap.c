@@ -52,7 +52,6 @@ typedef struct {
   char *cacert;
   gboolean insecure;
   gboolean all;
-  gboolean mark_seen;
   char *move_to;              /* mUTF-7, or NULL */
   char *error_folder;         /* mUTF-7, or NULL */
   gsize max_message_size;
@@ -166,6 +165,8 @@ static int
 source_imap_curl_debug(CURL *handle, curl_infotype type, char *data, size_t size,
                        void *userp)
 {
+  (void) handle;
+  (void) userp;
   switch (type) {
   case CURLINFO_TEXT:
     source_imap_trace_line("*", data, size);
@@ -1068,7 +1069,6 @@ source_imap_open(const TrOptions *opts, char **args, GError **error)
   self->cacert = g_strdup(opts->imap.cacert);
   self->insecure = opts->imap.insecure;
   self->all = opts->imap.all;
-  self->mark_seen = opts->mark_seen || opts->move_to == NULL;
   self->max_message_size = opts->limits.max_message_size;
   self->store_dir = g_strdup(opts->store_dir);
   self->io_timeout_ms = SOURCE_IMAP_IO_TIMEOUT_MS;
