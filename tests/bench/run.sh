@@ -280,6 +280,14 @@ if [ -n "$TI" ]; then
   record "mbox 10,000 -> CSV (--no-store)" 10000 "$MBOX_BYTES" wall 0.5 "<= 0.5 s (as maildir)"
   note "mbox CSV check: $(csv_rows "$WORK/out.csv") rows written, $(stat_of mbox10k rows) expected."
 
+  log "process start: tlsrpt-ingest --help, 20 per run"
+  reset_results
+  for _ in $(seq "$RUNS"); do
+    for _ in $(seq 20); do run_once "0" "" "$TI" --help || break 2; done
+  done
+  record "floor: process start (tlsrpt-ingest --help, $((RUNS * 20)) starts)" 1 0 none 0 "(floor for mda)"
+  note "Process start: $(ldd "$TI" 2>/dev/null | wc -l) shared objects loaded; --help costs $(printf '%.1f' "$(awk -v w="$LAST_WALL" 'BEGIN {print w * 1000}')") ms median wall."
+
   log "tlsrpt-ingest mda, 100 deliveries per run"
   reset_results
   for _ in $(seq "$RUNS"); do
