@@ -15,9 +15,9 @@
  * application/tlsrpt+gzip part (76-character lines, gzip mtime 0), 1-3 policies and
  * 0-8 failure details per policy, and the quirks the ingester must tolerate
  * (zone-less datetimes, a JSON-encoded TLSA policy-string, "mx: " prefixes, null
- * contact-info, a missing closing boundary, CRLF and LF line ends). Message i is
- * number i % 100 == 37 or 71: a plain mail that holds no report (2 %), and
- * i % 100 == 53: a broken report, truncated gzip or invalid JSON (1 %).
+ * contact-info, a missing closing boundary, CRLF and LF line ends). Messages whose
+ * number i has i % 100 == 37 or 71 are plain mails that hold no report (2 %); those
+ * with i % 100 == 53 are broken reports, a truncated gzip or invalid JSON (1 %).
  *
  * --large K adds K reports of --details N failure details each (default 200000).
  * --jobs J writes a Maildir with J processes (default: the number of CPUs, at most 8);
