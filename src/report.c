@@ -993,10 +993,22 @@ report_tokenize(const guint8 *data, gsize len, guint depth, GError **error)
     if (jerr == json_tokener_continue)
       jerr = json_tokener_error_parse_eof;
   }
+  if (jerr == json_tokener_error_depth) {
+    json_object_put(obj);
+    g_set_error(error, REPORT_ERROR, REPORT_ERROR_JSON,
+                "not JSON: nesting deeper than %u levels (max-json-depth)", depth);
+    return NULL;
+  }
   if (jerr != json_tokener_success) {
     json_object_put(obj);
     g_set_error(error, REPORT_ERROR, REPORT_ERROR_JSON, "not JSON: %s",
                 json_tokener_error_desc(jerr));
+    return NULL;
+  }
+  if (obj == NULL) {
+    /* json-c parses the text "null" into a NULL object: not a report either. */
+    g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_INVALID,
+                        "not a TLS report: top level is null, not an object");
     return NULL;
   }
   for (; off < len; off++) {
