@@ -116,9 +116,13 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
       strong_failures++;
       if (reasons->len > 0)
         g_string_append(reasons, "; ");
+      /* The reason is one line: the sender's file name may hold any byte. */
+      g_autofree char *fname = g_strdup(part->filename ? part->filename : "");
+      for (char *c = fname; *c != '\0'; c++)
+        if ((guchar) *c < 0x20 || *c == 0x7f)
+          *c = '?';
       g_string_append_printf(reasons, "part %u (%s%s%s): %s", i + 1, part->content_type,
-                             part->filename ? ", " : "",
-                             part->filename ? part->filename : "", perr->message);
+                             part->filename ? ", " : "", fname, perr->message);
     }
   }
 
