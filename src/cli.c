@@ -392,6 +392,9 @@ cli_install_signals(void)
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* Under a file size limit (ulimit -f, an MTA's limit) a write past it must fail with
+   * EFBIG, which rolls the commit back and exits 75, not kill us mid-row. */
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 /* Sleep @seconds, waking early on a stop request. */
