@@ -38,8 +38,20 @@ start)
   fi
   ;;
 stop)
+  # Wait until the master is gone: a restart in the same directory would otherwise
+  # find its pid file and refuse to start ("Dovecot is already running").
   if [ -s "$dir/run/master.pid" ]; then
-    kill "$(cat "$dir/run/master.pid")" 2>/dev/null || true
+    pid=$(cat "$dir/run/master.pid")
+    kill "$pid" 2>/dev/null || true
+    i=0
+    # (A zombie counts as gone: in a container nobody may reap the daemon.)
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ] &&
+          ! awk '{ exit !($3 == "Z") }' "/proc/$pid/stat" 2>/dev/null; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/run/master.pid"
   fi
   ;;
 *)

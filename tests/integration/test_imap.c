@@ -100,6 +100,19 @@ dove_start(Dove *d)
            d->port_imaps, log ? log : "(none)");
 }
 
+/* Alive and not a zombie: nobody may reap the daemonized master in a container, and
+ * Dovecot refuses to start while the pid in its pid file answers kill(pid, 0). */
+static gboolean
+pid_running(pid_t pid)
+{
+  if (kill(pid, 0) != 0)
+    return FALSE;
+  g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = tu_read_file(path, NULL);
+  const char *paren = stat != NULL ? strrchr(stat, ')') : NULL;
+  return paren == NULL || paren[1] == '\0' || paren[2] != 'Z';
+}
+
 static void
 dove_stop(Dove *d)
 {
@@ -111,8 +124,13 @@ dove_stop(Dove *d)
   if (pid <= 0)
     return;
   kill(pid, SIGTERM);
-  for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
+  for (int i = 0; i < 200 && pid_running(pid); i++)
     g_usleep(25 * 1000);
+  if (pid_running(pid))
+    kill(pid, SIGKILL);
+  for (int i = 0; i < 80 && pid_running(pid); i++)
+    g_usleep(25 * 1000);
+  unlink(pidpath);
   /* The listeners close with the master; wait until the ports are free again. */
   for (int i = 0; i < 100 && (port_accepts(d->port_imap) || port_accepts(d->port_imaps)); i++)
     g_usleep(25 * 1000);

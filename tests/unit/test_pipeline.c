@@ -187,7 +187,7 @@ test_process_corpus_message(void **state)
   assert_false(res.not_report);
   assert_int_equal(res.reports->len, 1);
   Report *r = res.reports->pdata[0];
-  assert_string_equal(r->organization_name, "Google LLC");
+  assert_string_equal(r->organization_name, "Google Inc.");
   assert_string_equal(r->ingest.source, "example.eml");
   assert_string_equal(r->ingest.raw_extension, "json.gz");
   assert_non_null(r->ingest.raw);
