@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: installs the Debian packages, builds with
 # -Wall -Wextra -Werror, runs every test (unit, cli, imap, fault), then builds again with
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs every test again, then runs the
-# unit tests under valgrind.
+# unit tests under valgrind, then a short libFuzzer run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,4 +21,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== valgrind: unit tests" >&2
 bash tests/valgrind.sh build
+
+echo "== fuzz: each target for 60 s, then every hostile input replayed" >&2
+bash tests/fuzz/run-short.sh 60
 echo "== all tests passed" >&2
