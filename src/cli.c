@@ -5,7 +5,6 @@
 #include "mime-walk.h"
 #include "pipeline.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <locale.h>
 #include <signal.h>
@@ -229,7 +228,7 @@ cli_print_version(void)
   printf("tlsrpt-ingest %s\n", TLSRPT_VERSION);
   printf("GMime %u.%u.%u, GLib %u.%u.%u, json-c %s, zlib %s, %s\n", gmime_major_version,
          gmime_minor_version, gmime_micro_version, glib_major_version, glib_minor_version,
-         glib_micro_version, json_c_version(), zlibVersion(), curl_version());
+         glib_micro_version, json_c_version(), zlibVersion(), source_imap_libcurl_version());
 }
 
 /* "64M" -> bytes. */

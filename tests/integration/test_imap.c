@@ -89,8 +89,11 @@ dove_start(Dove *d)
     fail_msg("spawn %s: %s", script, error->message);
   if (!g_spawn_check_wait_status(status, NULL))
     fail_msg("%s start failed: %s", script, err);
+  /* Ready: both ports listen and the master wrote its pid file (dove_stop needs it). */
+  g_autofree char *pidpath = g_build_filename(d->dir, "run", "master.pid", NULL);
   for (int i = 0; i < 200; i++) {
-    if (port_accepts(d->port_imap) && port_accepts(d->port_imaps))
+    if (port_accepts(d->port_imap) && port_accepts(d->port_imaps) &&
+        g_file_test(pidpath, G_FILE_TEST_EXISTS))
       return;
     g_usleep(50 * 1000);
   }
