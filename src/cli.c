@@ -564,9 +564,12 @@ cli_run_source(const CliCommand *cmd, TrOptions *opts, char **args)
       g_string_append_printf(where, " csv=%s", opts->csv_path);
     if (opts->jsonl_path)
       g_string_append_printf(where, " jsonl=%s", opts->jsonl_path);
-    if (total.quarantined > 0)
-      g_string_append_printf(where, " quarantine=%s",
-                             opts->quarantine_dir ? opts->quarantine_dir : "STORE/quarantine");
+    if (total.quarantined > 0) {
+      g_autofree char *q = opts->quarantine_dir != NULL
+                               ? g_strdup(opts->quarantine_dir)
+                               : g_build_filename(opts->store_dir, "quarantine", NULL);
+      g_string_append_printf(where, " quarantine=%s", q);
+    }
     tr_log_info("output:%s", where->str);
     g_autofree char *line = pipeline_stats_line(&total);
     tr_log_info("%s", line);

@@ -1,8 +1,8 @@
 /* source-maildir.c - messages in new/ and cur/ of one or more Maildirs.
  *
- * open() lists every Maildir up front (names only, sorted: new/ first, then cur/), so
- * a message that commit() moves into cur/ or into a folder is never seen twice in one
- * run. next() reads one file at a time with plain POSIX calls. tmp/ is never read:
+ * next() reads each Maildir's new/, then its cur/, in chunks of up to
+ * SOURCE_MAILDIR_CHUNK names (each chunk sorted), so memory does not grow with the
+ * size of the Maildir; each file is read with plain POSIX calls. tmp/ is never read:
  * files there are still being delivered.
  *
  * commit() acknowledges stored, duplicate and quarantined messages (a message that is
@@ -13,12 +13,30 @@
  *                     flags kept in ASCII order as the Maildir specification asks;
  *   neither           nothing.
  * A message skipped unread (too large, unreadable) is never touched. A rename never
- * replaces an existing file (a taken name gets ".N" added to its unique part), and
- * both directories are fsync'ed before commit() returns. A message that vanished in
- * the meantime (a mail reader moved it) counts as acknowledged. The folder name must
- * be a plain Maildir++ name (no '/', no leading '.', no ".."): anything else is
- * refused at open() rather than rewritten into a surprising place. */
+ * replaces an existing file (a taken name gets ".N" added to its unique part). The
+ * directories a batch renamed in are fsync'ed once, before the next message is read
+ * (and at close): the report was durable before the rename, so a rename lost in a
+ * crash only means the message is read again, found a duplicate and renamed again.
+ * A message that vanished in the meantime (a mail reader moved it) counts as
+ * acknowledged. The folder name must be a plain Maildir++ name (no '/', no leading
+ * '.', no ".."): anything else is refused at open() rather than rewritten into a
+ * surprising place.
+ *
+ * Messages already ingested are not read again. Each message is known by a key: 16
+ * bytes of SHA-256 over its device, inode, size, modification time (ns) and the unique
+ * part of its name (before ':'), all of which a --mark-seen rename keeps. The keys of
+ * committed messages (stored, duplicate, quarantined, not a report) are appended, after
+ * their commit, to STORE/.maildir-H.seen (H: 16 hex of the SHA-256 of the Maildir's
+ * real path), and loaded by the next run; a message whose file is the same skips the
+ * MIME, JSON and store work (a message skipped unread, or whose batch failed, is read
+ * again; the quarantine is re-examined with `tlsrpt-ingest file STORE/quarantine`). The
+ * same keys stop a message renamed into cur/ by this run from being read twice. The
+ * file is only a cache: losing it costs one re-read of the Maildir (every report then
+ * is a duplicate), so it is written without fsync; a run that read a whole Maildir
+ * rewrites it without the keys of messages that are gone. */
 #include "source.h"
+
+#include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +46,79 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define SOURCE_MAILDIR_CHUNK 4096 /* names listed and sorted at a time */
+#define SOURCE_MAILDIR_KEY 16       /* bytes of a message key */
+
+/* An open-addressing set of message keys (an all-zero key marks an empty slot; a real
+ * key that happens to be all zero is simply never cached). */
+typedef struct {
+  guint8 *keys;           /* cap * SOURCE_MAILDIR_KEY */
+  guint8 *hit;            /* cap: 1 = loaded from the file, 2 = loaded and met again,
+                             3 = added by this run */
+  gsize cap;              /* a power of two, or 0 */
+  gsize len;
+} SourceMaildirSet;
+
+static gboolean
+source_maildir_key_empty(const guint8 *k)
+{
+  for (guint i = 0; i < SOURCE_MAILDIR_KEY; i++)
+    if (k[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* The slot of @key, or of the empty slot where it would go. cap must be > 0. */
+static gsize
+source_maildir_set_slot(const SourceMaildirSet *set, const guint8 *key)
+{
+  guint64 h;
+  memcpy(&h, key, sizeof h);
+  gsize i = (gsize) h & (set->cap - 1);
+  while (!source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY) &&
+         memcmp(set->keys + i * SOURCE_MAILDIR_KEY, key, SOURCE_MAILDIR_KEY) != 0)
+    i = (i + 1) & (set->cap - 1);
+  return i;
+}
+
+static void
+source_maildir_set_add(SourceMaildirSet *set, const guint8 *key, guint8 mark)
+{
+  if (source_maildir_key_empty(key))
+    return;
+  if ((set->len + 1) * 4 >= set->cap * 3) {
+    SourceMaildirSet bigger = { NULL, NULL, set->cap ? set->cap * 2 : 1024, 0 };
+    bigger.keys = g_malloc0(bigger.cap * SOURCE_MAILDIR_KEY);
+    bigger.hit = g_malloc0(bigger.cap);
+    for (gsize i = 0; i < set->cap; i++)
+      if (!source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY))
+        source_maildir_set_add(&bigger, set->keys + i * SOURCE_MAILDIR_KEY, set->hit[i]);
+    g_free(set->keys);
+    g_free(set->hit);
+    *set = bigger;
+  }
+  gsize i = source_maildir_set_slot(set, key);
+  if (source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY)) {
+    memcpy(set->keys + i * SOURCE_MAILDIR_KEY, key, SOURCE_MAILDIR_KEY);
+    set->hit[i] = mark;
+    set->len++;
+  }
+}
+
+/* TRUE when @key is in the set; a loaded key is marked as met again. */
+static gboolean
+source_maildir_set_check(SourceMaildirSet *set, const guint8 *key)
+{
+  if (set->cap == 0 || source_maildir_key_empty(key))
+    return FALSE;
+  gsize i = source_maildir_set_slot(set, key);
+  if (source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY))
+    return FALSE;
+  if (set->hit[i] == 1)
+    set->hit[i] = 2;
+  return TRUE;
+}
+
 /* One Maildir given on the command line; shared by the handles of its messages. */
 typedef struct {
   char *path;
@@ -35,12 +126,22 @@ typedef struct {
   int new_fd;
   int cur_fd;
   int move_fd;            /* DIR/.FOLDER/cur, -1 until the first move */
+  gboolean sync_new, sync_cur, sync_move;  /* renamed in since the last fsync */
+  /* the cache of ingested messages */
+  char *seen_name;        /* ".maildir-H.seen", NULL when the real path is unknown */
+  SourceMaildirSet seen;
+  guint loaded;           /* keys loaded from the file */
+  GString *seen_out;      /* keys to append */
+  gboolean seen_broken;   /* the file could not be written: stop trying */
+  gboolean listed_all;    /* new/ and cur/ read to the end */
+  guint known;            /* messages not read again */
 } SourceMaildirBox;
 
 typedef struct {
   SourceMaildirBox *box;  /* a reference */
   gboolean in_cur;
   char *name;
+  guint8 key[SOURCE_MAILDIR_KEY];
   gboolean done;
 } SourceMaildirEntry;
 
@@ -48,8 +149,13 @@ typedef struct {
   gsize max_size;
   gboolean mark_seen;
   char *move_to;          /* validated folder name, or NULL */
-  GPtrArray *entries;     /* SourceMaildirEntry*, in reading order */
-  guint pos;
+  char *store_dir;        /* where the .maildir-H.seen files are, or NULL */
+  GPtrArray *boxes;       /* SourceMaildirBox* (references) */
+  guint box_pos;          /* the box being read */
+  gboolean in_cur;        /* reading its cur/ (else new/) */
+  DIR *dir;               /* the directory being listed, NULL before/after */
+  GPtrArray *chunk;       /* names (char*) of the current chunk, sorted */
+  guint chunk_pos;
 } SourceMaildir;
 
 static void
@@ -65,6 +171,11 @@ source_maildir_box_clear(gpointer data)
     close(box->cur_fd);
   if (box->move_fd >= 0)
     close(box->move_fd);
+  g_free(box->seen_name);
+  g_free(box->seen.keys);
+  g_free(box->seen.hit);
+  if (box->seen_out != NULL)
+    g_string_free(box->seen_out, TRUE);
 }
 
 static void
@@ -104,8 +215,123 @@ source_maildir_set_errno(GError **error, int errsv, const char *what, const char
               g_strerror(errsv));
 }
 
+/* The key of a message file (see the top of the file). */
+static void
+source_maildir_key(const char *name, const struct stat *st, guint8 key[SOURCE_MAILDIR_KEY])
+{
+  const char *colon = strchr(name, ':');
+  gsize ulen = colon != NULL ? (gsize) (colon - name) : strlen(name);
+  guint64 fields[5] = { (guint64) st->st_dev, (guint64) st->st_ino, (guint64) st->st_size,
+                        (guint64) st->st_mtim.tv_sec, (guint64) st->st_mtim.tv_nsec };
+  GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+  g_checksum_update(sum, (const guchar *) fields, sizeof fields);
+  g_checksum_update(sum, (const guchar *) name, (gssize) ulen);
+  guint8 digest[32];
+  gsize dlen = sizeof digest;
+  g_checksum_get_digest(sum, digest, &dlen);
+  g_checksum_free(sum);
+  memcpy(key, digest, SOURCE_MAILDIR_KEY);
+}
+
+/* Load STORE/.maildir-H.seen of @box, if there is one. A missing or unreadable file
+ * only means nothing is known yet. */
+static void
+source_maildir_seen_load(SourceMaildirBox *box, const char *store_dir)
+{
+  char *real = realpath(box->path, NULL);
+  if (real == NULL || store_dir == NULL) {
+    free(real);
+    return;
+  }
+  g_autofree char *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, real, -1);
+  free(real);
+  sha[16] = '\0';
+  box->seen_name = g_strdup_printf(".maildir-%s.seen", sha);
+  g_autofree char *path = g_build_filename(store_dir, box->seen_name, NULL);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return;
+  guint8 buf[SOURCE_MAILDIR_KEY * 4096];
+  gsize have = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf + have, sizeof buf - have);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    have += (gsize) n;
+    gsize whole = have - have % SOURCE_MAILDIR_KEY;
+    for (gsize off = 0; off < whole; off += SOURCE_MAILDIR_KEY)
+      source_maildir_set_add(&box->seen, buf + off, 1);
+    memmove(buf, buf + whole, have - whole);
+    have -= whole;
+  }
+  close(fd);
+  box->loaded = (guint) box->seen.len;
+}
+
+/* Append the keys gathered since the last call (best effort: a cache). */
+static void
+source_maildir_seen_flush(SourceMaildirBox *box, const char *store_dir)
+{
+  if (box->seen_out == NULL || box->seen_out->len == 0 || box->seen_name == NULL ||
+      box->seen_broken)
+    return;
+  g_autofree char *path = g_build_filename(store_dir, box->seen_name, NULL);
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  gsize done = 0;
+  while (fd >= 0 && done < box->seen_out->len) {
+    ssize_t n = write(fd, box->seen_out->str + done, box->seen_out->len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    done += (gsize) n;
+  }
+  if (fd < 0 || done < box->seen_out->len) {
+    tr_log_verbose("%s: cannot write %s (%s): its messages will be read again next time",
+                   box->path, path, g_strerror(errno));
+    box->seen_broken = TRUE;
+    /* A partial record would shift every later key: cut the file back. */
+    if (fd >= 0 && done % SOURCE_MAILDIR_KEY != 0) {
+      struct stat st;
+      if (fstat(fd, &st) == 0 && ftruncate(fd, st.st_size - (off_t) (done % SOURCE_MAILDIR_KEY)) != 0)
+        tr_log_verbose("%s: truncate %s: %s", box->path, path, g_strerror(errno));
+    }
+  }
+  if (fd >= 0)
+    close(fd);
+  g_string_truncate(box->seen_out, 0);
+}
+
+/* After a whole Maildir was read: when most loaded keys belong to messages that are
+ * gone, replace the file with the keys still in use. */
+static void
+source_maildir_seen_compact(SourceMaildirBox *box, const char *store_dir)
+{
+  if (!box->listed_all || box->seen_name == NULL || box->seen_broken || box->loaded < 1024)
+    return;
+  gsize keep = 0;
+  for (gsize i = 0; i < box->seen.cap; i++)
+    if (box->seen.hit[i] >= 2)
+      keep++;
+  if (keep * 2 > box->loaded)
+    return;
+  GString *out = g_string_sized_new(keep * SOURCE_MAILDIR_KEY);
+  for (gsize i = 0; i < box->seen.cap; i++)
+    if (box->seen.hit[i] >= 2)
+      g_string_append_len(out, (const char *) box->seen.keys + i * SOURCE_MAILDIR_KEY,
+                          SOURCE_MAILDIR_KEY);
+  g_autofree char *path = g_build_filename(store_dir, box->seen_name, NULL);
+  g_autoptr(GError) error = NULL;
+  if (!g_file_set_contents_full(path, out->str, (gssize) out->len,
+                                G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+    tr_log_verbose("%s: %s", box->path, error->message);
+  g_string_free(out, TRUE);
+}
+
 static SourceMaildirBox *
-source_maildir_box_open(const char *path, GError **error)
+source_maildir_box_open(const char *path, const char *store_dir, GError **error)
 {
   g_autoptr(SourceMaildirBox) box = g_rc_box_new0(SourceMaildirBox);
   box->path = g_strdup(path);
@@ -127,64 +353,74 @@ source_maildir_box_open(const char *path, GError **error)
       source_maildir_set_errno(error, errsv, "open Maildir", path);
     return NULL;
   }
+  source_maildir_seen_load(box, store_dir);
+  box->seen_out = g_string_new(NULL);
   return g_steal_pointer(&box);
 }
 
 static gint
-source_maildir_entry_cmp(gconstpointer a, gconstpointer b)
+source_maildir_name_cmp(gconstpointer a, gconstpointer b)
 {
-  const SourceMaildirEntry *ea = *(const SourceMaildirEntry *const *) a;
-  const SourceMaildirEntry *eb = *(const SourceMaildirEntry *const *) b;
-  return strcmp(ea->name, eb->name);
+  return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* Append the names in new/ or cur/ of @box to @entries, sorted. */
+/* Refill self->chunk with the next names of the directory being listed (opening it
+ * first when needed). FALSE + error on a listing failure; an empty chunk at its end. */
 static gboolean
-source_maildir_list(SourceMaildirBox *box, gboolean in_cur, GPtrArray *entries,
-                    GError **error)
+source_maildir_fill(SourceMaildir *self, GError **error)
 {
-  int fd = dup(in_cur ? box->cur_fd : box->new_fd);
-  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-  if (dir == NULL) {
-    int errsv = errno;
-    if (fd >= 0)
-      close(fd);
-    g_autofree char *where = g_build_filename(box->path, in_cur ? "cur" : "new", NULL);
-    source_maildir_set_errno(error, errsv, "list", where);
-    return FALSE;
+  SourceMaildirBox *box = self->boxes->pdata[self->box_pos];
+  g_ptr_array_set_size(self->chunk, 0);
+  self->chunk_pos = 0;
+  g_autofree char *where = g_build_filename(box->path, self->in_cur ? "cur" : "new", NULL);
+  if (self->dir == NULL) {
+    int fd = dup(self->in_cur ? box->cur_fd : box->new_fd);
+    self->dir = fd >= 0 ? fdopendir(fd) : NULL;
+    if (self->dir == NULL) {
+      int errsv = errno;
+      if (fd >= 0)
+        close(fd);
+      source_maildir_set_errno(error, errsv, "list", where);
+      return FALSE;
+    }
+    rewinddir(self->dir);
   }
-  rewinddir(dir);
-  guint first = entries->len;
-  for (;;) {
+  while (self->chunk->len < SOURCE_MAILDIR_CHUNK) {
     errno = 0;
-    struct dirent *de = readdir(dir);
+    struct dirent *de = readdir(self->dir);
     if (de == NULL) {
       if (errno != 0) {
-        int errsv = errno;
-        closedir(dir);
-        g_autofree char *where = g_build_filename(box->path, in_cur ? "cur" : "new", NULL);
-        source_maildir_set_errno(error, errsv, "list", where);
+        source_maildir_set_errno(error, errno, "list", where);
         return FALSE;
       }
       break;
     }
-    if (de->d_name[0] == '.')
+    if (de->d_name[0] == '.' || de->d_type == DT_DIR)
       continue;
-    if (de->d_type == DT_DIR)
-      continue;
-    SourceMaildirEntry *e = g_new0(SourceMaildirEntry, 1);
-    e->box = g_rc_box_acquire(box);
-    e->in_cur = in_cur;
-    e->name = g_strdup(de->d_name);
-    g_ptr_array_add(entries, e);
+    g_ptr_array_add(self->chunk, g_strdup(de->d_name));
   }
-  closedir(dir);
-
-  /* Sort only what this directory added. */
-  if (entries->len - first > 1)
-    qsort(entries->pdata + first, entries->len - first, sizeof(gpointer),
-          source_maildir_entry_cmp);
+  if (self->chunk->len > 1)
+    qsort(self->chunk->pdata, self->chunk->len, sizeof(gpointer), source_maildir_name_cmp);
   return TRUE;
+}
+
+/* fsync the directories renamed in since the last call. A failure is only logged: the
+ * renamed messages were stored durably before, so at worst they come back. */
+static void
+source_maildir_sync_box(SourceMaildirBox *box)
+{
+  struct { gboolean *flag; int fd; const char *what; } dirs[] = {
+    { &box->sync_move, box->move_fd, "folder" },
+    { &box->sync_cur, box->cur_fd, "cur" },
+    { &box->sync_new, box->new_fd, "new" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+    if (!*dirs[i].flag)
+      continue;
+    *dirs[i].flag = FALSE;
+    if (dirs[i].fd >= 0 && fsync(dirs[i].fd) != 0 && errno != EINVAL && errno != EROFS)
+      tr_log_warn("%s: fsync %s: %s", box->path, dirs[i].what, g_strerror(errno));
+  }
 }
 
 /* A Maildir++ folder name: what goes after the '.' in DIR/.FOLDER. */
@@ -215,15 +451,17 @@ source_maildir_open(const TrOptions *opts, char **args, GError **error)
   self->max_size = opts->limits.max_message_size;
   self->mark_seen = opts->mark_seen;
   self->move_to = g_strdup(opts->move_to);
-  self->entries = g_ptr_array_new_with_free_func(source_maildir_entry_free);
+  self->store_dir = g_strdup(opts->store_dir);
+  self->boxes = g_ptr_array_new_with_free_func((GDestroyNotify) source_maildir_box_unref);
+  self->chunk = g_ptr_array_new_with_free_func(g_free);
 
   for (guint i = 0; args[i] != NULL; i++) {
-    g_autoptr(SourceMaildirBox) box = source_maildir_box_open(args[i], error);
-    if (box == NULL || !source_maildir_list(box, FALSE, self->entries, error) ||
-        !source_maildir_list(box, TRUE, self->entries, error)) {
+    SourceMaildirBox *box = source_maildir_box_open(args[i], self->store_dir, error);
+    if (box == NULL) {
       source_maildir_close(self);
       return NULL;
     }
+    g_ptr_array_add(self->boxes, box);
   }
   return self;
 }
@@ -234,39 +472,93 @@ source_maildir_handle_free(gpointer data)
   source_maildir_entry_free(data);
 }
 
+/* The next name to look at: *box_out and *in_cur_out say where. NULL at the end. */
+static char *
+source_maildir_next_name(SourceMaildir *self, SourceMaildirBox **box_out,
+                         gboolean *in_cur_out, GError **error)
+{
+  while (self->box_pos < self->boxes->len) {
+    SourceMaildirBox *box = self->boxes->pdata[self->box_pos];
+    if (self->chunk_pos < self->chunk->len) {
+      *box_out = box;
+      *in_cur_out = self->in_cur;
+      char *name = self->chunk->pdata[self->chunk_pos];
+      self->chunk->pdata[self->chunk_pos++] = NULL;
+      return name;
+    }
+    if (self->dir == NULL || self->chunk->len == SOURCE_MAILDIR_CHUNK) {
+      if (!source_maildir_fill(self, error))
+        return NULL;
+      if (self->chunk->len > 0)
+        continue;
+    }
+    /* This directory is done: on to cur/, or to the next Maildir. */
+    closedir(self->dir);
+    self->dir = NULL;
+    g_ptr_array_set_size(self->chunk, 0);
+    self->chunk_pos = 0;
+    if (!self->in_cur) {
+      self->in_cur = TRUE;
+    } else {
+      box->listed_all = TRUE;
+      self->in_cur = FALSE;
+      self->box_pos++;
+    }
+  }
+  return NULL;
+}
+
 static gboolean
 source_maildir_next(gpointer self_, SourceMessage **msg, GError **error)
 {
   SourceMaildir *self = self_;
   *msg = NULL;
-  while (self->pos < self->entries->len) {
-    SourceMaildirEntry *e = self->entries->pdata[self->pos];
-    self->entries->pdata[self->pos] = NULL;
-    self->pos++;
+  for (guint i = 0; i < self->boxes->len; i++) {
+    SourceMaildirBox *box = self->boxes->pdata[i];
+    source_maildir_sync_box(box);
+    source_maildir_seen_flush(box, self->store_dir);
+  }
+  for (;;) {
+    SourceMaildirBox *box = NULL;
+    gboolean in_cur = FALSE;
+    g_autofree char *name = source_maildir_next_name(self, &box, &in_cur, error);
+    if (name == NULL)
+      return FALSE;
+    int dir_fd = in_cur ? box->cur_fd : box->new_fd;
+
+    /* Already ingested (by an earlier run, or renamed into cur/ by this one)? */
+    guint8 key[SOURCE_MAILDIR_KEY] = { 0 };
+    struct stat st;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+      source_maildir_key(name, &st, key);
+      if (source_maildir_set_check(&box->seen, key)) {
+        box->known++;
+        continue;
+      }
+    }
 
     g_autoptr(GError) rerr = NULL;
     gint64 mtime = 0;
     gsize size = 0;
-    int dir_fd = e->in_cur ? e->box->cur_fd : e->box->new_fd;
-    GBytes *data = source_read_file(dir_fd, e->name, FALSE, self->max_size, &size, &mtime,
+    GBytes *data = source_read_file(dir_fd, name, FALSE, self->max_size, &size, &mtime,
                                     &rerr);
-    if (data == NULL && g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
-      /* Moved by a mail reader since open(): not ours any more. */
-      source_maildir_entry_free(e);
-      continue;
-    }
+    if (data == NULL && g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+      continue; /* moved by a mail reader since it was listed: not ours any more */
 
-    g_autofree char *origin = g_strconcat(e->box->path,
-                                          strcmp(e->box->path, "/") == 0 ? "" : "/",
-                                          e->in_cur ? "cur/" : "new/", e->name, NULL);
+    g_autofree char *origin = g_strconcat(box->path, strcmp(box->path, "/") == 0 ? "" : "/",
+                                          in_cur ? "cur/" : "new/", name, NULL);
     if (data == NULL && !g_error_matches(rerr, SOURCE_ERROR, SOURCE_ERROR_TOO_LARGE) &&
         !g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE) &&
         !g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED)) {
       g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_IO, "%s: %s", origin, rerr->message);
-      source_maildir_entry_free(e);
       return FALSE;
     }
 
+    SourceMaildirEntry *e = g_new0(SourceMaildirEntry, 1);
+    e->box = g_rc_box_acquire(box);
+    e->in_cur = in_cur;
+    e->name = g_steal_pointer(&name);
+    memcpy(e->key, key, sizeof key);
     SourceMessage *m = g_new0(SourceMessage, 1);
     m->data = data;
     m->origin = g_steal_pointer(&origin);
@@ -278,7 +570,6 @@ source_maildir_next(gpointer self_, SourceMessage **msg, GError **error)
     *msg = m;
     return TRUE;
   }
-  return FALSE;
 }
 
 /* @name with the S flag added: "u" -> "u:2,S", "u:2,RF" -> "u:2,FRS". A name whose
@@ -425,19 +716,34 @@ source_maildir_folder_open(SourceMaildirBox *box, const char *folder, GError **e
   return ok;
 }
 
+/* Remember a message whose outcome is final, so that it is not read again. */
+static void
+source_maildir_remember(SourceMaildirBox *box, const guint8 *key)
+{
+  if (source_maildir_key_empty(key))
+    return;
+  source_maildir_set_add(&box->seen, key, 3);
+  if (box->seen_name != NULL && !box->seen_broken)
+    g_string_append_len(box->seen_out, (const char *) key, SOURCE_MAILDIR_KEY);
+}
+
 static gboolean
 source_maildir_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
                       GError **error)
 {
   SourceMaildir *self = self_;
   SourceMaildirEntry *e = msg->handle;
-  /* Not a report, or skipped unread: left exactly where it is. */
-  if (e == NULL || e->done || outcome == SOURCE_OUTCOME_NOT_REPORT || msg->data == NULL)
+  /* Skipped unread: left exactly where it is, and read again next time. */
+  if (e == NULL || e->done || msg->data == NULL)
     return TRUE;
-  if (self->move_to == NULL && !self->mark_seen)
-    return TRUE;
-
   SourceMaildirBox *box = e->box;
+  source_maildir_remember(box, e->key);
+  /* Not a report: left exactly where it is. */
+  if (outcome == SOURCE_OUTCOME_NOT_REPORT || (self->move_to == NULL && !self->mark_seen)) {
+    e->done = TRUE;
+    return TRUE;
+  }
+
   int src_fd = e->in_cur ? box->cur_fd : box->new_fd;
   int dst_fd;
   if (self->move_to != NULL) {
@@ -461,10 +767,17 @@ source_maildir_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
   e->done = TRUE;
   if (vanished)
     return TRUE;
-  if (!source_maildir_fsync(dst_fd, msg->origin, error))
-    return FALSE;
-  if (src_fd != dst_fd && !source_maildir_fsync(src_fd, msg->origin, error))
-    return FALSE;
+  /* The directories are fsync'ed once per batch (see the top of the file). */
+  if (dst_fd == box->move_fd)
+    box->sync_move = TRUE;
+  else
+    box->sync_cur = TRUE;
+  if (src_fd != dst_fd) {
+    if (src_fd == box->new_fd)
+      box->sync_new = TRUE;
+    else
+      box->sync_cur = TRUE;
+  }
   return TRUE;
 }
 
@@ -474,8 +787,23 @@ source_maildir_close(gpointer self_)
   SourceMaildir *self = self_;
   if (self == NULL)
     return;
-  g_ptr_array_unref(self->entries);
+  if (self->dir != NULL)
+    closedir(self->dir);
+  guint known = 0;
+  for (guint i = 0; i < self->boxes->len; i++) {
+    SourceMaildirBox *box = self->boxes->pdata[i];
+    source_maildir_sync_box(box);
+    source_maildir_seen_flush(box, self->store_dir);
+    source_maildir_seen_compact(box, self->store_dir);
+    known += box->known;
+  }
+  if (known > 0)
+    tr_log_info("maildir: %u message%s ingested by an earlier run, not read again",
+                   known, known == 1 ? "" : "s");
+  g_ptr_array_unref(self->boxes);
+  g_ptr_array_unref(self->chunk);
   g_free(self->move_to);
+  g_free(self->store_dir);
   g_free(self);
 }
 

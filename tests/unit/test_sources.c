@@ -563,6 +563,99 @@ test_maildir_many_messages_fast(void **state)
   assert_true(us < 5 * G_USEC_PER_SEC);
 }
 
+/* Committed messages are not read again by the next run with the same store; one
+ * whose batch failed (never committed) is, and so is a message whose file changed. */
+static void
+test_maildir_known_messages_not_read_again(void **state)
+{
+  Fixture *f = *state;
+  make_maildir(f, "md");
+  g_autofree char *md = path_in(f, "md");
+  g_autofree char *store = path_in(f, "store");
+  assert_int_equal(g_mkdir_with_parents(store, 0700), 0);
+  f->opts.store_dir = g_strdup(store);
+  const char *args[] = { md, NULL };
+
+  gpointer self = NULL;
+  g_autoptr(GPtrArray) first = read_all(&source_maildir_ops, &f->opts, args, &self);
+  assert_int_equal(first->len, 5);
+  commit_ok(&source_maildir_ops, self, msg_at(first, 0), SOURCE_OUTCOME_STORED);
+  commit_ok(&source_maildir_ops, self, msg_at(first, 1), SOURCE_OUTCOME_NOT_REPORT);
+  commit_ok(&source_maildir_ops, self, msg_at(first, 2), SOURCE_OUTCOME_QUARANTINED);
+  commit_ok(&source_maildir_ops, self, msg_at(first, 3), SOURCE_OUTCOME_DUPLICATE);
+  /* msg 4 is never committed (its batch failed): it must be read again. */
+  source_maildir_ops.close(self);
+  assert_int_equal(tu_count_files(store, NULL), 1);
+
+  g_autoptr(GPtrArray) second = read_all(&source_maildir_ops, &f->opts, args, NULL);
+  assert_int_equal(second->len, 1);
+  g_autofree char *d = g_build_filename(md, "cur/0999.D.host:2,RF", NULL);
+  assert_string_equal(msg_at(second, 0)->origin, d);
+
+  /* A changed file is a different message. */
+  g_autofree char *a = g_build_filename(md, "new", "1000.A.host", NULL);
+  struct utimbuf ut = { 1700000100, 1700000100 };
+  assert_int_equal(utime(a, &ut), 0);
+  g_autoptr(GPtrArray) third = read_all(&source_maildir_ops, &f->opts, args, NULL);
+  assert_int_equal(third->len, 2);
+  g_autofree char *a_origin = g_build_filename(md, "new/1000.A.host", NULL);
+  assert_string_equal(msg_at(third, 0)->origin, a_origin);
+
+  /* Another store knows nothing: everything is read. */
+  g_free(f->opts.store_dir);
+  f->opts.store_dir = path_in(f, "other-store");
+  g_autoptr(GPtrArray) fourth = read_all(&source_maildir_ops, &f->opts, args, NULL);
+  assert_int_equal(fourth->len, 5);
+}
+
+/* More messages than one listing chunk, each committed (--mark-seen) right after it is
+ * read, as the pipeline does: renamed into cur/ while cur/ is being listed, every
+ * message is still read exactly once. */
+static void
+test_maildir_mark_seen_while_listing_reads_once(void **state)
+{
+  Fixture *f = *state;
+  const guint n_new = 5000, n_cur = 4500;
+  g_autofree char *md = path_in(f, "md");
+  for (guint d = 0; d < 3; d++) {
+    g_autofree char *sub = g_build_filename(md, (const char *[]) { "new", "cur", "tmp" }[d],
+                                            NULL);
+    assert_int_equal(g_mkdir_with_parents(sub, 0700), 0);
+  }
+  for (guint i = 0; i < n_new + n_cur; i++) {
+    char rel[96];
+    if (i < n_new)
+      g_snprintf(rel, sizeof rel, "md/new/%u.M%uP1.host", 1700000000 + i, i);
+    else
+      g_snprintf(rel, sizeof rel, "md/cur/%u.M%uP1.host:2,", 1700000000 + i, i);
+    char body[64];
+    g_snprintf(body, sizeof body, "Subject: %u\n\nbody %u\n", i, i);
+    write_in(f, rel, body);
+  }
+  f->opts.mark_seen = TRUE;
+  const char *args[] = { md, NULL };
+  g_autoptr(GError) error = NULL;
+  gpointer self = source_maildir_ops.open(&f->opts, (char **) args, &error);
+  assert_non_null(self);
+  g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  SourceMessage *m = NULL;
+  while (source_maildir_ops.next(self, &m, &error)) {
+    g_autofree char *body = g_strndup(g_bytes_get_data(m->data, NULL),
+                                      g_bytes_get_size(m->data));
+    if (!g_hash_table_add(seen, g_strdup(body)))
+      fail_msg("read twice: %s", m->origin);
+    commit_ok(&source_maildir_ops, self, m, SOURCE_OUTCOME_STORED);
+    source_message_free(m);
+  }
+  assert_null(error);
+  source_maildir_ops.close(self);
+  assert_int_equal(g_hash_table_size(seen), n_new + n_cur);
+  g_autofree char *newdir = path_in(f, "md/new");
+  g_autofree char *curdir = path_in(f, "md/cur");
+  assert_int_equal(tu_count_files(newdir, NULL), 0);
+  assert_int_equal(tu_count_files(curdir, ":2,S"), n_new + n_cur);
+}
+
 /* ---- mbox ------------------------------------------------------------------------ */
 
 static GPtrArray *
@@ -1056,6 +1149,8 @@ main(void)
     T(test_maildir_oversized_skipped),
     T(test_maildir_symlink_not_followed),
     T(test_maildir_many_messages_fast),
+    T(test_maildir_known_messages_not_read_again),
+    T(test_maildir_mark_seen_while_listing_reads_once),
     T(test_mbox_three_messages_unescaped),
     T(test_mbox_from_in_body_stays),
     T(test_mbox_stdin),
