@@ -155,6 +155,135 @@ typedef struct {
   char *quarantine_path;
 } PendingMessage;
 
+/* ---- parallel stage chain -------------------------------------------------- */
+
+/* Worker threads run pipeline_process_message() on the messages of the pending batch
+ * while the main thread reads the next ones. Everything else (the source, the sinks,
+ * the store, the log) stays on the main thread, and a batch is flushed in the order
+ * its messages were read, only after every one of them has been processed. */
+#define PIPELINE_MAX_WORKERS 8
+
+static guint pipeline_workers_wanted;    /* 0: one per CPU */
+
+void
+pipeline_set_workers(guint n)
+{
+  pipeline_workers_wanted = n;
+}
+
+typedef struct {
+  GMutex lock;
+  GCond work_cond;        /* a message was queued, or quit */
+  GCond done_cond;        /* outstanding dropped to 0 */
+  GQueue queue;           /* PendingMessage* not yet taken by a worker */
+  guint outstanding;      /* queued or being processed */
+  gboolean quit;
+  const TrLimits *limits;
+  GThread *threads[PIPELINE_MAX_WORKERS];
+  guint n_threads;
+} PipelineWorkers;
+
+static gpointer
+pipeline_worker_main(gpointer data)
+{
+  PipelineWorkers *w = data;
+  g_mutex_lock(&w->lock);
+  for (;;) {
+    while (g_queue_is_empty(&w->queue) && !w->quit)
+      g_cond_wait(&w->work_cond, &w->lock);
+    PendingMessage *p = g_queue_pop_head(&w->queue);
+    if (p == NULL)
+      break;
+    g_mutex_unlock(&w->lock);
+    pipeline_process_message(p->msg, w->limits, &p->res);
+    g_mutex_lock(&w->lock);
+    if (--w->outstanding == 0)
+      g_cond_signal(&w->done_cond);
+  }
+  g_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+/* Start @n worker threads; NULL when @n < 2 (the main thread then processes each
+ * message itself, as soon as it is read). */
+static PipelineWorkers *
+pipeline_workers_start(guint n, const TrLimits *limits)
+{
+  if (n < 2)
+    return NULL;
+  PipelineWorkers *w = g_new0(PipelineWorkers, 1);
+  g_mutex_init(&w->lock);
+  g_cond_init(&w->work_cond);
+  g_cond_init(&w->done_cond);
+  g_queue_init(&w->queue);
+  w->limits = limits;
+  for (guint i = 0; i < MIN(n, PIPELINE_MAX_WORKERS); i++) {
+    g_autoptr(GError) error = NULL;
+    GThread *t = g_thread_try_new("tlsrpt-worker", pipeline_worker_main, w, &error);
+    if (t == NULL)
+      break;
+    w->threads[w->n_threads++] = t;
+  }
+  if (w->n_threads == 0) {
+    g_mutex_clear(&w->lock);
+    g_cond_clear(&w->work_cond);
+    g_cond_clear(&w->done_cond);
+    g_free(w);
+    return NULL;
+  }
+  return w;
+}
+
+static void
+pipeline_workers_push(PipelineWorkers *w, PendingMessage *p)
+{
+  g_mutex_lock(&w->lock);
+  g_queue_push_tail(&w->queue, p);
+  w->outstanding++;
+  g_cond_signal(&w->work_cond);
+  g_mutex_unlock(&w->lock);
+}
+
+/* Wait until every queued message has been processed. */
+static void
+pipeline_workers_wait(PipelineWorkers *w)
+{
+  if (w == NULL)
+    return;
+  g_mutex_lock(&w->lock);
+  while (w->outstanding > 0)
+    g_cond_wait(&w->done_cond, &w->lock);
+  g_mutex_unlock(&w->lock);
+}
+
+static void
+pipeline_workers_stop(PipelineWorkers *w)
+{
+  if (w == NULL)
+    return;
+  pipeline_workers_wait(w);
+  g_mutex_lock(&w->lock);
+  w->quit = TRUE;
+  g_cond_broadcast(&w->work_cond);
+  g_mutex_unlock(&w->lock);
+  for (guint i = 0; i < w->n_threads; i++)
+    g_thread_join(w->threads[i]);
+  g_mutex_clear(&w->lock);
+  g_cond_clear(&w->work_cond);
+  g_cond_clear(&w->done_cond);
+  g_free(w);
+}
+
+static guint
+pipeline_worker_count(gboolean mda_mode, guint batch)
+{
+  if (mda_mode || batch < 2)
+    return 1;
+  if (pipeline_workers_wanted > 0)
+    return pipeline_workers_wanted;
+  return MIN((guint) g_get_num_processors(), PIPELINE_MAX_WORKERS);
+}
+
 typedef struct {
   const SourceOps *source;
   gpointer source_self;
@@ -165,6 +294,7 @@ typedef struct {
   GPtrArray *sink_selves; /* gpointer */
   GPtrArray *pending;     /* PendingMessage* */
   gsize pending_bytes;
+  PipelineWorkers *workers;/* NULL: messages are processed on the main thread */
   PipelineStats *stats;
 } Pipeline;
 
@@ -281,6 +411,7 @@ pipeline_flush(Pipeline *pl, GError **error)
 {
   if (pl->pending->len == 0)
     return TRUE;
+  pipeline_workers_wait(pl->workers);
 
   gboolean need_store = FALSE;
   for (guint i = 0; i < pl->pending->len && !need_store; i++) {
@@ -434,6 +565,7 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     rc = TR_EXIT_TEMPFAIL;
     goto out;
   }
+  pl.workers = pipeline_workers_start(pipeline_worker_count(mda_mode, batch), &opts->limits);
 
   for (;;) {
     if (pipeline_stop_requested()) {
@@ -459,8 +591,11 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     }
     PendingMessage *p = g_new0(PendingMessage, 1);
     p->msg = msg;
-    pipeline_process_message(msg, &opts->limits, &p->res);
     g_ptr_array_add(pl.pending, p);
+    if (pl.workers != NULL)
+      pipeline_workers_push(pl.workers, p);
+    else
+      pipeline_process_message(msg, &opts->limits, &p->res);
     pl.pending_bytes += g_bytes_get_size(msg->data);
 
     if (pl.pending->len >= batch || pl.pending_bytes >= PIPELINE_MAX_PENDING_BYTES) {
@@ -486,6 +621,7 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     rc = TR_EXIT_QUARANTINED;
 
 out:
+  pipeline_workers_stop(pl.workers);
   pipeline_close_sinks(&pl);
   g_ptr_array_unref(pl.sinks);
   g_ptr_array_unref(pl.sink_selves);

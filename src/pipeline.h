@@ -33,7 +33,10 @@ void pipeline_result_clear(PipelineResult *res);
 void pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
                               PipelineResult *res);
 
-/* Run a whole source through the sinks with group commit. Returns the exit code
+/* Run a whole source through the sinks with group commit. In batch mode the messages
+ * of a batch are processed (pipeline_process_message(), which must stay thread-safe)
+ * by one worker thread per CPU; reading, sinks, store, acknowledgements and logging
+ * stay on the calling thread, in the order the source gave the messages. Returns the exit code
  * (TR_EXIT_*) and fills @stats. */
 int pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions *opts,
                  gboolean mda_mode, PipelineStats *stats);
@@ -43,6 +46,10 @@ int pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions 
 int pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions *opts,
                       gboolean mda_mode, const SinkOps *const *extra_sinks,
                       PipelineStats *stats);
+
+/* Number of worker threads of later pipeline_run() calls: 0 (the default) is one per
+ * CPU (at most 8), 1 processes every message on the calling thread. For tests. */
+void pipeline_set_workers(guint n);
 
 /* Async-signal-safe: ask pipeline_run() to stop after the message in flight (its
  * batch is still flushed and acknowledged). */

@@ -318,6 +318,57 @@ test_quarantine_then_commit(void **state)
   assert_int_equal(tu_count_files(q, ".reason"), 1);
 }
 
+/* Worker threads change nothing a source or a sink can see: the same commits in the
+ * same order, the same counts, over several batches of reports, duplicates, plain
+ * messages and quarantined ones. */
+static void
+test_workers_keep_order(void **state)
+{
+  static const char *const names[] = {
+    "corpus/mox/example.eml", "corpus/mox/microsoft.eml",
+    "sample-maildir/new/1700000011.M11P4242.sample", "hostile/gzip-truncated.eml",
+    "corpus/parsedmarc/google.com_smtp_tls_report.eml", "corpus/mox/example.eml",
+    "synthetic/mime-two-reports.eml", "hostile/mime-base64-garbage.eml",
+    "!raw:corpus/parsedmarc/mail.ru.json", "synthetic/mime-forwarded-rfc822.eml",
+    "corpus/stalwart-mail-auth/rpt01.eml", "hostile/not-a-message.bin",
+  };
+  Ctx *c = *state;
+  c->opts.batch_size = 5;
+  g_autoptr(GPtrArray) first = NULL;
+  PipelineStats first_st = { 0 };
+  const guint workers[] = { 1, 4, 2 };
+  for (guint w = 0; w < G_N_ELEMENTS(workers); w++) {
+    for (guint round = 0; round < 4; round++)
+      for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+        g_ptr_array_add(c->src.names, (gpointer) names[i]);
+    g_free(c->opts.store_dir);
+    c->opts.store_dir = g_strdup_printf("%s/store-%u", c->dir, w);
+    memset(&fake_sink, 0, sizeof fake_sink);
+    pipeline_set_workers(workers[w]);
+    PipelineStats st;
+    int rc = run(c, FALSE, &st);
+    pipeline_set_workers(0);
+    assert_int_equal(rc, TR_EXIT_QUARANTINED);
+    assert_int_equal(st.messages, 4 * G_N_ELEMENTS(names));
+    assert_int_equal(c->src.committed->len, st.messages);
+    assert_int_equal(fake_sink.flushed, st.stored);
+    if (first == NULL) {
+      first = g_ptr_array_new_with_free_func(g_free);
+      for (guint i = 0; i < c->src.committed->len; i++)
+        g_ptr_array_add(first, g_strdup(c->src.committed->pdata[i]));
+      first_st = st;
+      assert_true(st.stored > 0 && st.duplicates > 0 && st.quarantined > 0);
+    } else {
+      assert_memory_equal(&st, &first_st, sizeof st);
+      for (guint i = 0; i < first->len; i++)
+        assert_string_equal(c->src.committed->pdata[i], first->pdata[i]);
+    }
+    g_ptr_array_set_size(c->src.committed, 0);
+    g_ptr_array_set_size(c->src.names, 0);
+    c->src.next = 0;
+  }
+}
+
 int
 main(void)
 {
@@ -330,6 +381,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_transient_source_error_flushes_what_was_read,
                                     setup, teardown),
     cmocka_unit_test_setup_teardown(test_quarantine_then_commit, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_workers_keep_order, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
