@@ -29,7 +29,9 @@
  * their commit, to STORE/.maildir-H.seen (H: 16 hex of the SHA-256 of the Maildir's
  * real path), and loaded by the next run; a message whose file is the same skips the
  * MIME, JSON and store work (a message skipped unread, or whose batch failed, is read
- * again; the quarantine is re-examined with `tlsrpt-ingest file STORE/quarantine`). The
+ * again; the quarantine is re-examined with `tlsrpt-ingest file STORE/quarantine`). A
+ * known message that was acknowledged is renamed as this run's --mark-seen/--move-to
+ * ask (an earlier run may have had neither); one that was not a report stays. The
  * same keys stop a message renamed into cur/ by this run from being read twice. The
  * file is only a cache: losing it costs one re-read of the Maildir (every report then
  * is a duplicate), so it is written without fsync; a run that read a whole Maildir
@@ -47,10 +49,13 @@
 #include <unistd.h>
 
 #define SOURCE_MAILDIR_CHUNK 4096 /* names listed and sorted at a time */
-#define SOURCE_MAILDIR_KEY 16       /* bytes of a message key */
+#define SOURCE_MAILDIR_KEY 16       /* bytes of a record: 15 of hash, then the kind */
+#define SOURCE_MAILDIR_HASH 15
+#define SOURCE_MAILDIR_KIND_ACKED 1 /* stored, duplicate or quarantined: acknowledged */
+#define SOURCE_MAILDIR_KIND_LEFT 2  /* not a report: left where it was */
 
-/* An open-addressing set of message keys (an all-zero key marks an empty slot; a real
- * key that happens to be all zero is simply never cached). */
+/* An open-addressing set of records, found by their hash bytes (an all-zero record
+ * marks an empty slot: a real one always has a kind). */
 typedef struct {
   guint8 *keys;           /* cap * SOURCE_MAILDIR_KEY */
   guint8 *hit;            /* cap: 1 = loaded from the file, 2 = loaded and met again,
@@ -76,15 +81,16 @@ source_maildir_set_slot(const SourceMaildirSet *set, const guint8 *key)
   memcpy(&h, key, sizeof h);
   gsize i = (gsize) h & (set->cap - 1);
   while (!source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY) &&
-         memcmp(set->keys + i * SOURCE_MAILDIR_KEY, key, SOURCE_MAILDIR_KEY) != 0)
+         memcmp(set->keys + i * SOURCE_MAILDIR_KEY, key, SOURCE_MAILDIR_HASH) != 0)
     i = (i + 1) & (set->cap - 1);
   return i;
 }
 
+/* Add @key (or update its kind). */
 static void
 source_maildir_set_add(SourceMaildirSet *set, const guint8 *key, guint8 mark)
 {
-  if (source_maildir_key_empty(key))
+  if (key[SOURCE_MAILDIR_HASH] == 0)
     return;
   if ((set->len + 1) * 4 >= set->cap * 3) {
     SourceMaildirSet bigger = { NULL, NULL, set->cap ? set->cap * 2 : 1024, 0 };
@@ -99,24 +105,29 @@ source_maildir_set_add(SourceMaildirSet *set, const guint8 *key, guint8 mark)
   }
   gsize i = source_maildir_set_slot(set, key);
   if (source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY)) {
-    memcpy(set->keys + i * SOURCE_MAILDIR_KEY, key, SOURCE_MAILDIR_KEY);
     set->hit[i] = mark;
     set->len++;
+  } else if (mark == 3) {
+    set->hit[i] = 3;
   }
+  memcpy(set->keys + i * SOURCE_MAILDIR_KEY, key, SOURCE_MAILDIR_KEY);
 }
 
-/* TRUE when @key is in the set; a loaded key is marked as met again. */
-static gboolean
-source_maildir_set_check(SourceMaildirSet *set, const guint8 *key)
+/* The kind recorded for the hash of @key, 0 when unknown; a loaded record is marked as
+ * met again. */
+static guint8
+source_maildir_set_check(SourceMaildirSet *set, const guint8 *key, gboolean *earlier)
 {
-  if (set->cap == 0 || source_maildir_key_empty(key))
-    return FALSE;
+  *earlier = FALSE;
+  if (set->cap == 0)
+    return 0;
   gsize i = source_maildir_set_slot(set, key);
   if (source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY))
-    return FALSE;
+    return 0;
+  *earlier = set->hit[i] != 3;
   if (set->hit[i] == 1)
     set->hit[i] = 2;
-  return TRUE;
+  return set->keys[i * SOURCE_MAILDIR_KEY + SOURCE_MAILDIR_HASH];
 }
 
 /* One Maildir given on the command line; shared by the handles of its messages. */
@@ -230,7 +241,8 @@ source_maildir_key(const char *name, const struct stat *st, guint8 key[SOURCE_MA
   gsize dlen = sizeof digest;
   g_checksum_get_digest(sum, digest, &dlen);
   g_checksum_free(sum);
-  memcpy(key, digest, SOURCE_MAILDIR_KEY);
+  memcpy(key, digest, SOURCE_MAILDIR_HASH);
+  key[SOURCE_MAILDIR_HASH] = 0; /* the kind, set when the message is committed */
 }
 
 /* Load STORE/.maildir-H.seen of @box, if there is one. A missing or unreadable file
@@ -436,6 +448,8 @@ source_maildir_folder_ok(const char *name)
 }
 
 static void source_maildir_close(gpointer self_);
+static gboolean source_maildir_ack(SourceMaildir *self, SourceMaildirBox *box, gboolean in_cur,
+                                   const char *name, const char *origin, GError **error);
 
 static gpointer
 source_maildir_open(const TrOptions *opts, char **args, GError **error)
@@ -531,8 +545,19 @@ source_maildir_next(gpointer self_, SourceMessage **msg, GError **error)
     struct stat st;
     if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
       source_maildir_key(name, &st, key);
-      if (source_maildir_set_check(&box->seen, key)) {
-        box->known++;
+      gboolean earlier = FALSE;
+      guint8 kind = source_maildir_set_check(&box->seen, key, &earlier);
+      if (kind != 0) {
+        /* Stored durably by an earlier run: acknowledge it now if this run was asked
+         * to (the earlier one may have run without --mark-seen / --move-to). */
+        if (kind == SOURCE_MAILDIR_KIND_ACKED) {
+          g_autofree char *where = g_strconcat(box->path, in_cur ? "/cur/" : "/new/", name,
+                                               NULL);
+          if (!source_maildir_ack(self, box, in_cur, name, where, error))
+            return FALSE;
+        }
+        if (earlier)
+          box->known++;
         continue;
       }
     }
@@ -716,35 +741,29 @@ source_maildir_folder_open(SourceMaildirBox *box, const char *folder, GError **e
   return ok;
 }
 
-/* Remember a message whose outcome is final, so that it is not read again. */
+/* Remember a committed message, so that it is not read again. */
 static void
-source_maildir_remember(SourceMaildirBox *box, const guint8 *key)
+source_maildir_remember(SourceMaildirBox *box, const guint8 *hash, guint8 kind)
 {
-  if (source_maildir_key_empty(key))
+  if (source_maildir_key_empty(hash))
     return;
+  guint8 key[SOURCE_MAILDIR_KEY];
+  memcpy(key, hash, SOURCE_MAILDIR_HASH);
+  key[SOURCE_MAILDIR_HASH] = kind;
   source_maildir_set_add(&box->seen, key, 3);
   if (box->seen_name != NULL && !box->seen_broken)
     g_string_append_len(box->seen_out, (const char *) key, SOURCE_MAILDIR_KEY);
 }
 
+/* Acknowledge the message @name of new/ or cur/ of @box as the options ask: rename it
+ * into the --move-to folder, or mark it seen. */
 static gboolean
-source_maildir_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
-                      GError **error)
+source_maildir_ack(SourceMaildir *self, SourceMaildirBox *box, gboolean in_cur,
+                   const char *name, const char *origin, GError **error)
 {
-  SourceMaildir *self = self_;
-  SourceMaildirEntry *e = msg->handle;
-  /* Skipped unread: left exactly where it is, and read again next time. */
-  if (e == NULL || e->done || msg->data == NULL)
+  if (self->move_to == NULL && !self->mark_seen)
     return TRUE;
-  SourceMaildirBox *box = e->box;
-  source_maildir_remember(box, e->key);
-  /* Not a report: left exactly where it is. */
-  if (outcome == SOURCE_OUTCOME_NOT_REPORT || (self->move_to == NULL && !self->mark_seen)) {
-    e->done = TRUE;
-    return TRUE;
-  }
-
-  int src_fd = e->in_cur ? box->cur_fd : box->new_fd;
+  int src_fd = in_cur ? box->cur_fd : box->new_fd;
   int dst_fd;
   if (self->move_to != NULL) {
     if (!source_maildir_folder_open(box, self->move_to, error))
@@ -753,18 +772,14 @@ source_maildir_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
   } else {
     dst_fd = box->cur_fd;
   }
-  g_autofree char *dest = source_maildir_seen_name(e->name);
-  if (src_fd == dst_fd && strcmp(dest, e->name) == 0) {
-    e->done = TRUE;
+  g_autofree char *dest = source_maildir_seen_name(name);
+  if (src_fd == dst_fd && strcmp(dest, name) == 0)
     return TRUE;
-  }
 
   g_autofree char *final = NULL;
   gboolean vanished = FALSE;
-  if (!source_maildir_rename(src_fd, e->name, dst_fd, dest, msg->origin, &final, &vanished,
-                             error))
+  if (!source_maildir_rename(src_fd, name, dst_fd, dest, origin, &final, &vanished, error))
     return FALSE;
-  e->done = TRUE;
   if (vanished)
     return TRUE;
   /* The directories are fsync'ed once per batch (see the top of the file). */
@@ -778,6 +793,28 @@ source_maildir_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
     else
       box->sync_cur = TRUE;
   }
+  return TRUE;
+}
+
+static gboolean
+source_maildir_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
+                      GError **error)
+{
+  SourceMaildir *self = self_;
+  SourceMaildirEntry *e = msg->handle;
+  /* Skipped unread: left exactly where it is, and read again next time. */
+  if (e == NULL || e->done || msg->data == NULL)
+    return TRUE;
+  /* Not a report: left exactly where it is. */
+  if (outcome == SOURCE_OUTCOME_NOT_REPORT) {
+    source_maildir_remember(e->box, e->key, SOURCE_MAILDIR_KIND_LEFT);
+    e->done = TRUE;
+    return TRUE;
+  }
+  if (!source_maildir_ack(self, e->box, e->in_cur, e->name, msg->origin, error))
+    return FALSE;
+  source_maildir_remember(e->box, e->key, SOURCE_MAILDIR_KIND_ACKED);
+  e->done = TRUE;
   return TRUE;
 }
 

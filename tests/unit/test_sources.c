@@ -608,6 +608,38 @@ test_maildir_known_messages_not_read_again(void **state)
   assert_int_equal(fourth->len, 5);
 }
 
+/* A run with --move-to after one without: the messages stored by the first are moved
+ * without being read again; the one that is not a report stays. */
+static void
+test_maildir_known_messages_acknowledged_later(void **state)
+{
+  Fixture *f = *state;
+  make_maildir(f, "md");
+  g_autofree char *md = path_in(f, "md");
+  g_autofree char *store = path_in(f, "store");
+  assert_int_equal(g_mkdir_with_parents(store, 0700), 0);
+  f->opts.store_dir = g_strdup(store);
+  const char *args[] = { md, NULL };
+
+  gpointer self = NULL;
+  g_autoptr(GPtrArray) first = read_all(&source_maildir_ops, &f->opts, args, &self);
+  assert_int_equal(first->len, 5);
+  for (guint i = 0; i < first->len; i++)
+    commit_ok(&source_maildir_ops, self, msg_at(first, i),
+              i == 1 ? SOURCE_OUTCOME_NOT_REPORT : SOURCE_OUTCOME_STORED);
+  source_maildir_ops.close(self);
+  assert_true(exists_in(f, "md/new/1000.A.host"));
+
+  f->opts.move_to = g_strdup("Done");
+  g_autoptr(GPtrArray) second = read_all(&source_maildir_ops, &f->opts, args, NULL);
+  assert_int_equal(second->len, 0);
+  assert_true(exists_in(f, "md/.Done/cur/1000.A.host:2,S"));
+  assert_true(exists_in(f, "md/.Done/cur/0999.D.host:2,FRS"));
+  assert_true(exists_in(f, "md/new/1001.B.host"));
+  g_autofree char *done = path_in(f, "md/.Done/cur");
+  assert_int_equal(tu_count_files(done, NULL), 4);
+}
+
 /* More messages than one listing chunk, each committed (--mark-seen) right after it is
  * read, as the pipeline does: renamed into cur/ while cur/ is being listed, every
  * message is still read exactly once. */
@@ -1150,6 +1182,7 @@ main(void)
     T(test_maildir_symlink_not_followed),
     T(test_maildir_many_messages_fast),
     T(test_maildir_known_messages_not_read_again),
+    T(test_maildir_known_messages_acknowledged_later),
     T(test_maildir_mark_seen_while_listing_reads_once),
     T(test_mbox_three_messages_unescaped),
     T(test_mbox_from_in_body_stays),
