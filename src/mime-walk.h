@@ -55,4 +55,18 @@ void mime_walk_init(void);
  * message at all. */
 MimeMessage *mime_walk_message(GBytes *message, const TrLimits *limits, GError **error);
 
+/* The same walk through one path, for tests. MIME_WALK_PATH_AUTO is
+ * mime_walk_message(): the fast path (a direct scan of the common report shapes) when it
+ * is sure to find what GMime finds, else GMime. MIME_WALK_PATH_GMIME always parses with
+ * GMime. MIME_WALK_PATH_FAST returns NULL with *declined set (and no error) when the
+ * fast path declines the message. @declined (nullable) says whether it declined. */
+typedef enum {
+  MIME_WALK_PATH_AUTO,
+  MIME_WALK_PATH_GMIME,
+  MIME_WALK_PATH_FAST,
+} MimeWalkPath;
+
+MimeMessage *mime_walk_message_path(GBytes *message, const TrLimits *limits,
+                                    MimeWalkPath path, gboolean *declined, GError **error);
+
 #endif

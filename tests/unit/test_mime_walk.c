@@ -759,6 +759,348 @@ test_input_untouched(void **state)
   mime_part_free(NULL);
 }
 
+/* ---- the fast path finds what GMime finds ----------------------------------------- */
+
+static void
+test_same_str(const char *what, const char *name, const char *a, const char *b)
+{
+  if (g_strcmp0(a, b) != 0)
+    fail_msg("%s: %s differs: fast '%s', GMime '%s'", name, what, a ? a : "(null)",
+             b ? b : "(null)");
+}
+
+static void
+test_same_message(const char *name, const MimeMessage *f, const MimeMessage *g)
+{
+  test_same_str("report_domain", name, f->report_domain, g->report_domain);
+  test_same_str("submitter", name, f->submitter, g->submitter);
+  test_same_str("subject", name, f->subject, g->subject);
+  test_same_str("message_id", name, f->message_id, g->message_id);
+  test_same_str("from", name, f->from, g->from);
+  if (f->date != g->date)
+    fail_msg("%s: date differs: %" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT, name, f->date,
+             g->date);
+  if (f->tlsrpt_markers != g->tlsrpt_markers)
+    fail_msg("%s: tlsrpt_markers differ", name);
+  if (f->parts->len != g->parts->len)
+    fail_msg("%s: %u parts found, GMime finds %u", name, f->parts->len, g->parts->len);
+  for (guint i = 0; i < f->parts->len; i++) {
+    const MimePart *a = f->parts->pdata[i], *b = g->parts->pdata[i];
+    if (!g_bytes_equal(a->content, b->content))
+      fail_msg("%s: part %u: content differs (%zu vs %zu bytes)", name, i,
+               g_bytes_get_size(a->content), g_bytes_get_size(b->content));
+    test_same_str("content_type", name, a->content_type, b->content_type);
+    test_same_str("filename", name, a->filename, b->filename);
+    test_same_str("why", name, a->why, b->why);
+    if (a->evidence != b->evidence)
+      fail_msg("%s: part %u: evidence differs", name, i);
+  }
+  if (f->problems->len != g->problems->len)
+    fail_msg("%s: %u problems, GMime %u", name, f->problems->len, g->problems->len);
+  for (guint i = 0; i < f->problems->len; i++)
+    test_same_str("problem", name, f->problems->pdata[i], g->problems->pdata[i]);
+}
+
+/* Walk @bytes through both paths under @limits; returns TRUE when the fast path took
+ * the message (and found exactly what GMime finds). */
+static gboolean
+test_both_paths(const char *name, GBytes *bytes, const TrLimits *limits)
+{
+  g_autoptr(GError) gerr = NULL;
+  g_autoptr(MimeMessage) g =
+      mime_walk_message_path(bytes, limits, MIME_WALK_PATH_GMIME, NULL, &gerr);
+  gboolean declined = FALSE;
+  g_autoptr(GError) ferr = NULL;
+  g_autoptr(MimeMessage) f =
+      mime_walk_message_path(bytes, limits, MIME_WALK_PATH_FAST, &declined, &ferr);
+  /* The automatic choice gives GMime's answer either way. */
+  g_autoptr(GError) aerr = NULL;
+  g_autoptr(MimeMessage) a =
+      mime_walk_message_path(bytes, limits, MIME_WALK_PATH_AUTO, NULL, &aerr);
+
+  if (g == NULL) {
+    /* Errors (not a message, limits) are GMime's to give. */
+    if (f != NULL)
+      fail_msg("%s: the fast path walked a message GMime refuses (%s)", name, gerr->message);
+    if (a != NULL || aerr == NULL || !g_error_matches(aerr, gerr->domain, gerr->code) ||
+        strcmp(aerr->message, gerr->message) != 0)
+      fail_msg("%s: the automatic walk does not fail as GMime does", name);
+    return FALSE;
+  }
+  if (a == NULL)
+    fail_msg("%s: the automatic walk fails: %s", name, aerr->message);
+  test_same_message(name, a, g);
+  if (f == NULL) {
+    assert_true(declined);
+    if (ferr != NULL)
+      fail_msg("%s: the fast path declined with an error: %s", name, ferr->message);
+    return FALSE;
+  }
+  assert_false(declined);
+  test_same_message(name, f, g);
+  return TRUE;
+}
+
+static char *
+test_to_crlf(const char *d, gsize len, gsize *out_len)
+{
+  GString *s = g_string_sized_new(len + len / 16);
+  for (gsize i = 0; i < len; i++) {
+    if (d[i] == '\n' && (i == 0 || d[i - 1] != '\r'))
+      g_string_append_c(s, '\r');
+    g_string_append_c(s, d[i]);
+  }
+  *out_len = s->len;
+  return g_string_free(s, FALSE);
+}
+
+static char *
+test_to_lf(const char *d, gsize len, gsize *out_len)
+{
+  GString *s = g_string_sized_new(len);
+  for (gsize i = 0; i < len; i++) {
+    if (!(d[i] == '\r' && i + 1 < len && d[i + 1] == '\n'))
+      g_string_append_c(s, d[i]);
+  }
+  *out_len = s->len;
+  return g_string_free(s, FALSE);
+}
+
+typedef struct {
+  guint files;
+  guint walks;
+  guint fast;
+  guint walks_default;    /* under the default limits */
+  guint fast_default;
+} TestFastCount;
+
+/* Every file under @dir, as is, with CRLF and with LF line ends, under the default
+ * limits and under tight ones. */
+static void
+test_fast_dir(const char *dir, TestFastCount *count)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  if (d == NULL)
+    return;
+  const char *entry;
+  while ((entry = g_dir_read_name(d)) != NULL) {
+    g_autofree char *path = g_build_filename(dir, entry, NULL);
+    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+      test_fast_dir(path, count);
+      continue;
+    }
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &data, &len, NULL))
+      fail_msg("cannot read %s", path);
+    count->files++;
+    gsize crlf_len = 0, lf_len = 0;
+    g_autofree char *crlf = test_to_crlf(data, len, &crlf_len);
+    g_autofree char *lf = test_to_lf(data, len, &lf_len);
+    GBytes *variants[] = {
+      g_bytes_new_static(data, len),
+      g_bytes_new_static(crlf, crlf_len),
+      g_bytes_new_static(lf, lf_len),
+    };
+    TrLimits tight = test_limits;
+    tight.max_parts = 2;
+    TrLimits flat = test_limits;
+    flat.max_mime_depth = 0;
+    const TrLimits *limits[] = { &test_limits, &tight, &flat };
+    for (guint v = 0; v < G_N_ELEMENTS(variants); v++) {
+      for (guint l = 0; l < G_N_ELEMENTS(limits); l++) {
+        g_autofree char *name = g_strdup_printf("%s (variant %u, limits %u)", path, v, l);
+        gboolean fast = test_both_paths(name, variants[v], limits[l]);
+        count->walks++;
+        count->fast += fast;
+        count->walks_default += l == 0;
+        count->fast_default += l == 0 && fast;
+      }
+      g_bytes_unref(variants[v]);
+    }
+  }
+}
+
+/* Header and MIME variants around the common shape, each walked through both paths
+ * (with LF and CRLF line ends): whichever path takes them, the results are GMime's. */
+static void
+test_fast_path_variants(void **state)
+{
+  static const char *const top_headers[] = {
+    "Subject: a  b\t c  \r\n",
+    "Subject:\r\n  folded\r\n\tsubject \r\n",
+    "Subject: =?UTF-8?B?w6l0w6k=?= report\r\n",
+    "Subject: =?ISO-8859-1?Q?caf=E9?=\r\n",
+    "Subject:\r\n",
+    "Message-Id: plain@id.example\r\n",
+    "Message-ID:   <a@b>  (comment)\r\n",
+    "Message-Id: <>\r\n",
+    "Date: 1 Jan 2024 00:00 +0100\r\n",
+    "Date: garbage\r\n",
+    "Date: Mon, 01 Jan 2024 23:45:03 -0700 (MST)\r\n",
+    "TLS-Report-Domain:   spaced.example  \r\n",
+    "TLS-Report-Domain:\r\n",
+    "TLS-Report-Submitter: =?UTF-8?Q?sub?=\r\n",
+    "tls-report-domain: lower.example\r\n",
+    "X-Long: one\r\n two\r\n three\r\n",
+  };
+  static const char *const froms[] = {
+    "From: Reporter <reporter@sender.example>\r\n",
+    "From: \"Quoted, Name\" <q@sender.example>\r\n",
+    "From: group: a@x.example, b@y.example;\r\n",
+    "From: undisclosed-recipients:;\r\n",
+    "From: (comment) bare@sender.example\r\n",
+    "From:\r\n <folded@sender.example>\r\n",
+    "From: =?UTF-8?Q?N=C3=A9?= <ne@sender.example>\r\n",
+    "From: not an address\r\n",
+  };
+  static const char *const top_types[] = {
+    "Content-Type: multipart/report; report-type=tlsrpt; boundary=\"b1\"\r\n",
+    "Content-Type: multipart/report; report-type=\"TLSRPT\";\r\n\tboundary=b1\r\n",
+    "Content-Type: Multipart/Mixed; Boundary=\"b1\";\r\n",
+    "Content-Type: multipart/mixed;boundary=b1\r\n",
+    "Content-Type: multipart/mixed; boundary = \"b1\"\r\n",
+    "Content-Type: multipart/mixed; boundary*=''b1\r\n",
+    "Content-Type: multipart/mixed; boundary=\"b1\"; boundary=\"b2\"\r\n",
+    "Content-Type: multipart/alternative; boundary=\"b1\" (comment)\r\n",
+    "Content-Type: multipart/signed; boundary=\"b1\"\r\n",
+    "Content-Type: multipart/report; report-type=tlsrpt\r\n",
+  };
+  static const char *const part_types[] = {
+    "Content-Type: application/tlsrpt+gzip\r\n",
+    "Content-Type: application/gzip; name=\"g.example!d.example!1!2!x.json.gz\"\r\n",
+    "Content-Type: application/octet-stream; name=report.json.gz\r\n",
+    "Content-Type: APPLICATION/OCTET-STREAM; NAME=\"x.json.gz\"\r\n",
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment; filename=\"s.example!d.example!1!2.json.gz\"\r\n",
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment;\r\n filename*=UTF-8''%73.example%21d.example%211%212.gz\r\n",
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment; filename=\"=?UTF-8?Q?a.json.gz?=\"\r\n",
+    "Content-Type: application/octet-stream\r\nContent-Disposition: inline\r\n",
+    "Content-Type: application/octet-stream; name=\"a b.json.gz\"\r\n",
+    "Content-Type: application/octet-stream; name=\" x.gz\"\r\n",
+    "Content-Type: application/octet-stream; name=\"\"\r\n",
+    "Content-Type: image/png\r\n",
+    "Content-Type: text/plain; name=\"r.json\"\r\n",
+    "Content-Type: application/pdf; name=\"a\\\"b.pdf\"\r\n",
+    "",
+  };
+  static const char *const encodings[] = {
+    "Content-Transfer-Encoding: base64\r\n",
+    "Content-Transfer-Encoding: BASE64 \r\n",
+    "Content-Transfer-Encoding: base64 (comment)\r\n",
+    "Content-Transfer-Encoding: 7bit\r\n",
+    "Content-Transfer-Encoding: quoted-printable\r\n",
+    "",
+  };
+  g_autofree char *b64 = test_gzip_b64();
+  guint walks = 0, fast = 0;
+  for (guint t = 0; t < G_N_ELEMENTS(top_types); t++) {
+    for (guint p = 0; p < G_N_ELEMENTS(part_types); p++) {
+      for (guint e = 0; e < G_N_ELEMENTS(encodings); e++) {
+        guint h = (t * 7 + p * 3 + e) % G_N_ELEMENTS(top_headers);
+        guint f = (t + p + e) % G_N_ELEMENTS(froms);
+        const char *body = encodings[e][0] == '\0' || strstr(encodings[e], "7bit") != NULL
+                               ? test_json
+                               : b64;
+        g_autofree char *msg = g_strdup_printf(
+            "%s%sTo: x@example.com\r\n%sMIME-Version: 1.0\r\n\r\n"
+            "preface\r\n--b1\r\nContent-Type: text/plain\r\n\r\nHello.\r\n"
+            "--b1\r\n%s%s\r\n%s\r\n--b1--\r\nepilogue\r\n",
+            froms[f], top_headers[h], top_types[t], part_types[p], encodings[e], body);
+        gsize lf_len = 0;
+        g_autofree char *lf = test_to_lf(msg, strlen(msg), &lf_len);
+        GBytes *variants[] = {
+          g_bytes_new_static(msg, strlen(msg)),
+          g_bytes_new_static(lf, lf_len),
+        };
+        for (guint v = 0; v < G_N_ELEMENTS(variants); v++) {
+          g_autofree char *name = g_strdup_printf("variant t%u p%u e%u h%u f%u %s", t, p, e,
+                                                  h, f, v ? "LF" : "CRLF");
+          walks++;
+          fast += test_both_paths(name, variants[v], &test_limits);
+          g_bytes_unref(variants[v]);
+        }
+      }
+    }
+  }
+  /* Single-part messages, and boundary lines with something after them. */
+  static const char *const shapes[] = {
+    "Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n%s",
+    "Content-Type: text/plain\r\n\r\n%s\r\n",
+    "\r\n%s",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n--b1  \r\n"
+    "Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n--b1--\r\n",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n--b1\r\n"
+    "Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n--b1-- \r\n",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n--b1\r\n"
+    "Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n--b1x\r\n--b1",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n--b1\r\n\r\n%s\r\n--b1\r\n\r\n--b1--",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n--b1\r\n"
+    "Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\n--b1\r\n",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n--b1--\r\n%s",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n%s",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n--b1\r\n"
+    "Content-Type: application/tlsrpt+gzip\r\nBroken header line\r\n\r\n%s\r\n",
+    "Content-Type: multipart/report; boundary=b1\r\n\r\n--b1\r\n"
+    "Content-Type: application/tlsrpt+gzip\r\nContent-Type: text/plain\r\n\r\n%s\r\n",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(shapes); i++) {
+    for (guint j = 0; j < 2; j++) {
+      const char *body = j == 0 ? b64 : test_json;
+      const char *at = strstr(shapes[i], "%s");
+      g_assert(at != NULL);
+      g_autofree char *head = g_strndup(shapes[i], (gsize) (at - shapes[i]));
+      g_autofree char *tail = g_strconcat(head, body, at + 2, NULL);
+      g_autofree char *msg =
+          g_strdup_printf("From: a@b.example\r\nSubject: s\r\n%s", tail);
+      g_autoptr(GBytes) b = g_bytes_new(msg, strlen(msg));
+      g_autofree char *name = g_strdup_printf("shape %u body %u", i, j);
+      walks++;
+      fast += test_both_paths(name, b, &test_limits);
+    }
+  }
+  print_message("fast path: %u of %u variants\n", fast, walks);
+  assert_true(fast * 3 > walks);
+}
+
+static void
+test_fast_path_matches_gmime(void **state)
+{
+  static const char *const dirs[] = { "corpus", "synthetic", "hostile", "sample-maildir" };
+  TestFastCount count = { 0 };
+  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+    g_autofree char *dir = tu_fixture_path(dirs[i]);
+    test_fast_dir(dir, &count);
+  }
+  /* Also any directory named in the environment (e.g. a generated benchmark corpus). */
+  const char *extra = g_getenv("TLSRPT_MIME_COMPARE_DIR");
+  if (extra != NULL && extra[0] != '\0')
+    test_fast_dir(extra, &count);
+  print_message("fast path: %u of %u walks over %u files\n", count.fast, count.walks,
+                count.files);
+  assert_true(count.files > 60);
+  /* Not vacuous: the common shapes do take the fast path. */
+  assert_true(count.fast_default * 3 > count.walks_default);
+
+  static const char *const common[] = {
+    "corpus/mox/example.eml", "corpus/mox/microsoft.eml",
+    "corpus/parsedmarc/google.com_smtp_tls_report.eml",
+    "sample-maildir/new/1700000011.M11P4242.sample",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(common); i++) {
+    g_autoptr(GBytes) b = tu_fixture(common[i]);
+    gboolean declined = TRUE;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MimeMessage) mm =
+        mime_walk_message_path(b, &test_limits, MIME_WALK_PATH_FAST, &declined, &error);
+    if (mm == NULL)
+      fail_msg("%s: the fast path declined it", common[i]);
+    assert_false(declined);
+  }
+}
+
 int
 main(void)
 {
@@ -794,6 +1136,8 @@ main(void)
   ADD(test_parts_boundary);
   ADD(test_not_a_message);
   ADD(test_input_untouched);
+  ADD(test_fast_path_matches_gmime);
+  ADD(test_fast_path_variants);
 #undef ADD
   return _cmocka_run_group_tests("mime_walk", all, n, test_setup, NULL);
 }
