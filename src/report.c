@@ -19,23 +19,15 @@
 #define REPORT_MAX_COUNT      G_GINT64_CONSTANT(9007199254740991)  /* 2^53 - 1 */
 #define REPORT_MAX_EPOCH      G_GINT64_CONSTANT(253402300799)      /* 9999-12-31T23:59:59Z */
 #define REPORT_PARSE_CHUNK    (1u << 20)
+#define REPORT_INCREMENTAL_MIN (64u * 1024)      /* report_parse(): incremental from here */
+#define REPORT_TOKENER_KEEP_MAX (256u * 1024)    /* larger documents: fresh tokeners after */
+#define REPORT_ARENA_FIRST_BLOCK 2048u
+#define REPORT_ARENA_MAX_BLOCK (256u * 1024)
+#define REPORT_INTERN_AFTER   64u       /* failure details before values are shared */
+#define REPORT_INTERN_SLOTS   4096u
+#define REPORT_INTERN_MAX_LEN 256u
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static void
-report_failure_free(ReportFailure *f)
-{
-  if (f == NULL)
-    return;
-  g_free(f->result_type);
-  g_free(f->sending_mta_ip);
-  g_free(f->receiving_mx_hostname);
-  g_free(f->receiving_mx_helo);
-  g_free(f->receiving_ip);
-  g_free(f->additional_information);
-  g_free(f->failure_reason_code);
-  g_free(f);
-}
 
 static void
 report_policy_free(ReportPolicy *p)
@@ -56,7 +48,7 @@ report_policy_new(void)
   ReportPolicy *p = g_new0(ReportPolicy, 1);
   p->policy_strings = g_ptr_array_new_with_free_func(g_free);
   p->mx_hosts = g_ptr_array_new_with_free_func(g_free);
-  p->failures = g_ptr_array_new_with_free_func((GDestroyNotify) report_failure_free);
+  p->failures = g_ptr_array_new();     /* the details live in the report's arena */
   return p;
 }
 
@@ -69,6 +61,8 @@ report_new(void)
   return r;
 }
 
+static void report_arena_free(struct ReportArena *a);
+
 void
 report_free(Report *report)
 {
@@ -79,6 +73,7 @@ report_free(Report *report)
   g_free(report->report_id);
   g_clear_pointer(&report->policies, g_ptr_array_unref);
   g_clear_pointer(&report->deviations, g_ptr_array_unref);
+  report_arena_free(report->arena);
   g_free(report->ingest.source);
   g_free(report->ingest.submitter);
   g_free(report->ingest.report_domain);
@@ -449,6 +444,160 @@ report_filename_clear(ReportFilename *f)
   memset(f, 0, sizeof *f);
 }
 
+/* ---- per-thread tokeners -------------------------------------------------------- */
+
+/* json_tokener_new_ex() allocates a stack of @depth levels and a buffer: each thread
+ * keeps its tokeners and resets them instead. Slots: the document, the elements of a
+ * failure-details array, a JSON-encoded policy-string. */
+enum {
+  REPORT_TOK_DOCUMENT,
+  REPORT_TOK_ELEMENT,
+  REPORT_TOK_ENCODED,
+  REPORT_TOK_SLOTS,
+};
+
+typedef struct {
+  TrJsonTokener *tok[REPORT_TOK_SLOTS];
+  int depth[REPORT_TOK_SLOTS];
+} ReportTokeners;
+
+static void
+report_tokeners_free(gpointer p)
+{
+  ReportTokeners *t = p;
+  for (guint i = 0; i < REPORT_TOK_SLOTS; i++)
+    g_clear_pointer(&t->tok[i], json_tokener_free);
+  g_free(t);
+}
+
+static GPrivate report_tokeners = G_PRIVATE_INIT(report_tokeners_free);
+
+/* This thread's tokener for @slot, reset, with @depth levels and no flags; NULL when
+ * out of memory. (transfer none) */
+static TrJsonTokener *
+report_tokener(guint slot, int depth)
+{
+  ReportTokeners *t = g_private_get(&report_tokeners);
+  if (t == NULL) {
+    t = g_new0(ReportTokeners, 1);
+    g_private_set(&report_tokeners, t);
+  }
+  if (t->tok[slot] != NULL && t->depth[slot] != depth)
+    g_clear_pointer(&t->tok[slot], json_tokener_free);
+  if (t->tok[slot] == NULL) {
+    t->tok[slot] = json_tokener_new_ex(depth);
+    t->depth[slot] = depth;
+  } else {
+    json_tokener_reset(t->tok[slot]);
+  }
+  if (t->tok[slot] != NULL)
+    json_tokener_set_flags(t->tok[slot], 0);
+  return t->tok[slot];
+}
+
+/* A tokener's buffer keeps the size of the longest string it has read: after a large
+ * document, let the next one start afresh. */
+static void
+report_tokeners_trim(void)
+{
+  ReportTokeners *t = g_private_get(&report_tokeners);
+  for (guint i = 0; t != NULL && i < REPORT_TOK_SLOTS; i++)
+    g_clear_pointer(&t->tok[i], json_tokener_free);
+}
+
+/* ---- the arena of failure details ------------------------------------------------ */
+
+typedef struct ReportArenaBlock {
+  struct ReportArenaBlock *prev;
+  gsize pad_;                     /* keeps the data after the header 16-byte aligned */
+} ReportArenaBlock;
+
+typedef struct {
+  const char *s;
+  guint32 len;
+  guint32 hash;
+} ReportInternSlot;
+
+struct ReportArena {
+  ReportArenaBlock *block;        /* the newest; each links to the one before */
+  char *next;
+  gsize left;
+  gsize block_size;               /* of the next block */
+  guint failures;
+  ReportInternSlot *intern;       /* REPORT_INTERN_SLOTS, once there are many failures */
+};
+
+static struct ReportArena *
+report_arena(Report *r)
+{
+  if (r->arena == NULL) {
+    r->arena = g_new0(struct ReportArena, 1);
+    r->arena->block_size = REPORT_ARENA_FIRST_BLOCK;
+  }
+  return r->arena;
+}
+
+static void
+report_arena_free(struct ReportArena *a)
+{
+  if (a == NULL)
+    return;
+  while (a->block != NULL) {
+    ReportArenaBlock *prev = a->block->prev;
+    g_free(a->block);
+    a->block = prev;
+  }
+  g_free(a->intern);
+  g_free(a);
+}
+
+/* @n bytes aligned to @align (a power of two, at most 16). */
+static gpointer
+report_arena_alloc(struct ReportArena *a, gsize n, gsize align)
+{
+  gsize pad = (align - ((guintptr) a->next & (align - 1))) & (align - 1);
+  if (a->next == NULL || n > a->left || pad > a->left - n) {
+    gsize size = MAX(a->block_size, sizeof(ReportArenaBlock) + n);
+    ReportArenaBlock *b = g_malloc(size);
+    b->prev = a->block;
+    a->block = b;
+    a->next = (char *) (b + 1);
+    a->left = size - sizeof *b;
+    a->block_size = MIN(a->block_size * 2, REPORT_ARENA_MAX_BLOCK);
+    pad = 0;
+  }
+  char *p = a->next + pad;
+  a->next = p + n;
+  a->left -= pad + n;
+  return p;
+}
+
+/* A copy of @s (@len bytes, no NUL among them) in the arena. With @share, once the
+ * report has many failure details, the same value is stored once (a small
+ * direct-mapped cache: repeated host names, result types, reason codes). */
+static char *
+report_arena_string(struct ReportArena *a, const char *s, gsize len, gboolean share)
+{
+  ReportInternSlot *slot = NULL;
+  guint32 h = 2166136261u;
+  if (share && a->intern != NULL && len <= REPORT_INTERN_MAX_LEN) {
+    for (gsize i = 0; i < len; i++)
+      h = (h ^ (guchar) s[i]) * 16777619u;
+    slot = &a->intern[h & (REPORT_INTERN_SLOTS - 1)];
+    if (slot->s != NULL && slot->hash == h && slot->len == len && memcmp(slot->s, s, len) == 0)
+      return (char *) slot->s;
+  }
+  char *copy = report_arena_alloc(a, len + 1, 1);
+  memcpy(copy, s, len);
+  copy[len] = '\0';
+  if (slot != NULL) {
+    slot->s = copy;
+    slot->len = (guint32) len;
+    slot->hash = h;
+  }
+  return copy;
+}
+
 /* ---- parsing: typed field access -------------------------------------------- */
 
 typedef enum {
@@ -457,21 +606,32 @@ typedef enum {
   REPORT_FIELD_PRESENT,
 } ReportFieldState;
 
-/* A json-c string value as a valid UTF-8 C string: cut at an embedded NUL and repair
- * invalid UTF-8, recording either. (transfer full) */
+/* Make @s (@len bytes) a valid UTF-8 C string: cut at an embedded NUL and repair
+ * invalid UTF-8, recording either. *repaired gets the repaired copy when one was
+ * needed (the caller frees it); *s and *len then point to it. */
+static void
+report_clean_string(Report *r, const char **s, gsize *len, char **repaired)
+{
+  const char *nul = memchr(*s, '\0', *len);
+  if (nul != NULL) {
+    *len = (gsize) (nul - *s);
+    report_deviation(r, "NUL in string");
+  }
+  if (!g_utf8_validate_len(*s, *len, NULL)) {
+    report_deviation(r, "invalid UTF-8 in string");
+    *repaired = g_utf8_make_valid(*s, (gssize) *len);
+    *s = *repaired;
+    *len = strlen(*repaired);
+  }
+}
+
+/* A json-c string value as a valid UTF-8 C string. (transfer full) */
 static char *
 report_dup_string(Report *r, const char *s, gsize len)
 {
-  const char *nul = memchr(s, '\0', len);
-  if (nul != NULL) {
-    len = (gsize) (nul - s);
-    report_deviation(r, "NUL in string");
-  }
-  if (!g_utf8_validate_len(s, len, NULL)) {
-    report_deviation(r, "invalid UTF-8 in string");
-    return g_utf8_make_valid(s, (gssize) len);
-  }
-  return g_strndup(s, len);
+  char *repaired = NULL;
+  report_clean_string(r, &s, &len, &repaired);
+  return repaired != NULL ? repaired : g_strndup(s, len);
 }
 
 static char *
@@ -493,6 +653,33 @@ report_member(TrJson *obj, const char *key, TrJson **val)
   return *val == NULL ? REPORT_FIELD_NULL : REPORT_FIELD_PRESENT;
 }
 
+/* The text of @v, the (non-null) value of member @key: a string's bytes (*is_string),
+ * or the JSON text of a number or boolean; FALSE for objects and arrays. Anything but a
+ * string is recorded as a deviation. The text belongs to @v. */
+static gboolean
+report_value_text(Report *r, TrJson *v, const char *key, const char **s, gsize *len,
+                  gboolean *is_string)
+{
+  switch (json_object_get_type(v)) {
+  case json_type_string:
+    *s = json_object_get_string(v);
+    *len = (gsize) json_object_get_string_len(v);
+    *is_string = TRUE;
+    return TRUE;
+  case json_type_int:
+  case json_type_double:
+  case json_type_boolean:
+    report_deviation2(r, key, " is not a string");
+    *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    *len = strlen(*s);
+    *is_string = FALSE;
+    return TRUE;
+  default:
+    report_deviation2(r, key, " is not a string");
+    return FALSE;
+  }
+}
+
 /* A string member. Numbers and booleans are taken as their JSON text, objects and
  * arrays as absent (each with a deviation). NULL when absent or null; *state says
  * which. (transfer full) */
@@ -505,20 +692,15 @@ report_get_string(Report *r, TrJson *obj, const char *key, ReportFieldState *sta
     *state = st;
   if (st != REPORT_FIELD_PRESENT)
     return NULL;
-  switch (json_object_get_type(v)) {
-  case json_type_string:
-    return report_dup_json_string(r, v);
-  case json_type_int:
-  case json_type_double:
-  case json_type_boolean:
-    report_deviation2(r, key, " is not a string");
-    return g_strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-  default:
-    report_deviation2(r, key, " is not a string");
+  const char *s;
+  gsize len;
+  gboolean is_string;
+  if (!report_value_text(r, v, key, &s, &len, &is_string)) {
     if (state != NULL)
       *state = REPORT_FIELD_ABSENT;
     return NULL;
   }
+  return is_string ? report_dup_string(r, s, len) : g_strndup(s, len);
 }
 
 /* An optional string: "" and absent both become NULL. (transfer full) */
@@ -569,14 +751,11 @@ report_count_from_string(Report *r, const char *key, const char *s, gsize len)
   return v;
 }
 
-/* A session count: an integer in 0 .. 2^53-1. *present is FALSE when absent or null. */
+/* A session count from the (non-null) value @v of member @key: an integer in
+ * 0 .. 2^53-1. */
 static gint64
-report_get_count(Report *r, TrJson *obj, const char *key, gboolean *present)
+report_count_value(Report *r, const char *key, TrJson *v)
 {
-  TrJson *v;
-  *present = report_member(obj, key, &v) == REPORT_FIELD_PRESENT;
-  if (!*present)
-    return 0;
   switch (json_object_get_type(v)) {
   case json_type_int: {
     gint64 i = json_object_get_int64(v);
@@ -612,6 +791,15 @@ report_get_count(Report *r, TrJson *obj, const char *key, gboolean *present)
   }
 }
 
+/* A session count member. *present is FALSE when absent or null. */
+static gint64
+report_get_count(Report *r, TrJson *obj, const char *key, gboolean *present)
+{
+  TrJson *v;
+  *present = report_member(obj, key, &v) == REPORT_FIELD_PRESENT;
+  return *present ? report_count_value(r, key, v) : 0;
+}
+
 /* ---- parsing: the report's parts ---------------------------------------------- */
 
 static void
@@ -639,14 +827,16 @@ report_expand_encoded_array(Report *r, ReportPolicy *p, const char *s)
   gsize len = strlen(q);
   if (len > G_MAXINT)
     return FALSE;
-  g_autoptr(TrJsonTokener) tok = json_tokener_new_ex(2);
+  TrJsonTokener *tok = report_tokener(REPORT_TOK_ENCODED, 2);
   if (tok == NULL)
     return FALSE;
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
   g_autoptr(TrJson) arr = json_tokener_parse_ex(tok, q, (int) len);
+  gsize end = json_tokener_get_parse_end(tok);
+  json_tokener_reset(tok);
   if (arr == NULL || !json_object_is_type(arr, json_type_array))
     return FALSE;
-  for (gsize i = json_tokener_get_parse_end(tok); i < len; i++)
+  for (gsize i = end; i < len; i++)
     if (!report_is_json_space(q[i]))
       return FALSE;
   gsize n = json_object_array_length(arr);
@@ -754,57 +944,202 @@ report_lower_domain(const char *s)
   return g_utf8_strdown(valid, -1);
 }
 
+/* The members of a failure detail, found in one pass over the object. */
+enum {
+  REPORT_FD_RESULT_TYPE,
+  REPORT_FD_SENDING_MTA_IP,
+  REPORT_FD_RECEIVING_MX_HOSTNAME,
+  REPORT_FD_RECEIVING_MX_HELO,
+  REPORT_FD_RECEIVING_IP,
+  REPORT_FD_ADDITIONAL_INFORMATION,
+  REPORT_FD_FAILURE_REASON_CODE,
+  REPORT_FD_FAILED_SESSION_COUNT,
+  REPORT_FD_N,
+};
+
+static const char *const report_fd_names[REPORT_FD_N] = {
+  "result-type", "sending-mta-ip", "receiving-mx-hostname", "receiving-mx-helo",
+  "receiving-ip", "additional-information", "failure-reason-code", "failed-session-count",
+};
+
+static int
+report_fd_index(const char *key)
+{
+  switch (key[0]) {
+  case 'r':
+    for (int i = REPORT_FD_RESULT_TYPE; i <= REPORT_FD_RECEIVING_IP; i++)
+      if (i != REPORT_FD_SENDING_MTA_IP && strcmp(key, report_fd_names[i]) == 0)
+        return i;
+    return -1;
+  case 's':
+    return strcmp(key, "sending-mta-ip") == 0 ? REPORT_FD_SENDING_MTA_IP : -1;
+  case 'a':
+    return strcmp(key, "additional-information") == 0 ? REPORT_FD_ADDITIONAL_INFORMATION : -1;
+  case 'f':
+    if (strcmp(key, "failure-reason-code") == 0)
+      return REPORT_FD_FAILURE_REASON_CODE;
+    return strcmp(key, "failed-session-count") == 0 ? REPORT_FD_FAILED_SESSION_COUNT : -1;
+  default:
+    return -1;
+  }
+}
+
+/* A string of a failure detail, in the arena: as report_get_string() (@keep_empty) or
+ * report_get_optional(), from the member's state and value. */
+static char *
+report_fd_string(Report *r, ReportFieldState st, TrJson *v, int field, gboolean keep_empty,
+                 gboolean share, gboolean *was_empty)
+{
+  if (st != REPORT_FIELD_PRESENT)
+    return NULL;
+  const char *s;
+  gsize len;
+  gboolean is_string;
+  if (!report_value_text(r, v, report_fd_names[field], &s, &len, &is_string))
+    return NULL;
+  g_autofree char *repaired = NULL;
+  if (is_string)
+    report_clean_string(r, &s, &len, &repaired);
+  if (len == 0 && !keep_empty) {
+    if (was_empty != NULL)
+      *was_empty = TRUE;
+    return NULL;
+  }
+  return report_arena_string(r->arena, s, len, share);
+}
+
 static ReportFailure *
 report_parse_failure(Report *r, TrJson *fd)
 {
-  ReportFailure *f = g_new0(ReportFailure, 1);
-  f->result_type = report_get_string(r, fd, "result-type", NULL);
+  struct ReportArena *a = report_arena(r);
+  if (a->intern == NULL && ++a->failures >= REPORT_INTERN_AFTER)
+    a->intern = g_new0(ReportInternSlot, REPORT_INTERN_SLOTS);
+
+  TrJson *val[REPORT_FD_N] = { NULL };
+  ReportFieldState st[REPORT_FD_N] = { REPORT_FIELD_ABSENT };
+  {
+    json_object_object_foreach(fd, fd_key, fd_val) {
+      int i = report_fd_index(fd_key);
+      if (i >= 0) {
+        val[i] = fd_val;
+        st[i] = fd_val != NULL ? REPORT_FIELD_PRESENT : REPORT_FIELD_NULL;
+      }
+    }
+  }
+
+  ReportFailure *f = report_arena_alloc(a, sizeof *f, _Alignof(ReportFailure));
+  memset(f, 0, sizeof *f);
+  f->result_type = report_fd_string(r, st[REPORT_FD_RESULT_TYPE], val[REPORT_FD_RESULT_TYPE],
+                                    REPORT_FD_RESULT_TYPE, TRUE, TRUE, NULL);
   if (f->result_type == NULL) {
     report_deviation(r, "result-type missing");
-    f->result_type = g_strdup("");
+    f->result_type = report_arena_string(a, "", 0, TRUE);
   }
 
   gboolean empty = FALSE;
-  TrJson *dummy;
   /* The RFC's own example omits receiving-ip: only these two count as missing. */
-  gboolean missing = report_member(fd, "sending-mta-ip", &dummy) != REPORT_FIELD_PRESENT ||
-                     report_member(fd, "receiving-mx-hostname", &dummy) != REPORT_FIELD_PRESENT;
-  f->sending_mta_ip = report_get_optional(r, fd, "sending-mta-ip", &empty);
-  f->receiving_mx_hostname = report_get_optional(r, fd, "receiving-mx-hostname", &empty);
-  f->receiving_mx_helo = report_get_optional(r, fd, "receiving-mx-helo", &empty);
-  f->receiving_ip = report_get_optional(r, fd, "receiving-ip", &empty);
-  f->additional_information = report_get_optional(r, fd, "additional-information", &empty);
-  f->failure_reason_code = report_get_optional(r, fd, "failure-reason-code", &empty);
+  gboolean missing = st[REPORT_FD_SENDING_MTA_IP] != REPORT_FIELD_PRESENT ||
+                     st[REPORT_FD_RECEIVING_MX_HOSTNAME] != REPORT_FIELD_PRESENT;
+  static const struct {
+    int field;
+    gboolean share;               /* sending addresses rarely repeat */
+    gsize offset;
+  } strings[] = {
+    { REPORT_FD_SENDING_MTA_IP, FALSE, G_STRUCT_OFFSET(ReportFailure, sending_mta_ip) },
+    { REPORT_FD_RECEIVING_MX_HOSTNAME, TRUE,
+      G_STRUCT_OFFSET(ReportFailure, receiving_mx_hostname) },
+    { REPORT_FD_RECEIVING_MX_HELO, TRUE, G_STRUCT_OFFSET(ReportFailure, receiving_mx_helo) },
+    { REPORT_FD_RECEIVING_IP, TRUE, G_STRUCT_OFFSET(ReportFailure, receiving_ip) },
+    { REPORT_FD_ADDITIONAL_INFORMATION, TRUE,
+      G_STRUCT_OFFSET(ReportFailure, additional_information) },
+    { REPORT_FD_FAILURE_REASON_CODE, TRUE,
+      G_STRUCT_OFFSET(ReportFailure, failure_reason_code) },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(strings); i++) {
+    int k = strings[i].field;
+    G_STRUCT_MEMBER(char *, f, strings[i].offset) =
+        report_fd_string(r, st[k], val[k], k, FALSE, strings[i].share, &empty);
+  }
   if (missing)
     report_deviation(r, "failure detail fields missing");
   if (empty)
     report_deviation(r, "failure detail field is empty");
 
-  gboolean present;
-  f->failed_session_count = report_get_count(r, fd, "failed-session-count", &present);
-  if (!present)
+  if (st[REPORT_FD_FAILED_SESSION_COUNT] == REPORT_FIELD_PRESENT)
+    f->failed_session_count = report_count_value(r, "failed-session-count",
+                                                 val[REPORT_FD_FAILED_SESSION_COUNT]);
+  else
     report_deviation(r, "failed-session-count missing");
   return f;
 }
 
+/* The failure details of one "failure-details" array parsed ahead of the document
+ * (report_stream_array()): what report_parse_failures() would have found in it. */
+typedef struct {
+  GPtrArray *failures;            /* ReportFailure* in the arena; NULL once taken */
+  GPtrArray *deviations;          /* char*: distinct, in the order first met */
+} ReportDetails;
+
 static void
-report_parse_failures(Report *r, ReportPolicy *p, TrJson *entry)
+report_details_free(ReportDetails *d)
 {
+  if (d->failures != NULL)
+    g_ptr_array_unref(d->failures);
+  g_ptr_array_unref(d->deviations);
+  g_free(d);
+}
+
+/* One element of a failure-details array, into @failures; deviations are recorded in
+ * @devs (r->deviations when converting a tree). */
+static void
+report_add_failure_element(Report *r, GPtrArray *failures, GPtrArray *devs, TrJson *e)
+{
+  GPtrArray *saved = r->deviations;
+  r->deviations = devs;
+  if (e == NULL || !json_object_is_type(e, json_type_object))
+    report_deviation(r, "failure detail is not an object");
+  else
+    g_ptr_array_add(failures, report_parse_failure(r, e));
+  r->deviations = saved;
+}
+
+typedef struct {
+  Report *r;
+  const ReportFilename *fname;
+  GPtrArray *details;             /* ReportDetails*, when parsed incrementally */
+  gboolean restart;               /* the tree does not match what was parsed ahead */
+} ReportParse;
+
+static void
+report_parse_failures(ReportParse *ps, ReportPolicy *p, TrJson *entry)
+{
+  Report *r = ps->r;
   TrJson *v;
   if (report_member(entry, "failure-details", &v) != REPORT_FIELD_PRESENT)
     return;
   if (json_object_is_type(v, json_type_object)) {
     report_deviation(r, "failure-details is a single object");
-    g_ptr_array_add(p->failures, report_parse_failure(r, v));
+    report_add_failure_element(r, p->failures, r->deviations, v);
   } else if (json_object_is_type(v, json_type_array)) {
     gsize n = json_object_array_length(v);
-    for (gsize i = 0; i < n; i++) {
-      TrJson *e = json_object_array_get_idx(v, i);
-      if (e == NULL || !json_object_is_type(e, json_type_object)) {
-        report_deviation(r, "failure detail is not an object");
-        continue;
+    if (ps->details != NULL && n > 0) {
+      /* Parsed ahead: the tree holds [index] in its place. */
+      TrJson *m = json_object_array_get_idx(v, 0);
+      gint64 idx = json_object_is_type(m, json_type_int) ? json_object_get_int64(m) : -1;
+      ReportDetails *d = idx >= 0 && idx < (gint64) ps->details->len
+                             ? ps->details->pdata[idx] : NULL;
+      if (n != 1 || d == NULL || d->failures == NULL) {
+        ps->restart = TRUE;
+        return;
       }
-      g_ptr_array_add(p->failures, report_parse_failure(r, e));
+      for (guint i = 0; i < d->deviations->len; i++)
+        report_deviation(r, d->deviations->pdata[i]);
+      g_ptr_array_unref(p->failures);
+      p->failures = g_steal_pointer(&d->failures);
+    } else {
+      for (gsize i = 0; i < n; i++)
+        report_add_failure_element(r, p->failures, r->deviations,
+                                   json_object_array_get_idx(v, i));
     }
   } else {
     report_deviation(r, "failure-details is not an array");
@@ -828,8 +1163,10 @@ report_known_policy_type(const char *t)
 }
 
 static ReportPolicy *
-report_parse_policy(Report *r, TrJson *entry, const ReportFilename *fname)
+report_parse_policy(ReportParse *ps, TrJson *entry)
 {
+  Report *r = ps->r;
+  const ReportFilename *fname = ps->fname;
   ReportPolicy *p = report_policy_new();
   TrJson *pol = NULL;
   if (report_member(entry, "policy", &pol) != REPORT_FIELD_PRESENT ||
@@ -874,7 +1211,7 @@ report_parse_policy(Report *r, TrJson *entry, const ReportFilename *fname)
   if (summary != NULL && !present)
     report_deviation(r, "total-failure-session-count missing");
 
-  report_parse_failures(r, p, entry);
+  report_parse_failures(ps, p, entry);
   return p;
 }
 
@@ -964,74 +1301,393 @@ report_check_fname_domain(Report *r, const ReportFilename *fname)
     report_deviation(r, "file name disagrees with report: policy-domain");
 }
 
-/* Run the tokener over the whole buffer in chunks (json-c takes an int length). */
-static TrJson *
-report_tokenize(const guint8 *data, gsize len, guint depth, GError **error)
+/* ---- tokenizing ----------------------------------------------------------------
+ *
+ * The document tokener is fed the text in pieces. In incremental mode a scanner walks
+ * the text ahead of it; at each `"failure-details" : [` it parses the array's elements
+ * one by one with a second tokener (its depth limit reduced by the array's nesting, so
+ * that it accepts exactly what the document tokener would), converts each and frees it,
+ * and gives the document tokener `[N]` instead of the array (N: index in ps->details).
+ * json-c then sees a document that differs only inside arrays it would have accepted,
+ * so it accepts or rejects the same and reports the same error. When the scanner meets
+ * what it does not follow (a comment, a single quote, an element json-c rejects or that
+ * the scanner cannot delimit), the document tokener gets `[0,0,...,` for the elements
+ * converted so far and then the original text from that element on: its error is then
+ * the error of the original document. If it reports none, the document is parsed again
+ * as a tree (ps->restart). */
+
+typedef struct {
+  const char *data;
+  gsize len;
+  guint depth;                    /* max-json-depth */
+  TrJsonTokener *doc;
+  gsize fed;                      /* bytes of @data given to @doc */
+  enum json_tokener_error jerr;   /* json_tokener_continue while @doc wants more */
+  TrJson *root;                   /* once jerr is success */
+  gsize end;                      /* offset in @data just after the top-level value */
+  gboolean gave_up;               /* the rest went to @doc unscanned */
+} ReportStream;
+
+/* Give @doc @n bytes: the original text at @data + st->fed when @copy is NULL (and
+ * advance st->fed), else @copy (a substitute). */
+static void
+report_stream_feed(ReportStream *st, const char *copy, gsize n)
 {
-  g_autoptr(TrJsonTokener) tok = json_tokener_new_ex((int) MIN(depth, (guint) G_MAXINT));
-  if (tok == NULL) {
+  const char *p = copy != NULL ? copy : st->data + st->fed;
+  gsize off = 0;
+  while (off < n && st->jerr == json_tokener_continue) {
+    gsize chunk = MIN(n - off, (gsize) REPORT_PARSE_CHUNK);
+    TrJson *obj = json_tokener_parse_ex(st->doc, p + off, (int) chunk);
+    st->jerr = json_tokener_get_error(st->doc);
+    if (st->jerr == json_tokener_success) {
+      st->root = obj;
+      st->end = st->fed + off + json_tokener_get_parse_end(st->doc);
+      if (copy != NULL)
+        st->gave_up = TRUE;     /* cannot happen: a substitute is never a whole value */
+    } else {
+      json_object_put(obj);
+    }
+    off += chunk;
+  }
+  if (copy == NULL)
+    st->fed += n;
+}
+
+/* Give @doc the original text up to @pos. */
+static void
+report_stream_feed_to(ReportStream *st, gsize pos)
+{
+  if (pos > st->fed)
+    report_stream_feed(st, NULL, pos - st->fed);
+}
+
+/* Whether the JSON string body @s (@len bytes, escapes undone as json-c does, an
+ * escaped NUL ending it as json-c's object keys end) equals the ASCII @want. */
+static gboolean
+report_json_key_is(const char *s, gsize len, const char *want)
+{
+  gsize wlen = strlen(want);
+  if (len == wlen && memcmp(s, want, len) == 0)
+    return TRUE;
+  if (memchr(s, '\\', len) == NULL)
+    return FALSE;
+  gsize w = 0;
+  for (gsize i = 0; i < len; i++) {
+    guint c = (guchar) s[i];
+    if (c == '\\') {
+      if (++i == len)
+        return FALSE;
+      switch (s[i]) {
+      case '"': case '\\': case '/': c = (guchar) s[i]; break;
+      case 'b': c = '\b'; break;
+      case 'f': c = '\f'; break;
+      case 'n': c = '\n'; break;
+      case 'r': c = '\r'; break;
+      case 't': c = '\t'; break;
+      case 'u':
+        if (len - i < 5)
+          return FALSE;
+        c = 0;
+        for (guint k = 1; k <= 4; k++) {
+          if (!g_ascii_isxdigit(s[i + k]))
+            return FALSE;
+          c = c * 16 + (guint) g_ascii_xdigit_value(s[i + k]);
+        }
+        i += 4;
+        if (c >= 0x80)
+          return FALSE;       /* never one of want's ASCII bytes */
+        break;
+      default:
+        return FALSE;         /* json-c rejects it */
+      }
+    }
+    if (c == 0)
+      return w == wlen;
+    if (w == wlen || want[w] != (char) c)
+      return FALSE;
+    w++;
+  }
+  return w == wlen;
+}
+
+/* The offset of the '"' closing the string that opens at @pos, or @len. */
+static gsize
+report_scan_string(const char *data, gsize len, gsize pos)
+{
+  gsize i = pos + 1;
+  for (;;) {
+    const char *q = memchr(data + i, '"', len - i);
+    if (q == NULL)
+      return len;
+    gsize e = (gsize) (q - data);
+    gsize bs = 0;
+    while (e - bs > pos + 1 && data[e - bs - 1] == '\\')
+      bs++;
+    if (bs % 2 == 0)
+      return e;
+    i = e + 1;
+  }
+}
+
+/* The offset of the ',' or ']' that ends the array element starting at @pos, or @len
+ * when the scanner cannot tell (end of input, a comment, a single quote, a '}' closing
+ * the array). */
+static gsize
+report_scan_element(const char *data, gsize len, gsize pos)
+{
+  guint nest = 0;
+  for (gsize i = pos; i < len; i++) {
+    switch (data[i]) {
+    case '"':
+      i = report_scan_string(data, len, i);
+      if (i == len)
+        return len;
+      break;
+    case '{':
+    case '[':
+      nest++;
+      break;
+    case '}':
+    case ']':
+      if (nest == 0)
+        return data[i] == ']' ? i : len;
+      nest--;
+      break;
+    case ',':
+      if (nest == 0)
+        return i;
+      break;
+    case '\'':
+    case '/':
+      return len;
+    default:
+      break;
+    }
+  }
+  return len;
+}
+
+/* The failure-details array opening at @pos, its elements at nesting @level (the
+ * number of containers around them, the array included). Returns the offset after it
+ * when it was parsed ahead, 0 when it is not worth it (empty), or @len when the scanner
+ * gave up (st->gave_up). */
+static gsize
+report_stream_array(ReportStream *st, ReportParse *ps, gsize pos, guint level)
+{
+  const char *data = st->data;
+  gsize len = st->len;
+  gsize q = pos + 1;
+  while (q < len && report_is_json_space(data[q]))
+    q++;
+  if (q < len && data[q] == ']')
+    return 0;
+
+  report_stream_feed_to(st, pos);
+  if (st->jerr != json_tokener_continue)
+    return len;
+
+  ReportDetails *d = NULL;
+  TrJsonTokener *el = NULL;
+  guint converted = 0;
+  gsize start = pos + 1;
+  if (level < st->depth)
+    el = report_tokener(REPORT_TOK_ELEMENT, (int) (st->depth - level));
+  if (el != NULL) {
+    d = g_new0(ReportDetails, 1);
+    d->failures = g_ptr_array_new();
+    d->deviations = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(ps->details, d);
+  }
+  while (el != NULL) {
+    gsize end = report_scan_element(data, len, start);
+    if (end == len)
+      break;
+    q = start;
+    while (q < end && report_is_json_space(data[q]))
+      q++;
+    if (q == end)
+      break;                      /* [1,,2], [1,]: json-c decides */
+    json_tokener_reset(el);
+    TrJson *e = json_tokener_parse_ex(el, data + start, (int) MIN(end + 1 - start, (gsize) G_MAXINT));
+    gsize used = json_tokener_get_parse_end(el);
+    gboolean ok = json_tokener_get_error(el) == json_tokener_success && used <= end - start;
+    for (q = start + used; ok && q < end; q++)
+      ok = report_is_json_space(data[q]);
+    if (!ok) {
+      json_object_put(e);
+      break;
+    }
+    report_add_failure_element(ps->r, d->failures, d->deviations, e);
+    json_object_put(e);
+    converted++;
+    if (data[end] == ']') {
+      char marker[24];
+      int n = g_snprintf(marker, sizeof marker, "[%u]", ps->details->len - 1);
+      report_stream_feed(st, marker, (gsize) n);
+      st->fed = end + 1;
+      return end + 1;
+    }
+    start = end + 1;
+  }
+
+  /* Give up: stand-ins for what was converted, then the original text. */
+  static const char zeros[] = "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0";
+  report_stream_feed(st, zeros, 1);
+  for (guint left = converted; left > 0 && st->jerr == json_tokener_continue;) {
+    guint n = MIN(left, (guint) (sizeof zeros - 2) / 2);
+    report_stream_feed(st, zeros + 1, 2 * (gsize) n);
+    left -= n;
+  }
+  st->fed = start;
+  st->gave_up = TRUE;
+  return len;
+}
+
+/* Walk the text ahead of the document tokener, parsing failure-details arrays ahead. */
+static void
+report_stream_scan(ReportStream *st, ReportParse *ps)
+{
+  const char *data = st->data;
+  gsize len = st->len;
+  guint open = 0;                 /* containers open at pos */
+  gsize key = 0, key_len = 0;     /* the last string */
+  enum { AFTER_OTHER, AFTER_STRING, AFTER_COLON } after = AFTER_OTHER;
+  gsize pos = 0;
+  while (pos < len && st->jerr == json_tokener_continue) {
+    switch (data[pos]) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+      pos++;
+      continue;
+    case '"': {
+      gsize e = report_scan_string(data, len, pos);
+      if (e == len) {
+        st->gave_up = TRUE;       /* unterminated: json-c reports it */
+        return;
+      }
+      key = pos + 1;
+      key_len = e - key;
+      after = AFTER_STRING;
+      pos = e + 1;
+      continue;
+    }
+    case ':':
+      after = after == AFTER_STRING ? AFTER_COLON : AFTER_OTHER;
+      pos++;
+      continue;
+    case '[':
+      if (after == AFTER_COLON && report_json_key_is(data + key, key_len, "failure-details")) {
+        gsize next = report_stream_array(st, ps, pos, open + 1);
+        if (next == len)
+          return;
+        if (next != 0) {
+          after = AFTER_OTHER;
+          pos = next;
+          continue;
+        }
+      }
+      open++;
+      break;
+    case '{':
+      open++;
+      break;
+    case ']':
+    case '}':
+      if (open > 0)
+        open--;
+      break;
+    case '\'':
+    case '/':
+      st->gave_up = TRUE;         /* single-quoted strings and comments: json-c's own */
+      return;
+    default:
+      break;
+    }
+    after = AFTER_OTHER;
+    pos++;
+  }
+}
+
+/* Tokenize the document; with @ps->details set, parse failure-details arrays ahead.
+ * Returns the root, or NULL with @error set, or NULL with ps->restart set. */
+static TrJson *
+report_tokenize(ReportParse *ps, const guint8 *bytes, gsize len, guint depth, GError **error)
+{
+  ReportStream st = {
+    .data = (const char *) bytes,
+    .len = len,
+    .depth = depth,
+    .jerr = json_tokener_continue,
+  };
+  st.doc = report_tokener(REPORT_TOK_DOCUMENT, (int) MIN(depth, (guint) G_MAXINT));
+  if (st.doc == NULL) {
     g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_JSON, "not JSON: out of memory");
     return NULL;
   }
-  TrJson *obj = NULL;
-  gsize off = 0;
-  enum json_tokener_error jerr = json_tokener_continue;
-  while (off < len) {
-    gsize n = MIN(len - off, (gsize) REPORT_PARSE_CHUNK);
-    obj = json_tokener_parse_ex(tok, (const char *) data + off, (int) n);
-    jerr = json_tokener_get_error(tok);
-    if (jerr != json_tokener_continue) {
-      off += json_tokener_get_parse_end(tok);
-      break;
-    }
-    off += n;
-  }
-  if (jerr == json_tokener_continue) {
+  if (ps->details != NULL)
+    report_stream_scan(&st, ps);
+  report_stream_feed_to(&st, len);
+  if (st.jerr == json_tokener_continue) {
     /* A NUL ends a top-level scalar; inside an object it is "unexpected end". */
-    obj = json_tokener_parse_ex(tok, "", 1);
-    jerr = json_tokener_get_error(tok);
-    if (jerr == json_tokener_continue)
-      jerr = json_tokener_error_parse_eof;
+    TrJson *obj = json_tokener_parse_ex(st.doc, "", 1);
+    st.jerr = json_tokener_get_error(st.doc);
+    if (st.jerr == json_tokener_continue)
+      st.jerr = json_tokener_error_parse_eof;
+    if (st.jerr == json_tokener_success) {
+      st.root = obj;
+      st.end = len;
+    } else {
+      json_object_put(obj);
+    }
   }
-  if (jerr == json_tokener_error_depth) {
-    json_object_put(obj);
+  json_tokener_reset(st.doc);
+
+  if (st.jerr == json_tokener_error_depth) {
     g_set_error(error, REPORT_ERROR, REPORT_ERROR_JSON,
                 "not JSON: nesting deeper than %u levels (max-json-depth)", depth);
     return NULL;
   }
-  if (jerr != json_tokener_success) {
-    json_object_put(obj);
+  if (st.jerr != json_tokener_success) {
     g_set_error(error, REPORT_ERROR, REPORT_ERROR_JSON, "not JSON: %s",
-                json_tokener_error_desc(jerr));
+                json_tokener_error_desc(st.jerr));
     return NULL;
   }
-  if (obj == NULL) {
+  if (st.gave_up) {
+    /* Valid, but not as scanned: the tree holds stand-ins or unreplaced arrays. */
+    json_object_put(st.root);
+    ps->restart = TRUE;
+    return NULL;
+  }
+  if (st.root == NULL) {
     /* json-c parses the text "null" into a NULL object: not a report either. */
     g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_INVALID,
                         "not a TLS report: top level is null, not an object");
     return NULL;
   }
-  for (; off < len; off++) {
-    if (!report_is_json_space((char) data[off])) {
-      json_object_put(obj);
+  for (gsize off = st.end; off < len; off++) {
+    if (!report_is_json_space((char) bytes[off])) {
+      json_object_put(st.root);
       g_set_error(error, REPORT_ERROR, REPORT_ERROR_JSON,
                   "not JSON: trailing data at offset %" G_GSIZE_FORMAT, off);
       return NULL;
     }
   }
-  return obj;
+  return st.root;
 }
 
-Report *
-report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
-             GError **error)
+/* One parse; NULL with ps->restart set (and no error) when the incremental parse must
+ * be redone as a tree. */
+static Report *
+report_parse_once(const guint8 *data, gsize len, const ReportFilename *fname, guint depth,
+                  gboolean incremental, gboolean *restart, GError **error)
 {
-  g_return_val_if_fail(json != NULL, NULL);
-  gsize len = 0;
-  const guint8 *data = g_bytes_get_data(json, &len);
-  guint depth = limits != NULL && limits->max_json_depth > 0 ? limits->max_json_depth
-                                                              : TR_DEFAULT_MAX_JSON_DEPTH;
   g_autoptr(Report) r = report_new();
+  g_autoptr(GPtrArray) details = NULL;
+  if (incremental)
+    details = g_ptr_array_new_with_free_func((GDestroyNotify) report_details_free);
+  ReportParse ps = { .r = r, .fname = fname, .details = details };
 
   if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf) {
     report_deviation(r, "byte order mark before JSON");
@@ -1052,9 +1708,11 @@ report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
     return NULL;
   }
 
-  g_autoptr(TrJson) root = report_tokenize(data, len, depth, error);
-  if (root == NULL)
+  g_autoptr(TrJson) root = report_tokenize(&ps, data, len, depth, error);
+  if (root == NULL) {
+    *restart = ps.restart;
     return NULL;
+  }
   if (!json_object_is_type(root, json_type_object)) {
     g_set_error(error, REPORT_ERROR, REPORT_ERROR_INVALID,
                 "not a TLS report: top level is %s, not an object",
@@ -1097,7 +1755,7 @@ report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
 
   if (json_object_is_type(policies, json_type_object)) {
     report_deviation(r, "policies is a single object");
-    g_ptr_array_add(r->policies, report_parse_policy(r, policies, fname));
+    g_ptr_array_add(r->policies, report_parse_policy(&ps, policies));
   } else {
     gsize n = json_object_array_length(policies);
     if (n == 0)
@@ -1108,13 +1766,44 @@ report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
         report_deviation(r, "policy entry is not an object");
         continue;
       }
-      g_ptr_array_add(r->policies, report_parse_policy(r, e, fname));
+      g_ptr_array_add(r->policies, report_parse_policy(&ps, e));
     }
+  }
+  if (ps.restart) {
+    *restart = TRUE;
+    return NULL;
   }
   report_check_fname_domain(r, fname);
 
   report_compute_key(r);
   return g_steal_pointer(&r);
+}
+
+Report *
+report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
+                  ReportParseMode mode, GError **error)
+{
+  g_return_val_if_fail(json != NULL, NULL);
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data(json, &len);
+  guint depth = limits != NULL && limits->max_json_depth > 0 ? limits->max_json_depth
+                                                              : TR_DEFAULT_MAX_JSON_DEPTH;
+  gboolean incremental = mode == REPORT_PARSE_INCREMENTAL ||
+                         (mode == REPORT_PARSE_AUTO && len >= REPORT_INCREMENTAL_MIN);
+  gboolean restart = FALSE;
+  Report *r = report_parse_once(data, len, fname, depth, incremental, &restart, error);
+  if (r == NULL && restart)
+    r = report_parse_once(data, len, fname, depth, FALSE, &restart, error);
+  if (len > REPORT_TOKENER_KEEP_MAX)
+    report_tokeners_trim();
+  return r;
+}
+
+Report *
+report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
+             GError **error)
+{
+  return report_parse_with(json, fname, limits, REPORT_PARSE_AUTO, error);
 }
 
 /* ---- key ------------------------------------------------------------------ */
@@ -1184,6 +1873,11 @@ typedef struct {
   gboolean pretty;
   guint depth;
   gboolean first[REPORT_JW_MAX_DEPTH];
+  gsize spill_at;                 /* 0: never spill */
+  ReportJsonSpill spill;
+  gpointer spill_data;
+  GError **error;
+  gboolean failed;                /* a spill failed: stop */
 } ReportJsonWriter;
 
 static void
@@ -1369,18 +2063,21 @@ report_jw_policy(ReportJsonWriter *w, const ReportPolicy *p)
 
   report_jw_key(w, "failure-details");
   report_jw_open(w, '[');
-  for (guint i = 0; p->failures != NULL && i < p->failures->len; i++)
+  for (guint i = 0; p->failures != NULL && i < p->failures->len && !w->failed; i++) {
     report_jw_failure(w, p->failures->pdata[i]);
+    if (w->spill_at > 0 && w->out->len >= w->spill_at &&
+        !w->spill(w->out, w->spill_data, w->error))
+      w->failed = TRUE;
+  }
   report_jw_close(w, ']');
 
   report_jw_close(w, '}');
 }
 
-void
-report_to_json(const Report *report, gboolean pretty, GString *out)
+static gboolean
+report_to_json_writer(const Report *report, ReportJsonWriter *wp)
 {
-  g_return_if_fail(report != NULL && out != NULL);
-  ReportJsonWriter w = { .out = out, .pretty = pretty, .depth = 0 };
+  ReportJsonWriter w = *wp;   /* a local copy keeps the hot path free of aliasing */
   w.first[0] = TRUE;
 
   report_jw_open(&w, '{');
@@ -1423,4 +2120,23 @@ report_to_json(const Report *report, gboolean pretty, GString *out)
   report_jw_close(&w, '}');
 
   report_jw_close(&w, '}');
+  return !w.failed;
+}
+
+void
+report_to_json(const Report *report, gboolean pretty, GString *out)
+{
+  g_return_if_fail(report != NULL && out != NULL);
+  ReportJsonWriter w = { .out = out, .pretty = pretty };
+  report_to_json_writer(report, &w);
+}
+
+gboolean
+report_to_json_spill(const Report *report, gboolean pretty, GString *out, gsize spill_at,
+                     ReportJsonSpill spill, gpointer user_data, GError **error)
+{
+  g_return_val_if_fail(report != NULL && out != NULL && spill != NULL, FALSE);
+  ReportJsonWriter w = { .out = out, .pretty = pretty, .spill_at = MAX(spill_at, (gsize) 1),
+                         .spill = spill, .spill_data = user_data, .error = error };
+  return report_to_json_writer(report, &w);
 }

@@ -6,6 +6,9 @@
 
 #include "common.h"
 
+/* In a report from report_parse() the strings of a failure detail, and the detail
+ * itself, live in the report's arena (repeated values shared): read them, do not free
+ * or modify them. */
 typedef struct {
   char *result_type;              /* kept verbatim, unknown values included; "" if absent */
   char *sending_mta_ip;           /* NULL when absent or "" */
@@ -24,7 +27,7 @@ typedef struct {
   GPtrArray *mx_hosts;            /* char*, never NULL; "mx: " prefix stripped */
   gint64 total_successful;        /* 0 when absent */
   gint64 total_failure;           /* 0 when absent */
-  GPtrArray *failures;            /* ReportFailure*, never NULL */
+  GPtrArray *failures;            /* ReportFailure*, never NULL (see above) */
 } ReportPolicy;
 
 /* Metadata from a §5.1 file name: sender!policy-domain!begin!end[!unique-id].json[.gz] */
@@ -58,12 +61,17 @@ typedef struct {
   GPtrArray *deviations;          /* char*: short reasons, e.g. "mx-host is a string" */
   ReportIngest ingest;
   guint8 key[16];                 /* dedup key, see report_compute_key() */
+  struct ReportArena *arena;      /* private: storage of the failure details; NULL in a
+                                     report built by hand */
 } Report;
 
 void report_free(Report *report);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Report, report_free)
 
 /* Parse and validate JSON bytes (json-c tokener with @limits->max_json_depth).
+ * Thread-safe: each thread reuses its own tokeners. The "failure-details" arrays of a
+ * large report are parsed one element at a time (see REPORT_PARSE_INCREMENTAL), so
+ * that their json-c objects never all exist at once.
  * Rejects (REPORT_ERROR_JSON / REPORT_ERROR_INVALID, one-line message) only what cannot
  * be a report: not JSON or not an object, no "policies" array, no usable date-range and
  * no @fname to take it from. @fname (nullable) fills a missing date-range and
@@ -71,6 +79,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Report, report_free)
  * Computes report->key. Returns (transfer full). */
 Report *report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
                      GError **error);
+
+/* How report_parse_with() reads the JSON; the result (report or error) is the same. */
+typedef enum {
+  REPORT_PARSE_AUTO,          /* what report_parse() does: incremental for large input */
+  REPORT_PARSE_TREE,          /* one json-c object tree of the whole document */
+  REPORT_PARSE_INCREMENTAL,   /* a scanner finds each non-empty "failure-details" array;
+                                 its elements are parsed and converted one at a time and
+                                 the rest of the document is parsed with the array
+                                 replaced by a reference. Anything the scanner does not
+                                 follow (comments, single quotes, an invalid element)
+                                 gives the json-c error of the document, or a second
+                                 parse as a tree when the document is valid after all. */
+} ReportParseMode;
+
+Report *report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
+                          ReportParseMode mode, GError **error);
 
 /* Dedup key: first 16 bytes of SHA-256 over organization-name, report-id, begin, end
  * (NUL separated, begin/end as decimal epoch seconds). */
@@ -98,5 +122,14 @@ const char *report_primary_domain(const Report *report);
  * submitter, report-domain, filename, message-id, received, deviations, key).
  * Appends to @out; no trailing newline; @pretty for the tree store. */
 void report_to_json(const Report *report, gboolean pretty, GString *out);
+
+/* As report_to_json(), calling @spill whenever @out holds @spill_at bytes or more
+ * between two failure details, so that the text of a large report need not be held
+ * whole; @spill writes out what it wants and truncates @out. Stops at the first
+ * @spill that fails and returns FALSE with its error. */
+typedef gboolean (*ReportJsonSpill)(GString *out, gpointer user_data, GError **error);
+gboolean report_to_json_spill(const Report *report, gboolean pretty, GString *out,
+                              gsize spill_at, ReportJsonSpill spill, gpointer user_data,
+                              GError **error);
 
 #endif
