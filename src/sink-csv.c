@@ -1,6 +1,7 @@
 /* sink-csv.c - the "csv" sink: one RFC 4180 row per policy and per failure detail,
  * appended under a lock of the file. Columns: docs/csv.md. */
 #include "sink.h"
+#include "sink-spill.h"
 
 #include <string.h>
 
@@ -16,9 +17,11 @@ const char sink_csv_header[] = SINK_CSV_HEADER;
 
 typedef struct {
   char *path;
-  GString *buf;             /* rows staged since the last flush */
-  gboolean to_stdout;       /* "-": the header once per run, no journal */
+  GString *buf;             /* rows staged since the last flush (and not spilled) */
+  gboolean to_stdout;       /* "-": the header once per run, no journal, no spilling */
   gboolean header_done;
+  SinkSpill spill;          /* rows of the batch already written to the file */
+  GString *head, *tail, *scratch;   /* reused by sink_csv_rows() */
 } SinkCsv;
 
 /* One field, quoted when it holds a comma, a quote, CR, LF or leading/trailing white
@@ -49,27 +52,35 @@ sink_csv_field(GString *out, const char *value, gboolean first)
 static void
 sink_csv_int(GString *out, gint64 v)
 {
-  g_string_append_printf(out, ",%" G_GINT64_FORMAT, v);
+  char buf[24];
+  char *p = buf + sizeof buf;
+  guint64 u = v < 0 ? (guint64) 0 - (guint64) v : (guint64) v;
+  do {
+    *--p = (char) ('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (v < 0)
+    *--p = '-';
+  *--p = ',';
+  g_string_append_len(out, p, buf + sizeof buf - p);
 }
 
-static char *
-sink_csv_join(const GPtrArray *list)
+static void
+sink_csv_join(GString *s, const GPtrArray *list)
 {
-  g_autoptr(GString) s = g_string_new(NULL);
   for (guint i = 0; list != NULL && i < list->len; i++) {
     if (i > 0)
       g_string_append_c(s, '|');
     g_string_append(s, list->pdata[i] != NULL ? list->pdata[i] : "");
   }
-  return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
-/* The columns every row shares up to mx_hosts. */
+/* The columns every row of a policy shares after row_type, up to mx_hosts (with the
+ * comma before them). */
 static void
-sink_csv_head(GString *out, const char *row_type, const Report *r, const ReportPolicy *p,
-              const char *begin, const char *end, const char *strings, const char *mx)
+sink_csv_head(GString *out, const Report *r, const ReportPolicy *p, const char *begin,
+              const char *end, GString *scratch)
 {
-  sink_csv_field(out, row_type, TRUE);
   sink_csv_field(out, r->organization_name, FALSE);
   sink_csv_field(out, r->contact_info, FALSE);
   sink_csv_field(out, r->report_id, FALSE);
@@ -77,40 +88,54 @@ sink_csv_head(GString *out, const char *row_type, const Report *r, const ReportP
   sink_csv_field(out, end, FALSE);
   sink_csv_field(out, p->policy_domain, FALSE);
   sink_csv_field(out, p->policy_type, FALSE);
-  sink_csv_field(out, strings, FALSE);
-  sink_csv_field(out, mx, FALSE);
+  g_string_truncate(scratch, 0);
+  sink_csv_join(scratch, p->policy_strings);
+  sink_csv_field(out, scratch->str, FALSE);
+  g_string_truncate(scratch, 0);
+  sink_csv_join(scratch, p->mx_hosts);
+  sink_csv_field(out, scratch->str, FALSE);
 }
 
-static void
-sink_csv_tail(GString *out, const Report *r)
-{
-  sink_csv_field(out, r->ingest.submitter, FALSE);
-  sink_csv_field(out, r->ingest.source, FALSE);
-  g_string_append(out, SINK_CSV_EOL);
-}
-
-void
-sink_csv_format_rows(const Report *r, GString *out)
+/* Rows of @r into @out; with @self (not standard output), @out is written to the file
+ * whenever it grows past SINK_SPILL_AT. */
+static gboolean
+sink_csv_rows(const Report *r, GString *out, SinkCsv *self, GError **error)
 {
   char begin[21], end[21];
   report_format_datetime(r->begin, begin);
   report_format_datetime(r->end, end);
+  g_autoptr(GString) own_head = NULL, own_tail = NULL, own_scratch = NULL;
+  GString *head, *tail, *scratch;
+  if (self != NULL) {
+    head = self->head;
+    tail = self->tail;
+    scratch = self->scratch;
+    g_string_truncate(tail, 0);
+  } else {
+    head = own_head = g_string_new(NULL);
+    tail = own_tail = g_string_new(NULL);
+    scratch = own_scratch = g_string_new(NULL);
+  }
+  sink_csv_field(tail, r->ingest.submitter, FALSE);
+  sink_csv_field(tail, r->ingest.source, FALSE);
+  g_string_append(tail, SINK_CSV_EOL);
   for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
     const ReportPolicy *p = r->policies->pdata[i];
-    g_autofree char *strings = sink_csv_join(p->policy_strings);
-    g_autofree char *mx = sink_csv_join(p->mx_hosts);
+    g_string_truncate(head, 0);
+    sink_csv_head(head, r, p, begin, end, scratch);
 
-    sink_csv_head(out, "policy", r, p, begin, end, strings, mx);
+    g_string_append(out, "policy");
+    g_string_append_len(out, head->str, (gssize) head->len);
     sink_csv_int(out, p->total_successful);
     sink_csv_int(out, p->total_failure);
-    for (guint k = 0; k < 8; k++)      /* result_type .. additional_information */
-      g_string_append_c(out, ',');
-    sink_csv_tail(out, r);
+    g_string_append_len(out, ",,,,,,,,", 8);   /* result_type .. additional_information */
+    g_string_append_len(out, tail->str, (gssize) tail->len);
 
     for (guint j = 0; p->failures != NULL && j < p->failures->len; j++) {
       const ReportFailure *f = p->failures->pdata[j];
-      sink_csv_head(out, "failure", r, p, begin, end, strings, mx);
-      g_string_append(out, ",,");      /* totals belong to the policy row */
+      g_string_append(out, "failure");
+      g_string_append_len(out, head->str, (gssize) head->len);
+      g_string_append_len(out, ",,", 2);       /* totals belong to the policy row */
       sink_csv_field(out, f->result_type, FALSE);
       sink_csv_field(out, f->sending_mta_ip, FALSE);
       sink_csv_field(out, f->receiving_mx_hostname, FALSE);
@@ -119,9 +144,22 @@ sink_csv_format_rows(const Report *r, GString *out)
       sink_csv_int(out, f->failed_session_count);
       sink_csv_field(out, f->failure_reason_code, FALSE);
       sink_csv_field(out, f->additional_information, FALSE);
-      sink_csv_tail(out, r);
+      g_string_append_len(out, tail->str, (gssize) tail->len);
+      if (self != NULL && out->len >= SINK_SPILL_AT) {
+        if (!sink_spill_write(&self->spill, self->path, SINK_CSV_HEADER SINK_CSV_EOL,
+                              out->str, out->len, error))
+          return FALSE;
+        g_string_truncate(out, 0);
+      }
     }
   }
+  return TRUE;
+}
+
+void
+sink_csv_format_rows(const Report *r, GString *out)
+{
+  sink_csv_rows(r, out, NULL, NULL);
 }
 
 static gpointer
@@ -135,6 +173,10 @@ sink_csv_open(const TrOptions *opts, Store *store, GError **error)
   self->path = g_strdup(opts->csv_path);
   self->buf = g_string_new(NULL);
   self->to_stdout = strcmp(self->path, "-") == 0;
+  self->spill = (SinkSpill) SINK_SPILL_INIT;
+  self->head = g_string_new(NULL);
+  self->tail = g_string_new(NULL);
+  self->scratch = g_string_new(NULL);
   return self;
 }
 
@@ -142,14 +184,19 @@ static gboolean
 sink_csv_write(gpointer p, const Report *report, GError **error)
 {
   SinkCsv *self = p;
-  sink_csv_format_rows(report, self->buf);
-  return TRUE;
+  return sink_csv_rows(report, self->buf, self->to_stdout ? NULL : self, error);
 }
 
 static gboolean
 sink_csv_flush(gpointer p, GError **error)
 {
   SinkCsv *self = p;
+  if (sink_spill_active(&self->spill)) {
+    if (!sink_spill_finish(&self->spill, self->path, self->buf->str, self->buf->len, error))
+      return FALSE;
+    g_string_truncate(self->buf, 0);
+    return TRUE;
+  }
   if (self->buf->len == 0)
     return TRUE;
   if (self->to_stdout && !self->header_done)
@@ -167,6 +214,7 @@ sink_csv_rollback(gpointer p)
 {
   SinkCsv *self = p;
   g_string_truncate(self->buf, 0);
+  sink_spill_abort(&self->spill);
 }
 
 static const char *
@@ -182,7 +230,11 @@ sink_csv_close(gpointer p)
   SinkCsv *self = p;
   if (self == NULL)
     return;
+  sink_spill_abort(&self->spill);     /* a batch never flushed */
   g_string_free(self->buf, TRUE);
+  g_string_free(self->head, TRUE);
+  g_string_free(self->tail, TRUE);
+  g_string_free(self->scratch, TRUE);
   g_free(self->path);
   g_free(self);
 }

@@ -1,13 +1,15 @@
 /* sink-jsonl.c - the "jsonl" sink: one normalized report per line (JSON Lines),
  * appended under a lock of the file; "-" is standard output. */
 #include "sink.h"
+#include "sink-spill.h"
 
 #include <string.h>
 
 typedef struct {
   char *path;
   gboolean to_stdout;
-  GString *buf;             /* lines staged since the last flush */
+  GString *buf;             /* lines staged since the last flush (and not spilled) */
+  SinkSpill spill;          /* lines of the batch already written to the file */
 } SinkJsonl;
 
 static gpointer
@@ -21,14 +23,30 @@ sink_jsonl_open(const TrOptions *opts, Store *store, GError **error)
   self->path = g_strdup(opts->jsonl_path);
   self->to_stdout = strcmp(self->path, "-") == 0;
   self->buf = g_string_new(NULL);
+  self->spill = (SinkSpill) SINK_SPILL_INIT;
   return self;
+}
+
+static gboolean
+sink_jsonl_spill(GString *out, gpointer p, GError **error)
+{
+  SinkJsonl *self = p;
+  if (!sink_spill_write(&self->spill, self->path, NULL, out->str, out->len, error))
+    return FALSE;
+  g_string_truncate(out, 0);
+  return TRUE;
 }
 
 static gboolean
 sink_jsonl_write(gpointer p, const Report *report, GError **error)
 {
   SinkJsonl *self = p;
-  report_to_json(report, FALSE, self->buf);
+  if (self->to_stdout) {
+    report_to_json(report, FALSE, self->buf);
+  } else if (!report_to_json_spill(report, FALSE, self->buf, SINK_SPILL_AT, sink_jsonl_spill,
+                                   self, error)) {
+    return FALSE;
+  }
   g_string_append_c(self->buf, '\n');
   return TRUE;
 }
@@ -37,6 +55,12 @@ static gboolean
 sink_jsonl_flush(gpointer p, GError **error)
 {
   SinkJsonl *self = p;
+  if (sink_spill_active(&self->spill)) {
+    if (!sink_spill_finish(&self->spill, self->path, self->buf->str, self->buf->len, error))
+      return FALSE;
+    g_string_truncate(self->buf, 0);
+    return TRUE;
+  }
   if (self->buf->len == 0)
     return TRUE;
   if (!sink_append_file(self->path, NULL, self->buf->str, self->buf->len, error))
@@ -50,6 +74,7 @@ sink_jsonl_rollback(gpointer p)
 {
   SinkJsonl *self = p;
   g_string_truncate(self->buf, 0);
+  sink_spill_abort(&self->spill);
 }
 
 static const char *
@@ -65,6 +90,7 @@ sink_jsonl_close(gpointer p)
   SinkJsonl *self = p;
   if (self == NULL)
     return;
+  sink_spill_abort(&self->spill);     /* a batch never flushed */
   g_string_free(self->buf, TRUE);
   g_free(self->path);
   g_free(self);
