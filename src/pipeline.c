@@ -153,14 +153,18 @@ typedef struct {
   PipelineResult res;
   guint new_reports;
   char *quarantine_path;
+  gboolean processed;     /* res is filled (under PipelineWorkers.lock with workers) */
 } PendingMessage;
 
 /* ---- parallel stage chain -------------------------------------------------- */
 
-/* Worker threads run pipeline_process_message() on the messages of the pending batch
- * while the main thread reads the next ones. Everything else (the source, the sinks,
- * the store, the log) stays on the main thread, and a batch is flushed in the order
- * its messages were read, only after every one of them has been processed. */
+/* Worker threads run pipeline_process_message() on the pending messages, in the order
+ * they were read, while the main thread reads the next ones and flushes. Everything else
+ * (the source, the sinks, the store, the log) stays on the main thread. A batch is
+ * flushed in the order its messages were read, once every one of them is processed and
+ * the next batch has been read and queued, so the workers have something to do while
+ * the main thread writes and syncs. Reading ahead acknowledges nothing: a message is
+ * still committed only after its own batch is durable. */
 #define PIPELINE_MAX_WORKERS 8
 
 static guint pipeline_workers_wanted;    /* 0: one per CPU */
@@ -174,9 +178,10 @@ pipeline_set_workers(guint n)
 typedef struct {
   GMutex lock;
   GCond work_cond;        /* a message was queued, or quit */
-  GCond done_cond;        /* outstanding dropped to 0 */
+  GCond done_cond;        /* a message was processed while main_waiting */
   GQueue queue;           /* PendingMessage* not yet taken by a worker */
-  guint outstanding;      /* queued or being processed */
+  guint idle;             /* workers waiting on work_cond */
+  gboolean main_waiting;  /* the main thread waits on done_cond */
   gboolean quit;
   const TrLimits *limits;
   GThread *threads[PIPELINE_MAX_WORKERS];
@@ -189,15 +194,19 @@ pipeline_worker_main(gpointer data)
   PipelineWorkers *w = data;
   g_mutex_lock(&w->lock);
   for (;;) {
-    while (g_queue_is_empty(&w->queue) && !w->quit)
+    while (g_queue_is_empty(&w->queue) && !w->quit) {
+      w->idle++;
       g_cond_wait(&w->work_cond, &w->lock);
+      w->idle--;
+    }
     PendingMessage *p = g_queue_pop_head(&w->queue);
     if (p == NULL)
       break;
     g_mutex_unlock(&w->lock);
     pipeline_process_message(p->msg, w->limits, &p->res);
     g_mutex_lock(&w->lock);
-    if (--w->outstanding == 0)
+    p->processed = TRUE;
+    if (w->main_waiting)
       g_cond_signal(&w->done_cond);
   }
   g_mutex_unlock(&w->lock);
@@ -239,20 +248,27 @@ pipeline_workers_push(PipelineWorkers *w, PendingMessage *p)
 {
   g_mutex_lock(&w->lock);
   g_queue_push_tail(&w->queue, p);
-  w->outstanding++;
-  g_cond_signal(&w->work_cond);
+  /* A signal is a system call: only when a worker sleeps. */
+  if (w->idle > 0)
+    g_cond_signal(&w->work_cond);
   g_mutex_unlock(&w->lock);
 }
 
-/* Wait until every queued message has been processed. */
+/* Wait until the first @n messages of @pending are processed. */
 static void
-pipeline_workers_wait(PipelineWorkers *w)
+pipeline_workers_wait(PipelineWorkers *w, GPtrArray *pending, guint n)
 {
   if (w == NULL)
     return;
   g_mutex_lock(&w->lock);
-  while (w->outstanding > 0)
-    g_cond_wait(&w->done_cond, &w->lock);
+  for (guint i = 0; i < n; i++) {
+    PendingMessage *p = pending->pdata[i];
+    while (!p->processed) {
+      w->main_waiting = TRUE;
+      g_cond_wait(&w->done_cond, &w->lock);
+    }
+  }
+  w->main_waiting = FALSE;
   g_mutex_unlock(&w->lock);
 }
 
@@ -261,7 +277,6 @@ pipeline_workers_stop(PipelineWorkers *w)
 {
   if (w == NULL)
     return;
-  pipeline_workers_wait(w);
   g_mutex_lock(&w->lock);
   w->quit = TRUE;
   g_cond_broadcast(&w->work_cond);
@@ -292,8 +307,7 @@ typedef struct {
   Store *store;
   GPtrArray *sinks;       /* SinkOps* */
   GPtrArray *sink_selves; /* gpointer */
-  GPtrArray *pending;     /* PendingMessage* */
-  gsize pending_bytes;
+  GPtrArray *pending;     /* PendingMessage*, in the order read */
   PipelineWorkers *workers;/* NULL: messages are processed on the main thread */
   PipelineStats *stats;
 } Pipeline;
@@ -403,18 +417,19 @@ pipeline_rollback(Pipeline *pl)
   store_rollback(pl->store);
 }
 
-/* Store the pending batch durably, then acknowledge its messages. On failure nothing
- * of the batch is acknowledged and the pending list is dropped (the source still has
- * every message; the next run sees them again). */
+/* Store the first @n pending messages durably, then acknowledge them. On failure
+ * nothing of them is acknowledged and the whole pending list is dropped (the source
+ * still has every message; the next run sees them again). */
 static gboolean
-pipeline_flush(Pipeline *pl, GError **error)
+pipeline_flush(Pipeline *pl, guint n, GError **error)
 {
-  if (pl->pending->len == 0)
+  g_assert(n <= pl->pending->len);
+  if (n == 0)
     return TRUE;
-  pipeline_workers_wait(pl->workers);
+  pipeline_workers_wait(pl->workers, pl->pending, n);
 
   gboolean need_store = FALSE;
-  for (guint i = 0; i < pl->pending->len && !need_store; i++) {
+  for (guint i = 0; i < n && !need_store; i++) {
     PendingMessage *p = pl->pending->pdata[i];
     need_store = p->res.reports->len > 0 || p->res.quarantine_reason != NULL;
   }
@@ -433,7 +448,7 @@ pipeline_flush(Pipeline *pl, GError **error)
     if (!store_begin(pl->store, paths, error))
       goto fail;
 
-    for (guint i = 0; i < pl->pending->len; i++) {
+    for (guint i = 0; i < n; i++) {
       PendingMessage *p = pl->pending->pdata[i];
       for (guint j = 0; j < p->res.reports->len; j++) {
         const Report *r = p->res.reports->pdata[j];
@@ -471,7 +486,7 @@ pipeline_flush(Pipeline *pl, GError **error)
 
   /* Durable: acknowledge, count and log. */
   gboolean ok = TRUE;
-  for (guint i = 0; i < pl->pending->len; i++) {
+  for (guint i = 0; i < n; i++) {
     PendingMessage *p = pl->pending->pdata[i];
     SourceOutcome outcome = pending_outcome(p);
     PipelineStats *st = pl->stats;
@@ -496,20 +511,20 @@ pipeline_flush(Pipeline *pl, GError **error)
       }
     }
   }
-  g_ptr_array_set_size(pl->pending, 0);
-  pl->pending_bytes = 0;
+  g_ptr_array_remove_range(pl->pending, 0, n);
   return ok;
 
 fail:
   pipeline_rollback(pl);
   store_unlock(pl->store);
 fail_unlocked:
+  /* Read ahead or not, every pending message is left for a later run. */
+  pipeline_workers_wait(pl->workers, pl->pending, pl->pending->len);
   for (guint i = 0; i < pl->pending->len; i++) {
     PendingMessage *p = pl->pending->pdata[i];
     tr_log_error("%s: not stored, left for a later run", p->msg->origin);
   }
   g_ptr_array_set_size(pl->pending, 0);
-  pl->pending_bytes = 0;
   return FALSE;
 }
 
@@ -566,6 +581,9 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     goto out;
   }
   pl.workers = pipeline_workers_start(pipeline_worker_count(mda_mode, batch), &opts->limits);
+  guint closed = 0;       /* a full batch at the head of pending, flushed after the next */
+  guint open = 0;         /* messages read since (the batch being filled) */
+  gsize open_bytes = 0;
 
   for (;;) {
     if (pipeline_stop_requested()) {
@@ -592,16 +610,25 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     PendingMessage *p = g_new0(PendingMessage, 1);
     p->msg = msg;
     g_ptr_array_add(pl.pending, p);
-    if (pl.workers != NULL)
+    if (pl.workers != NULL) {
       pipeline_workers_push(pl.workers, p);
-    else
+    } else {
       pipeline_process_message(msg, &opts->limits, &p->res);
-    pl.pending_bytes += g_bytes_get_size(msg->data);
+      p->processed = TRUE;
+    }
+    open++;
+    open_bytes += g_bytes_get_size(msg->data);
 
-    if (pl.pending->len >= batch || pl.pending_bytes >= PIPELINE_MAX_PENDING_BYTES) {
-      if (!pipeline_flush(&pl, &error)) {
+    if (open >= batch || open_bytes >= PIPELINE_MAX_PENDING_BYTES) {
+      /* Without workers the batch is flushed at once; with them, the batch before. */
+      guint n = pl.workers != NULL ? closed : open;
+      closed = pl.workers != NULL ? open : 0;
+      open = 0;
+      open_bytes = 0;
+      if (!pipeline_flush(&pl, n, &error)) {
         tr_log_error("%s", error->message);
         rc = TR_EXIT_TEMPFAIL;
+        closed = 0;           /* the pending list was dropped */
         break;
       }
     }
@@ -612,7 +639,7 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
 
   /* Whatever ended the loop, store what was read before it. */
   g_clear_error(&error);
-  if (!pipeline_flush(&pl, &error)) {
+  if (!pipeline_flush(&pl, closed, &error) || !pipeline_flush(&pl, pl.pending->len, &error)) {
     tr_log_error("%s", error->message);
     rc = TR_EXIT_TEMPFAIL;
   }
