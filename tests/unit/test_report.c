@@ -1228,6 +1228,202 @@ test_primary_domain(void **state)
   assert_string_equal(report_primary_domain(m), "mail.mox.example");
 }
 
+/* ---- incremental parsing of failure-details arrays ------------------------------- */
+
+/* Parse @json (@len bytes) with @depth as a tree and incrementally; both must give the
+ * same report (compared as normalized JSON, deviations and their order included) or
+ * the same error. Returns the incremental result's error message or NULL. */
+static char *
+assert_modes_agree(const char *json, gsize len, guint depth)
+{
+  g_autoptr(GBytes) b = g_bytes_new(json, len);
+  TrLimits lim = test_limits;
+  lim.max_json_depth = depth;
+  static const ReportParseMode modes[] = { REPORT_PARSE_INCREMENTAL, REPORT_PARSE_AUTO };
+  g_autoptr(GError) terr = NULL;
+  g_autoptr(Report) t = report_parse_with(b, NULL, &lim, REPORT_PARSE_TREE, &terr);
+  g_autoptr(GString) tj = g_string_new(NULL);
+  if (t != NULL)
+    report_to_json(t, FALSE, tj);
+  char *msg = NULL;
+  for (guint m = 0; m < G_N_ELEMENTS(modes); m++) {
+    g_autoptr(GError) ierr = NULL;
+    g_autoptr(Report) i = report_parse_with(b, NULL, &lim, modes[m], &ierr);
+    if (t == NULL) {
+      if (i != NULL)
+        fail_msg("depth %u: tree rejects (%s), mode %u accepts", depth, terr->message, m);
+      assert_int_equal(ierr->code, terr->code);
+      assert_string_equal(ierr->message, terr->message);
+      if (msg == NULL)
+        msg = g_strdup(ierr->message);
+      continue;
+    }
+    if (i == NULL)
+      fail_msg("depth %u: tree accepts, mode %u rejects: %s", depth, m, ierr->message);
+    assert_reports_equal(t, i);
+    g_autoptr(GString) ij = g_string_new(NULL);
+    report_to_json(i, FALSE, ij);
+    assert_string_equal(tj->str, ij->str);
+  }
+  return msg;
+}
+
+/* A report whose failure-details arrays hold many elements in every odd shape. */
+static GString *
+odd_report(guint n)
+{
+  static const char *const shapes[] = {
+    "{\"result-type\":\"certificate-expired\",\"sending-mta-ip\":\"192.0.2.#\","
+    "\"receiving-mx-hostname\":\"mx.example\",\"receiving-ip\":\"198.51.100.1\","
+    "\"failed-session-count\":#}",
+    " \t\r\n{ \"result-type\" : \"a\\\"],[\\\\\" , \"sending-mta-ip\":\"\\u00e9\\ud83d\\ude00 #\","
+    "\n\"receiving-mx-hostname\":\"x\\u0000y\",\"failure-reason-code\":\"\\ud800 lone\","
+    "\"failed-session-count\":\"#\" }\r\n",
+    "{\"result-type\":\"starttls-not-supported\",\"extra\":[[1,{\"failure-details\":[2]}],"
+    "{\"a\":\"]\"}],\"sending-mta-ip\":#,\"receiving-mx-hostname\":\"\","
+    "\"failed-session-count\":#.5}",
+    "{\"result-type\":\"validation-failure\",\"result-type\":\"dup #\",\"receiving-mx-helo\":"
+    "null,\"additional-information\":{\"x\":1},\"failed-session-count\":-#}",
+    "#", "null", "\"s#\"", "[]", "true", "-Infinity", "{}",
+    "{\"failed-session-count\":1e400,\"sending-mta-ip\":\"\\/x\\b\\f\\n\\r\\t#\"}",
+  };
+  GString *s = g_string_new(HEAD "\"policies\":[");
+  for (guint p = 0; p < 3; p++) {
+    g_string_append_printf(s, "%s{\"policy\":{\"policy-type\":\"sts\",\"policy-string\":[\"v\"],"
+                           "\"policy-domain\":\"d%u.example\"}," SUMMARY ",%s:[",
+                           p ? "," : "", p,
+                           p == 1 ? "\"failure\\u002ddetails\"" : "\"failure-details\"");
+    for (guint i = 0; i < n; i++) {
+      if (i > 0)
+        g_string_append(s, i % 7 ? "," : " ,\n ");
+      for (const char *c = shapes[(i + p) % G_N_ELEMENTS(shapes)]; *c != '\0'; c++) {
+        if (*c == '#')
+          g_string_append_printf(s, "%u", i);
+        else
+          g_string_append_c(s, *c);
+      }
+    }
+    g_string_append(s, "  ]");
+    if (p == 2)   /* a second "failure-details": json-c keeps the last */
+      g_string_append(s, ",\"failure-details\":[{\"result-type\":\"last\"}]");
+    g_string_append(s, "}");
+  }
+  g_string_append(s, "],\"failure-details\":[1,2,3]}\n");
+  return s;
+}
+
+static void
+test_incremental_same_report(void **state)
+{
+  g_autoptr(GString) s = odd_report(3000);
+  g_autoptr(GBytes) b = g_bytes_new(s->str, s->len);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) r = report_parse_with(b, NULL, &test_limits, REPORT_PARSE_INCREMENTAL,
+                                          &error);
+  assert_non_null(r);
+  assert_int_equal(r->policies->len, 3);
+  assert_int_equal(policy(r, 0)->failures->len, 1500);
+  assert_string_equal(failure(policy(r, 0), 0)->sending_mta_ip, "192.0.2.0");
+  assert_string_equal(failure(policy(r, 0), 1)->result_type, "a\"],[\\");
+  assert_int_equal(policy(r, 2)->failures->len, 1);
+  assert_string_equal(failure(policy(r, 2), 0)->result_type, "last");
+  assert_true(has_dev(r, "NUL in string"));
+  assert_true(has_dev(r, "failure detail is not an object"));
+  /* the same as a tree, at every depth limit around the nesting of the details */
+  for (guint depth = 3; depth <= 9; depth++)
+    g_free(assert_modes_agree(s->str, s->len, depth));
+  g_free(assert_modes_agree(s->str, s->len, TR_DEFAULT_MAX_JSON_DEPTH));
+  round_trip(r, FALSE);
+
+  /* what the scanner does not follow is parsed as a tree: same result */
+  static const char *const odd[] = {
+    HEAD "\"policies\":[{\"failure-details\":[{\"result-type\":\"a\"},]}]}",
+    HEAD "\"policies\":[{\"failure-details\":[{\"result-type\":\"a\"} /* c */]}]}",
+    HEAD "\"policies\":[{\"failure-details\":[{'result-type':'a\"],['}]}]}",
+    HEAD "\"policies\":[{\"failure-details\":[TRUE,NaN,{\"result-type\":True}]}]} // x",
+    HEAD "\"policies\":[{\"failure-details\":[ ]},{\"failure-details\":[0]}]}",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(odd); i++)
+    assert_null(assert_modes_agree(odd[i], strlen(odd[i]), TR_DEFAULT_MAX_JSON_DEPTH));
+
+  /* every corpus report */
+  for (gsize i = 0; i < G_N_ELEMENTS(corpus); i++) {
+    g_autoptr(GBytes) fb = tu_fixture(corpus[i].path);
+    gsize len;
+    const char *data = g_bytes_get_data(fb, &len);
+    for (guint depth = 4; depth <= 7; depth++)
+      g_free(assert_modes_agree(data, len, depth));
+  }
+}
+
+static void
+test_incremental_rejects(void **state)
+{
+  g_autoptr(GString) s = odd_report(40);
+  /* every prefix ending inside or near the arrays: the same error as the tree */
+  const char *first = strstr(s->str, "\"failure-details\"");
+  assert_non_null(first);
+  for (gsize n = (gsize) (first - s->str); n < s->len - 2; n += 3) {
+    g_autofree char *msg = assert_modes_agree(s->str, n, TR_DEFAULT_MAX_JSON_DEPTH);
+    assert_non_null(msg);
+    assert_true(g_str_has_prefix(msg, "not JSON: "));
+  }
+
+  static const struct {
+    const char *json;
+    const char *error;
+  } bad[] = {
+    { HEAD "\"policies\":[{\"failure-details\":[{\"result-type\":\"a\"},{\"r\":1}",
+      "not JSON: unexpected end of data" },
+    { HEAD "\"policies\":[{\"failure-details\":[{\"a\":1} x,{}]}]}",
+      "not JSON: array value separator ',' expected" },
+    { HEAD "\"policies\":[{\"failure-details\":[{\"a\":1} {}]}]}",
+      "not JSON: array value separator ',' expected" },
+    { HEAD "\"policies\":[{\"failure-details\":[{},,{}]}]}", "not JSON: unexpected character" },
+    { HEAD "\"policies\":[{\"failure-details\":[{\"a\":[1}]}]}",
+      "not JSON: array value separator ',' expected" },
+    { HEAD "\"policies\":[{\"failure-details\":[{\"a\":\"\\x\"}]}]}",
+      "not JSON: invalid string sequence" },
+    { HEAD "\"policies\":[{\"failure-details\":[{\"a\":1}]}]} {}", "not JSON: trailing data" },
+    { HEAD "\"policies\":[{\"failure-details\":[{\"a\":[[[[[[[[1]]]]]]]]}]}]}",
+      "not JSON: nesting deeper than 8 levels (max-json-depth)" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autofree char *msg = assert_modes_agree(bad[i].json, strlen(bad[i].json), 8);
+    if (msg == NULL || !g_str_has_prefix(msg, bad[i].error))
+      fail_msg("%s: got \"%s\", want \"%s\"", bad[i].json, msg ? msg : "(accepted)",
+               bad[i].error);
+  }
+}
+
+/* Many threads parse at once, each with its own tokeners. */
+static gpointer
+parse_thread(gpointer data)
+{
+  GBytes *b = data;
+  for (guint i = 0; i < 20; i++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Report) r = report_parse_with(b, NULL, &test_limits,
+                                            i % 2 ? REPORT_PARSE_TREE : REPORT_PARSE_INCREMENTAL,
+                                            &error);
+    if (r == NULL || r->policies->len != 3)
+      return GINT_TO_POINTER(1);
+  }
+  return NULL;
+}
+
+static void
+test_parse_threads(void **state)
+{
+  g_autoptr(GString) s = odd_report(200);
+  g_autoptr(GBytes) b = g_bytes_new(s->str, s->len);
+  GThread *t[4];
+  for (guint i = 0; i < G_N_ELEMENTS(t); i++)
+    t[i] = g_thread_new("parse", parse_thread, b);
+  for (guint i = 0; i < G_N_ELEMENTS(t); i++)
+    assert_null(g_thread_join(t[i]));
+}
+
 static void
 test_free_null(void **state)
 {
@@ -1275,6 +1471,9 @@ main(void)
     cmocka_unit_test(test_filename_hostile),
     cmocka_unit_test(test_key),
     cmocka_unit_test(test_primary_domain),
+    cmocka_unit_test(test_incremental_same_report),
+    cmocka_unit_test(test_incremental_rejects),
+    cmocka_unit_test(test_parse_threads),
     cmocka_unit_test(test_free_null),
   };
   return cmocka_run_group_tests(tests, setup_limits, NULL);
