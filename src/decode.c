@@ -65,6 +65,8 @@ decode_append_capped(GByteArray *out, const guint8 *data, gsize len, gsize max_s
   return TRUE;
 }
 
+static guint32 decode_le32(const guint8 *p);
+
 /* ---- streaming gzip ------------------------------------------------------ */
 
 typedef enum {
@@ -74,15 +76,68 @@ typedef enum {
   DECODE_GZIP_TRAILING,   /* white space / NULs after the last member */
 } DecodeGzipState;
 
+/* Each thread keeps one gzip inflater and its output chunk between payloads: zlib's
+ * state and window and the chunk are some 100 kB, allocated and freed for every report
+ * otherwise. A DecodeGzip takes the thread's spare (or makes its own) and gives it back
+ * when freed. */
+typedef struct {
+  z_stream zs;            /* inflateInit2(16 + MAX_WBITS) done */
+  guint8 *chunk;          /* DECODE_CHUNK bytes */
+} DecodeInflater;
+
+static void
+decode_inflater_free(gpointer data)
+{
+  DecodeInflater *inf = data;
+  if (inf == NULL)
+    return;
+  inflateEnd(&inf->zs);
+  g_free(inf->chunk);
+  g_free(inf);
+}
+
+static GPrivate decode_spare_inflater = G_PRIVATE_INIT(decode_inflater_free);
+
+/* The thread's spare inflater, reset, or a new one; NULL when zlib cannot start. */
+static DecodeInflater *
+decode_inflater_take(int *ret)
+{
+  DecodeInflater *inf = g_private_get(&decode_spare_inflater);
+  if (inf != NULL) {
+    g_private_set(&decode_spare_inflater, NULL);
+    *ret = inflateReset(&inf->zs);
+    if (*ret == Z_OK)
+      return inf;
+    decode_inflater_free(inf);
+  }
+  inf = g_new0(DecodeInflater, 1);
+  *ret = inflateInit2(&inf->zs, 16 + MAX_WBITS);
+  if (*ret != Z_OK) {
+    g_free(inf);
+    return NULL;
+  }
+  inf->chunk = g_malloc(DECODE_CHUNK);
+  return inf;
+}
+
+static void
+decode_inflater_give_back(DecodeInflater *inf)
+{
+  if (inf == NULL)
+    return;
+  if (g_private_get(&decode_spare_inflater) == NULL)
+    g_private_set(&decode_spare_inflater, inf);
+  else
+    decode_inflater_free(inf);
+}
+
 struct DecodeGzip {
-  z_stream zs;
-  gboolean zinit;
+  DecodeInflater *inf;    /* NULL until the first member starts */
   DecodeGzipState state;
   GByteArray *out;
   gsize max_size;
   guint members;
   GError *failed;         /* the first error; every later call repeats it */
-  guint8 *chunk;
 };
 
 DecodeGzip *
@@ -92,7 +147,6 @@ decode_gzip_new(gsize max_size)
   z->out = g_byte_array_new();
   z->max_size = max_size;
   z->state = DECODE_GZIP_START;
-  z->chunk = g_malloc(DECODE_CHUNK);
   return z;
 }
 
@@ -101,12 +155,10 @@ decode_gzip_free(DecodeGzip *z)
 {
   if (z == NULL)
     return;
-  if (z->zinit)
-    inflateEnd(&z->zs);
+  decode_inflater_give_back(z->inf);
   if (z->out != NULL)
     g_byte_array_unref(z->out);
   g_clear_error(&z->failed);
-  g_free(z->chunk);
   g_free(z);
 }
 
@@ -142,18 +194,16 @@ static gboolean
 decode_gzip_begin_member(DecodeGzip *z, GError **error)
 {
   int ret;
-  if (!z->zinit) {
-    memset(&z->zs, 0, sizeof z->zs);
-    ret = inflateInit2(&z->zs, 16 + MAX_WBITS);
-    if (ret != Z_OK)
+  if (z->inf == NULL) {
+    z->inf = decode_inflater_take(&ret);
+    if (z->inf == NULL)
       return decode_gzip_fail(z, error,
                               g_error_new(DECODE_ERROR, DECODE_ERROR_GZIP,
                                           "cannot start gzip inflater: %s", zError(ret)));
-    z->zinit = TRUE;
   } else {
-    ret = inflateReset(&z->zs);
+    ret = inflateReset(&z->inf->zs);
     if (ret != Z_OK)
-      return decode_gzip_fail(z, error, decode_gzip_zlib_error(ret, &z->zs));
+      return decode_gzip_fail(z, error, decode_gzip_zlib_error(ret, &z->inf->zs));
   }
   z->state = DECODE_GZIP_MEMBER;
   return TRUE;
@@ -207,29 +257,30 @@ decode_gzip_push(DecodeGzip *z, const guint8 *data, gsize len, GError **error)
     }
 
     /* Inside a member: feed at most what zlib's uInt can hold per round. */
+    z_stream *zs = &z->inf->zs;
     uInt feed = len > G_MAXUINT32 ? G_MAXUINT32 : (uInt) len;
-    z->zs.next_in = (Bytef *) data;
-    z->zs.avail_in = feed;
+    zs->next_in = (Bytef *) data;
+    zs->avail_in = feed;
     int ret;
     do {
-      z->zs.next_out = z->chunk;
-      z->zs.avail_out = DECODE_CHUNK;
-      ret = inflate(&z->zs, Z_NO_FLUSH);
+      zs->next_out = z->inf->chunk;
+      zs->avail_out = DECODE_CHUNK;
+      ret = inflate(zs, Z_NO_FLUSH);
       if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
-        return decode_gzip_fail(z, error, decode_gzip_zlib_error(ret, &z->zs));
-      gsize have = DECODE_CHUNK - z->zs.avail_out;
+        return decode_gzip_fail(z, error, decode_gzip_zlib_error(ret, zs));
+      gsize have = DECODE_CHUNK - zs->avail_out;
       GError *err = NULL;
-      if (!decode_append_capped(z->out, z->chunk, have, z->max_size, &err))
+      if (!decode_append_capped(z->out, z->inf->chunk, have, z->max_size, &err))
         return decode_gzip_fail(z, error, err);
-      if (ret == Z_BUF_ERROR && z->zs.avail_in > 0 && have == 0)
+      if (ret == Z_BUF_ERROR && zs->avail_in > 0 && have == 0)
         return decode_gzip_fail(z, error,
                                 g_error_new(DECODE_ERROR, DECODE_ERROR_GZIP,
                                             "gzip inflater made no progress"));
       /* Continue while input remains or the output chunk was filled (more may be
        * pending inside zlib). */
-    } while (ret == Z_OK && (z->zs.avail_in > 0 || z->zs.avail_out == 0));
+    } while (ret == Z_OK && (zs->avail_in > 0 || zs->avail_out == 0));
 
-    gsize used = feed - z->zs.avail_in;
+    gsize used = feed - zs->avail_in;
     data += used;
     len -= used;
     if (ret == Z_STREAM_END) {
@@ -489,6 +540,14 @@ decode_payload(GBytes *payload, gsize max_size, DecodeFormat *format_out, GError
     format = DECODE_FORMAT_GZIP;
     what = "gzip";
     g_autoptr(DecodeGzip) z = decode_gzip_new(max_size);
+    /* The last member's ISIZE (length mod 2^32) is a good guess of the output size:
+     * one allocation instead of a doubling series. Only a guess, never trusted: at most
+     * 32 times the input (a claimed 4 GB from a few bytes allocates nothing big). */
+    if (len >= 18 && len <= (16u << 20) / 32) {
+      gsize hint = MIN((gsize) decode_le32(data + len - 4), MIN(max_size, len * 32));
+      g_byte_array_set_size(z->out, (guint) hint);
+      g_byte_array_set_size(z->out, 0);
+    }
     if (!decode_gzip_push(z, data, len, error))
       return NULL;
     out = decode_gzip_finish(z, error);

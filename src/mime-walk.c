@@ -463,6 +463,18 @@ mime_fast_field_clean(const MimeFastField *f, gboolean quotes)
   return TRUE;
 }
 
+/* TRUE when the @n bytes at @s are @name (ASCII letters, digits and '-'), whatever
+ * the case. */
+static gboolean
+mime_fast_name_is(const char *s, const char *name, gsize n)
+{
+  for (gsize i = 0; i < n; i++) {
+    if ((s[i] | 0x20) != (name[i] | 0x20))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 /* Split the header block at *pos up to its empty line; *pos is then where the body
  * starts. FALSE: not sure (see above). */
 static gboolean
@@ -485,8 +497,6 @@ mime_fast_headers(const char *d, gsize len, gsize *pos, MimeFastHeaders *h)
       p = next;
       break;
     }
-    if (memchr(line, '\0', next - p) != NULL)
-      return FALSE;
     if (line[0] == ' ' || line[0] == '\t') {
       if (cur < 0)
         return FALSE;
@@ -500,14 +510,8 @@ mime_fast_headers(const char *d, gsize len, gsize *pos, MimeFastHeaders *h)
         return FALSE;
       fields++;
       cur = MIME_FAST_N_FIELDS;
-      /* Every used name starts with one of these letters. */
-      char first = g_ascii_tolower(line[0]);
-      if (first != 'c' && first != 's' && first != 'f' && first != 'd' && first != 'm' &&
-          first != 't')
-        i = 0;
-      for (int k = 0; i > 0 && k < MIME_FAST_N_FIELDS; k++) {
-        const char *name = mime_fast_field_names[k];
-        if (mime_fast_field_lengths[k] == i && g_ascii_strncasecmp(line, name, i) == 0) {
+      for (int k = 0; k < MIME_FAST_N_FIELDS; k++) {
+        if (mime_fast_field_lengths[k] == i && mime_fast_name_is(line, mime_fast_field_names[k], i)) {
           if (h->f[k].value != NULL)
             return FALSE;
           h->f[k].value = line + i + 1;
@@ -519,7 +523,7 @@ mime_fast_headers(const char *d, gsize len, gsize *pos, MimeFastHeaders *h)
     }
     p = next;
   }
-  if (fields == 0)
+  if (fields == 0 || memchr(d + *pos, '\0', p - *pos) != NULL)
     return FALSE;
   for (int k = 0; k < MIME_FAST_N_FIELDS; k++) {
     gboolean structured = k == MIME_FAST_CONTENT_TYPE || k == MIME_FAST_DISPOSITION;
