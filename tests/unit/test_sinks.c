@@ -1,6 +1,7 @@
 /* test_sinks.c - the tree, CSV and JSON Lines sinks with hand-built reports. */
 #include "testutil.h"
 #include "sink.h"
+#include "sink-spill.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -318,6 +319,99 @@ test_csv_unwritable(void **state)
 }
 
 /* ---- JSON Lines ------------------------------------------------------------- */
+
+/* A report large enough that its rows pass the sinks' spill size (SINK_SPILL_AT). */
+static Report *
+big_report(void)
+{
+  Report *r = sample_report();
+  ReportPolicy *p = r->policies->pdata[0];
+  for (guint i = 0; i < 40000; i++) {
+    g_autofree char *ip = g_strdup_printf("192.0.%u.%u", i / 256 % 256, i % 256);
+    ReportFailure *f = add_failure(p, "certificate-host-mismatch", ip, "mx1.example.com", i);
+    f->failure_reason_code = g_strdup("a reason, \"quoted\", long enough to fill the rows");
+  }
+  return r;
+}
+
+/* A batch that passes the spill size is written out before flush(), yet rollback() and
+ * close() without flush() leave the file as it was; flush() gives the same bytes as a
+ * batch held whole. */
+static void
+test_spill_rollback(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(Report) small = sample_report();
+  g_autoptr(Report) big = big_report();
+  const SinkOps *ops[] = { &sink_csv_ops, &sink_jsonl_ops };
+  const char *paths[] = { fx->opts.csv_path, fx->opts.jsonl_path };
+  for (guint k = 0; k < G_N_ELEMENTS(ops); k++) {
+    g_autoptr(GError) error = NULL;
+    struct stat st;
+    gpointer self = ops[k]->open(&fx->opts, fx->store, &error);
+    assert_true(ops[k]->write(self, small, &error));
+    assert_true(ops[k]->flush(self, &error));
+    gsize before_len;
+    g_autofree char *before = tu_read_file(paths[k], &before_len);
+
+    /* written out early, then undone */
+    assert_true(ops[k]->write(self, small, &error));
+    assert_true(ops[k]->write(self, big, &error));
+    assert_int_equal(stat(paths[k], &st), 0);
+    assert_true((gsize) st.st_size > before_len + SINK_SPILL_AT / 2);
+    ops[k]->rollback(self);
+    gsize len;
+    g_autofree char *after = tu_read_file(paths[k], &len);
+    assert_int_equal(len, before_len);
+    assert_memory_equal(after, before, len);
+
+    /* written out early, then committed */
+    assert_true(ops[k]->write(self, big, &error));
+    assert_true(ops[k]->write(self, small, &error));
+    assert_true(ops[k]->flush(self, &error));
+    g_autofree char *text = tu_read_file(paths[k], &len);
+    g_autoptr(GString) want = g_string_new_len(before, (gssize) before_len);
+    if (k == 0) {
+      sink_csv_format_rows(big, want);
+      sink_csv_format_rows(small, want);
+    } else {
+      report_to_json(big, FALSE, want);
+      g_string_append_c(want, '\n');
+      report_to_json(small, FALSE, want);
+      g_string_append_c(want, '\n');
+    }
+    assert_int_equal(len, want->len);
+    assert_memory_equal(text, want->str, len);
+
+    /* closed in the middle of a batch: undone as well */
+    assert_true(ops[k]->write(self, big, &error));
+    ops[k]->close(self);
+    g_autofree char *closed = tu_read_file(paths[k], &before_len);
+    assert_int_equal(before_len, len);
+    assert_memory_equal(closed, text, len);
+  }
+
+  /* a first batch that spills into a new CSV file writes the header first */
+  g_autoptr(GError) error = NULL;
+  g_free(fx->opts.csv_path);
+  fx->opts.csv_path = g_build_filename(fx->dir, "new.csv", NULL);
+  gpointer self = sink_csv_ops.open(&fx->opts, fx->store, &error);
+  assert_true(sink_csv_ops.write(self, big, &error));
+  assert_true(sink_csv_ops.flush(self, &error));
+  sink_csv_ops.close(self);
+  g_autofree char *text = tu_read_file(fx->opts.csv_path, NULL);
+  assert_true(g_str_has_prefix(text, sink_csv_header));
+  assert_null(strstr(text + 1, sink_csv_header));
+
+  /* a spill that cannot be written fails write() */
+  g_free(fx->opts.jsonl_path);
+  fx->opts.jsonl_path = g_build_filename(fx->dir, "missing-dir", "r.jsonl", NULL);
+  self = sink_jsonl_ops.open(&fx->opts, fx->store, &error);
+  assert_false(sink_jsonl_ops.write(self, big, &error));
+  assert_non_null(error);
+  sink_jsonl_ops.rollback(self);
+  sink_jsonl_ops.close(self);
+}
 
 static void
 test_jsonl_lines_parse(void **state)
@@ -661,6 +755,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_csv_header_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_csv_rollback_untouched, setup, teardown),
     cmocka_unit_test_setup_teardown(test_csv_unwritable, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_spill_rollback, setup, teardown),
     cmocka_unit_test_setup_teardown(test_jsonl_lines_parse, setup, teardown),
     cmocka_unit_test_setup_teardown(test_jsonl_stdout, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_layout, setup, teardown),
