@@ -906,8 +906,10 @@ mime_fast_multipart(MimeWalk *w, const char *d, gsize len, gsize pos, const Mime
       gboolean has_nl;
       gsize n = mime_fast_line(d, len, pos, &next, &has_nl);
       kind = mime_fast_classify_line(d + pos, n, b, blen);
-      if (kind == MIME_FAST_LINE_UNSURE)
+      if (kind == MIME_FAST_LINE_UNSURE) {
+        mime_fast_type_clear(&pct);
         return MIME_FAST_DECLINED;
+      }
       if (kind != MIME_FAST_LINE_TEXT) {
         /* The line end before the boundary belongs to it: GMime drops 2 bytes when the
          * boundary line ends in CRLF, else 1. */
