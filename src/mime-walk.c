@@ -892,12 +892,10 @@ mime_fast_multipart(MimeWalk *w, const char *d, gsize len, gsize pos, const Mime
     } else if (!mime_fast_headers(d, len, &pos, &h)) {
       return MIME_FAST_DECLINED;
     }
-    MimeFastType pct;
+    g_auto(MimeFastType) pct = { 0 };
     if (!mime_fast_content_type(&h.f[MIME_FAST_CONTENT_TYPE], &pct) ||
-        mime_fast_type_is(&pct, "multipart", NULL) || mime_fast_type_is(&pct, "message", NULL)) {
-      mime_fast_type_clear(&pct);
+        mime_fast_type_is(&pct, "multipart", NULL) || mime_fast_type_is(&pct, "message", NULL))
       return MIME_FAST_DECLINED;
-    }
 
     gsize start = pos, content_end = len;
     kind = MIME_FAST_LINE_TEXT;
@@ -906,10 +904,8 @@ mime_fast_multipart(MimeWalk *w, const char *d, gsize len, gsize pos, const Mime
       gboolean has_nl;
       gsize n = mime_fast_line(d, len, pos, &next, &has_nl);
       kind = mime_fast_classify_line(d + pos, n, b, blen);
-      if (kind == MIME_FAST_LINE_UNSURE) {
-        mime_fast_type_clear(&pct);
+      if (kind == MIME_FAST_LINE_UNSURE)
         return MIME_FAST_DECLINED;
-      }
       if (kind != MIME_FAST_LINE_TEXT) {
         /* The line end before the boundary belongs to it: GMime drops 2 bytes when the
          * boundary line ends in CRLF, else 1. */
@@ -922,9 +918,7 @@ mime_fast_multipart(MimeWalk *w, const char *d, gsize len, gsize pos, const Mime
       }
       pos = next;
     }
-    MimeFastStatus status = mime_fast_leaf(w, &h, &pct, d + start, d + content_end, FALSE);
-    mime_fast_type_clear(&pct);
-    if (status != MIME_FAST_DONE)
+    if (mime_fast_leaf(w, &h, &pct, d + start, d + content_end, FALSE) != MIME_FAST_DONE)
       return MIME_FAST_DECLINED;
     if (kind != MIME_FAST_LINE_BOUNDARY)
       return MIME_FAST_DONE;      /* closing boundary (the epilogue is not read) or EOS */
