@@ -925,12 +925,87 @@ mime_fast_multipart(MimeWalk *w, const char *d, gsize len, gsize pos, const Mime
   }
 }
 
+/* RFC 5322 atext. */
+static gboolean
+mime_fast_is_atext(guchar c)
+{
+  return g_ascii_isalnum(c) || (c > 0x20 && c < 0x7f && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* Length of a plain addr-spec at @s (dot-atom "@" dot-atom of letters, digits and
+ * '-'), or 0. */
+static gsize
+mime_fast_addr_spec(const char *s, const char *end)
+{
+  const char *c = s;
+  for (;;) {
+    const char *word = c;
+    while (c < end && mime_fast_is_atext((guchar) *c))
+      c++;
+    if (c == word || c >= end)
+      return 0;
+    if (*c == '@')
+      break;
+    if (*c != '.')
+      return 0;
+    c++;
+  }
+  c++;
+  guint labels = 0;
+  for (;;) {
+    const char *label = c;
+    while (c < end && (g_ascii_isalnum(*c) || *c == '-'))
+      c++;
+    if (c == label)
+      return 0;
+    labels++;
+    if (c >= end || *c != '.')
+      break;
+    c++;
+  }
+  return labels >= 2 ? (gsize) (c - s) : 0;
+}
+
+/* The address of a From value of the plain shapes "a@b.c", "<a@b.c>" or
+ * "Some Name <a@b.c>" (words of atext without '=' or '.'), or NULL. */
+static char *
+mime_fast_plain_from(const char *v)
+{
+  const char *end = v + strlen(v);
+  gsize n = mime_fast_addr_spec(v, end);
+  if (n > 0 && v + n == end)
+    return g_strndup(v, n);
+  const char *lt = strchr(v, '<');
+  if (lt == NULL)
+    return NULL;
+  for (const char *c = v; c < lt; c++) {
+    if (*c == ' ') {
+      if (c == v || c[-1] == ' ')
+        return NULL;
+    } else if (!mime_fast_is_atext((guchar) *c) || *c == '=') {
+      return NULL;
+    }
+  }
+  if (lt > v && lt[-1] != ' ')
+    return NULL;
+  n = mime_fast_addr_spec(lt + 1, end);
+  if (n == 0 || lt + 1 + n + 1 != end || lt[1 + n] != '>')
+    return NULL;
+  return g_strndup(lt + 1, n);
+}
+
 /* First mailbox of the From field, as g_mime_message_get_from() would list it. */
 static char *
 mime_fast_from(const MimeFastField *f)
 {
   if (f->value == NULL)
     return NULL;
+  {
+    g_autofree char *v = mime_fast_value(f);
+    char *addr = v != NULL ? mime_fast_plain_from(v) : NULL;
+    if (addr != NULL)
+      return addr;
+  }
   g_autofree char *raw = mime_fast_raw(f);
   InternetAddressList *list = internet_address_list_parse(NULL, raw);
   if (list == NULL)
