@@ -19,7 +19,9 @@
 #define REPORT_MAX_COUNT      G_GINT64_CONSTANT(9007199254740991)  /* 2^53 - 1 */
 #define REPORT_MAX_EPOCH      G_GINT64_CONSTANT(253402300799)      /* 9999-12-31T23:59:59Z */
 #define REPORT_PARSE_CHUNK    (1u << 20)
-#define REPORT_INCREMENTAL_MIN (64u * 1024)      /* report_parse(): incremental from here */
+#ifndef REPORT_INCREMENTAL_MIN                  /* report_parse(): incremental from here */
+#define REPORT_INCREMENTAL_MIN (64u * 1024)
+#endif
 #define REPORT_TOKENER_KEEP_MAX (256u * 1024)    /* larger documents: fresh tokeners after */
 #define REPORT_ARENA_FIRST_BLOCK 2048u
 #define REPORT_ARENA_MAX_BLOCK (256u * 1024)
