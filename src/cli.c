@@ -532,6 +532,7 @@ cli_run_source(const CliCommand *cmd, TrOptions *opts, char **args)
     total.not_reports += stats.not_reports;
     total.quarantined += stats.quarantined;
     total.skipped += stats.skipped;
+    total.known += stats.known;
     if (opts->imap.watch == 0 || pipeline_stop_requested())
       break;
     if (rc == TR_EXIT_AUTH || rc == TR_EXIT_TLS || rc == TR_EXIT_LOCKED ||

@@ -644,6 +644,8 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     rc = TR_EXIT_TEMPFAIL;
   }
   tr_log_progress("%s", "");
+  if (source->known != NULL)
+    stats->known = source->known(source_self);
   if (rc == TR_EXIT_OK && stats->quarantined > 0 && !mda_mode)
     rc = TR_EXIT_QUARANTINED;
 
@@ -669,5 +671,7 @@ pipeline_stats_line(const PipelineStats *s)
                   s->quarantined);
   if (s->skipped > 0)
     g_string_append_printf(line, " skipped=%u", s->skipped);
+  if (s->known > 0)
+    g_string_append_printf(line, " already_ingested=%u", s->known);
   return g_string_free(g_steal_pointer(&line), FALSE);
 }

@@ -17,6 +17,7 @@ typedef struct {
   guint not_reports;      /* messages without a report */
   guint quarantined;      /* messages copied to the quarantine */
   guint skipped;          /* messages the source skipped (left alone) */
+  guint known;            /* messages ingested by an earlier run, not read again */
 } PipelineStats;
 
 /* What one message holds, before any sink sees it. */

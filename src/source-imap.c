@@ -1661,5 +1661,5 @@ source_imap_close(gpointer data)
 }
 
 const SourceOps source_imap_ops = {
-  "imap", source_imap_open, source_imap_next, source_imap_commit, source_imap_close,
+  "imap", source_imap_open, source_imap_next, source_imap_commit, source_imap_close, NULL,
 };

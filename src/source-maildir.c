@@ -826,17 +826,15 @@ source_maildir_close(gpointer self_)
     return;
   if (self->dir != NULL)
     closedir(self->dir);
-  guint known = 0;
   for (guint i = 0; i < self->boxes->len; i++) {
     SourceMaildirBox *box = self->boxes->pdata[i];
     source_maildir_sync_box(box);
     source_maildir_seen_flush(box, self->store_dir);
     source_maildir_seen_compact(box, self->store_dir);
-    known += box->known;
+    if (box->known > 0)
+      tr_log_verbose("%s: %u message%s ingested by an earlier run, not read again",
+                     box->path, box->known, box->known == 1 ? "" : "s");
   }
-  if (known > 0)
-    tr_log_info("maildir: %u message%s ingested by an earlier run, not read again",
-                   known, known == 1 ? "" : "s");
   g_ptr_array_unref(self->boxes);
   g_ptr_array_unref(self->chunk);
   g_free(self->move_to);
@@ -844,7 +842,17 @@ source_maildir_close(gpointer self_)
   g_free(self);
 }
 
+static guint
+source_maildir_known(gpointer self_)
+{
+  SourceMaildir *self = self_;
+  guint known = 0;
+  for (guint i = 0; i < self->boxes->len; i++)
+    known += ((SourceMaildirBox *) self->boxes->pdata[i])->known;
+  return known;
+}
+
 const SourceOps source_maildir_ops = {
   "maildir", source_maildir_open, source_maildir_next, source_maildir_commit,
-  source_maildir_close,
+  source_maildir_close, source_maildir_known,
 };

@@ -40,6 +40,9 @@ typedef struct {
   gboolean (*commit)(gpointer self, SourceMessage *msg, SourceOutcome outcome,
                      GError **error);
   void (*close)(gpointer self);
+  /* Optional: how many messages the source recognized as ingested by an earlier run
+   * and did not hand out (Maildir); for the summary line. */
+  guint (*known)(gpointer self);
 } SourceOps;
 
 extern const SourceOps source_mda_ops;
