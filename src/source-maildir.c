@@ -124,7 +124,7 @@ source_maildir_set_check(SourceMaildirSet *set, const guint8 *key, gboolean *ear
   gsize i = source_maildir_set_slot(set, key);
   if (source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY))
     return 0;
-  *earlier = set->hit[i] != 3;
+  *earlier = set->hit[i] == 1; /* loaded, and met for the first time */
   if (set->hit[i] == 1)
     set->hit[i] = 2;
   return set->keys[i * SOURCE_MAILDIR_KEY + SOURCE_MAILDIR_HASH];
@@ -316,30 +316,60 @@ source_maildir_seen_flush(SourceMaildirBox *box, const char *store_dir)
   g_string_truncate(box->seen_out, 0);
 }
 
-/* After a whole Maildir was read: when most loaded keys belong to messages that are
- * gone, replace the file with the keys still in use. */
+/* After a whole Maildir was read: when most loaded records belong to messages that are
+ * gone (not met in this run), rewrite the file without them. Records that are not in
+ * the set were appended by this run (or a concurrent one): they are kept. */
 static void
 source_maildir_seen_compact(SourceMaildirBox *box, const char *store_dir)
 {
   if (!box->listed_all || box->seen_name == NULL || box->seen_broken || box->loaded < 1024)
     return;
-  gsize keep = 0;
+  gsize gone = 0;
   for (gsize i = 0; i < box->seen.cap; i++)
-    if (box->seen.hit[i] >= 2)
-      keep++;
-  if (keep * 2 > box->loaded)
+    if (box->seen.hit[i] == 1)
+      gone++;
+  if (gone * 2 < box->loaded)
     return;
-  GString *out = g_string_sized_new(keep * SOURCE_MAILDIR_KEY);
-  for (gsize i = 0; i < box->seen.cap; i++)
-    if (box->seen.hit[i] >= 2)
-      g_string_append_len(out, (const char *) box->seen.keys + i * SOURCE_MAILDIR_KEY,
-                          SOURCE_MAILDIR_KEY);
   g_autofree char *path = g_build_filename(store_dir, box->seen_name, NULL);
-  g_autoptr(GError) error = NULL;
-  if (!g_file_set_contents_full(path, out->str, (gssize) out->len,
-                                G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
-    tr_log_verbose("%s: %s", box->path, error->message);
-  g_string_free(out, TRUE);
+  g_autofree char *tmp = g_strdup_printf("%s/.tmp-%s-%d", store_dir, box->seen_name,
+                                         (int) getpid());
+  int in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  gboolean ok = in >= 0 && out >= 0;
+  guint8 buf[SOURCE_MAILDIR_KEY * 1024];
+  gsize have = 0;
+  while (ok) {
+    ssize_t n = read(in, buf + have, sizeof buf - have);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      ok = FALSE;
+    if (n <= 0)
+      break;
+    have += (gsize) n;
+    gsize whole = have - have % SOURCE_MAILDIR_KEY, kept = 0;
+    for (gsize off = 0; off < whole; off += SOURCE_MAILDIR_KEY) {
+      gsize i = source_maildir_set_slot(&box->seen, buf + off);
+      if (!source_maildir_key_empty(box->seen.keys + i * SOURCE_MAILDIR_KEY) &&
+          box->seen.hit[i] == 1)
+        continue;
+      memmove(buf + kept, buf + off, SOURCE_MAILDIR_KEY);
+      kept += SOURCE_MAILDIR_KEY;
+    }
+    if (kept > 0 && write(out, buf, kept) != (ssize_t) kept)
+      ok = FALSE;
+    memmove(buf, buf + whole, have - whole);
+    have -= whole;
+  }
+  if (in >= 0)
+    close(in);
+  if (out >= 0 && close(out) != 0)
+    ok = FALSE;
+  if (ok && rename(tmp, path) == 0)
+    return;
+  tr_log_verbose("%s: could not rewrite %s: %s", box->path, path, g_strerror(errno));
+  if (out >= 0)
+    unlink(tmp);
 }
 
 static SourceMaildirBox *
@@ -741,16 +771,20 @@ source_maildir_folder_open(SourceMaildirBox *box, const char *folder, GError **e
   return ok;
 }
 
-/* Remember a committed message, so that it is not read again. */
+/* Remember a committed message, so that it is not read again: in the file for the next
+ * runs, and in memory when @renamed_in (--mark-seen may rename it into cur/, where
+ * this run would meet it again). */
 static void
-source_maildir_remember(SourceMaildirBox *box, const guint8 *hash, guint8 kind)
+source_maildir_remember(SourceMaildirBox *box, const guint8 *hash, guint8 kind,
+                        gboolean renamed_in)
 {
   if (source_maildir_key_empty(hash))
     return;
   guint8 key[SOURCE_MAILDIR_KEY];
   memcpy(key, hash, SOURCE_MAILDIR_HASH);
   key[SOURCE_MAILDIR_HASH] = kind;
-  source_maildir_set_add(&box->seen, key, 3);
+  if (renamed_in)
+    source_maildir_set_add(&box->seen, key, 3);
   if (box->seen_name != NULL && !box->seen_broken)
     g_string_append_len(box->seen_out, (const char *) key, SOURCE_MAILDIR_KEY);
 }
@@ -807,13 +841,14 @@ source_maildir_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
     return TRUE;
   /* Not a report: left exactly where it is. */
   if (outcome == SOURCE_OUTCOME_NOT_REPORT) {
-    source_maildir_remember(e->box, e->key, SOURCE_MAILDIR_KIND_LEFT);
+    source_maildir_remember(e->box, e->key, SOURCE_MAILDIR_KIND_LEFT, FALSE);
     e->done = TRUE;
     return TRUE;
   }
   if (!source_maildir_ack(self, e->box, e->in_cur, e->name, msg->origin, error))
     return FALSE;
-  source_maildir_remember(e->box, e->key, SOURCE_MAILDIR_KIND_ACKED);
+  source_maildir_remember(e->box, e->key, SOURCE_MAILDIR_KIND_ACKED,
+                          self->mark_seen && self->move_to == NULL);
   e->done = TRUE;
   return TRUE;
 }

@@ -640,6 +640,69 @@ test_maildir_known_messages_acknowledged_later(void **state)
   assert_int_equal(tu_count_files(done, NULL), 4);
 }
 
+/* The file of known messages is rewritten without the messages that are gone, and
+ * keeps those committed by the run that rewrites it. */
+static void
+test_maildir_known_file_compacted(void **state)
+{
+  Fixture *f = *state;
+  g_autofree char *md = path_in(f, "md");
+  g_autofree char *store = path_in(f, "store");
+  for (guint d = 0; d < 3; d++) {
+    g_autofree char *sub = g_build_filename(md, (const char *[]) { "new", "cur", "tmp" }[d],
+                                            NULL);
+    assert_int_equal(g_mkdir_with_parents(sub, 0700), 0);
+  }
+  assert_int_equal(g_mkdir_with_parents(store, 0700), 0);
+  f->opts.store_dir = g_strdup(store);
+  for (guint i = 0; i < 1100; i++) {
+    char rel[64];
+    g_snprintf(rel, sizeof rel, "md/new/%u.M%uP1.host", 1700000000 + i, i);
+    write_in(f, rel, "Subject: x\n\nx\n");
+  }
+  const char *args[] = { md, NULL };
+  gpointer self = NULL;
+  g_autoptr(GPtrArray) first = read_all(&source_maildir_ops, &f->opts, args, &self);
+  assert_int_equal(first->len, 1100);
+  for (guint i = 0; i < first->len; i++)
+    commit_ok(&source_maildir_ops, self, msg_at(first, i), SOURCE_OUTCOME_STORED);
+  source_maildir_ops.close(self);
+  g_autoptr(GDir) dir = g_dir_open(store, 0, NULL);
+  const char *seen_name = g_dir_read_name(dir);
+  assert_non_null(seen_name);
+  assert_true(g_str_has_prefix(seen_name, ".maildir-"));
+  g_autofree char *seen = g_build_filename(store, seen_name, NULL);
+  struct stat st;
+  assert_int_equal(stat(seen, &st), 0);
+  assert_int_equal(st.st_size, 1100 * 16);
+
+  /* 1,000 messages gone, 5 new ones. */
+  for (guint i = 0; i < 1000; i++) {
+    char rel[64];
+    g_snprintf(rel, sizeof rel, "md/new/%u.M%uP1.host", 1700000000 + i, i);
+    g_autofree char *p = path_in(f, rel);
+    assert_int_equal(unlink(p), 0);
+  }
+  for (guint i = 0; i < 5; i++) {
+    char rel[64];
+    g_snprintf(rel, sizeof rel, "md/new/%u.N%uP1.host", 1800000000 + i, i);
+    write_in(f, rel, "Subject: y\n\ny\n");
+  }
+  g_autoptr(GPtrArray) second = read_all(&source_maildir_ops, &f->opts, args, &self);
+  assert_int_equal(second->len, 5);
+  assert_int_equal(source_maildir_ops.known(self), 100);
+  for (guint i = 0; i < second->len; i++)
+    commit_ok(&source_maildir_ops, self, msg_at(second, i), SOURCE_OUTCOME_NOT_REPORT);
+  source_maildir_ops.close(self);
+  assert_int_equal(stat(seen, &st), 0);
+  assert_int_equal(st.st_size, 105 * 16);
+
+  g_autoptr(GPtrArray) third = read_all(&source_maildir_ops, &f->opts, args, &self);
+  assert_int_equal(third->len, 0);
+  assert_int_equal(source_maildir_ops.known(self), 105);
+  source_maildir_ops.close(self);
+}
+
 /* More messages than one listing chunk, each committed (--mark-seen) right after it is
  * read, as the pipeline does: renamed into cur/ while cur/ is being listed, every
  * message is still read exactly once. */
@@ -1183,6 +1246,7 @@ main(void)
     T(test_maildir_many_messages_fast),
     T(test_maildir_known_messages_not_read_again),
     T(test_maildir_known_messages_acknowledged_later),
+    T(test_maildir_known_file_compacted),
     T(test_maildir_mark_seen_while_listing_reads_once),
     T(test_mbox_three_messages_unescaped),
     T(test_mbox_from_in_body_stays),
