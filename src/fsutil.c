@@ -5,14 +5,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/openat2.h>
+#endif
 
 /* The part of the final name kept in a temporary name: ".tmp-" + this + "-<pid>-<rnd>"
  * stays well below NAME_MAX. */
 #define FSUTIL_TMP_FINAL_MAX 200
+
+static int fsutil_openat2_dir(int base_fd, const char *relpath);
+static void fsutil_set_open_dir_error(GError **error, int errsv, int dir_fd, const char *name,
+                                      const char *what);
 
 void
 fsutil_set_error_errno(GError **error, int errsv, const char *what, const char *path)
@@ -133,6 +142,11 @@ fsutil_open_dir_below(int base_fd, const char *relpath, gboolean create, GError 
       return -1;
     }
 
+  /* Most directories exist: one system call for the whole path. */
+  int fast = fsutil_openat2_dir(base_fd, relpath);
+  if (fast >= 0)
+    return fast;
+
   int cur = base_fd;
   for (guint i = 0; parts[i] != NULL; i++) {
     const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -145,16 +159,7 @@ fsutil_open_dir_below(int base_fd, const char *relpath, gboolean create, GError 
       fd = openat(cur, parts[i], flags);
     }
     if (fd < 0) {
-      int errsv = errno;
-      struct stat st;
-      if ((errsv == ELOOP || errsv == ENOTDIR) &&
-          fstatat(cur, parts[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS,
-                    "open: %s: \"%s\" is a symbolic link, refusing to follow it", relpath,
-                    parts[i]);
-      } else {
-        fsutil_set_error_errno(error, errsv, "open", relpath);
-      }
+      fsutil_set_open_dir_error(error, errno, cur, parts[i], relpath);
       goto fail;
     }
     if (cur != base_fd)
@@ -167,6 +172,84 @@ fail:
   if (cur != base_fd)
     close(cur);
   return -1;
+}
+
+/* openat2(RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH) of a directory: -1 with errno, ENOSYS
+ * when this kernel (or a seccomp filter) does not offer it. */
+static int
+fsutil_openat2_dir(int base_fd, const char *relpath)
+{
+#if defined(__linux__) && defined(SYS_openat2) && defined(RESOLVE_NO_SYMLINKS)
+  static gint unsupported;      /* set once openat2 is known to be missing */
+  if (!g_atomic_int_get(&unsupported)) {
+    struct open_how how = {
+      .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+      .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd;
+    do
+      fd = (int) syscall(SYS_openat2, base_fd, relpath, &how, sizeof how);
+    while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM && errno != E2BIG))
+      return fd;
+    g_atomic_int_set(&unsupported, 1);
+  }
+#endif
+  errno = ENOSYS;
+  return -1;
+}
+
+int
+fsutil_open_dir_beneath(int base_fd, const char *relpath, GError **error)
+{
+  g_return_val_if_fail(relpath != NULL, -1);
+  if (relpath[0] != '\0' && relpath[0] != '/' && strstr(relpath, "//") == NULL) {
+    int fd = fsutil_openat2_dir(base_fd, relpath);
+    if (fd >= 0)
+      return fd;
+    if (errno == ENOENT) {
+      fsutil_set_error_errno(error, ENOENT, "open", relpath);
+      return -1;
+    }
+    /* A symlink (ELOOP), "..", a file in the way ...: the component walk names it. */
+  }
+  return fsutil_open_dir_below(base_fd, relpath, FALSE, error);
+}
+
+/* The error for a failed openat(O_NOFOLLOW|O_DIRECTORY) of @name in @dir_fd. */
+static void
+fsutil_set_open_dir_error(GError **error, int errsv, int dir_fd, const char *name,
+                          const char *what)
+{
+  struct stat st;
+  if ((errsv == ELOOP || errsv == ENOTDIR) &&
+      fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS,
+                "open: %s: \"%s\" is a symbolic link, refusing to follow it", what, name);
+  else
+    fsutil_set_error_errno(error, errsv, "open", what);
+}
+
+int
+fsutil_mkdir_open(int dir_fd, const char *name, const char *what, gboolean *created,
+                  GError **error)
+{
+  *created = FALSE;
+  if (!fsutil_component_ok(name) || strchr(name, '/') != NULL) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                "mkdir: %s: empty, \".\", \"..\" or \"/\" in a component", what);
+    return -1;
+  }
+  if (mkdirat(dir_fd, name, 0750) == 0)
+    *created = TRUE;
+  else if (errno != EEXIST) {
+    fsutil_set_error_errno(error, errno, "mkdir", what);
+    return -1;
+  }
+  int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    fsutil_set_open_dir_error(error, errno, dir_fd, name, what);
+  return fd;
 }
 
 /* Write all of @data to @fd, retrying on EINTR and short writes. */
@@ -192,27 +275,68 @@ fsutil_write_all(int fd, const void *data, gsize len, const char *what, GError *
   return TRUE;
 }
 
-char *
-fsutil_write_tmp(int dir_fd, const char *final_name, const void *data, gsize len,
-                 gboolean do_fsync, GError **error)
+/* The process id, asked once per process (a forked child asks again). */
+static pid_t fsutil_pid_cached;
+
+static void
+fsutil_pid_forget(void)
 {
-  g_return_val_if_fail(final_name != NULL && strchr(final_name, '/') == NULL, NULL);
+  fsutil_pid_cached = 0;
+}
+
+static pid_t
+fsutil_pid(void)
+{
+  static gsize registered;
+  if (g_once_init_enter(&registered)) {
+    pthread_atfork(NULL, NULL, fsutil_pid_forget);
+    g_once_init_leave(&registered, 1);
+  }
+  if (fsutil_pid_cached == 0)
+    fsutil_pid_cached = getpid();
+  return fsutil_pid_cached;
+}
+
+/* Create and fill a temporary file for @final_name in @dir_fd; returns its fd (open for
+ * writing) and *tmp_out its name, or -1 + error with nothing left behind. */
+static int
+fsutil_create_tmp(int dir_fd, const char *final_name, const void *data, gsize len,
+                  char **tmp_out, GError **error)
+{
+  g_return_val_if_fail(final_name != NULL && strchr(final_name, '/') == NULL, -1);
   g_autofree char *tmp = NULL;
   int fd = -1;
   for (int attempt = 0; attempt < 16; attempt++) {
     g_free(tmp);
     tmp = g_strdup_printf(".tmp-%.*s-%ld-%08x", FSUTIL_TMP_FINAL_MAX, final_name,
-                          (long) getpid(), g_random_int());
+                          (long) fsutil_pid(), g_random_int());
     fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd >= 0 || errno != EEXIST)
       break;
   }
   if (fd < 0) {
     fsutil_set_error_errno(error, errno, "create", tmp);
-    return NULL;
+    return -1;
   }
-  gboolean ok = fsutil_write_all(fd, data, len, tmp, error);
-  if (ok && do_fsync)
+  if (!fsutil_write_all(fd, data, len, tmp, error)) {
+    close(fd);
+    unlinkat(dir_fd, tmp, 0);
+    return -1;
+  }
+  *tmp_out = g_steal_pointer(&tmp);
+  return fd;
+}
+
+char *
+fsutil_write_tmp(int dir_fd, const char *final_name, const void *data, gsize len,
+                 gboolean do_fsync, GError **error)
+{
+  char *tmp = NULL;
+  int fd = fsutil_create_tmp(dir_fd, final_name, data, len, &tmp, error);
+  if (fd < 0)
+    return NULL;
+  gboolean ok = TRUE;
+  if (do_fsync)
     ok = fsutil_fsync_fd(fd, tmp, error);
   if (close(fd) != 0 && ok) {
     fsutil_set_error_errno(error, errno, "close", tmp);
@@ -220,9 +344,35 @@ fsutil_write_tmp(int dir_fd, const char *final_name, const void *data, gsize len
   }
   if (!ok) {
     unlinkat(dir_fd, tmp, 0);
+    g_free(tmp);
     return NULL;
   }
-  return g_steal_pointer(&tmp);
+  return tmp;
+}
+
+gboolean
+fsutil_write_replace(int dir_fd, const char *name, const void *data, gsize len,
+                     int *keep_fd, GError **error)
+{
+  g_autofree char *tmp = NULL;
+  int fd = fsutil_create_tmp(dir_fd, name, data, len, &tmp, error);
+  if (fd < 0)
+    return FALSE;
+  if (keep_fd == NULL && close(fd) != 0) {
+    fsutil_set_error_errno(error, errno, "close", tmp);
+    unlinkat(dir_fd, tmp, 0);
+    return FALSE;
+  }
+  if (renameat(dir_fd, tmp, dir_fd, name) != 0) {
+    fsutil_set_error_errno(error, errno, "rename", name);
+    if (keep_fd != NULL)
+      close(fd);
+    unlinkat(dir_fd, tmp, 0);
+    return FALSE;
+  }
+  if (keep_fd != NULL)
+    *keep_fd = fd;
+  return TRUE;
 }
 
 gboolean

@@ -14,11 +14,30 @@ gboolean fsutil_mkdir_p(const char *path, GError **error);
  * no "." / ".." / empty components. Returns an fd (close it) or -1 + G_IO_ERROR. */
 int fsutil_open_dir_below(int base_fd, const char *relpath, gboolean create, GError **error);
 
+/* Open the directory @relpath below @base_fd, never through a symlink, without creating
+ * anything: one openat2(RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH) where the kernel has it,
+ * else fsutil_open_dir_below(). Returns an fd or -1 + G_IO_ERROR (NOT_FOUND when a
+ * component is missing, TOO_MANY_LINKS for a symlink). */
+int fsutil_open_dir_beneath(int base_fd, const char *relpath, GError **error);
+
+/* Make the directory @name in @dir_fd (mode 0750) unless it exists, and open it
+ * (O_NOFOLLOW|O_DIRECTORY: a symlink is refused). *created tells whether this call made
+ * it. Returns an fd or -1 + G_IO_ERROR; @what names it in messages. */
+int fsutil_mkdir_open(int dir_fd, const char *name, const char *what, gboolean *created,
+                      GError **error);
+
 /* Write @len bytes to a new temporary file in @dir_fd (O_CREAT|O_EXCL|O_NOFOLLOW,
  * name ".tmp-<final>-<pid>-<random>"). When @do_fsync, fsync it. Returns the temporary
  * name (transfer full) or NULL + G_IO_ERROR (the partial file is removed). */
 char *fsutil_write_tmp(int dir_fd, const char *final_name, const void *data, gsize len,
                        gboolean do_fsync, GError **error);
+
+/* Write @data to a temporary file in @dir_fd and rename it onto @name, without any
+ * fsync (the caller makes it durable later, e.g. with one syncfs() for many files).
+ * With @keep_fd the file stays open and *keep_fd gets its fd (read-only use: fsync).
+ * FALSE + G_IO_ERROR: nothing is left behind. */
+gboolean fsutil_write_replace(int dir_fd, const char *name, const void *data, gsize len,
+                              int *keep_fd, GError **error);
 
 /* The whole durable write: write_tmp with fsync, renameat onto @name, fsync @dir_fd. */
 gboolean fsutil_write_atomic(int dir_fd, const char *name, const void *data, gsize len,

@@ -1,10 +1,12 @@
 /* sink-tree.c - the "tree" sink, the default store:
  *   STORE/<policy-domain>/<YYYY>/<MM>/<DD>/<org>!<report-id>!<key>.json   (normalized)
  *   STORE/<policy-domain>/<YYYY>/<MM>/<DD>/<org>!<report-id>!<key>.<ext>  (as sent)
- * write() puts each file in a temporary file beside its final name; flush() fsyncs them
- * (one syncfs() for a big batch), renames them into place and fsyncs every directory
- * touched or created. Directories are opened below the store one component at a time,
- * never through a symlink. Layout and guarantees: docs/store.md. */
+ * write() puts each file in place at once (a temporary file beside it, renamed onto the
+ * final name) without fsync: the store makes the whole batch durable in store_commit()
+ * (group commit: one syncfs(), or an fsync() of each file and directory for a single
+ * message), before anything is acknowledged. rollback() removes the files the commit in
+ * flight put in place. Directories are opened below the store without following any
+ * symlink; those known to exist are not looked up again. Layout: docs/store.md. */
 #include "sink.h"
 #include "fsutil.h"
 
@@ -17,25 +19,22 @@
 
 #define SINK_TREE_DOMAIN_MAX 100
 #define SINK_TREE_PART_MAX 60
-#define SINK_TREE_FSYNC_EACH_MAX 8    /* more pending files: one syncfs() instead */
+#define SINK_TREE_KNOWN_MAX 65536     /* directories remembered as existing (~4 MB) */
 
 typedef struct {
   char *dir_rel;            /* directory below the store */
-  char *tmp;                /* temporary name in it */
-  char *final;              /* final name in it */
-  gboolean renamed;
+  char *name;               /* final name in it */
 } SinkTreeFile;
 
 typedef struct {
   Store *store;             /* borrowed */
   int store_fd;             /* borrowed from the Store */
   char *store_path;
-  GPtrArray *pending;       /* SinkTreeFile*: staged by write() */
-  GPtrArray *done;          /* SinkTreeFile*: renamed by the last flush() */
-  guint64 done_commits;     /* store_commit_count() at that flush */
-  GHashTable *sync_dirs;    /* dir_rel ("" = the store) -> fsync at flush */
-  char *cur_rel;            /* one cached open directory */
-  int cur_fd;
+  GPtrArray *written;       /* SinkTreeFile*: put in place by the commit in flight */
+  guint64 written_commits;  /* store_commit_count() when they were written */
+  GHashTable *known;        /* directories below the store known to exist (rel paths) */
+  GHashTable *synced;       /* directories handed to store_sync_fd() in this commit */
+  guint64 synced_epoch;     /* store_sync_epoch() of @synced */
 } SinkTree;
 
 static void
@@ -45,18 +44,8 @@ sink_tree_file_free(gpointer p)
   if (f == NULL)
     return;
   g_free(f->dir_rel);
-  g_free(f->tmp);
-  g_free(f->final);
+  g_free(f->name);
   g_free(f);
-}
-
-static void
-sink_tree_uncache(SinkTree *self)
-{
-  if (self->cur_fd >= 0)
-    close(self->cur_fd);
-  self->cur_fd = -1;
-  g_clear_pointer(&self->cur_rel, g_free);
 }
 
 static void
@@ -65,63 +54,134 @@ sink_tree_prefix(SinkTree *self, GError **error)
   g_prefix_error(error, "%s: ", self->store_path);
 }
 
-/* The directory @rel below the store, created when missing; every directory this
- * creates gets its parent queued for fsync. Returns a borrowed fd (the cache). */
-static int
-sink_tree_dir(SinkTree *self, const char *rel, gboolean create, GError **error)
+/* A commit ended since the last write (the store's commit count moved): what was
+ * written then is committed for good, and a new commit is in flight. */
+static void
+sink_tree_new_commit(SinkTree *self)
 {
-  if (self->cur_rel != NULL && strcmp(self->cur_rel, rel) == 0)
-    return self->cur_fd;
-  sink_tree_uncache(self);
-  if (rel[0] == '\0') {
-    int fd = dup(self->store_fd);
-    if (fd < 0) {
-      fsutil_set_error_errno(error, errno, "dup", self->store_path);
+  guint64 now = store_commit_count(self->store);
+  if (now == self->written_commits)
+    return;
+  g_ptr_array_set_size(self->written, 0);
+  self->written_commits = now;
+}
+
+/* The directory @rel ("" = the store) is written to by this commit: hand @fd (owned;
+ * may be -1 for the store itself) to the store's sync, once per directory and commit. */
+static void
+sink_tree_sync_dir(SinkTree *self, const char *rel, int fd)
+{
+  if (self->synced_epoch != store_sync_epoch(self->store)) {
+    g_hash_table_remove_all(self->synced);
+    self->synced_epoch = store_sync_epoch(self->store);
+  }
+  if (!store_sync_each(self->store) || g_hash_table_contains(self->synced, rel)) {
+    if (fd >= 0 && fd != self->store_fd)
+      close(fd);
+    store_sync_fd(self->store, -1);
+    return;
+  }
+  g_hash_table_add(self->synced, g_strdup(rel));
+  if (rel[0] == '\0')
+    store_sync_store_dir(self->store);
+  else
+    store_sync_fd(self->store, fd);
+}
+
+static void
+sink_tree_remember(SinkTree *self, const char *rel)
+{
+  if (g_hash_table_size(self->known) >= SINK_TREE_KNOWN_MAX)
+    g_hash_table_remove_all(self->known);
+  g_hash_table_add(self->known, g_strdup(rel));
+}
+
+/* The directory @rel below the store, created (mode 0750) when missing, never through
+ * a symlink. Every directory this creates has its parent made durable with the commit.
+ * Returns an fd (the caller owns it) or -1. */
+static int
+sink_tree_dir(SinkTree *self, const char *rel, GError **error)
+{
+  GError *local = NULL;
+  if (g_hash_table_contains(self->known, rel)) {
+    int fd = fsutil_open_dir_beneath(self->store_fd, rel, &local);
+    if (fd >= 0)
+      return fd;
+    if (!g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+      g_propagate_error(error, local);
+      sink_tree_prefix(self, error);
       return -1;
     }
-    self->cur_fd = fd;
-    self->cur_rel = g_strdup(rel);
-    return fd;
+    /* Removed behind our back: forget what we knew. */
+    g_clear_error(&local);
+    g_hash_table_remove_all(self->known);
   }
 
-  GError *local = NULL;
-  int fd = fsutil_open_dir_below(self->store_fd, rel, FALSE, &local);
-  if (fd < 0 && create && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
-    g_clear_error(&local);
-    /* Walk it component by component to learn which ones are new. */
-    g_auto(GStrv) parts = g_strsplit(rel, "/", -1);
-    g_autoptr(GString) prefix = g_string_new(NULL);
-    int cur = self->store_fd;
-    for (guint i = 0; parts[i] != NULL; i++) {
-      int next = fsutil_open_dir_below(cur, parts[i], FALSE, &local);
-      if (next < 0 && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
-        g_clear_error(&local);
-        next = fsutil_open_dir_below(cur, parts[i], TRUE, &local);
-        if (next >= 0)
-          g_hash_table_add(self->sync_dirs, g_strdup(prefix->str));
-      }
-      if (cur != self->store_fd)
-        close(cur);
-      if (next < 0) {
-        fd = -1;
-        break;
-      }
-      cur = next;
-      if (prefix->len > 0)
-        g_string_append_c(prefix, '/');
-      g_string_append(prefix, parts[i]);
-      fd = cur;
+  /* The deepest ancestor known to exist; without one, try the whole path first (it
+   * exists when an earlier run made it). */
+  g_auto(GStrv) parts = g_strsplit(rel, "/", -1);
+  guint n = g_strv_length(parts);
+  g_autoptr(GString) prefix = g_string_new(NULL);
+  guint start = 0;
+  for (guint k = n - 1; k >= 1; k--) {
+    g_string_truncate(prefix, 0);
+    for (guint i = 0; i < k; i++)
+      g_string_append_printf(prefix, "%s%s", i ? "/" : "", parts[i]);
+    if (g_hash_table_contains(self->known, prefix->str)) {
+      start = k;
+      break;
     }
   }
-  if (fd < 0) {
-    /* The message names the relative path; add the store's. */
-    g_propagate_error(error, local);
-    sink_tree_prefix(self, error);
-    return -1;
+  int cur = self->store_fd;
+  if (start > 0) {
+    cur = fsutil_open_dir_beneath(self->store_fd, prefix->str, &local);
+    if (cur < 0) {
+      g_clear_error(&local);
+      g_hash_table_remove_all(self->known);
+      start = 0;
+      cur = self->store_fd;
+    }
   }
-  self->cur_fd = fd;
-  self->cur_rel = g_strdup(rel);
-  return fd;
+  if (start == 0) {
+    g_string_truncate(prefix, 0);
+    int fd = fsutil_open_dir_beneath(self->store_fd, rel, &local);
+    if (fd >= 0) {
+      for (guint i = 0; i < n; i++) {
+        g_string_append_printf(prefix, "%s%s", i ? "/" : "", parts[i]);
+        sink_tree_remember(self, prefix->str);
+      }
+      return fd;
+    }
+    if (!g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+      g_propagate_error(error, local);
+      sink_tree_prefix(self, error);
+      return -1;
+    }
+    g_clear_error(&local);
+  }
+
+  /* Make the missing components one at a time. */
+  for (guint i = start; i < n; i++) {
+    gboolean created = FALSE;
+    int next = fsutil_mkdir_open(cur, parts[i], rel, &created, &local);
+    if (next < 0) {
+      if (cur != self->store_fd)
+        close(cur);
+      g_propagate_error(error, local);
+      sink_tree_prefix(self, error);
+      return -1;
+    }
+    if (created)
+      sink_tree_sync_dir(self, prefix->str, cur);   /* its new entry; takes @cur */
+    else if (cur != self->store_fd)
+      close(cur);
+    cur = next;
+    if (prefix->len > 0)
+      g_string_append_c(prefix, '/');
+    g_string_append(prefix, parts[i]);
+    sink_tree_remember(self, prefix->str);
+  }
+  return cur;
 }
 
 /* "<domain>/<YYYY>/<MM>/<DD>" of a report. (transfer full) */
@@ -169,20 +229,22 @@ sink_tree_raw_name(const char *base, const char *extension)
   return g_strconcat(base, ".", ext, NULL);
 }
 
+/* Put one file in place in @dir_fd; it is made durable with the commit. */
 static gboolean
-sink_tree_stage(SinkTree *self, const char *rel, int dir_fd, const char *final,
-                const void *data, gsize len, GError **error)
+sink_tree_put(SinkTree *self, const char *rel, int dir_fd, const char *name,
+              const void *data, gsize len, GError **error)
 {
-  char *tmp = fsutil_write_tmp(dir_fd, final, data, len, FALSE, error);
-  if (tmp == NULL) {
+  gboolean each = store_sync_each(self->store);
+  int fd = -1;
+  if (!fsutil_write_replace(dir_fd, name, data, len, each ? &fd : NULL, error)) {
     g_prefix_error(error, "%s/%s: ", self->store_path, rel);
     return FALSE;
   }
   SinkTreeFile *f = g_new0(SinkTreeFile, 1);
   f->dir_rel = g_strdup(rel);
-  f->tmp = tmp;
-  f->final = g_strdup(final);
-  g_ptr_array_add(self->pending, f);
+  f->name = g_strdup(name);
+  g_ptr_array_add(self->written, f);
+  store_sync_fd(self->store, fd);
   return TRUE;
 }
 
@@ -193,10 +255,10 @@ sink_tree_open(const TrOptions *opts, Store *store, GError **error)
   self->store = store;
   self->store_fd = store_dir_fd(store);
   self->store_path = g_strdup(store_path(store));
-  self->pending = g_ptr_array_new_with_free_func(sink_tree_file_free);
-  self->done = g_ptr_array_new_with_free_func(sink_tree_file_free);
-  self->sync_dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  self->cur_fd = -1;
+  self->written = g_ptr_array_new_with_free_func(sink_tree_file_free);
+  self->written_commits = store_commit_count(store);
+  self->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  self->synced = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   return self;
 }
 
@@ -204,165 +266,63 @@ static gboolean
 sink_tree_write(gpointer p, const Report *r, GError **error)
 {
   SinkTree *self = p;
-  /* What the last flush renamed was committed since: it stays for good. */
-  if (self->done->len > 0 && store_commit_count(self->store) != self->done_commits)
-    g_ptr_array_set_size(self->done, 0);
+  sink_tree_new_commit(self);
   g_autofree char *rel = sink_tree_dir_rel(r);
   g_autofree char *base = sink_tree_base_name(r);
-  int dir_fd = sink_tree_dir(self, rel, TRUE, error);
+  int dir_fd = sink_tree_dir(self, rel, error);
   if (dir_fd < 0)
     return FALSE;
-  g_hash_table_add(self->sync_dirs, g_strdup(rel));
 
   g_autoptr(GString) json = g_string_new(NULL);
   report_to_json(r, TRUE, json);
   g_string_append_c(json, '\n');
   g_autofree char *json_name = g_strconcat(base, ".json", NULL);
-  if (!sink_tree_stage(self, rel, dir_fd, json_name, json->str, json->len, error))
-    return FALSE;
+  gboolean ok = sink_tree_put(self, rel, dir_fd, json_name, json->str, json->len, error);
 
-  if (r->ingest.raw != NULL) {
+  if (ok && r->ingest.raw != NULL) {
     gsize len = 0;
     const void *data = g_bytes_get_data(r->ingest.raw, &len);
     g_autofree char *raw_name = sink_tree_raw_name(base, r->ingest.raw_extension);
-    if (!sink_tree_stage(self, rel, dir_fd, raw_name, data, len, error))
-      return FALSE;
+    ok = sink_tree_put(self, rel, dir_fd, raw_name, data, len, error);
   }
-  return TRUE;
-}
-
-/* fsync a directory below the store ("" = the store itself). */
-static gboolean
-sink_tree_fsync_dir(SinkTree *self, const char *rel, GError **error)
-{
-  int fd = sink_tree_dir(self, rel, FALSE, error);
-  if (fd < 0)
-    return FALSE;
-  if (!fsutil_fsync_fd(fd, rel[0] ? rel : self->store_path, error)) {
-    if (rel[0])
-      sink_tree_prefix(self, error);
-    return FALSE;
-  }
-  return TRUE;
+  sink_tree_sync_dir(self, rel, dir_fd);          /* takes dir_fd */
+  return ok;
 }
 
 static gboolean
 sink_tree_flush(gpointer p, GError **error)
 {
-  SinkTree *self = p;
-  gboolean ok = TRUE;
-  guint n = self->pending->len;
-
-  /* 1. The data of every temporary file on disk. */
-  if (n > SINK_TREE_FSYNC_EACH_MAX) {
-    if (syncfs(self->store_fd) != 0) {
-      fsutil_set_error_errno(error, errno, "syncfs", self->store_path);
-      ok = FALSE;
-    }
-  } else {
-    for (guint i = 0; ok && i < n; i++) {
-      SinkTreeFile *f = self->pending->pdata[i];
-      int dir_fd = sink_tree_dir(self, f->dir_rel, FALSE, error);
-      if (dir_fd < 0) {
-        ok = FALSE;
-        break;
-      }
-      int fd = openat(dir_fd, f->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0) {
-        fsutil_set_error_errno(error, errno, "open", f->tmp);
-        ok = FALSE;
-      } else {
-        ok = fsutil_fsync_fd(fd, f->tmp, error);
-        close(fd);
-      }
-      if (!ok)
-        g_prefix_error(error, "%s/%s: ", self->store_path, f->dir_rel);
-    }
-  }
-
-  /* 2. Into place. */
-  for (guint i = 0; ok && i < n; i++) {
-    SinkTreeFile *f = self->pending->pdata[i];
-    int dir_fd = sink_tree_dir(self, f->dir_rel, FALSE, error);
-    if (dir_fd < 0) {
-      ok = FALSE;
-      break;
-    }
-    if (renameat(dir_fd, f->tmp, dir_fd, f->final) != 0) {
-      fsutil_set_error_errno(error, errno, "rename", f->final);
-      g_prefix_error(error, "%s/%s: ", self->store_path, f->dir_rel);
-      ok = FALSE;
-      break;
-    }
-    f->renamed = TRUE;
-  }
-
-  /* 3. The directory entries: every directory renamed into, every parent of a
-   * directory created. */
-  if (ok) {
-    GHashTableIter it;
-    gpointer key;
-    g_hash_table_iter_init(&it, self->sync_dirs);
-    while (ok && g_hash_table_iter_next(&it, &key, NULL))
-      ok = sink_tree_fsync_dir(self, key, error);
-  }
-
-  if (!ok)
-    return FALSE;               /* rollback() removes what this commit put in place */
-  /* Until the store commits, a rollback removes these again. */
-  if (self->done->len > 0 && store_commit_count(self->store) != self->done_commits)
-    g_ptr_array_set_size(self->done, 0);
-  for (guint i = 0; i < n; i++)
-    g_ptr_array_add(self->done, g_steal_pointer(&self->pending->pdata[i]));
-  self->done_commits = store_commit_count(self->store);
-  g_ptr_array_set_size(self->pending, 0);
-  g_hash_table_remove_all(self->sync_dirs);
-  sink_tree_uncache(self);
+  /* Every file is in place already; store_commit() makes them durable with the batch,
+   * before its commit point. */
   return TRUE;
-}
-
-/* Remove the files of @list: temporary ones, and (@finals) those renamed into place.
- * Best effort: what remains is harmless (not in the index; rewritten identically). */
-static void
-sink_tree_remove(SinkTree *self, GPtrArray *list, gboolean finals)
-{
-  g_autoptr(GHashTable) dirs = g_hash_table_new(g_str_hash, g_str_equal);
-  for (guint i = 0; i < list->len; i++) {
-    SinkTreeFile *f = list->pdata[i];
-    if (f->renamed && !finals)
-      continue;
-    GError *local = NULL;
-    int dir_fd = sink_tree_dir(self, f->dir_rel, FALSE, &local);
-    if (dir_fd < 0) {
-      g_error_free(local);
-      continue;
-    }
-    if (unlinkat(dir_fd, f->renamed ? f->final : f->tmp, 0) == 0 && f->renamed)
-      g_hash_table_add(dirs, f->dir_rel);
-  }
-  GHashTableIter it;
-  gpointer key;
-  g_hash_table_iter_init(&it, dirs);
-  while (g_hash_table_iter_next(&it, &key, NULL)) {
-    GError *local = NULL;
-    if (!sink_tree_fsync_dir(self, key, &local))
-      g_error_free(local);
-  }
 }
 
 static void
 sink_tree_rollback(gpointer p)
 {
   SinkTree *self = p;
-  /* Files renamed by a flush of this same commit (not committed since) go too: a failed
-   * commit leaves the tree as it was. Once committed they are never touched. */
-  if (self->done->len > 0 && store_commit_count(self->store) == self->done_commits)
-    sink_tree_remove(self, self->done, TRUE);
-  g_ptr_array_set_size(self->done, 0);
-  sink_tree_remove(self, self->pending, TRUE);
-  g_ptr_array_set_size(self->pending, 0);
-  g_hash_table_remove_all(self->sync_dirs);
-  sink_tree_uncache(self);
+  /* The files the failed commit put in place go (best effort: what remains is not in the
+   * index, and is written again identically by the next run). Files of a commit that
+   * succeeded are never touched. */
+  if (store_commit_count(self->store) == self->written_commits) {
+    char *open_rel = NULL;
+    int dir_fd = -1;
+    for (guint i = 0; i < self->written->len; i++) {
+      SinkTreeFile *f = self->written->pdata[i];
+      if (open_rel == NULL || strcmp(open_rel, f->dir_rel) != 0) {
+        if (dir_fd >= 0)
+          close(dir_fd);
+        open_rel = f->dir_rel;
+        dir_fd = fsutil_open_dir_beneath(self->store_fd, f->dir_rel, NULL);
+      }
+      if (dir_fd >= 0)
+        unlinkat(dir_fd, f->name, 0);
+    }
+    if (dir_fd >= 0)
+      close(dir_fd);
+  }
+  g_ptr_array_set_size(self->written, 0);
+  self->written_commits = store_commit_count(self->store);
 }
 
 static const char *
@@ -377,13 +337,10 @@ sink_tree_close(gpointer p)
   SinkTree *self = p;
   if (self == NULL)
     return;
-  /* Not a rollback: what was flushed may have been committed by the caller. */
-  g_ptr_array_set_size(self->done, 0);
-  sink_tree_remove(self, self->pending, FALSE);
-  sink_tree_uncache(self);
-  g_ptr_array_unref(self->pending);
-  g_ptr_array_unref(self->done);
-  g_hash_table_unref(self->sync_dirs);
+  /* Not a rollback: what was written may have been committed by the caller. */
+  g_ptr_array_unref(self->written);
+  g_hash_table_unref(self->known);
+  g_hash_table_unref(self->synced);
   g_free(self->store_path);
   g_free(self);
 }

@@ -140,6 +140,18 @@ struct Store {
   StoreKeySet added;        /* keys of the commit in flight */
   GArray *added_list;       /* guint8[16] in store_add() order */
 
+  /* Durability of the commit in flight (see store_sync_fd()). */
+  GArray *sync_fds;         /* int: files and directories to fsync at the commit */
+  gboolean sync_each;       /* FALSE: too many, one syncfs() per file system instead */
+  gboolean sync_store_dir;  /* fsync the store directory itself */
+  gboolean sync_quarantine; /* the quarantine directory gained entries */
+  gboolean quarantine_wide; /* syncfs() the quarantine's file system (not the store's) */
+  guint64 sync_epoch;       /* bumped whenever the above are reset */
+
+  int quarantine_fd;        /* the quarantine directory, once opened; else -1 */
+  char *quarantine_path;
+  gboolean quarantine_other_fs; /* not on the store's file system */
+
   guint64 commits;          /* successful store_commit() calls */
   gboolean begun;           /* a journal is written for the commit in flight */
   gint64 journal_index_size;
@@ -174,6 +186,114 @@ store_file_path(Store *store, const char *name)
   return g_build_filename(store->path, name, NULL);
 }
 
+/* ---- durability of a commit ----------------------------------------------- */
+
+static gboolean store_fsync(Store *store, int fd, const char *name, GError **error);
+static gboolean store_fsync_path(Store *store, int fd, const char *path, GError **error);
+
+/* More files and directories than this in one commit: one syncfs() of the file system
+ * instead of an fsync() each. One `mda` delivery stays below it (two files, their
+ * directory and the parents of up to four new directories), so it never makes other
+ * programs' data on the same file system wait; a batch goes past it at once. */
+#define STORE_SYNC_EACH_MAX 16
+
+/* Forget what the commit in flight asked to make durable (closing the fds). */
+static void
+store_sync_reset(Store *store)
+{
+  for (guint i = 0; i < store->sync_fds->len; i++)
+    close(g_array_index(store->sync_fds, int, i));
+  g_array_set_size(store->sync_fds, 0);
+  store->sync_each = TRUE;
+  store->sync_store_dir = FALSE;
+  store->sync_quarantine = FALSE;
+  store->quarantine_wide = FALSE;
+  store->sync_epoch++;
+}
+
+guint64
+store_sync_epoch(Store *store)
+{
+  return store->sync_epoch;
+}
+
+gboolean
+store_sync_each(Store *store)
+{
+  return store->sync_each;
+}
+
+/* From now on the commit ends with syncfs(): the fds kept so far are not needed. */
+static void
+store_sync_go_wide(Store *store)
+{
+  for (guint i = 0; i < store->sync_fds->len; i++)
+    close(g_array_index(store->sync_fds, int, i));
+  g_array_set_size(store->sync_fds, 0);
+  store->sync_each = FALSE;
+}
+
+void
+store_sync_fd(Store *store, int fd)
+{
+  if (fd < 0)
+    return;
+  if (store->sync_each && store->sync_fds->len >= STORE_SYNC_EACH_MAX)
+    store_sync_go_wide(store);
+  if (!store->sync_each) {
+    close(fd);
+    return;
+  }
+  g_array_append_val(store->sync_fds, fd);
+}
+
+void
+store_sync_store_dir(Store *store)
+{
+  store->sync_store_dir = TRUE;
+}
+
+/* Make everything the commit in flight wrote durable, and the index when @index_written:
+ * fsync() each file and directory handed in, or one syncfs() of each file system
+ * written to. */
+static gboolean
+store_sync(Store *store, gboolean index_written, GError **error)
+{
+  gboolean ok = TRUE;
+  if (store->sync_each) {
+    for (guint i = 0; ok && i < store->sync_fds->len; i++) {
+      GError *local = NULL;
+      if (!fsutil_fsync_fd(g_array_index(store->sync_fds, int, i), store->path, &local)) {
+        store_propagate_io(error, local);
+        g_prefix_error(error, "making the batch durable: ");
+        ok = FALSE;
+      }
+    }
+    if (ok && store->sync_quarantine)
+      ok = store_fsync_path(store, store->quarantine_fd, store->quarantine_path, error);
+    if (ok && store->sync_store_dir)
+      ok = store_fsync(store, store->dir_fd, ".", error);
+    if (ok && index_written)
+      ok = store_fsync(store, store->index_fd, ".index", error);
+  } else {
+    /* The index lives on the store's file system: this covers it too. */
+    if (syncfs(store->dir_fd) != 0) {
+      store_set_errno(error, errno, "making the batch durable: syncfs", store->path);
+      ok = FALSE;
+    }
+  }
+  if (ok && store->sync_quarantine && store->quarantine_other_fs &&
+      (store->quarantine_wide || !store->sync_each)) {
+    if (syncfs(store->quarantine_fd) != 0) {
+      store_set_errno(error, errno, "making the batch durable: syncfs",
+                      store->quarantine_path);
+      ok = FALSE;
+    }
+  }
+  store_sync_reset(store);
+  return ok;
+}
+
 Store *
 store_open(const char *dir, const char *quarantine_dir, GError **error)
 {
@@ -194,6 +314,9 @@ store_open(const char *dir, const char *quarantine_dir, GError **error)
   store->quarantine_dir = g_strdup(quarantine_dir);
   store->dir_fd = fd;
   store->lock_fd = store->index_fd = store->journal_fd = -1;
+  store->quarantine_fd = -1;
+  store->sync_fds = g_array_new(FALSE, FALSE, sizeof(int));
+  store->sync_each = TRUE;
   store->added_list = g_array_new(FALSE, FALSE, STORE_KEY_LEN);
   store->journal_files = g_array_new(FALSE, TRUE, sizeof(StoreJournalFile));
   g_array_set_clear_func(store->journal_files, store_journal_file_clear);
@@ -214,6 +337,11 @@ store_close(Store *store)
     close(store->journal_fd);
   if (store->lock_fd >= 0)
     close(store->lock_fd);
+  store_sync_reset(store);
+  g_array_unref(store->sync_fds);
+  if (store->quarantine_fd >= 0)
+    close(store->quarantine_fd);
+  g_free(store->quarantine_path);
   close(store->dir_fd);
   store_keyset_clear(&store->index);
   store_keyset_clear(&store->added);
@@ -305,6 +433,17 @@ store_fsync(Store *store, int fd, const char *name, GError **error)
 {
   GError *local = NULL;
   g_autofree char *path = store_file_path(store, name);
+  if (!fsutil_fsync_fd(fd, path, &local)) {
+    store_propagate_io(error, local);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+store_fsync_path(Store *store, int fd, const char *path, GError **error)
+{
+  GError *local = NULL;
   if (!fsutil_fsync_fd(fd, path, &local)) {
     store_propagate_io(error, local);
     return FALSE;
@@ -604,6 +743,7 @@ fail:
 static void
 store_forget_commit(Store *store)
 {
+  store_sync_reset(store);
   store_keyset_clear(&store->added);
   g_array_set_size(store->added_list, 0);
   g_array_set_size(store->journal_files, 0);
@@ -643,6 +783,7 @@ store_begin(Store *store, GPtrArray *append_paths, GError **error)
   g_return_val_if_fail(store->locked, FALSE);
   g_array_set_size(store->journal_files, 0);
   store->begun = FALSE;
+  store_sync_reset(store);
 
   struct stat st;
   if (fstat(store->index_fd, &st) != 0) {
@@ -708,10 +849,15 @@ store_commit(Store *store, GError **error)
     }
     g_autofree char *ipath = store_file_path(store, ".index");
     if (!store_pwrite_all(store->index_fd, lines->str, lines->len, (off_t) st.st_size, ipath,
-                          error) ||
-        !store_fsync(store, store->index_fd, ".index", error))
+                          error))
       return FALSE;
   }
+  /* One sync for the whole batch: the sinks' files, the quarantine copies, the
+   * directories made for them and the index lines. Until the journal is cleared, a crash
+   * undoes the index lines (and the rows), so the order of the writes within this sync
+   * does not matter. A failed sync fails the commit: the caller rolls it back. */
+  if (!store_sync(store, n > 0, error))
+    return FALSE;
   if (store->begun && !store_clear_journal(store, error))
     return FALSE;
 
@@ -753,39 +899,79 @@ store_one_line(const char *s)
 }
 
 /* The quarantine directory, created when missing, never through a symlink below the
- * store. *qpath gets its path. */
-static int
-store_quarantine_fd(Store *store, char **qpath, GError **error)
+ * store; opened once and kept. A new STORE/quarantine is made durable with the store
+ * directory: at once outside a commit, else with the commit. */
+static gboolean
+store_quarantine_open(Store *store, GError **error)
 {
+  if (store->quarantine_fd >= 0)
+    return TRUE;
   GError *local = NULL;
+  int fd;
+  char *path;
   if (store->quarantine_dir != NULL) {
     if (!fsutil_mkdir_p(store->quarantine_dir, &local)) {
       store_propagate_io(error, local);
-      return -1;
+      return FALSE;
     }
-    int fd = open(store->quarantine_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = open(store->quarantine_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
       store_set_errno(error, errno, "open", store->quarantine_dir);
-      return -1;
+      return FALSE;
     }
-    *qpath = g_strdup(store->quarantine_dir);
-    return fd;
+    path = g_strdup(store->quarantine_dir);
+  } else {
+    gboolean created = FALSE;
+    fd = fsutil_mkdir_open(store->dir_fd, "quarantine", "quarantine", &created, &local);
+    if (fd < 0) {
+      store_propagate_io(error, local);
+      g_prefix_error(error, "%s: ", store->path);
+      return FALSE;
+    }
+    if (created) {
+      if (store->begun) {
+        store_sync_store_dir(store);
+      } else if (!store_fsync(store, store->dir_fd, ".", error)) {
+        close(fd);
+        return FALSE;
+      }
+    }
+    path = store_file_path(store, "quarantine");
   }
-  struct stat st;
-  gboolean missing = fstatat(store->dir_fd, "quarantine", &st, AT_SYMLINK_NOFOLLOW) != 0 &&
-                     errno == ENOENT;
-  int fd = fsutil_open_dir_below(store->dir_fd, "quarantine", TRUE, &local);
-  if (fd < 0) {
-    store_propagate_io(error, local);
-    g_prefix_error(error, "%s: ", store->path);
-    return -1;
+  struct stat qst, sst;
+  store->quarantine_other_fs = fstat(fd, &qst) != 0 || fstat(store->dir_fd, &sst) != 0 ||
+                               qst.st_dev != sst.st_dev;
+  store->quarantine_fd = fd;
+  store->quarantine_path = path;
+  return TRUE;
+}
+
+/* Write one quarantine file: inside a commit without fsync (store_commit() makes it
+ * durable with the batch), outside one durably at once. */
+static gboolean
+store_quarantine_write(Store *store, const char *name, const void *data, gsize len,
+                       GError **error)
+{
+  if (!store->begun)
+    return fsutil_write_atomic(store->quarantine_fd, name, data, len, error);
+  int fd = -1;
+  if (!fsutil_write_replace(store->quarantine_fd, name, data, len,
+                            store->sync_each ? &fd : NULL, error))
+    return FALSE;
+  store->sync_quarantine = TRUE;
+  if (store->quarantine_other_fs) {
+    /* The store's syncfs() does not reach it: fsync it, or syncfs() its file system. */
+    if (fd >= 0 && store->sync_each && store->sync_fds->len < STORE_SYNC_EACH_MAX) {
+      g_array_append_val(store->sync_fds, fd);
+    } else {
+      if (fd >= 0)
+        close(fd);
+      store->quarantine_wide = TRUE;
+    }
+    return TRUE;
   }
-  if (missing && !store_fsync(store, store->dir_fd, ".", error)) {
-    close(fd);
-    return -1;
-  }
-  *qpath = store_file_path(store, "quarantine");
-  return fd;
+  store_sync_fd(store, fd);
+  return TRUE;
 }
 
 char *
@@ -799,20 +985,15 @@ store_quarantine(Store *store, GBytes *message, const char *origin, const char *
   g_autofree char *eml = g_strconcat(sha, ".eml", NULL);
   g_autofree char *why = g_strconcat(sha, ".reason", NULL);
 
-  g_autofree char *qpath = NULL;
-  int qfd = store_quarantine_fd(store, &qpath, error);
-  if (qfd < 0) {
+  if (!store_quarantine_open(store, error)) {
     g_prefix_error(error, "quarantine: ");
     return NULL;
   }
 
+  /* The .eml is written again even when a copy is there: after a crash that copy may
+   * not be complete (written by a commit that never became durable). */
   GError *local = NULL;
-  gboolean ok = TRUE;
-  struct stat st;
-  gboolean have = fstatat(qfd, eml, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-                  (gsize) st.st_size == len;
-  if (!have)
-    ok = fsutil_write_atomic(qfd, eml, data, len, &local);
+  gboolean ok = store_quarantine_write(store, eml, data, len, &local);
 
   if (ok) {
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -820,13 +1001,12 @@ store_quarantine(Store *store, GBytes *message, const char *origin, const char *
     g_autofree char *o = store_one_line(origin);
     g_autofree char *r = store_one_line(reason);
     g_autofree char *text = g_strdup_printf("origin: %s\nreceived: %s\nreason: %s\n", o, stamp, r);
-    ok = fsutil_write_atomic(qfd, why, text, strlen(text), &local);
+    ok = store_quarantine_write(store, why, text, strlen(text), &local);
   }
-  close(qfd);
   if (!ok) {
     store_propagate_io(error, local);
-    g_prefix_error(error, "quarantine: %s: ", qpath);
+    g_prefix_error(error, "quarantine: %s: ", store->quarantine_path);
     return NULL;
   }
-  return g_build_filename(qpath, eml, NULL);
+  return g_build_filename(store->quarantine_path, eml, NULL);
 }

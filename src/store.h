@@ -40,13 +40,33 @@ void store_add(Store *store, const guint8 key[16]);
  * each path in @append_paths (char*, files that sinks only append to; may not exist
  * yet), fsync the journal. */
 gboolean store_begin(Store *store, GPtrArray *append_paths, GError **error);
-/* After every sink flushed: append the added keys to the index, fsync it, clear the
- * journal (truncate + fsync). Only after this returns TRUE is anything acknowledged. */
+/* Group commit: what the sinks and the quarantine write during a commit is not fsynced
+ * one file at a time. They hand it to the store, and store_commit() makes the whole batch
+ * durable at once, before its commit point: an fsync() of each file and directory while
+ * there are few (one `mda` message), else one syncfs() of the store's file system.
+ *
+ * store_sync_fd(): the commit in flight wrote @fd, a file or a directory on the store's
+ * file system (transfer full; -1 when the caller closed it already because
+ * store_sync_each() said FALSE). store_sync_store_dir(): the store directory itself got a
+ * new entry. store_sync_each(): whether fds are still wanted (FALSE once the commit will
+ * end with syncfs(): callers may then close theirs at once). */
+void store_sync_fd(Store *store, int fd);
+void store_sync_store_dir(Store *store);
+gboolean store_sync_each(Store *store);
+/* Changes whenever the set of what is to be synced starts afresh (a commit began, ended
+ * or was rolled back): lets a caller tell whether it handed an fd in this one already. */
+guint64 store_sync_epoch(Store *store);
+
+/* After every sink flushed: append the added keys to the index, make the batch durable
+ * (everything handed to store_sync_fd(), the quarantine copies, the index lines), then
+ * clear the journal (truncate + fsync): the commit point. Only after this returns TRUE is
+ * anything acknowledged; FALSE (a failed sync too) means the caller must roll back. */
 gboolean store_commit(Store *store, GError **error);
 /* A commit failed midway: truncate the journal's files back, forget the added keys. */
 void store_rollback(Store *store);
 
-/* Copy a message that holds no valid report to the quarantine, durably:
+/* Copy a message that holds no valid report to the quarantine, durably (inside a
+ * commit: with the commit's sync):
  * "<sha256-prefix>.eml" (idempotent: the same bytes give the same name) and
  * "<same>.reason" with the origin, time and @reason lines. Returns the path of the
  * .eml (transfer full) or NULL + STORE_ERROR_IO. */

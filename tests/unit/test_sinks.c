@@ -466,6 +466,26 @@ test_jsonl_stdout(void **state)
 
 /* ---- tree ------------------------------------------------------------------- */
 
+/* ".tmp-*" entries below @dir. */
+static guint
+count_tmp_below(const char *dir)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  if (d == NULL)
+    return 0;
+  guint n = 0;
+  const char *name;
+  while ((name = g_dir_read_name(d)) != NULL) {
+    g_autofree char *child = g_build_filename(dir, name, NULL);
+    if (g_str_has_prefix(name, ".tmp-"))
+      n++;
+    else if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+      n += count_tmp_below(child);
+  }
+  g_dir_close(d);
+  return n;
+}
+
 /* Walk @dir with lstat: no symlink, names printable ASCII, at most 255 bytes, no
  * ".tmp-" leftovers. Returns the number of regular files. */
 static guint
@@ -514,10 +534,13 @@ test_tree_layout(void **state)
   g_autofree char *raw_name = g_strconcat(base, ".json.gz", NULL);
   g_autofree char *json_path = g_build_filename(dir, json_name, NULL);
   g_autofree char *raw_path = g_build_filename(dir, raw_name, NULL);
-  /* Not visible under the final names before the flush. */
-  assert_false(g_file_test(json_path, G_FILE_TEST_EXISTS));
-  assert_false(g_file_test(raw_path, G_FILE_TEST_EXISTS));
+  /* In place at once (whole, by rename: no temporary file is left), made durable by
+   * the store's commit, not one by one: a single report keeps its fds for an fsync each. */
+  assert_true(g_file_test(json_path, G_FILE_TEST_IS_REGULAR));
+  assert_true(g_file_test(raw_path, G_FILE_TEST_IS_REGULAR));
   assert_int_equal(tu_count_files(dir, NULL), 2);
+  assert_int_equal(count_tmp_below(fx->store_dir), 0);
+  assert_true(store_sync_each(fx->store));
 
   assert_true(sink_tree_ops.flush(self, &error));
   sink_tree_ops.close(self);
@@ -570,7 +593,8 @@ test_tree_many_and_rollback(void **state)
   g_autoptr(GError) error = NULL;
   lock_store(fx);
   gpointer self = sink_tree_ops.open(&fx->opts, fx->store, &error);
-  /* More than 8 files: the syncfs path; several days and domains. */
+  /* More files than the store fsyncs one by one: the syncfs path; several days and
+   * domains. */
   for (guint i = 0; i < 12; i++) {
     g_autofree char *id = g_strdup_printf("id-%u", i);
     g_autofree char *domain = g_strdup_printf("d%u.example", i % 3);
@@ -579,8 +603,10 @@ test_tree_many_and_rollback(void **state)
     report_compute_key(r);
     assert_true(sink_tree_ops.write(self, r, &error));
   }
+  assert_false(store_sync_each(fx->store));
   assert_true(sink_tree_ops.flush(self, &error));
   assert_true(store_commit(fx->store, &error));
+  assert_true(store_sync_each(fx->store));
   assert_int_equal(tu_count_files(fx->store_dir, ".json"), 12);
   g_autofree char *d = g_build_filename(fx->store_dir, "d1.example", "2022", "09", "16", NULL);
   assert_int_equal(tu_count_files(d, ".json"), 1);
