@@ -507,24 +507,33 @@ store_truncate_path(const char *path, gint64 size, GError **error)
   return ok;
 }
 
-/* Put every file of the journal back to its recorded size, then clear the journal. */
+/* Put every file of the journal back to its recorded size, then clear the journal.
+ * Every file is tried even when one fails (a reader should see the rows of a failed
+ * commit go at once); the journal is cleared only when all of them are back durably,
+ * else the next store_lock() tries again. */
 static gboolean
 store_undo(Store *store, gint64 index_size, GArray *files, GError **error)
 {
+  gboolean ok = TRUE;
+  GError *local = NULL;
   struct stat st;
   if (fstat(store->index_fd, &st) != 0) {
     g_autofree char *path = store_file_path(store, ".index");
-    store_set_errno(error, errno, "stat", path);
-    return FALSE;
+    store_set_errno(&local, errno, "stat", path);
+    ok = FALSE;
+  } else if ((gint64) st.st_size > index_size &&
+             !(store_truncate_fd(store, store->index_fd, ".index", index_size, &local) &&
+               store_fsync(store, store->index_fd, ".index", &local))) {
+    ok = FALSE;
   }
-  if ((gint64) st.st_size > index_size &&
-      !(store_truncate_fd(store, store->index_fd, ".index", index_size, error) &&
-        store_fsync(store, store->index_fd, ".index", error)))
-    return FALSE;
   for (guint i = 0; i < files->len; i++) {
     const StoreJournalFile *f = &g_array_index(files, StoreJournalFile, i);
-    if (!store_truncate_path(f->path, f->size, error))
-      return FALSE;
+    if (!store_truncate_path(f->path, f->size, ok ? &local : NULL))
+      ok = FALSE;
+  }
+  if (!ok) {
+    g_propagate_error(error, local);
+    return FALSE;
   }
   return store_clear_journal(store, error);
 }
