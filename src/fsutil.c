@@ -252,8 +252,7 @@ fsutil_mkdir_open(int dir_fd, const char *name, const char *what, gboolean *crea
   return fd;
 }
 
-/* Write all of @data to @fd, retrying on EINTR and short writes. */
-static gboolean
+gboolean
 fsutil_write_all(int fd, const void *data, gsize len, const char *what, GError **error)
 {
   const char *p = data;

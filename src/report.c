@@ -1973,8 +1973,8 @@ report_jw_string(ReportJsonWriter *w, const char *s)
   g_string_append_c(w->out, '"');
 }
 
-static void
-report_jw_int(ReportJsonWriter *w, gint64 v)
+void
+report_append_int(GString *out, gint64 v)
 {
   char buf[24];
   char *p = buf + sizeof buf;
@@ -1985,7 +1985,13 @@ report_jw_int(ReportJsonWriter *w, gint64 v)
   } while (u != 0);
   if (v < 0)
     *--p = '-';
-  g_string_append_len(w->out, p, buf + sizeof buf - p);
+  g_string_append_len(out, p, buf + sizeof buf - p);
+}
+
+static void
+report_jw_int(ReportJsonWriter *w, gint64 v)
+{
+  report_append_int(w->out, v);
 }
 
 static void

@@ -108,6 +108,9 @@ gboolean report_parse_datetime(const char *s, gint64 *epoch_out, gboolean *zonel
 /* Format epoch seconds as "YYYY-MM-DDTHH:MM:SSZ" into @buf (at least 21 bytes). */
 void report_format_datetime(gint64 epoch, char buf[21]);
 
+/* Append the decimal digits of @v to @out (the JSON and CSV writers' integers). */
+void report_append_int(GString *out, gint64 v);
+
 /* Parse a §5.1 file name (base name only; directories ignored). Returns FALSE (and
  * leaves @out zeroed) when the name does not have that shape. */
 gboolean report_filename_parse(const char *filename, ReportFilename *out);

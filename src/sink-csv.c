@@ -52,17 +52,8 @@ sink_csv_field(GString *out, const char *value, gboolean first)
 static void
 sink_csv_int(GString *out, gint64 v)
 {
-  char buf[24];
-  char *p = buf + sizeof buf;
-  guint64 u = v < 0 ? (guint64) 0 - (guint64) v : (guint64) v;
-  do {
-    *--p = (char) ('0' + u % 10);
-    u /= 10;
-  } while (u != 0);
-  if (v < 0)
-    *--p = '-';
-  *--p = ',';
-  g_string_append_len(out, p, buf + sizeof buf - p);
+  g_string_append_c(out, ',');
+  report_append_int(out, v);
 }
 
 static void

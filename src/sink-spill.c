@@ -10,23 +10,6 @@
 #include <unistd.h>
 
 static gboolean
-sink_spill_write_all(int fd, const char *data, gsize len, const char *path, GError **error)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      fsutil_set_error_errno(error, n < 0 ? errno : EIO, "write", path);
-      return FALSE;
-    }
-    data += n;
-    len -= (gsize) n;
-  }
-  return TRUE;
-}
-
-static gboolean
 sink_spill_begin(SinkSpill *s, const char *path, const char *header, GError **error)
 {
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -52,7 +35,7 @@ sink_spill_begin(SinkSpill *s, const char *path, const char *header, GError **er
   s->fd = fd;
   s->start = (gint64) st.st_size;
   if (header != NULL && st.st_size == 0)
-    return sink_spill_write_all(fd, header, strlen(header), path, error);
+    return fsutil_write_all(fd, header, strlen(header), path, error);
   return TRUE;
 }
 
@@ -62,7 +45,7 @@ sink_spill_write(SinkSpill *s, const char *path, const char *header, const char 
 {
   if (s->fd < 0 && !sink_spill_begin(s, path, header, error))
     return FALSE;
-  return sink_spill_write_all(s->fd, data, len, path, error);
+  return fsutil_write_all(s->fd, data, len, path, error);
 }
 
 gboolean
@@ -85,7 +68,7 @@ sink_spill_finish(SinkSpill *s, const char *path, const char *data, gsize len,
                   GError **error)
 {
   g_return_val_if_fail(s->fd >= 0, FALSE);
-  if (!sink_spill_write_all(s->fd, data, len, path, error) ||
+  if (!fsutil_write_all(s->fd, data, len, path, error) ||
       !fsutil_fsync_fd(s->fd, path, error))
     return FALSE;
   sink_spill_end(s);

@@ -29,23 +29,6 @@ sink_find(const char *name)
 }
 
 static gboolean
-sink_write_all(int fd, const char *data, gsize len, const char *path, GError **error)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      fsutil_set_error_errno(error, n < 0 ? errno : EIO, "write", path);
-      return FALSE;
-    }
-    data += n;
-    len -= (gsize) n;
-  }
-  return TRUE;
-}
-
-static gboolean
 sink_append_stdout(const char *data, gsize len, GError **error)
 {
   if (len > 0 && fwrite(data, 1, len, stdout) != len) {
@@ -88,9 +71,9 @@ sink_append_file(const char *path, const char *header, const char *data, gsize l
     g_autoptr(GString) all = g_string_sized_new(strlen(header) + len);
     g_string_append(all, header);
     g_string_append_len(all, data, (gssize) len);
-    ok = sink_write_all(fd, all->str, all->len, path, error);
+    ok = fsutil_write_all(fd, all->str, all->len, path, error);
   } else {
-    ok = sink_write_all(fd, data, len, path, error);
+    ok = fsutil_write_all(fd, data, len, path, error);
   }
   if (ok)
     ok = fsutil_fsync_fd(fd, path, error);

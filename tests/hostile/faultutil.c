@@ -753,3 +753,51 @@ fu_count_lines_with(const char *text, const char *needle)
       n++;
   return n;
 }
+
+/* The report number of a Maildir message name made by fu_make_maildir(). */
+guint
+fu_message_number(const char *name)
+{
+  return (guint) g_ascii_strtoull(strchr(name, 'M') + 1, NULL, 10);
+}
+
+/* Every message in @acked (cur/ of the Maildir, or the --move-to folder's cur/ and new/)
+ * has its report in the CSV; every message still in @md/new/ is there byte for byte;
+ * together they are @total. Returns the number acknowledged. */
+guint
+fu_check_acknowledged_only_stored(const char *md, const char *const *acked,
+                                  const char *csv, guint total)
+{
+  g_autoptr(GHashTable) ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  if (g_file_test(csv, G_FILE_TEST_EXISTS))
+    fu_check_csv(csv, ids);
+  guint seen = 0, untouched = 0;
+  const char *name;
+  for (guint k = 0; acked[k] != NULL; k++) {
+    GDir *d = g_dir_open(acked[k], 0, NULL);
+    if (d == NULL)
+      continue;
+    while ((name = g_dir_read_name(d)) != NULL) {
+      g_autofree char *id = g_strdup_printf("gen-%05u", fu_message_number(name));
+      if (!g_hash_table_contains(ids, id))
+        fail_msg("%s/%s is acknowledged but report %s is not stored", acked[k], name, id);
+      seen++;
+    }
+    g_dir_close(d);
+  }
+  g_autofree char *new_dir = g_build_filename(md, "new", NULL);
+  GDir *d = g_dir_open(new_dir, 0, NULL);
+  assert_non_null(d);
+  while ((name = g_dir_read_name(d)) != NULL) {
+    g_autofree char *p = g_build_filename(new_dir, name, NULL);
+    gsize len = 0;
+    g_autofree char *data = tu_read_file(p, &len);
+    g_autoptr(GBytes) orig = fu_generated_message(fu_message_number(name));
+    assert_int_equal(len, g_bytes_get_size(orig));
+    assert_memory_equal(data, g_bytes_get_data(orig, NULL), len);
+    untouched++;
+  }
+  g_dir_close(d);
+  assert_int_equal(seen + untouched, total);
+  return seen;
+}

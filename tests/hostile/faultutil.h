@@ -96,6 +96,13 @@ GBytes *fu_report_message(GBytes *payload, const char *ctype, const char *filena
  * report-id replaced by "Generated Org <n % 7>" and "gen-<n>": report @n of a family of
  * distinct reports (same policy domain test.xmox.nl). (transfer full) */
 GBytes *fu_generated_message(guint n);
+/* The report number of a Maildir message name made by fu_make_maildir(). */
+guint fu_message_number(const char *name);
+/* Every message in @acked (NULL-terminated: cur/ of the Maildir, or a --move-to folder's
+ * cur/ and new/) has its report in the CSV; every message still in @md/new/ is there
+ * byte for byte; together they are @total. Returns the number acknowledged. */
+guint fu_check_acknowledged_only_stored(const char *md, const char *const *acked,
+                                        const char *csv, guint total);
 
 /* A Maildir (new/, cur/, tmp/) at @dir holding fu_generated_message(first..first+count-1)
  * in new/. */

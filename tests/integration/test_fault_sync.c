@@ -165,54 +165,6 @@ csv_rows(const char *csv)
   return fu_check_csv(csv, NULL);
 }
 
-/* The report number of a Maildir message name made by fu_make_maildir(). */
-static guint
-message_number(const char *name)
-{
-  return (guint) g_ascii_strtoull(strchr(name, 'M') + 1, NULL, 10);
-}
-
-/* Every message in @acked (cur/ of the Maildir, or the --move-to folder's cur/ and new/)
- * has its report in the CSV; every message still in @md/new/ is there byte for byte;
- * together they are @total. Returns the number acknowledged. */
-static guint
-check_acknowledged_only_stored(const char *md, const char *const *acked, const char *csv,
-                               guint total)
-{
-  g_autoptr(GHashTable) ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  if (g_file_test(csv, G_FILE_TEST_EXISTS))
-    fu_check_csv(csv, ids);
-  guint seen = 0, untouched = 0;
-  const char *name;
-  for (guint k = 0; acked[k] != NULL; k++) {
-    GDir *d = g_dir_open(acked[k], 0, NULL);
-    if (d == NULL)
-      continue;
-    while ((name = g_dir_read_name(d)) != NULL) {
-      g_autofree char *id = g_strdup_printf("gen-%05u", message_number(name));
-      if (!g_hash_table_contains(ids, id))
-        fail_msg("%s/%s is acknowledged but report %s is not stored", acked[k], name, id);
-      seen++;
-    }
-    g_dir_close(d);
-  }
-  g_autofree char *new_dir = g_build_filename(md, "new", NULL);
-  GDir *d = g_dir_open(new_dir, 0, NULL);
-  assert_non_null(d);
-  while ((name = g_dir_read_name(d)) != NULL) {
-    g_autofree char *p = g_build_filename(new_dir, name, NULL);
-    gsize len = 0;
-    g_autofree char *data = tu_read_file(p, &len);
-    g_autoptr(GBytes) orig = fu_generated_message(message_number(name));
-    assert_int_equal(len, g_bytes_get_size(orig));
-    assert_memory_equal(data, g_bytes_get_data(orig, NULL), len);
-    untouched++;
-  }
-  g_dir_close(d);
-  assert_int_equal(seen + untouched, total);
-  return seen;
-}
-
 /* A Maildir of @total messages in batches of @batch; the batch sync fails after
  * @good_syncs successful ones. */
 static void
@@ -259,7 +211,7 @@ batch_sync_fails(gboolean move, guint total, guint batch, int good_syncs)
   assert_non_null(strstr(err, "syncfs"));
 
   /* Acknowledged: exactly the batches whose sync succeeded, and each of them stored. */
-  guint acked_n = check_acknowledged_only_stored(md, acked, csv, total);
+  guint acked_n = fu_check_acknowledged_only_stored(md, acked, csv, total);
   print_message("%u of %u acknowledged\n", acked_n, total);
   assert_int_equal(acked_n, (guint) good_syncs * batch);
   /* Dedup knows only those; the failed batch left no row and no tree file. */
@@ -275,7 +227,7 @@ batch_sync_fails(gboolean move, guint total, guint batch, int good_syncs)
   if (rc != 0)
     print_message("rerun: exit %d\n%s", rc, err);
   assert_int_equal(rc, 0);
-  assert_int_equal(check_acknowledged_only_stored(md, acked, csv, total), total);
+  assert_int_equal(fu_check_acknowledged_only_stored(md, acked, csv, total), total);
   fu_check_exactly_once(store, csv, total);
   tu_rmtree(tmp);
 }

@@ -563,6 +563,27 @@ test_maildir_many_messages_fast(void **state)
   assert_true(us < 5 * G_USEC_PER_SEC);
 }
 
+/* A store directory for the known-messages file, set in the options. (transfer full) */
+static char *
+use_store(Fixture *f)
+{
+  char *store = path_in(f, "store");
+  assert_int_equal(g_mkdir_with_parents(store, 0700), 0);
+  g_free(f->opts.store_dir);
+  f->opts.store_dir = g_strdup(store);
+  return store;
+}
+
+static void
+make_empty_maildir(const char *md)
+{
+  static const char *const subs[] = { "new", "cur", "tmp" };
+  for (guint d = 0; d < G_N_ELEMENTS(subs); d++) {
+    g_autofree char *sub = g_build_filename(md, subs[d], NULL);
+    assert_int_equal(g_mkdir_with_parents(sub, 0700), 0);
+  }
+}
+
 /* Committed messages are not read again by the next run with the same store; one
  * whose batch failed (never committed) is, and so is a message whose file changed. */
 static void
@@ -571,9 +592,7 @@ test_maildir_known_messages_not_read_again(void **state)
   Fixture *f = *state;
   make_maildir(f, "md");
   g_autofree char *md = path_in(f, "md");
-  g_autofree char *store = path_in(f, "store");
-  assert_int_equal(g_mkdir_with_parents(store, 0700), 0);
-  f->opts.store_dir = g_strdup(store);
+  g_autofree char *store = use_store(f);
   const char *args[] = { md, NULL };
 
   gpointer self = NULL;
@@ -616,9 +635,7 @@ test_maildir_known_messages_acknowledged_later(void **state)
   Fixture *f = *state;
   make_maildir(f, "md");
   g_autofree char *md = path_in(f, "md");
-  g_autofree char *store = path_in(f, "store");
-  assert_int_equal(g_mkdir_with_parents(store, 0700), 0);
-  f->opts.store_dir = g_strdup(store);
+  g_autofree char *store = use_store(f);
   const char *args[] = { md, NULL };
 
   gpointer self = NULL;
@@ -648,11 +665,7 @@ test_maildir_known_file_compacted(void **state)
   Fixture *f = *state;
   g_autofree char *md = path_in(f, "md");
   g_autofree char *store = path_in(f, "store");
-  for (guint d = 0; d < 3; d++) {
-    g_autofree char *sub = g_build_filename(md, (const char *[]) { "new", "cur", "tmp" }[d],
-                                            NULL);
-    assert_int_equal(g_mkdir_with_parents(sub, 0700), 0);
-  }
+  make_empty_maildir(md);
   assert_int_equal(g_mkdir_with_parents(store, 0700), 0);
   f->opts.store_dir = g_strdup(store);
   for (guint i = 0; i < 1100; i++) {
@@ -712,11 +725,7 @@ test_maildir_mark_seen_while_listing_reads_once(void **state)
   Fixture *f = *state;
   const guint n_new = 5000, n_cur = 4500;
   g_autofree char *md = path_in(f, "md");
-  for (guint d = 0; d < 3; d++) {
-    g_autofree char *sub = g_build_filename(md, (const char *[]) { "new", "cur", "tmp" }[d],
-                                            NULL);
-    assert_int_equal(g_mkdir_with_parents(sub, 0700), 0);
-  }
+  make_empty_maildir(md);
   for (guint i = 0; i < n_new + n_cur; i++) {
     char rel[96];
     if (i < n_new)
