@@ -1,7 +1,8 @@
 /* source-file.c - loose files and directories of them: report files (.json, .json.gz,
  * .gz, .zip) and messages (.eml and anything else). Directories are walked recursively
- * in name order, skipping dot files and symbolic links to directories. Files are only
- * read, never changed, so commit() has nothing to do.
+ * in name order, skipping dot files, symbolic links to directories and the quarantine's
+ * *.reason files (so that `file STORE/quarantine` re-examines just the messages). Files
+ * are only read, never changed, so commit() has nothing to do.
  *
  * A file is a raw report when its name says so (case-insensitive .json, .json.gz, .gz,
  * .zip) or when its content does: gzip or zip magic, or '{' after an optional UTF-8
@@ -50,7 +51,7 @@ source_file_walk(const char *dir, GPtrArray *paths, GError **error)
       }
       break;
     }
-    if (de->d_name[0] == '.')
+    if (de->d_name[0] == '.' || g_str_has_suffix(de->d_name, ".reason"))
       continue;
     g_ptr_array_add(names, g_strdup(de->d_name));
   }

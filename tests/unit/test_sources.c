@@ -1060,6 +1060,8 @@ test_file_directory(void **state)
   g_autofree char *c = path_in(f, "in/c.eml");
   tu_write_file(c, g_bytes_get_data(eml, NULL), g_bytes_get_size(eml));
   write_in(f, "in/.hidden.json", "{}");
+  /* A quarantine's companion file is not a message. */
+  write_in(f, "in/c.reason", "origin: x\nreason: y\n");
   struct utimbuf ut = { 1700000123, 1700000123 };
   assert_int_equal(utime(c, &ut), 0);
 
