@@ -96,6 +96,26 @@ sink_tree_remember(SinkTree *self, const char *rel)
   g_hash_table_add(self->known, g_strdup(rel));
 }
 
+/* The existing directory @rel below the store: an fd, or -1 with *missing set when it
+ * does not exist (not an error), or -1 + error. */
+static int
+sink_tree_open_existing(SinkTree *self, const char *rel, gboolean *missing, GError **error)
+{
+  GError *local = NULL;
+  *missing = FALSE;
+  int fd = fsutil_open_dir_beneath(self->store_fd, rel, &local);
+  if (fd >= 0)
+    return fd;
+  if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+    *missing = TRUE;
+    g_error_free(local);
+    return -1;
+  }
+  g_propagate_error(error, local);
+  sink_tree_prefix(self, error);
+  return -1;
+}
+
 /* The directory @rel below the store, created (mode 0750) when missing, never through
  * a symlink. Every directory this creates has its parent made durable with the commit.
  * Returns an fd (the caller owns it) or -1. */
@@ -103,17 +123,12 @@ static int
 sink_tree_dir(SinkTree *self, const char *rel, GError **error)
 {
   GError *local = NULL;
+  gboolean missing = FALSE;
   if (g_hash_table_contains(self->known, rel)) {
-    int fd = fsutil_open_dir_beneath(self->store_fd, rel, &local);
-    if (fd >= 0)
+    int fd = sink_tree_open_existing(self, rel, &missing, error);
+    if (fd >= 0 || !missing)
       return fd;
-    if (!g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
-      g_propagate_error(error, local);
-      sink_tree_prefix(self, error);
-      return -1;
-    }
     /* Removed behind our back: forget what we knew. */
-    g_clear_error(&local);
     g_hash_table_remove_all(self->known);
   }
 
@@ -144,7 +159,7 @@ sink_tree_dir(SinkTree *self, const char *rel, GError **error)
   }
   if (start == 0) {
     g_string_truncate(prefix, 0);
-    int fd = fsutil_open_dir_beneath(self->store_fd, rel, &local);
+    int fd = sink_tree_open_existing(self, rel, &missing, error);
     if (fd >= 0) {
       for (guint i = 0; i < n; i++) {
         g_string_append_printf(prefix, "%s%s", i ? "/" : "", parts[i]);
@@ -152,12 +167,8 @@ sink_tree_dir(SinkTree *self, const char *rel, GError **error)
       }
       return fd;
     }
-    if (!g_error_matches(local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
-      g_propagate_error(error, local);
-      sink_tree_prefix(self, error);
+    if (!missing)
       return -1;
-    }
-    g_clear_error(&local);
   }
 
   /* Make the missing components one at a time. */

@@ -189,7 +189,7 @@ store_file_path(Store *store, const char *name)
 /* ---- durability of a commit ----------------------------------------------- */
 
 static gboolean store_fsync(Store *store, int fd, const char *name, GError **error);
-static gboolean store_fsync_path(Store *store, int fd, const char *path, GError **error);
+static gboolean store_fsync_path(int fd, const char *path, GError **error);
 
 /* More files and directories than this in one commit: one syncfs() of the file system
  * instead of an fsync() each. One `mda` delivery stays below it (two files, their
@@ -197,13 +197,19 @@ static gboolean store_fsync_path(Store *store, int fd, const char *path, GError 
  * programs' data on the same file system wait; a batch goes past it at once. */
 #define STORE_SYNC_EACH_MAX 16
 
-/* Forget what the commit in flight asked to make durable (closing the fds). */
 static void
-store_sync_reset(Store *store)
+store_sync_close_fds(Store *store)
 {
   for (guint i = 0; i < store->sync_fds->len; i++)
     close(g_array_index(store->sync_fds, int, i));
   g_array_set_size(store->sync_fds, 0);
+}
+
+/* Forget what the commit in flight asked to make durable (closing the fds). */
+static void
+store_sync_reset(Store *store)
+{
+  store_sync_close_fds(store);
   store->sync_each = TRUE;
   store->sync_store_dir = FALSE;
   store->sync_quarantine = FALSE;
@@ -227,9 +233,7 @@ store_sync_each(Store *store)
 static void
 store_sync_go_wide(Store *store)
 {
-  for (guint i = 0; i < store->sync_fds->len; i++)
-    close(g_array_index(store->sync_fds, int, i));
-  g_array_set_size(store->sync_fds, 0);
+  store_sync_close_fds(store);
   store->sync_each = FALSE;
 }
 
@@ -262,15 +266,13 @@ store_sync(Store *store, gboolean index_written, GError **error)
   gboolean ok = TRUE;
   if (store->sync_each) {
     for (guint i = 0; ok && i < store->sync_fds->len; i++) {
-      GError *local = NULL;
-      if (!fsutil_fsync_fd(g_array_index(store->sync_fds, int, i), store->path, &local)) {
-        store_propagate_io(error, local);
+      if (!store_fsync_path(g_array_index(store->sync_fds, int, i), store->path, error)) {
         g_prefix_error(error, "making the batch durable: ");
         ok = FALSE;
       }
     }
     if (ok && store->sync_quarantine)
-      ok = store_fsync_path(store, store->quarantine_fd, store->quarantine_path, error);
+      ok = store_fsync_path(store->quarantine_fd, store->quarantine_path, error);
     if (ok && store->sync_store_dir)
       ok = store_fsync(store, store->dir_fd, ".", error);
     if (ok && index_written)
@@ -431,17 +433,12 @@ store_pwrite_all(int fd, const char *data, gsize len, off_t off, const char *wha
 static gboolean
 store_fsync(Store *store, int fd, const char *name, GError **error)
 {
-  GError *local = NULL;
   g_autofree char *path = store_file_path(store, name);
-  if (!fsutil_fsync_fd(fd, path, &local)) {
-    store_propagate_io(error, local);
-    return FALSE;
-  }
-  return TRUE;
+  return store_fsync_path(fd, path, error);
 }
 
 static gboolean
-store_fsync_path(Store *store, int fd, const char *path, GError **error)
+store_fsync_path(int fd, const char *path, GError **error)
 {
   GError *local = NULL;
   if (!fsutil_fsync_fd(fd, path, &local)) {
