@@ -307,7 +307,8 @@ source_maildir_seen_flush(SourceMaildirBox *box, const char *store_dir)
     /* A partial record would shift every later key: cut the file back. */
     if (fd >= 0 && done % SOURCE_MAILDIR_KEY != 0) {
       struct stat st;
-      if (fstat(fd, &st) == 0 && ftruncate(fd, st.st_size - (off_t) (done % SOURCE_MAILDIR_KEY)) != 0)
+      if (fstat(fd, &st) == 0 &&
+          ftruncate(fd, st.st_size - (off_t) (done % SOURCE_MAILDIR_KEY)) != 0)
         tr_log_verbose("%s: truncate %s: %s", box->path, path, g_strerror(errno));
     }
   }
@@ -478,8 +479,9 @@ source_maildir_folder_ok(const char *name)
 }
 
 static void source_maildir_close(gpointer self_);
-static gboolean source_maildir_ack(SourceMaildir *self, SourceMaildirBox *box, gboolean in_cur,
-                                   const char *name, const char *origin, GError **error);
+static gboolean source_maildir_ack(SourceMaildir *self, SourceMaildirBox *box,
+                                   gboolean in_cur, const char *name, const char *origin,
+                                   GError **error);
 
 static gpointer
 source_maildir_open(const TrOptions *opts, char **args, GError **error)
@@ -514,6 +516,14 @@ static void
 source_maildir_handle_free(gpointer data)
 {
   source_maildir_entry_free(data);
+}
+
+/* "DIR/new/NAME" or "DIR/cur/NAME", for the log. (transfer full) */
+static char *
+source_maildir_origin(const SourceMaildirBox *box, gboolean in_cur, const char *name)
+{
+  return g_strconcat(box->path, strcmp(box->path, "/") == 0 ? "" : "/",
+                     in_cur ? "cur/" : "new/", name, NULL);
 }
 
 /* The next name to look at: *box_out and *in_cur_out say where. NULL at the end. */
@@ -580,10 +590,10 @@ source_maildir_next(gpointer self_, SourceMessage **msg, GError **error)
       if (kind != 0) {
         /* Stored durably by an earlier run: acknowledge it now if this run was asked
          * to (the earlier one may have run without --mark-seen / --move-to). */
-        if (kind == SOURCE_MAILDIR_KIND_ACKED) {
-          g_autofree char *where = g_strconcat(box->path, in_cur ? "/cur/" : "/new/", name,
-                                               NULL);
-          if (!source_maildir_ack(self, box, in_cur, name, where, error))
+        if (kind == SOURCE_MAILDIR_KIND_ACKED &&
+            (self->mark_seen || self->move_to != NULL)) {
+          g_autofree char *origin = source_maildir_origin(box, in_cur, name);
+          if (!source_maildir_ack(self, box, in_cur, name, origin, error))
             return FALSE;
         }
         if (earlier)
@@ -600,8 +610,7 @@ source_maildir_next(gpointer self_, SourceMessage **msg, GError **error)
     if (data == NULL && g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
       continue; /* moved by a mail reader since it was listed: not ours any more */
 
-    g_autofree char *origin = g_strconcat(box->path, strcmp(box->path, "/") == 0 ? "" : "/",
-                                          in_cur ? "cur/" : "new/", name, NULL);
+    g_autofree char *origin = source_maildir_origin(box, in_cur, name);
     if (data == NULL && !g_error_matches(rerr, SOURCE_ERROR, SOURCE_ERROR_TOO_LARGE) &&
         !g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE) &&
         !g_error_matches(rerr, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED)) {
