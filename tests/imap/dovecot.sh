@@ -39,18 +39,21 @@ start)
   ;;
 stop)
   # Wait until the master is gone: a restart in the same directory would otherwise
-  # find its pid file and refuse to start ("Dovecot is already running").
+  # find its pid file and refuse to start ("Dovecot is already running"). A zombie
+  # counts as gone: in a container nobody may reap the daemon.
+  running() {
+    kill -0 "$1" 2>/dev/null && ! awk '{ exit !($3 == "Z") }' "/proc/$1/stat" 2>/dev/null
+  }
   if [ -s "$dir/run/master.pid" ]; then
     pid=$(cat "$dir/run/master.pid")
     kill "$pid" 2>/dev/null || true
     i=0
-    # (A zombie counts as gone: in a container nobody may reap the daemon.)
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ] &&
-          ! awk '{ exit !($3 == "Z") }' "/proc/$pid/stat" 2>/dev/null; do
-      sleep 0.1
-      i=$((i + 1))
-    done
-    kill -9 "$pid" 2>/dev/null || true
+    while running "$pid" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    if running "$pid"; then
+      kill -9 "$pid" 2>/dev/null || true
+      i=0
+      while running "$pid" && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+    fi
     rm -f "$dir/run/master.pid"
   fi
   ;;

@@ -68,6 +68,22 @@ harness_script(void)
   return g_build_filename(src != NULL ? src : ".", "tests", "imap", "dovecot.sh", NULL);
 }
 
+/* Run "dovecot.sh CMD DIR [ARG1 ARG2]"; the test fails when it does. */
+static void
+dove_script(Dove *d, const char *cmd, const char *arg1, const char *arg2)
+{
+  g_autofree char *script = harness_script();
+  const char *argv[] = { "bash", script, cmd, d->dir, arg1, arg2, NULL };
+  g_autofree char *err = NULL;
+  int status = 0;
+  g_autoptr(GError) error = NULL;
+  if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, &err,
+                    &status, &error))
+    fail_msg("spawn %s: %s", script, error->message);
+  if (!g_spawn_check_wait_status(status, NULL))
+    fail_msg("%s %s failed: %s", script, cmd, err);
+}
+
 static void
 dove_start(Dove *d)
 {
@@ -77,18 +93,9 @@ dove_start(Dove *d)
              "dovecot-imapd and openssl (tests/setup-debian.sh --test)");
   if (geteuid() != 0)
     fail_msg("the IMAP tests start Dovecot and must run as root");
-  g_autofree char *script = harness_script();
   g_autofree char *p1 = g_strdup_printf("%d", d->port_imap);
   g_autofree char *p2 = g_strdup_printf("%d", d->port_imaps);
-  const char *argv[] = { "bash", script, "start", d->dir, p1, p2, NULL };
-  g_autofree char *err = NULL;
-  int status = 0;
-  g_autoptr(GError) error = NULL;
-  if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, &err,
-                    &status, &error))
-    fail_msg("spawn %s: %s", script, error->message);
-  if (!g_spawn_check_wait_status(status, NULL))
-    fail_msg("%s start failed: %s", script, err);
+  dove_script(d, "start", p1, p2);
   /* Ready: both ports listen and the master wrote its pid file (dove_stop needs it). */
   g_autofree char *pidpath = g_build_filename(d->dir, "run", "master.pid", NULL);
   for (int i = 0; i < 200; i++) {
@@ -103,37 +110,12 @@ dove_start(Dove *d)
            d->port_imaps, log ? log : "(none)");
 }
 
-/* Alive and not a zombie: nobody may reap the daemonized master in a container, and
- * Dovecot refuses to start while the pid in its pid file answers kill(pid, 0). */
-static gboolean
-pid_running(pid_t pid)
-{
-  if (kill(pid, 0) != 0)
-    return FALSE;
-  g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int) pid);
-  g_autofree char *stat = tu_read_file(path, NULL);
-  const char *paren = stat != NULL ? strrchr(stat, ')') : NULL;
-  return paren == NULL || paren[1] == '\0' || paren[2] != 'Z';
-}
-
+/* Stop the master (dovecot.sh waits until it is gone and removes its pid file: Dovecot
+ * refuses to start while that pid answers, and a zombie nobody reaps would). */
 static void
 dove_stop(Dove *d)
 {
-  g_autofree char *pidpath = g_build_filename(d->dir, "run", "master.pid", NULL);
-  g_autofree char *text = tu_read_file(pidpath, NULL);
-  if (text == NULL)
-    return;
-  pid_t pid = (pid_t) atoi(text);
-  if (pid <= 0)
-    return;
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 200 && pid_running(pid); i++)
-    g_usleep(25 * 1000);
-  if (pid_running(pid))
-    kill(pid, SIGKILL);
-  for (int i = 0; i < 80 && pid_running(pid); i++)
-    g_usleep(25 * 1000);
-  unlink(pidpath);
+  dove_script(d, "stop", NULL, NULL);
   /* The listeners close with the master; wait until the ports are free again. */
   for (int i = 0; i < 100 && (port_accepts(d->port_imap) || port_accepts(d->port_imaps)); i++)
     g_usleep(25 * 1000);
