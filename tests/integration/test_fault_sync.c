@@ -104,6 +104,16 @@ group_teardown(void **state)
   return 0;
 }
 
+/* The tests need the library (built by the group setup with the C compiler). */
+static void
+skip_without_shim(void)
+{
+  if (shim_path == NULL) {
+    print_message("no C compiler to build the sync failure library: skipped\n");
+    skip();
+  }
+}
+
 /* Run the binary with @argv; with @fail_after >= 0 under the library, failing every
  * call of @only (NULL: any of the three) after the first @fail_after, logging to @log. */
 static int
@@ -170,10 +180,7 @@ csv_rows(const char *csv)
 static void
 batch_sync_fails(gboolean move, guint total, guint batch, int good_syncs)
 {
-  if (shim_path == NULL) {
-    print_message("no C compiler to build the sync failure library: skipped\n");
-    skip();
-  }
+  skip_without_shim();
   g_autofree char *tmp = tu_mkdtemp();
   g_autofree char *md = g_build_filename(tmp, "md", NULL);
   g_autofree char *store = g_build_filename(tmp, "store", NULL);
@@ -257,10 +264,7 @@ test_first_batch_sync_fails(void **state)
 static void
 test_mda_fsync_fails(void **state)
 {
-  if (shim_path == NULL) {
-    print_message("no C compiler to build the sync failure library: skipped\n");
-    skip();
-  }
+  skip_without_shim();
   g_autofree char *tmp = tu_mkdtemp();
   g_autofree char *store = g_build_filename(tmp, "store", NULL);
   g_autofree char *csv = g_build_filename(tmp, "r.csv", NULL);
