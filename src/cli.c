@@ -566,9 +566,7 @@ cli_run_source(const CliCommand *cmd, TrOptions *opts, char **args)
     if (opts->jsonl_path)
       g_string_append_printf(where, " jsonl=%s", opts->jsonl_path);
     if (total.quarantined > 0) {
-      g_autofree char *q = opts->quarantine_dir != NULL
-                               ? g_strdup(opts->quarantine_dir)
-                               : g_build_filename(opts->store_dir, "quarantine", NULL);
+      g_autofree char *q = store_quarantine_path(opts->store_dir, opts->quarantine_dir);
       g_string_append_printf(where, " quarantine=%s", q);
     }
     tr_log_info("output:%s", where->str);

@@ -52,10 +52,10 @@ extern const SourceOps source_file_ops;
 extern const SourceOps source_imap_ops;
 
 extern const SourceOps *const source_registry[];
+const SourceOps *source_find(const char *name);
 
 /* libcurl's version string (source-imap.c loads libcurl on first use). */
 const char *source_imap_libcurl_version(void);
-const SourceOps *source_find(const char *name);
 
 /* ---- helpers shared by the local sources (source.c) ------------------------ */
 

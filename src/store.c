@@ -904,6 +904,13 @@ store_one_line(const char *s)
   return out;
 }
 
+char *
+store_quarantine_path(const char *dir, const char *quarantine_dir)
+{
+  return quarantine_dir != NULL ? g_strdup(quarantine_dir)
+                                : g_build_filename(dir, "quarantine", NULL);
+}
+
 /* The quarantine directory, created when missing, never through a symlink below the
  * store; opened once and kept. A new STORE/quarantine is made durable with the store
  * directory: at once outside a commit, else with the commit. */
@@ -914,7 +921,6 @@ store_quarantine_open(Store *store, GError **error)
     return TRUE;
   GError *local = NULL;
   int fd;
-  char *path;
   if (store->quarantine_dir != NULL) {
     if (!fsutil_mkdir_p(store->quarantine_dir, &local)) {
       store_propagate_io(error, local);
@@ -925,7 +931,6 @@ store_quarantine_open(Store *store, GError **error)
       store_set_errno(error, errno, "open", store->quarantine_dir);
       return FALSE;
     }
-    path = g_strdup(store->quarantine_dir);
   } else {
     gboolean created = FALSE;
     fd = fsutil_mkdir_open(store->dir_fd, "quarantine", "quarantine", &created, &local);
@@ -942,13 +947,12 @@ store_quarantine_open(Store *store, GError **error)
         return FALSE;
       }
     }
-    path = store_file_path(store, "quarantine");
   }
   struct stat qst, sst;
   store->quarantine_other_fs = fstat(fd, &qst) != 0 || fstat(store->dir_fd, &sst) != 0 ||
                                qst.st_dev != sst.st_dev;
   store->quarantine_fd = fd;
-  store->quarantine_path = path;
+  store->quarantine_path = store_quarantine_path(store->path, store->quarantine_dir);
   return TRUE;
 }
 

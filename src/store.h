@@ -18,6 +18,9 @@ typedef struct Store Store;
 
 /* Creates the directory when missing. Loads nothing yet. (transfer full) */
 Store *store_open(const char *dir, const char *quarantine_dir, GError **error);
+/* Where the quarantine of the store @dir is: @quarantine_dir, or DIR/quarantine when
+ * it is NULL. (transfer full) */
+char *store_quarantine_path(const char *dir, const char *quarantine_dir);
 void store_close(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_close)
 
