@@ -908,10 +908,9 @@ mime_fast_multipart(MimeWalk *w, const char *d, gsize len, gsize pos, const Mime
         return MIME_FAST_DECLINED;
       if (kind != MIME_FAST_LINE_TEXT) {
         /* The line end before the boundary belongs to it: GMime drops 2 bytes when the
-         * boundary line ends in CRLF, else 1. */
-        gsize crlf = n < next - pos && n + 2 == next - pos ? 2 : 1;
-        if (!has_nl && pos + n > pos && d[pos + n - 1] == '\r')
-          crlf = 2;
+         * boundary line ends in CR (CRLF, or a bare CR at the end of the input), else 1.
+         * (mime_fast_line() left that CR out of the @n bytes of the line.) */
+        gsize crlf = pos + n < next && d[pos + n] == '\r' ? 2 : 1;
         content_end = pos - start > crlf ? pos - crlf : start;
         pos = next;
         break;
