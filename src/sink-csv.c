@@ -136,12 +136,9 @@ sink_csv_rows(const Report *r, GString *out, SinkCsv *self, GError **error)
       sink_csv_field(out, f->failure_reason_code, FALSE);
       sink_csv_field(out, f->additional_information, FALSE);
       g_string_append_len(out, tail->str, (gssize) tail->len);
-      if (self != NULL && out->len >= SINK_SPILL_AT) {
-        if (!sink_spill_write(&self->spill, self->path, SINK_CSV_HEADER SINK_CSV_EOL,
-                              out->str, out->len, error))
-          return FALSE;
-        g_string_truncate(out, 0);
-      }
+      if (self != NULL && out->len >= SINK_SPILL_AT &&
+          !sink_spill_out(&self->spill, self->path, SINK_CSV_HEADER SINK_CSV_EOL, out, error))
+        return FALSE;
     }
   }
   return TRUE;
@@ -182,20 +179,18 @@ static gboolean
 sink_csv_flush(gpointer p, GError **error)
 {
   SinkCsv *self = p;
-  if (sink_spill_active(&self->spill)) {
-    if (!sink_spill_finish(&self->spill, self->path, self->buf->str, self->buf->len, error))
+  if (self->to_stdout) {
+    if (self->buf->len == 0)
+      return TRUE;
+    if (!self->header_done)
+      g_string_prepend(self->buf, SINK_CSV_HEADER SINK_CSV_EOL);
+    if (!sink_write_stdout(self->buf->str, self->buf->len, error))
       return FALSE;
-    g_string_truncate(self->buf, 0);
-    return TRUE;
-  }
-  if (self->buf->len == 0)
-    return TRUE;
-  if (self->to_stdout && !self->header_done)
-    g_string_prepend(self->buf, SINK_CSV_HEADER SINK_CSV_EOL);
-  if (!sink_append_file(self->path, SINK_CSV_HEADER SINK_CSV_EOL, self->buf->str,
-                        self->buf->len, error))
+    self->header_done = TRUE;
+  } else if (!sink_spill_finish(&self->spill, self->path, SINK_CSV_HEADER SINK_CSV_EOL,
+                                self->buf->str, self->buf->len, error)) {
     return FALSE;
-  self->header_done = TRUE;
+  }
   g_string_truncate(self->buf, 0);
   return TRUE;
 }

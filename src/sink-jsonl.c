@@ -31,10 +31,7 @@ static gboolean
 sink_jsonl_spill(GString *out, gpointer p, GError **error)
 {
   SinkJsonl *self = p;
-  if (!sink_spill_write(&self->spill, self->path, NULL, out->str, out->len, error))
-    return FALSE;
-  g_string_truncate(out, 0);
-  return TRUE;
+  return sink_spill_out(&self->spill, self->path, NULL, out, error);
 }
 
 static gboolean
@@ -55,15 +52,9 @@ static gboolean
 sink_jsonl_flush(gpointer p, GError **error)
 {
   SinkJsonl *self = p;
-  if (sink_spill_active(&self->spill)) {
-    if (!sink_spill_finish(&self->spill, self->path, self->buf->str, self->buf->len, error))
-      return FALSE;
-    g_string_truncate(self->buf, 0);
-    return TRUE;
-  }
-  if (self->buf->len == 0)
-    return TRUE;
-  if (!sink_append_file(self->path, NULL, self->buf->str, self->buf->len, error))
+  if (self->to_stdout ? !sink_write_stdout(self->buf->str, self->buf->len, error)
+                      : !sink_spill_finish(&self->spill, self->path, NULL, self->buf->str,
+                                           self->buf->len, error))
     return FALSE;
   g_string_truncate(self->buf, 0);
   return TRUE;

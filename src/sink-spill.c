@@ -1,4 +1,4 @@
-/* sink-spill.c - a batch appended to a shared file in pieces: see sink-spill.h. */
+/* sink-spill.c - a batch appended to a shared file: see sink-spill.h. */
 #include "sink-spill.h"
 #include "fsutil.h"
 
@@ -9,21 +9,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Open and lock @path for the batch, writing @header when the file is empty. Without
+ * @wait a file locked by another writer gives FALSE with *busy set and no error. */
 static gboolean
-sink_spill_begin(SinkSpill *s, const char *path, const char *header, GError **error)
+sink_spill_begin(SinkSpill *s, const char *path, const char *header, gboolean wait,
+                 gboolean *busy, GError **error)
 {
+  *busy = FALSE;
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
     fsutil_set_error_errno(error, errno, "open", path);
     return FALSE;
   }
   /* Writers of other stores may share this file: the whole batch under one lock. */
-  while (flock(fd, LOCK_EX) != 0) {
-    if (errno != EINTR) {
+  while (flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno == EWOULDBLOCK && !wait)
+      *busy = TRUE;
+    else
       fsutil_set_error_errno(error, errno, "flock", path);
-      close(fd);
-      return FALSE;
-    }
+    close(fd);
+    return FALSE;
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -34,24 +41,31 @@ sink_spill_begin(SinkSpill *s, const char *path, const char *header, GError **er
   }
   s->fd = fd;
   s->start = (gint64) st.st_size;
+  s->retry_at = 0;
   if (header != NULL && st.st_size == 0)
     return fsutil_write_all(fd, header, strlen(header), path, error);
   return TRUE;
 }
 
 gboolean
-sink_spill_write(SinkSpill *s, const char *path, const char *header, const char *data,
-                 gsize len, GError **error)
+sink_spill_out(SinkSpill *s, const char *path, const char *header, GString *out,
+               GError **error)
 {
-  if (s->fd < 0 && !sink_spill_begin(s, path, header, error))
+  if (s->fd < 0) {
+    if (out->len < s->retry_at)
+      return TRUE;
+    gboolean busy = FALSE;
+    if (!sink_spill_begin(s, path, header, FALSE, &busy, error)) {
+      if (!busy)
+        return FALSE;
+      s->retry_at = out->len * 2;   /* keep staging; do not retry on every row */
+      return TRUE;
+    }
+  }
+  if (!fsutil_write_all(s->fd, out->str, out->len, path, error))
     return FALSE;
-  return fsutil_write_all(s->fd, data, len, path, error);
-}
-
-gboolean
-sink_spill_active(const SinkSpill *s)
-{
-  return s->fd >= 0;
+  g_string_truncate(out, 0);
+  return TRUE;
 }
 
 static void
@@ -64,10 +78,17 @@ sink_spill_end(SinkSpill *s)
 }
 
 gboolean
-sink_spill_finish(SinkSpill *s, const char *path, const char *data, gsize len,
-                  GError **error)
+sink_spill_finish(SinkSpill *s, const char *path, const char *header, const char *data,
+                  gsize len, GError **error)
 {
-  g_return_val_if_fail(s->fd >= 0, FALSE);
+  s->retry_at = 0;
+  if (s->fd < 0) {
+    gboolean busy = FALSE;
+    if (len == 0)
+      return TRUE;
+    if (!sink_spill_begin(s, path, header, TRUE, &busy, error))
+      return FALSE;
+  }
   if (!fsutil_write_all(s->fd, data, len, path, error) ||
       !fsutil_fsync_fd(s->fd, path, error))
     return FALSE;
@@ -78,6 +99,7 @@ sink_spill_finish(SinkSpill *s, const char *path, const char *data, gsize len,
 void
 sink_spill_abort(SinkSpill *s)
 {
+  s->retry_at = 0;
   if (s->fd < 0)
     return;
   if (ftruncate(s->fd, (off_t) s->start) == 0)

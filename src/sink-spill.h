@@ -1,8 +1,9 @@
-/* sink-spill.h - a batch appended to a shared file in pieces (the CSV and JSON Lines
- * sinks), so that a large batch need not be held in memory whole: the file is opened
- * and locked (flock) at the first piece and stays locked until the batch ends, and a
- * batch that does not end is undone by truncating the file back to its size before it.
- * (The store's journal undoes it as well after a crash.) */
+/* sink-spill.h - a batch appended to a shared file (the CSV and JSON Lines sinks): the
+ * file is opened and locked (flock) when the first piece of the batch is written and
+ * stays locked until the batch ends; a batch that does not end is undone by truncating
+ * the file back to its size before it. (The store's journal undoes it as well after a
+ * crash.) A large batch may be written in pieces before it ends, so that it need not be
+ * held in memory whole. */
 #ifndef TLSRPT_SINK_SPILL_H
 #define TLSRPT_SINK_SPILL_H
 
@@ -14,21 +15,24 @@
 typedef struct {
   int fd;                 /* -1: nothing of the batch written yet */
   gint64 start;           /* size of the file before the batch */
+  gsize retry_at;         /* the file was busy: try again when this much is staged */
 } SinkSpill;
 
-#define SINK_SPILL_INIT { -1, 0 }
+#define SINK_SPILL_INIT { -1, 0, 0 }
 
-/* Append @len bytes of @data to @path as part of the batch in flight: on the first
- * piece open @path (O_APPEND, created 0640), lock it and write @header (nullable) first
- * when the file is empty. FALSE + G_IO_ERROR; the batch must then be aborted. */
-gboolean sink_spill_write(SinkSpill *s, const char *path, const char *header,
-                          const char *data, gsize len, GError **error);
-/* Whether part of the batch has been written. */
-gboolean sink_spill_active(const SinkSpill *s);
-/* End the batch: append the last @len bytes, fsync, unlock. On failure the batch is
- * still in flight (abort it). */
-gboolean sink_spill_finish(SinkSpill *s, const char *path, const char *data, gsize len,
-                           GError **error);
+/* Write the staged @out to @path early, as part of the batch in flight, and empty it.
+ * On the first piece @path is opened (O_APPEND, created 0640) and locked, and @header
+ * (nullable) written first when the file is empty. When another writer holds the file
+ * at that moment, @out simply stays staged: a sink never waits for one file's lock
+ * while it holds another's (two sinks of two stores sharing both files could wait for
+ * each other forever). FALSE + G_IO_ERROR; the batch must then be aborted. */
+gboolean sink_spill_out(SinkSpill *s, const char *path, const char *header, GString *out,
+                        GError **error);
+/* End the batch: append the last @len bytes (opening and locking @path as above, and
+ * waiting for the lock, when nothing was written early), fsync, unlock. Nothing at all
+ * to write leaves the file alone. On failure the batch is still in flight (abort it). */
+gboolean sink_spill_finish(SinkSpill *s, const char *path, const char *header,
+                           const char *data, gsize len, GError **error);
 /* Undo the batch in flight, if any: truncate the file back, unlock. */
 void sink_spill_abort(SinkSpill *s);
 

@@ -1,5 +1,5 @@
-/* sink.c - the sink registry, and the locked durable append shared by the CSV and JSON
- * Lines sinks. */
+/* sink.c - the sink registry, and standard output for the CSV and JSON Lines sinks
+ * (their files are appended to by sink-spill.c). */
 #include "sink.h"
 #include "fsutil.h"
 
@@ -28,8 +28,8 @@ sink_find(const char *name)
   return NULL;
 }
 
-static gboolean
-sink_append_stdout(const char *data, gsize len, GError **error)
+gboolean
+sink_write_stdout(const char *data, gsize len, GError **error)
 {
   if (len > 0 && fwrite(data, 1, len, stdout) != len) {
     fsutil_set_error_errno(error, errno ? errno : EIO, "write", "standard output");
@@ -40,47 +40,4 @@ sink_append_stdout(const char *data, gsize len, GError **error)
     return FALSE;
   }
   return TRUE;
-}
-
-gboolean
-sink_append_file(const char *path, const char *header, const char *data, gsize len,
-                 GError **error)
-{
-  if (strcmp(path, "-") == 0)
-    return sink_append_stdout(data, len, error);
-
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    fsutil_set_error_errno(error, errno, "open", path);
-    return FALSE;
-  }
-  gboolean ok = FALSE;
-  /* Writers of other stores may share this file: one whole append at a time. */
-  while (flock(fd, LOCK_EX) != 0) {
-    if (errno != EINTR) {
-      fsutil_set_error_errno(error, errno, "flock", path);
-      goto out;
-    }
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    fsutil_set_error_errno(error, errno, "stat", path);
-    goto out_unlock;
-  }
-  if (header != NULL && st.st_size == 0) {
-    g_autoptr(GString) all = g_string_sized_new(strlen(header) + len);
-    g_string_append(all, header);
-    g_string_append_len(all, data, (gssize) len);
-    ok = fsutil_write_all(fd, all->str, all->len, path, error);
-  } else {
-    ok = fsutil_write_all(fd, data, len, path, error);
-  }
-  if (ok)
-    ok = fsutil_fsync_fd(fd, path, error);
-
-out_unlock:
-  flock(fd, LOCK_UN);
-out:
-  close(fd);
-  return ok;
 }

@@ -35,11 +35,8 @@ const SinkOps *sink_find(const char *name);
 extern const char sink_csv_header[];
 void sink_csv_format_rows(const Report *report, GString *out);
 
-/* Shared by the CSV and JSON Lines sinks: append @len bytes of @data to @path
- * (O_APPEND, created 0640) under flock(LOCK_EX) of the file itself, preceded by
- * @header (nullable) when the file is empty, then fsync. "-" writes to standard output
- * (no header, no lock, no fsync). Returns FALSE + G_IO_ERROR. */
-gboolean sink_append_file(const char *path, const char *header, const char *data, gsize len,
-                          GError **error);
+/* Shared by the CSV and JSON Lines sinks for "-": write and flush standard output (no
+ * lock, no fsync). Returns FALSE + G_IO_ERROR. */
+gboolean sink_write_stdout(const char *data, gsize len, GError **error);
 
 #endif

@@ -3,6 +3,9 @@
 #include "sink.h"
 #include "sink-spill.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -413,6 +416,50 @@ test_spill_rollback(void **state)
   sink_jsonl_ops.close(self);
 }
 
+/* While another writer holds the file, a batch past the spill size is not written out
+ * early and write() does not wait for the lock (a sink must never wait for one file
+ * while holding another's); it stays staged, and flush() writes it whole once the file
+ * is free. */
+static void
+test_spill_waits_for_no_lock(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(Report) big = big_report();
+  const SinkOps *ops[] = { &sink_csv_ops, &sink_jsonl_ops };
+  const char *paths[] = { fx->opts.csv_path, fx->opts.jsonl_path };
+  for (guint k = 0; k < G_N_ELEMENTS(ops); k++) {
+    g_autoptr(GError) error = NULL;
+    int other = open(paths[k], O_WRONLY | O_CREAT | O_APPEND, 0640);
+    assert_true(other >= 0);
+    assert_int_equal(flock(other, LOCK_EX), 0);
+    gpointer self = ops[k]->open(&fx->opts, fx->store, &error);
+    assert_true(ops[k]->write(self, big, &error));
+    assert_true(ops[k]->write(self, big, &error));
+    struct stat st;
+    assert_int_equal(stat(paths[k], &st), 0);
+    assert_int_equal(st.st_size, 0);
+    assert_int_equal(flock(other, LOCK_UN), 0);
+    close(other);
+    assert_true(ops[k]->flush(self, &error));
+    ops[k]->close(self);
+    gsize len;
+    g_autofree char *text = tu_read_file(paths[k], &len);
+    g_autoptr(GString) want = g_string_new(k == 0 ? sink_csv_header : NULL);
+    if (k == 0)
+      g_string_append(want, "\r\n");
+    for (guint i = 0; i < 2; i++) {
+      if (k == 0) {
+        sink_csv_format_rows(big, want);
+      } else {
+        report_to_json(big, FALSE, want);
+        g_string_append_c(want, '\n');
+      }
+    }
+    assert_int_equal(len, want->len);
+    assert_memory_equal(text, want->str, len);
+  }
+}
+
 static void
 test_jsonl_lines_parse(void **state)
 {
@@ -782,6 +829,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_csv_rollback_untouched, setup, teardown),
     cmocka_unit_test_setup_teardown(test_csv_unwritable, setup, teardown),
     cmocka_unit_test_setup_teardown(test_spill_rollback, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_spill_waits_for_no_lock, setup, teardown),
     cmocka_unit_test_setup_teardown(test_jsonl_lines_parse, setup, teardown),
     cmocka_unit_test_setup_teardown(test_jsonl_stdout, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_layout, setup, teardown),
