@@ -967,23 +967,10 @@ static const char *const report_fd_names[REPORT_FD_N] = {
 static int
 report_fd_index(const char *key)
 {
-  switch (key[0]) {
-  case 'r':
-    for (int i = REPORT_FD_RESULT_TYPE; i <= REPORT_FD_RECEIVING_IP; i++)
-      if (i != REPORT_FD_SENDING_MTA_IP && strcmp(key, report_fd_names[i]) == 0)
-        return i;
-    return -1;
-  case 's':
-    return strcmp(key, "sending-mta-ip") == 0 ? REPORT_FD_SENDING_MTA_IP : -1;
-  case 'a':
-    return strcmp(key, "additional-information") == 0 ? REPORT_FD_ADDITIONAL_INFORMATION : -1;
-  case 'f':
-    if (strcmp(key, "failure-reason-code") == 0)
-      return REPORT_FD_FAILURE_REASON_CODE;
-    return strcmp(key, "failed-session-count") == 0 ? REPORT_FD_FAILED_SESSION_COUNT : -1;
-  default:
-    return -1;
-  }
+  for (int i = 0; i < REPORT_FD_N; i++)
+    if (strcmp(key, report_fd_names[i]) == 0)
+      return i;
+  return -1;
 }
 
 /* A string of a failure detail, in the arena: as report_get_string() (@keep_empty) or

@@ -87,8 +87,9 @@ sink_csv_head(GString *out, const Report *r, const ReportPolicy *p, const char *
   sink_csv_field(out, scratch->str, FALSE);
 }
 
-/* Rows of @r into @out; with @self (not standard output), @out is written to the file
- * whenever it grows past SINK_SPILL_AT. */
+/* Rows of @r into @out; with @self, its scratch strings are reused, and (unless it
+ * writes to standard output) @out is written to the file whenever it grows past
+ * SINK_SPILL_AT. */
 static gboolean
 sink_csv_rows(const Report *r, GString *out, SinkCsv *self, GError **error)
 {
@@ -136,7 +137,7 @@ sink_csv_rows(const Report *r, GString *out, SinkCsv *self, GError **error)
       sink_csv_field(out, f->failure_reason_code, FALSE);
       sink_csv_field(out, f->additional_information, FALSE);
       g_string_append_len(out, tail->str, (gssize) tail->len);
-      if (self != NULL && out->len >= SINK_SPILL_AT &&
+      if (self != NULL && !self->to_stdout && out->len >= SINK_SPILL_AT &&
           !sink_spill_out(&self->spill, self->path, SINK_CSV_HEADER SINK_CSV_EOL, out, error))
         return FALSE;
     }
@@ -172,7 +173,7 @@ static gboolean
 sink_csv_write(gpointer p, const Report *report, GError **error)
 {
   SinkCsv *self = p;
-  return sink_csv_rows(report, self->buf, self->to_stdout ? NULL : self, error);
+  return sink_csv_rows(report, self->buf, self, error);
 }
 
 static gboolean
