@@ -249,18 +249,21 @@ mime_walk_leaf(MimeWalk *w, GMimePart *part, gboolean whole_body)
   mime_walk_add_candidate(w, content, g_steal_pointer(&mime), fname, why, strong);
 }
 
+/* @s (nullable, transfer full) stripped of surrounding white space; NULL when empty. */
 static char *
-mime_walk_header(GMimeObject *obj, const char *name)
+mime_walk_nonempty(char *s)
 {
-  const char *v = g_mime_object_get_header(obj, name);
-  if (v == NULL)
-    return NULL;
-  char *s = g_strstrip(g_strdup(v));
-  if (s[0] == '\0') {
+  if (s != NULL && g_strstrip(s)[0] == '\0') {
     g_free(s);
     return NULL;
   }
   return s;
+}
+
+static char *
+mime_walk_header(GMimeObject *obj, const char *name)
+{
+  return mime_walk_nonempty(g_strdup(g_mime_object_get_header(obj, name)));
 }
 
 /* TLS-Report-* headers of a (top or forwarded) message. */
@@ -1017,15 +1020,7 @@ mime_fast_from(const MimeFastField *f)
 static char *
 mime_fast_report_header(const MimeFastField *f)
 {
-  char *v = mime_fast_value(f);
-  if (v == NULL)
-    return NULL;
-  g_strstrip(v);
-  if (v[0] == '\0') {
-    g_free(v);
-    return NULL;
-  }
-  return v;
+  return mime_walk_nonempty(mime_fast_value(f));
 }
 
 static MimeFastStatus
