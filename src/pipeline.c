@@ -581,8 +581,9 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     goto out;
   }
   pl.workers = pipeline_workers_start(pipeline_worker_count(mda_mode, batch), &opts->limits);
-  guint closed = 0;       /* a full batch at the head of pending, flushed after the next */
-  guint open = 0;         /* messages read since (the batch being filled) */
+  /* Pending: a full batch at the head (with workers: flushed once the next one is read),
+   * then the @open messages of the batch being filled. */
+  guint open = 0;
   gsize open_bytes = 0;
 
   for (;;) {
@@ -621,15 +622,13 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
 
     if (open >= batch || open_bytes >= PIPELINE_MAX_PENDING_BYTES) {
       /* Without workers the batch is flushed at once; with them, the batch before. */
-      guint n = pl.workers != NULL ? closed : open;
-      closed = pl.workers != NULL ? open : 0;
+      guint n = pl.pending->len - (pl.workers != NULL ? open : 0);
       open = 0;
       open_bytes = 0;
       if (!pipeline_flush(&pl, n, &error)) {
         tr_log_error("%s", error->message);
         rc = TR_EXIT_TEMPFAIL;
-        closed = 0;           /* the pending list was dropped */
-        break;
+        break;                /* the pending list was dropped */
       }
     }
     if (stats->messages % 256 == 0)
@@ -639,7 +638,8 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
 
   /* Whatever ended the loop, store what was read before it. */
   g_clear_error(&error);
-  if (!pipeline_flush(&pl, closed, &error) || !pipeline_flush(&pl, pl.pending->len, &error)) {
+  if (!pipeline_flush(&pl, pl.pending->len - open, &error) ||
+      !pipeline_flush(&pl, pl.pending->len, &error)) {
     tr_log_error("%s", error->message);
     rc = TR_EXIT_TEMPFAIL;
   }
