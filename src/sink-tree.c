@@ -1,12 +1,16 @@
 /* sink-tree.c - the "tree" sink, the default store:
  *   STORE/<policy-domain>/<YYYY>/<MM>/<DD>/<org>!<report-id>!<key>.json   (normalized)
  *   STORE/<policy-domain>/<YYYY>/<MM>/<DD>/<org>!<report-id>!<key>.<ext>  (as sent)
- * write() puts each file in place at once (a temporary file beside it, renamed onto the
- * final name) without fsync: the store makes the whole batch durable in store_commit()
- * (group commit: one syncfs(), or an fsync() of each file and directory for a single
- * message), before anything is acknowledged. rollback() removes the files the commit in
- * flight put in place. Directories are opened below the store without following any
- * symlink; those known to exist are not looked up again. Layout: docs/store.md. */
+ * Every file is put in place whole (a temporary file beside it, renamed onto the final
+ * name) without fsync: the store makes the whole batch durable in store_commit() (group
+ * commit: one syncfs(), or an fsync() of each file and directory for a single message),
+ * before anything is acknowledged. The first few reports of a commit are written by
+ * write() at once; the rest are rendered by write() and staged, and flush() writes them
+ * on a few threads at once, one directory per thread at a time (creating files is system
+ * time the kernel spreads over the CPUs). rollback() drops what is staged and removes
+ * the files the commit in flight put in place. Directories are opened below the store
+ * without following any symlink; those known to exist are not looked up again.
+ * Layout: docs/store.md. */
 #include "sink.h"
 #include "fsutil.h"
 
@@ -14,17 +18,28 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SINK_TREE_DOMAIN_MAX 100
 #define SINK_TREE_PART_MAX 60
 #define SINK_TREE_KNOWN_MAX 65536     /* directories remembered as existing (~4 MB) */
+#define SINK_TREE_DIRECT_MAX 4        /* reports of a commit written by write() itself */
+#define SINK_TREE_STAGED_MAX (8u * 1024 * 1024) /* staged bytes written out early */
+#define SINK_TREE_WRITERS_MAX 4       /* threads writing the staged files */
 
 typedef struct {
   char *dir_rel;            /* directory below the store */
   char *name;               /* final name in it */
 } SinkTreeFile;
+
+/* A file of the commit in flight, rendered but not yet written. */
+typedef struct {
+  char *dir_rel;
+  char *name;
+  GBytes *data;
+} SinkTreeJob;
 
 typedef struct {
   Store *store;             /* borrowed */
@@ -33,6 +48,11 @@ typedef struct {
   GPtrArray *written;       /* SinkTreeFile*: put in place by the commit in flight */
   guint64 written_commits;  /* store_commit_count() when they were written */
   GHashTable *known;        /* directories below the store known to exist (rel paths) */
+  GMutex known_lock;        /* @known, shared by the writer threads */
+  GPtrArray *staged;        /* SinkTreeJob*: the rest of the commit in flight */
+  gsize staged_bytes;
+  guint direct;             /* reports of the commit in flight written by write() */
+  int early_sync_fd;        /* the store directory once more, for the early writeback */
   GHashTable *synced;       /* directories handed to store_sync_fd() in this commit */
   guint64 synced_epoch;     /* store_sync_epoch() of @synced */
 } SinkTree;
@@ -46,6 +66,18 @@ sink_tree_file_free(gpointer p)
   g_free(f->dir_rel);
   g_free(f->name);
   g_free(f);
+}
+
+static void
+sink_tree_job_free(gpointer p)
+{
+  SinkTreeJob *j = p;
+  if (j == NULL)
+    return;
+  g_free(j->dir_rel);
+  g_free(j->name);
+  g_bytes_unref(j->data);
+  g_free(j);
 }
 
 static void
@@ -64,6 +96,7 @@ sink_tree_new_commit(SinkTree *self)
     return;
   g_ptr_array_set_size(self->written, 0);
   self->written_commits = now;
+  self->direct = 0;
 }
 
 /* The directory @rel ("" = the store) is written to by this commit: hand @fd (owned;
@@ -71,14 +104,19 @@ sink_tree_new_commit(SinkTree *self)
 static void
 sink_tree_sync_dir(SinkTree *self, const char *rel, int fd)
 {
+  if (!store_sync_each(self->store)) {
+    /* syncfs() covers it; the writer threads come only this far. */
+    if (fd >= 0 && fd != self->store_fd)
+      close(fd);
+    return;
+  }
   if (self->synced_epoch != store_sync_epoch(self->store)) {
     g_hash_table_remove_all(self->synced);
     self->synced_epoch = store_sync_epoch(self->store);
   }
-  if (!store_sync_each(self->store) || g_hash_table_contains(self->synced, rel)) {
+  if (g_hash_table_contains(self->synced, rel)) {
     if (fd >= 0 && fd != self->store_fd)
       close(fd);
-    store_sync_fd(self->store, -1);
     return;
   }
   g_hash_table_add(self->synced, g_strdup(rel));
@@ -88,12 +126,32 @@ sink_tree_sync_dir(SinkTree *self, const char *rel, int fd)
     store_sync_fd(self->store, fd);
 }
 
+/* The set of directories known to exist; thread-safe. */
 static void
 sink_tree_remember(SinkTree *self, const char *rel)
 {
+  g_mutex_lock(&self->known_lock);
   if (g_hash_table_size(self->known) >= SINK_TREE_KNOWN_MAX)
     g_hash_table_remove_all(self->known);
   g_hash_table_add(self->known, g_strdup(rel));
+  g_mutex_unlock(&self->known_lock);
+}
+
+static gboolean
+sink_tree_is_known(SinkTree *self, const char *rel)
+{
+  g_mutex_lock(&self->known_lock);
+  gboolean known = g_hash_table_contains(self->known, rel);
+  g_mutex_unlock(&self->known_lock);
+  return known;
+}
+
+static void
+sink_tree_forget_all(SinkTree *self)
+{
+  g_mutex_lock(&self->known_lock);
+  g_hash_table_remove_all(self->known);
+  g_mutex_unlock(&self->known_lock);
 }
 
 /* The existing directory @rel below the store: an fd, or -1 with *missing set when it
@@ -124,12 +182,12 @@ sink_tree_dir(SinkTree *self, const char *rel, GError **error)
 {
   GError *local = NULL;
   gboolean missing = FALSE;
-  if (g_hash_table_contains(self->known, rel)) {
+  if (sink_tree_is_known(self, rel)) {
     int fd = sink_tree_open_existing(self, rel, &missing, error);
     if (fd >= 0 || !missing)
       return fd;
     /* Removed behind our back: forget what we knew. */
-    g_hash_table_remove_all(self->known);
+    sink_tree_forget_all(self);
   }
 
   /* The deepest ancestor known to exist; without one, try the whole path first (it
@@ -142,7 +200,7 @@ sink_tree_dir(SinkTree *self, const char *rel, GError **error)
     g_string_truncate(prefix, 0);
     for (guint i = 0; i < k; i++)
       g_string_append_printf(prefix, "%s%s", i ? "/" : "", parts[i]);
-    if (g_hash_table_contains(self->known, prefix->str)) {
+    if (sink_tree_is_known(self, prefix->str)) {
       start = k;
       break;
     }
@@ -152,7 +210,7 @@ sink_tree_dir(SinkTree *self, const char *rel, GError **error)
     cur = fsutil_open_dir_beneath(self->store_fd, prefix->str, &local);
     if (cur < 0) {
       g_clear_error(&local);
-      g_hash_table_remove_all(self->known);
+      sink_tree_forget_all(self);
       start = 0;
       cur = self->store_fd;
     }
@@ -240,10 +298,11 @@ sink_tree_raw_name(const char *base, const char *extension)
   return g_strconcat(base, ".", ext, NULL);
 }
 
-/* Put one file in place in @dir_fd; it is made durable with the commit. */
+/* Put one file in place in @dir_fd, recorded in @written; it is made durable with the
+ * commit. From a writer thread too (the commit is wide then: no fd is kept). */
 static gboolean
-sink_tree_put(SinkTree *self, const char *rel, int dir_fd, const char *name,
-              const void *data, gsize len, GError **error)
+sink_tree_put(SinkTree *self, GPtrArray *written, const char *rel, int dir_fd,
+              const char *name, const void *data, gsize len, GError **error)
 {
   gboolean each = store_sync_each(self->store);
   int fd = -1;
@@ -254,9 +313,171 @@ sink_tree_put(SinkTree *self, const char *rel, int dir_fd, const char *name,
   SinkTreeFile *f = g_new0(SinkTreeFile, 1);
   f->dir_rel = g_strdup(rel);
   f->name = g_strdup(name);
-  g_ptr_array_add(self->written, f);
-  store_sync_fd(self->store, fd);
+  g_ptr_array_add(written, f);
+  if (fd >= 0)
+    store_sync_fd(self->store, fd);
   return TRUE;
+}
+
+/* ---- the staged files, written by a few threads at once ------------------- */
+
+typedef struct {
+  SinkTree *self;
+  GPtrArray *jobs;          /* SinkTreeJob*, sorted by directory */
+  GArray *groups;           /* guint: index of the first job of each directory */
+  gint next;                /* the next group to take (atomic) */
+  gint failed;              /* atomic: stop taking groups */
+  gint done;                /* atomic: the writers are done */
+  GMutex lock;              /* @error */
+  GError *error;            /* the first failure */
+} SinkTreeRun;
+
+/* While the writers run, write back what they have put in place so far, so that the
+ * disk works while they do and the commit's own syncfs() finds little left to write.
+ * Not a durability point: only the commit's sync is, and nothing here may hide an
+ * error from it. So this syncs through a descriptor of its own (Linux reports a
+ * writeback error once per open file: the store's descriptor still sees it), ignores
+ * the result, and calls the kernel directly (a test that makes the C library's syncfs()
+ * fail targets the commit's sync, not this one). */
+static gpointer
+sink_tree_early_sync_main(gpointer data)
+{
+  SinkTreeRun *run = data;
+  while (!g_atomic_int_get(&run->done)) {
+    if (syscall(SYS_syncfs, run->self->early_sync_fd) != 0)
+      break;
+  }
+  return NULL;
+}
+
+typedef struct {
+  SinkTreeRun *run;
+  GPtrArray *written;       /* SinkTreeFile*: what this writer put in place */
+  GThread *thread;
+} SinkTreeWriter;
+
+static void
+sink_tree_run_fail(SinkTreeRun *run, GError *error)
+{
+  g_atomic_int_set(&run->failed, 1);
+  g_mutex_lock(&run->lock);
+  if (run->error == NULL)
+    run->error = error;
+  else
+    g_error_free(error);
+  g_mutex_unlock(&run->lock);
+}
+
+/* Takes one directory at a time, so no two writers ever make the same directory (a
+ * parent two of them need is made by one, and found by the other: EEXIST). */
+static gpointer
+sink_tree_writer_main(gpointer data)
+{
+  SinkTreeWriter *w = data;
+  SinkTreeRun *run = w->run;
+  guint n_groups = run->groups->len;
+  while (!g_atomic_int_get(&run->failed)) {
+    guint g = (guint) g_atomic_int_add(&run->next, 1);
+    if (g >= n_groups)
+      break;
+    guint first = g_array_index(run->groups, guint, g);
+    guint end = g + 1 < n_groups ? g_array_index(run->groups, guint, g + 1) : run->jobs->len;
+    const char *rel = ((SinkTreeJob *) run->jobs->pdata[first])->dir_rel;
+    GError *error = NULL;
+    int dir_fd = sink_tree_dir(run->self, rel, &error);
+    if (dir_fd < 0) {
+      sink_tree_run_fail(run, error);
+      break;
+    }
+    for (guint i = first; i < end && error == NULL; i++) {
+      SinkTreeJob *j = run->jobs->pdata[i];
+      gsize len = 0;
+      const void *bytes = g_bytes_get_data(j->data, &len);
+      sink_tree_put(run->self, w->written, rel, dir_fd, j->name, bytes, len, &error);
+    }
+    close(dir_fd);
+    if (error != NULL) {
+      sink_tree_run_fail(run, error);
+      break;
+    }
+  }
+  return NULL;
+}
+
+static gint
+sink_tree_job_cmp(gconstpointer a, gconstpointer b)
+{
+  const SinkTreeJob *x = *(SinkTreeJob *const *) a;
+  const SinkTreeJob *y = *(SinkTreeJob *const *) b;
+  return strcmp(x->dir_rel, y->dir_rel);
+}
+
+/* Write every staged file; what was put in place joins self->written (also on failure,
+ * so that rollback() removes it). */
+static gboolean
+sink_tree_write_staged(SinkTree *self, GError **error)
+{
+  GPtrArray *jobs = self->staged;
+  if (jobs->len == 0)
+    return TRUE;
+  g_ptr_array_sort(jobs, sink_tree_job_cmp);
+  SinkTreeRun run = { .self = self, .jobs = jobs, .groups = g_array_new(FALSE, FALSE, sizeof(guint)) };
+  g_mutex_init(&run.lock);
+  for (guint i = 0; i < jobs->len; i++)
+    if (i == 0 || strcmp(((SinkTreeJob *) jobs->pdata[i - 1])->dir_rel,
+                         ((SinkTreeJob *) jobs->pdata[i])->dir_rel) != 0)
+      g_array_append_val(run.groups, i);
+
+  guint n = MIN(MIN((guint) g_get_num_processors(), SINK_TREE_WRITERS_MAX), run.groups->len);
+  n = MAX(n, 1u);
+  SinkTreeWriter writers[SINK_TREE_WRITERS_MAX];
+  for (guint i = 0; i < n; i++) {
+    writers[i].run = &run;
+    writers[i].written = self->written;
+    writers[i].thread = NULL;
+  }
+  if (self->early_sync_fd < 0)
+    self->early_sync_fd = openat(self->store_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  GThread *early = self->early_sync_fd >= 0
+                       ? g_thread_try_new("tlsrpt-sync", sink_tree_early_sync_main, &run, NULL)
+                       : NULL;
+  /* Writer 0 is this thread and records into self->written directly. */
+  for (guint i = 1; i < n; i++) {
+    writers[i].written = g_ptr_array_new_with_free_func(sink_tree_file_free);
+    writers[i].thread = g_thread_try_new("tlsrpt-tree", sink_tree_writer_main, &writers[i], NULL);
+  }
+  sink_tree_writer_main(&writers[0]);
+  for (guint i = 1; i < n; i++) {
+    if (writers[i].thread != NULL)
+      g_thread_join(writers[i].thread);
+    else
+      sink_tree_writer_main(&writers[i]);      /* could not start: do its share here */
+    g_ptr_array_extend_and_steal(self->written, writers[i].written);
+  }
+  g_atomic_int_set(&run.done, 1);
+  if (early != NULL)
+    g_thread_join(early);
+
+  g_array_unref(run.groups);
+  g_mutex_clear(&run.lock);
+  g_ptr_array_set_size(self->staged, 0);
+  self->staged_bytes = 0;
+  if (run.error != NULL) {
+    g_propagate_error(error, run.error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+sink_tree_stage(SinkTree *self, const char *rel, char *name, GBytes *data)
+{
+  SinkTreeJob *j = g_new0(SinkTreeJob, 1);
+  j->dir_rel = g_strdup(rel);
+  j->name = name;
+  j->data = data;
+  self->staged_bytes += g_bytes_get_size(data);
+  g_ptr_array_add(self->staged, j);
 }
 
 static gpointer
@@ -269,6 +490,9 @@ sink_tree_open(const TrOptions *opts, Store *store, GError **error)
   self->written = g_ptr_array_new_with_free_func(sink_tree_file_free);
   self->written_commits = store_commit_count(store);
   self->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  g_mutex_init(&self->known_lock);
+  self->early_sync_fd = -1;
+  self->staged = g_ptr_array_new_with_free_func(sink_tree_job_free);
   self->synced = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   return self;
 }
@@ -280,38 +504,58 @@ sink_tree_write(gpointer p, const Report *r, GError **error)
   sink_tree_new_commit(self);
   g_autofree char *rel = sink_tree_dir_rel(r);
   g_autofree char *base = sink_tree_base_name(r);
-  int dir_fd = sink_tree_dir(self, rel, error);
-  if (dir_fd < 0)
-    return FALSE;
 
-  g_autoptr(GString) json = g_string_new(NULL);
+  GString *json = g_string_new(NULL);
   report_to_json(r, TRUE, json);
   g_string_append_c(json, '\n');
-  g_autofree char *json_name = g_strconcat(base, ".json", NULL);
-  gboolean ok = sink_tree_put(self, rel, dir_fd, json_name, json->str, json->len, error);
+  char *json_name = g_strconcat(base, ".json", NULL);
+  char *raw_name = r->ingest.raw != NULL ? sink_tree_raw_name(base, r->ingest.raw_extension)
+                                         : NULL;
 
-  if (ok && r->ingest.raw != NULL) {
+  if (self->direct >= SINK_TREE_DIRECT_MAX) {
+    /* Many reports in this commit: it ends with syncfs(), and flush() writes them. */
+    store_sync_wide(self->store);
+    sink_tree_stage(self, rel, json_name, g_string_free_to_bytes(json));
+    if (raw_name != NULL)
+      sink_tree_stage(self, rel, raw_name, g_bytes_ref(r->ingest.raw));
+    if (self->staged_bytes >= SINK_TREE_STAGED_MAX)
+      return sink_tree_write_staged(self, error);
+    return TRUE;
+  }
+
+  self->direct++;
+  int dir_fd = sink_tree_dir(self, rel, error);
+  gboolean ok = dir_fd >= 0 &&
+                sink_tree_put(self, self->written, rel, dir_fd, json_name, json->str,
+                              json->len, error);
+  if (ok && raw_name != NULL) {
     gsize len = 0;
     const void *data = g_bytes_get_data(r->ingest.raw, &len);
-    g_autofree char *raw_name = sink_tree_raw_name(base, r->ingest.raw_extension);
-    ok = sink_tree_put(self, rel, dir_fd, raw_name, data, len, error);
+    ok = sink_tree_put(self, self->written, rel, dir_fd, raw_name, data, len, error);
   }
-  sink_tree_sync_dir(self, rel, dir_fd);          /* takes dir_fd */
+  if (dir_fd >= 0)
+    sink_tree_sync_dir(self, rel, dir_fd);        /* takes dir_fd */
+  g_string_free(json, TRUE);
+  g_free(json_name);
+  g_free(raw_name);
   return ok;
 }
 
 static gboolean
 sink_tree_flush(gpointer p, GError **error)
 {
-  /* Every file is in place already; store_commit() makes them durable with the batch,
-   * before its commit point. */
-  return TRUE;
+  /* What write() staged is written now; store_commit() makes every file durable with
+   * the batch, before its commit point. */
+  return sink_tree_write_staged(p, error);
 }
 
 static void
 sink_tree_rollback(gpointer p)
 {
   SinkTree *self = p;
+  g_ptr_array_set_size(self->staged, 0);
+  self->staged_bytes = 0;
+  self->direct = 0;
   /* The files the failed commit put in place go (best effort: what remains is not in the
    * index, and is written again identically by the next run). Files of a commit that
    * succeeded are never touched. */
@@ -350,7 +594,11 @@ sink_tree_close(gpointer p)
     return;
   /* Not a rollback: what was written may have been committed by the caller. */
   g_ptr_array_unref(self->written);
+  g_ptr_array_unref(self->staged);
   g_hash_table_unref(self->known);
+  g_mutex_clear(&self->known_lock);
+  if (self->early_sync_fd >= 0)
+    close(self->early_sync_fd);
   g_hash_table_unref(self->synced);
   g_free(self->store_path);
   g_free(self);

@@ -238,6 +238,13 @@ store_sync_go_wide(Store *store)
 }
 
 void
+store_sync_wide(Store *store)
+{
+  if (store->sync_each)
+    store_sync_go_wide(store);
+}
+
+void
 store_sync_fd(Store *store, int fd)
 {
   if (fd < 0)

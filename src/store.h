@@ -56,6 +56,9 @@ gboolean store_begin(Store *store, GPtrArray *append_paths, GError **error);
 void store_sync_fd(Store *store, int fd);
 void store_sync_store_dir(Store *store);
 gboolean store_sync_each(Store *store);
+/* The commit in flight will end with syncfs() whatever else it writes (a sink about to
+ * write many files says so first, and then needs no fd kept). */
+void store_sync_wide(Store *store);
 /* Changes whenever the set of what is to be synced starts afresh (a commit began, ended
  * or was rolled back): lets a caller tell whether it handed an fd in this one already. */
 guint64 store_sync_epoch(Store *store);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -777,6 +778,109 @@ test_tree_hostile_names(void **state)
   assert_int_equal(seen, 4);     /* two reports: "quarantine" and "QUARANTINE" */
 }
 
+/* Past the first few reports of a commit, write() only renders and stages; flush()
+ * writes the staged files on several threads. Every file is whole and exact, none is
+ * left as a temporary file, and a failure in one directory fails the flush, after which
+ * rollback() leaves nothing of the commit (and never follows a planted symlink). */
+static Report *
+staged_report(guint i, const char *prefix)
+{
+  g_autofree char *id = g_strdup_printf("staged-%u", i);
+  g_autofree char *domain = g_strdup_printf("%s%u.example", prefix, i % 37);
+  Report *r = new_report("Org", id, 1663200000 + (gint64) (i % 5) * 86400);
+  ReportPolicy *p = add_policy(r, "sts", domain, i, i % 3);
+  add_failure(p, "certificate-expired", "192.0.2.1", "mx.example", (gint64) (i % 3));
+  if (i % 2 == 0) {
+    r->ingest.raw_extension = g_strdup("json.gz");
+    g_autofree char *raw = g_strdup_printf("raw %u", i);
+    r->ingest.raw = g_bytes_new(raw, strlen(raw));
+  }
+  report_compute_key(r);
+  return r;
+}
+
+static char *
+staged_json_path(Fx *fx, const Report *r)
+{
+  g_autofree char *hex = key_hex(r);
+  g_autofree char *name = g_strdup_printf("Org!%s!%s.json", r->report_id, hex);
+  struct tm tm;
+  time_t t = (time_t) r->begin;
+  gmtime_r(&t, &tm);
+  g_autofree char *day = g_strdup_printf("%04d/%02d/%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                                         tm.tm_mday);
+  const ReportPolicy *p = r->policies->pdata[0];
+  return g_build_filename(fx->store_dir, p->policy_domain, day, name, NULL);
+}
+
+static void
+test_tree_staged_written_by_flush(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(GError) error = NULL;
+  lock_store(fx);
+  gpointer self = sink_tree_ops.open(&fx->opts, fx->store, &error);
+  const guint n = 300;
+  GPtrArray *want = g_ptr_array_new_with_free_func(g_free);      /* path, JSON text */
+  for (guint i = 0; i < n; i++) {
+    g_autoptr(Report) r = staged_report(i, "d");
+    assert_true(sink_tree_ops.write(self, r, &error));
+    GString *text = g_string_new(NULL);
+    report_to_json(r, TRUE, text);
+    g_string_append_c(text, '\n');
+    g_ptr_array_add(want, staged_json_path(fx, r));
+    g_ptr_array_add(want, g_string_free(text, FALSE));
+  }
+  /* The reports are gone (freed above); only the first four are in place yet. */
+  assert_int_equal(tu_count_files(fx->store_dir, ".json"), 4);
+  assert_false(store_sync_each(fx->store));
+  assert_true(sink_tree_ops.flush(self, &error));
+  assert_null(error);
+  assert_int_equal(tu_count_files(fx->store_dir, ".json"), n);
+  assert_int_equal(tu_count_files(fx->store_dir, ".json.gz"), n / 2);
+  assert_int_equal(count_tmp_below(fx->store_dir), 0);
+  for (guint i = 0; i < want->len; i += 2) {
+    gsize len = 0;
+    g_autofree char *got = tu_read_file(want->pdata[i], &len);
+    if (got == NULL)
+      fail_msg("missing %s", (char *) want->pdata[i]);
+    assert_int_equal(len, strlen(want->pdata[i + 1]));
+    assert_memory_equal(got, want->pdata[i + 1], len);
+  }
+  assert_true(store_commit(fx->store, &error));
+  g_ptr_array_unref(want);
+
+  /* A file where one staged directory must go: the flush fails, naming it; rollback
+   * removes every file of this commit, staged or written at once, and nothing of the
+   * committed one. A symlink planted for another staged domain is refused. */
+  g_autofree char *blocker = g_build_filename(fx->store_dir, "f30.example", NULL);
+  assert_true(g_file_set_contents(blocker, "in the way", -1, NULL));
+  g_autofree char *outside = g_build_filename(fx->dir, "outside", NULL);
+  assert_int_equal(mkdir(outside, 0755), 0);
+  g_autofree char *link = g_build_filename(fx->store_dir, "f31.example", NULL);
+  assert_int_equal(symlink(outside, link), 0);
+  assert_true(store_begin(fx->store, NULL, &error));
+  for (guint i = 0; i < 120; i++) {
+    g_autoptr(Report) r = staged_report(i, "f");
+    assert_true(sink_tree_ops.write(self, r, &error));
+  }
+  assert_false(sink_tree_ops.flush(self, &error));
+  assert_non_null(error);
+  assert_non_null(strstr(error->message, fx->store_dir));
+  assert_int_equal(tr_error_classify(error), TR_ERROR_TRANSIENT);
+  g_clear_error(&error);
+  sink_tree_ops.rollback(self);
+  store_rollback(fx->store);
+  assert_int_equal(tu_count_files(fx->store_dir, ".json"), n);
+  assert_int_equal(count_tmp_below(fx->store_dir), 0);
+  assert_int_equal(tu_count_files(outside, NULL), 0);
+
+  /* A rolled-back commit leaves nothing staged: the next flush writes nothing. */
+  assert_true(sink_tree_ops.flush(self, &error));
+  assert_int_equal(tu_count_files(fx->store_dir, ".json"), n);
+  sink_tree_ops.close(self);
+}
+
 static void
 check_symlink_refused(Fx *fx, const char *link_rel)
 {
@@ -837,6 +941,7 @@ main(void)
                                     teardown),
     cmocka_unit_test_setup_teardown(test_tree_many_and_rollback, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_rollback_after_flush, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_tree_staged_written_by_flush, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_hostile_names, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_symlink_domain, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_symlink_month, setup, teardown),
