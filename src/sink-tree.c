@@ -29,17 +29,12 @@
 #define SINK_TREE_STAGED_MAX (8u * 1024 * 1024) /* staged bytes written out early */
 #define SINK_TREE_WRITERS_MAX 4       /* threads writing the staged files */
 
+/* A file of the commit in flight: put in place, or staged (rendered, not yet written). */
 typedef struct {
   char *dir_rel;            /* directory below the store */
   char *name;               /* final name in it */
+  GBytes *data;             /* staged: what to write; NULL once in place */
 } SinkTreeFile;
-
-/* A file of the commit in flight, rendered but not yet written. */
-typedef struct {
-  char *dir_rel;
-  char *name;
-  GBytes *data;
-} SinkTreeJob;
 
 typedef struct {
   Store *store;             /* borrowed */
@@ -49,7 +44,7 @@ typedef struct {
   guint64 written_commits;  /* store_commit_count() when they were written */
   GHashTable *known;        /* directories below the store known to exist (rel paths) */
   GMutex known_lock;        /* @known, shared by the writer threads */
-  GPtrArray *staged;        /* SinkTreeJob*: the rest of the commit in flight */
+  GPtrArray *staged;        /* SinkTreeFile* with data: the rest of the commit in flight */
   gsize staged_bytes;
   guint direct;             /* reports of the commit in flight written by write() */
   int early_sync_fd;        /* the store directory once more, for the early writeback */
@@ -65,19 +60,9 @@ sink_tree_file_free(gpointer p)
     return;
   g_free(f->dir_rel);
   g_free(f->name);
+  if (f->data != NULL)
+    g_bytes_unref(f->data);
   g_free(f);
-}
-
-static void
-sink_tree_job_free(gpointer p)
-{
-  SinkTreeJob *j = p;
-  if (j == NULL)
-    return;
-  g_free(j->dir_rel);
-  g_free(j->name);
-  g_bytes_unref(j->data);
-  g_free(j);
 }
 
 static void
@@ -323,7 +308,7 @@ sink_tree_put(SinkTree *self, GPtrArray *written, const char *rel, int dir_fd,
 
 typedef struct {
   SinkTree *self;
-  GPtrArray *jobs;          /* SinkTreeJob*, sorted by directory */
+  GPtrArray *jobs;          /* SinkTreeFile*, sorted by directory */
   GArray *groups;           /* guint: index of the first job of each directory */
   gint next;                /* the next group to take (atomic) */
   gint failed;              /* atomic: stop taking groups */
@@ -382,7 +367,7 @@ sink_tree_writer_main(gpointer data)
       break;
     guint first = g_array_index(run->groups, guint, g);
     guint end = g + 1 < n_groups ? g_array_index(run->groups, guint, g + 1) : run->jobs->len;
-    const char *rel = ((SinkTreeJob *) run->jobs->pdata[first])->dir_rel;
+    const char *rel = ((SinkTreeFile *) run->jobs->pdata[first])->dir_rel;
     GError *error = NULL;
     int dir_fd = sink_tree_dir(run->self, rel, &error);
     if (dir_fd < 0) {
@@ -390,7 +375,7 @@ sink_tree_writer_main(gpointer data)
       break;
     }
     for (guint i = first; i < end && error == NULL; i++) {
-      SinkTreeJob *j = run->jobs->pdata[i];
+      SinkTreeFile *j = run->jobs->pdata[i];
       gsize len = 0;
       const void *bytes = g_bytes_get_data(j->data, &len);
       sink_tree_put(run->self, w->written, rel, dir_fd, j->name, bytes, len, &error);
@@ -405,10 +390,10 @@ sink_tree_writer_main(gpointer data)
 }
 
 static gint
-sink_tree_job_cmp(gconstpointer a, gconstpointer b)
+sink_tree_file_cmp(gconstpointer a, gconstpointer b)
 {
-  const SinkTreeJob *x = *(SinkTreeJob *const *) a;
-  const SinkTreeJob *y = *(SinkTreeJob *const *) b;
+  const SinkTreeFile *x = *(SinkTreeFile *const *) a;
+  const SinkTreeFile *y = *(SinkTreeFile *const *) b;
   return strcmp(x->dir_rel, y->dir_rel);
 }
 
@@ -420,12 +405,12 @@ sink_tree_write_staged(SinkTree *self, GError **error)
   GPtrArray *jobs = self->staged;
   if (jobs->len == 0)
     return TRUE;
-  g_ptr_array_sort(jobs, sink_tree_job_cmp);
+  g_ptr_array_sort(jobs, sink_tree_file_cmp);
   SinkTreeRun run = { .self = self, .jobs = jobs, .groups = g_array_new(FALSE, FALSE, sizeof(guint)) };
   g_mutex_init(&run.lock);
   for (guint i = 0; i < jobs->len; i++)
-    if (i == 0 || strcmp(((SinkTreeJob *) jobs->pdata[i - 1])->dir_rel,
-                         ((SinkTreeJob *) jobs->pdata[i])->dir_rel) != 0)
+    if (i == 0 || strcmp(((SinkTreeFile *) jobs->pdata[i - 1])->dir_rel,
+                         ((SinkTreeFile *) jobs->pdata[i])->dir_rel) != 0)
       g_array_append_val(run.groups, i);
 
   guint n = MIN(MIN((guint) g_get_num_processors(), SINK_TREE_WRITERS_MAX), run.groups->len);
@@ -472,7 +457,7 @@ sink_tree_write_staged(SinkTree *self, GError **error)
 static void
 sink_tree_stage(SinkTree *self, const char *rel, char *name, GBytes *data)
 {
-  SinkTreeJob *j = g_new0(SinkTreeJob, 1);
+  SinkTreeFile *j = g_new0(SinkTreeFile, 1);
   j->dir_rel = g_strdup(rel);
   j->name = name;
   j->data = data;
@@ -492,7 +477,7 @@ sink_tree_open(const TrOptions *opts, Store *store, GError **error)
   self->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init(&self->known_lock);
   self->early_sync_fd = -1;
-  self->staged = g_ptr_array_new_with_free_func(sink_tree_job_free);
+  self->staged = g_ptr_array_new_with_free_func(sink_tree_file_free);
   self->synced = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   return self;
 }

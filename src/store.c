@@ -264,6 +264,52 @@ store_sync_store_dir(Store *store)
   store->sync_store_dir = TRUE;
 }
 
+/* One fsync() of a small commit, run on a thread of its own. */
+typedef struct {
+  int fd;
+  const char *path;         /* for the error message */
+  GError *error;
+  GThread *thread;
+} StoreFsyncJob;
+
+static gpointer
+store_fsync_job_main(gpointer data)
+{
+  StoreFsyncJob *j = data;
+  fsutil_fsync_fd(j->fd, j->path, &j->error);
+  return NULL;
+}
+
+/* fsync() every job at once, each on a thread of its own: the disk takes them together,
+ * in about half the time they take one after the other (the ten or so of one `mda`
+ * message). Their order does not matter: all of them come before the commit point. On
+ * failure, the error of the first job that failed, in STORE_ERROR_IO. */
+static gboolean
+store_fsync_all(StoreFsyncJob *jobs, guint n, GError **error)
+{
+  for (guint i = 1; i < n; i++)
+    jobs[i].thread = g_thread_try_new("tlsrpt-fsync", store_fsync_job_main, &jobs[i], NULL);
+  if (n > 0)
+    store_fsync_job_main(&jobs[0]);
+  for (guint i = 1; i < n; i++) {
+    if (jobs[i].thread != NULL)
+      g_thread_join(jobs[i].thread);
+    else
+      store_fsync_job_main(&jobs[i]);           /* no thread: here, after the others */
+  }
+  gboolean ok = TRUE;
+  for (guint i = 0; i < n; i++) {
+    if (jobs[i].error == NULL)
+      continue;
+    if (ok)
+      store_propagate_io(error, jobs[i].error);
+    else
+      g_error_free(jobs[i].error);
+    ok = FALSE;
+  }
+  return ok;
+}
+
 /* Make everything the commit in flight wrote durable, and the index when @index_written:
  * fsync() each file and directory handed in, or one syncfs() of each file system
  * written to. */
@@ -272,18 +318,20 @@ store_sync(Store *store, gboolean index_written, GError **error)
 {
   gboolean ok = TRUE;
   if (store->sync_each) {
-    for (guint i = 0; ok && i < store->sync_fds->len; i++) {
-      if (!store_fsync_path(g_array_index(store->sync_fds, int, i), store->path, error)) {
-        g_prefix_error(error, "making the batch durable: ");
-        ok = FALSE;
-      }
-    }
-    if (ok && store->sync_quarantine)
-      ok = store_fsync_path(store->quarantine_fd, store->quarantine_path, error);
-    if (ok && store->sync_store_dir)
-      ok = store_fsync(store, store->dir_fd, ".", error);
-    if (ok && index_written)
-      ok = store_fsync(store, store->index_fd, ".index", error);
+    StoreFsyncJob jobs[STORE_SYNC_EACH_MAX + 3];
+    guint n = 0;
+    g_autofree char *index_path = store_file_path(store, ".index");
+    for (guint i = 0; i < store->sync_fds->len; i++)
+      jobs[n++] = (StoreFsyncJob) { g_array_index(store->sync_fds, int, i), store->path, NULL, NULL };
+    if (store->sync_quarantine)
+      jobs[n++] = (StoreFsyncJob) { store->quarantine_fd, store->quarantine_path, NULL, NULL };
+    if (store->sync_store_dir)
+      jobs[n++] = (StoreFsyncJob) { store->dir_fd, store->path, NULL, NULL };
+    if (index_written)
+      jobs[n++] = (StoreFsyncJob) { store->index_fd, index_path, NULL, NULL };
+    ok = store_fsync_all(jobs, n, error);
+    if (!ok)
+      g_prefix_error(error, "making the batch durable: ");
   } else {
     /* The index lives on the store's file system: this covers it too. */
     if (syncfs(store->dir_fd) != 0) {

@@ -42,6 +42,18 @@ fail(const char *what, const char *path)
   exit(1);
 }
 
+/* Make DIR (it must not exist) and open it. */
+static int
+make_root(const char *dir)
+{
+  if (mkdir(dir, 0755) != 0)
+    fail("mkdir", dir);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (dfd < 0)
+    fail("open", dir);
+  return dfd;
+}
+
 /* --like: the entries of SRC, in the order nftw() gives them (a directory before
  * what it holds). */
 typedef struct {
@@ -91,11 +103,7 @@ like(const char *src, const char *dir)
   memset(data, 'x', max);
 
   double t0 = now();
-  if (mkdir(dir, 0755) != 0)
-    fail("mkdir", dir);
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (dfd < 0)
-    fail("open", dir);
+  int dfd = make_root(dir);
   unsigned long files = 0, dirs = 0;
   char tmp[4200];
   for (size_t i = 0; i < n_entries; i++) {
@@ -151,11 +159,7 @@ main(int argc, char **argv)
     data[i] = (char) ('a' + i % 26);
 
   double t0 = now();
-  if (mkdir(dir, 0755) != 0)
-    fail("mkdir", dir);
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (dfd < 0)
-    fail("open", dir);
+  int dfd = make_root(dir);
   if (mkdirat(dfd, "tmp", 0755) != 0)
     fail("mkdir", "tmp");
   char name[64], tmp[80], final[96];

@@ -23,14 +23,15 @@ static const char shim_source[] =
   "#include <string.h>\n"
   "#include <unistd.h>\n"
   "static int calls;\n"
-  "/* Calls counted across the three functions; past TLSRPT_SHIM_FAIL_AFTER they fail. */\n"
+  "/* Calls counted across the three functions (from any thread: the store fsyncs the\n"
+  " * files of a small commit at once); past TLSRPT_SHIM_FAIL_AFTER they fail. */\n"
   "static int fail_now(const char *what, int fd) {\n"
   "  const char *env = getenv(\"TLSRPT_SHIM_FAIL_AFTER\");\n"
   "  const char *only = getenv(\"TLSRPT_SHIM_ONLY\");\n"
-  "  int fail = 0;\n"
+  "  int fail = 0, n = __atomic_load_n(&calls, __ATOMIC_SEQ_CST);\n"
   "  if (only == NULL || strcmp(only, what) == 0) {\n"
-  "    calls++;\n"
-  "    fail = env != NULL && calls > atoi(env);\n"
+  "    n = __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);\n"
+  "    fail = env != NULL && n > atoi(env);\n"
   "  }\n"
   "  const char *log = getenv(\"TLSRPT_SHIM_LOG\");\n"
   "  if (log != NULL) {\n"
@@ -39,7 +40,7 @@ static const char shim_source[] =
   "    ssize_t n = readlink(link, target, sizeof target - 1);\n"
   "    target[n > 0 ? n : 0] = 0;\n"
   "    char line[700];\n"
-  "    int len = snprintf(line, sizeof line, \"%s %d %s %s\\n\", what, calls, fail ? \"EIO\" : \"ok\", target);\n"
+  "    int len = snprintf(line, sizeof line, \"%s %d %s %s\\n\", what, n, fail ? \"EIO\" : \"ok\", target);\n"
   "    int lfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);\n"
   "    if (lfd >= 0) { if (write(lfd, line, (size_t) len) < 0) {} close(lfd); }\n"
   "  }\n"
@@ -258,9 +259,10 @@ test_first_batch_sync_fails(void **state)
   batch_sync_fails(FALSE, 60, 30, 0);
 }
 
-/* One `mda` message is made durable by an fsync of each of its files: the first fsync of
- * a tree file fails (and every sync after it). Exit 75, nothing stored; the MTA's retry
- * stores it once. */
+/* One `mda` message is made durable by an fsync of each of its files (all at once, on
+ * threads of their own): the syncs fail from the count at which the probe saw the first
+ * tree file's (whichever of the batch's fsyncs reaches the library at that count), and
+ * every sync after it. Exit 75, nothing stored; the MTA's retry stores it once. */
 static void
 test_mda_fsync_fails(void **state)
 {
