@@ -329,8 +329,12 @@ sink_tree_early_sync_main(gpointer data)
 {
   SinkTreeRun *run = data;
   while (!g_atomic_int_get(&run->done)) {
+    gint64 t0 = g_get_monotonic_time();
     if (syscall(SYS_syncfs, run->self->early_sync_fd) != 0)
       break;
+    /* Little was dirty: let the writers put more in place first. */
+    if (g_get_monotonic_time() - t0 < 2000)
+      g_usleep(2000);
   }
   return NULL;
 }
