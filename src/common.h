@@ -54,6 +54,7 @@ typedef enum {
 typedef enum {
   REPORT_ERROR_JSON,          /* not JSON (syntax, depth, encoding) */
   REPORT_ERROR_INVALID,       /* JSON, but cannot be a TLS report */
+  REPORT_ERROR_DECLINED,      /* REPORT_PARSE_STRICT only: the strict reader declined */
 } ReportError;
 
 /* Store and sink errors are transient unless noted: the message is not acknowledged. */

@@ -12,6 +12,7 @@
  *   epoch values that short predate TLS reporting by decades. A date-only end stamp
  *   means the last second of that day. */
 #include "report.h"
+#include "report-json.h"
 
 #include <math.h>
 #include <string.h>
@@ -458,9 +459,18 @@ enum {
   REPORT_TOK_SLOTS,
 };
 
+/* The arenas of the JSON values converted: the document's, and one element's of a
+ * failure-details array parsed ahead (report-json.h). */
+enum {
+  REPORT_VALUES_DOCUMENT,
+  REPORT_VALUES_ELEMENT,
+  REPORT_VALUES_SLOTS,
+};
+
 typedef struct {
   TrJsonTokener *tok[REPORT_TOK_SLOTS];
   int depth[REPORT_TOK_SLOTS];
+  ReportJsonArena *values[REPORT_VALUES_SLOTS];
 } ReportTokeners;
 
 static void
@@ -469,21 +479,42 @@ report_tokeners_free(gpointer p)
   ReportTokeners *t = p;
   for (guint i = 0; i < REPORT_TOK_SLOTS; i++)
     g_clear_pointer(&t->tok[i], json_tokener_free);
+  for (guint i = 0; i < REPORT_VALUES_SLOTS; i++)
+    g_clear_pointer(&t->values[i], report_json_arena_free);
   g_free(t);
 }
 
 static GPrivate report_tokeners = G_PRIVATE_INIT(report_tokeners_free);
 
-/* This thread's tokener for @slot, reset, with @depth levels and no flags; NULL when
- * out of memory. (transfer none) */
-static TrJsonTokener *
-report_tokener(guint slot, int depth)
+static ReportTokeners *
+report_tokeners_get(void)
 {
   ReportTokeners *t = g_private_get(&report_tokeners);
   if (t == NULL) {
     t = g_new0(ReportTokeners, 1);
     g_private_set(&report_tokeners, t);
   }
+  return t;
+}
+
+/* This thread's arena for @slot, empty. (transfer none) */
+static ReportJsonArena *
+report_values(guint slot)
+{
+  ReportTokeners *t = report_tokeners_get();
+  if (t->values[slot] == NULL)
+    t->values[slot] = report_json_arena_new();
+  else
+    report_json_arena_reset(t->values[slot]);
+  return t->values[slot];
+}
+
+/* This thread's tokener for @slot, reset, with @depth levels and no flags; NULL when
+ * out of memory. (transfer none) */
+static TrJsonTokener *
+report_tokener(guint slot, int depth)
+{
+  ReportTokeners *t = report_tokeners_get();
   if (t->tok[slot] != NULL && t->depth[slot] != depth)
     g_clear_pointer(&t->tok[slot], json_tokener_free);
   if (t->tok[slot] == NULL) {
@@ -637,20 +668,17 @@ report_dup_string(Report *r, const char *s, gsize len)
 }
 
 static char *
-report_dup_json_string(Report *r, TrJson *v)
+report_dup_json_string(Report *r, const ReportJsonValue *v)
 {
-  return report_dup_string(r, json_object_get_string(v),
-                           (gsize) json_object_get_string_len(v));
+  return report_dup_string(r, v->text,
+                           (gsize) v->n);
 }
 
 /* Member @key of @obj when it is an object, else absent. */
 static ReportFieldState
-report_member(TrJson *obj, const char *key, TrJson **val)
+report_member(const ReportJsonValue *obj, const char *key, const ReportJsonValue **val)
 {
-  *val = NULL;
-  if (obj == NULL || !json_object_is_type(obj, json_type_object))
-    return REPORT_FIELD_ABSENT;
-  if (!json_object_object_get_ex(obj, key, val))
+  if (!report_json_member(obj, key, val))
     return REPORT_FIELD_ABSENT;
   return *val == NULL ? REPORT_FIELD_NULL : REPORT_FIELD_PRESENT;
 }
@@ -659,20 +687,20 @@ report_member(TrJson *obj, const char *key, TrJson **val)
  * or the JSON text of a number or boolean; FALSE for objects and arrays. Anything but a
  * string is recorded as a deviation. The text belongs to @v. */
 static gboolean
-report_value_text(Report *r, TrJson *v, const char *key, const char **s, gsize *len,
+report_value_text(Report *r, const ReportJsonValue *v, const char *key, const char **s, gsize *len,
                   gboolean *is_string)
 {
-  switch (json_object_get_type(v)) {
-  case json_type_string:
-    *s = json_object_get_string(v);
-    *len = (gsize) json_object_get_string_len(v);
+  switch (v->type) {
+  case REPORT_JSON_STRING:
+    *s = v->text;
+    *len = (gsize) v->n;
     *is_string = TRUE;
     return TRUE;
-  case json_type_int:
-  case json_type_double:
-  case json_type_boolean:
+  case REPORT_JSON_INT:
+  case REPORT_JSON_DOUBLE:
+  case REPORT_JSON_BOOLEAN:
     report_deviation2(r, key, " is not a string");
-    *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    *s = v->text;
     *len = strlen(*s);
     *is_string = FALSE;
     return TRUE;
@@ -686,9 +714,9 @@ report_value_text(Report *r, TrJson *v, const char *key, const char **s, gsize *
  * arrays as absent (each with a deviation). NULL when absent or null; *state says
  * which. (transfer full) */
 static char *
-report_get_string(Report *r, TrJson *obj, const char *key, ReportFieldState *state)
+report_get_string(Report *r, const ReportJsonValue *obj, const char *key, ReportFieldState *state)
 {
-  TrJson *v;
+  const ReportJsonValue *v;
   ReportFieldState st = report_member(obj, key, &v);
   if (state != NULL)
     *state = st;
@@ -707,7 +735,7 @@ report_get_string(Report *r, TrJson *obj, const char *key, ReportFieldState *sta
 
 /* An optional string: "" and absent both become NULL. (transfer full) */
 static char *
-report_get_optional(Report *r, TrJson *obj, const char *key, gboolean *was_empty)
+report_get_optional(Report *r, const ReportJsonValue *obj, const char *key, gboolean *was_empty)
 {
   char *s = report_get_string(r, obj, key, NULL);
   if (s != NULL && *s == '\0') {
@@ -756,11 +784,11 @@ report_count_from_string(Report *r, const char *key, const char *s, gsize len)
 /* A session count from the (non-null) value @v of member @key: an integer in
  * 0 .. 2^53-1. */
 static gint64
-report_count_value(Report *r, const char *key, TrJson *v)
+report_count_value(Report *r, const char *key, const ReportJsonValue *v)
 {
-  switch (json_object_get_type(v)) {
-  case json_type_int: {
-    gint64 i = json_object_get_int64(v);
+  switch (v->type) {
+  case REPORT_JSON_INT: {
+    gint64 i = v->u.i;
     if (i < 0 && i != G_MININT64) {
       report_deviation2(r, key, " is negative");
       return 0;
@@ -771,8 +799,8 @@ report_count_value(Report *r, const char *key, TrJson *v)
     }
     return i;
   }
-  case json_type_double: {
-    double d = json_object_get_double(v);
+  case REPORT_JSON_DOUBLE: {
+    double d = v->u.d;
     if (!isfinite(d) || d > (double) REPORT_MAX_COUNT || d < -(double) REPORT_MAX_COUNT) {
       report_deviation2(r, key, " is out of range");
       return 0;
@@ -784,9 +812,9 @@ report_count_value(Report *r, const char *key, TrJson *v)
     report_deviation2(r, key, " is not an integer");
     return d < 0 ? 0 : (gint64) d;
   }
-  case json_type_string:
-    return report_count_from_string(r, key, json_object_get_string(v),
-                                    (gsize) json_object_get_string_len(v));
+  case REPORT_JSON_STRING:
+    return report_count_from_string(r, key, v->text,
+                                    (gsize) v->n);
   default:
     report_deviation2(r, key, " is not a number");
     return 0;
@@ -795,9 +823,9 @@ report_count_value(Report *r, const char *key, TrJson *v)
 
 /* A session count member. *present is FALSE when absent or null. */
 static gint64
-report_get_count(Report *r, TrJson *obj, const char *key, gboolean *present)
+report_get_count(Report *r, const ReportJsonValue *obj, const char *key, gboolean *present)
 {
-  TrJson *v;
+  const ReportJsonValue *v;
   *present = report_member(obj, key, &v) == REPORT_FIELD_PRESENT;
   return *present ? report_count_value(r, key, v) : 0;
 }
@@ -846,15 +874,19 @@ report_expand_encoded_array(Report *r, ReportPolicy *p, const char *s)
     if (!json_object_is_type(json_object_array_get_idx(arr, i), json_type_string))
       return FALSE;
   for (gsize i = 0; i < n; i++)
-    report_add_policy_string(r, p, report_dup_json_string(r, json_object_array_get_idx(arr, i)));
+    {
+      TrJson *e = json_object_array_get_idx(arr, i);
+      report_add_policy_string(r, p, report_dup_string(r, json_object_get_string(e),
+                                                       (gsize) json_object_get_string_len(e)));
+    }
   report_deviation(r, "policy-string is a JSON-encoded array");
   return TRUE;
 }
 
 static void
-report_parse_policy_strings(Report *r, ReportPolicy *p, TrJson *pol)
+report_parse_policy_strings(Report *r, ReportPolicy *p, const ReportJsonValue *pol)
 {
-  TrJson *v;
+  const ReportJsonValue *v;
   ReportFieldState st = report_member(pol, "policy-string", &v);
   gboolean needs = g_strcmp0(p->policy_type, "sts") == 0 ||
                    g_strcmp0(p->policy_type, "tlsa") == 0;
@@ -863,7 +895,7 @@ report_parse_policy_strings(Report *r, ReportPolicy *p, TrJson *pol)
       report_deviation(r, "policy-string missing");
     return;
   }
-  if (json_object_is_type(v, json_type_string)) {
+  if (report_json_is(v, REPORT_JSON_STRING)) {
     report_deviation(r, "policy-string is a string");
     char *s = report_dup_json_string(r, v);
     if (report_expand_encoded_array(r, p, s))
@@ -872,16 +904,16 @@ report_parse_policy_strings(Report *r, ReportPolicy *p, TrJson *pol)
       report_add_policy_string(r, p, s);
     return;
   }
-  if (!json_object_is_type(v, json_type_array)) {
+  if (!report_json_is(v, REPORT_JSON_ARRAY)) {
     report_deviation(r, "policy-string is not an array");
     return;
   }
-  gsize n = json_object_array_length(v);
+  gsize n = v->n;
   if (n == 0 && needs)
     report_deviation(r, "policy-string missing");   /* [] and absent alike */
   for (gsize i = 0; i < n; i++) {
-    TrJson *e = json_object_array_get_idx(v, i);
-    if (e == NULL || !json_object_is_type(e, json_type_string)) {
+    const ReportJsonValue *e = v->u.items[i];
+    if (e == NULL || !report_json_is(e, REPORT_JSON_STRING)) {
       report_deviation(r, "policy-string has a non-string entry");
       continue;
     }
@@ -912,24 +944,24 @@ report_add_mx_host(Report *r, ReportPolicy *p, char *s)
 }
 
 static void
-report_parse_mx_hosts(Report *r, ReportPolicy *p, TrJson *pol)
+report_parse_mx_hosts(Report *r, ReportPolicy *p, const ReportJsonValue *pol)
 {
-  TrJson *v;
+  const ReportJsonValue *v;
   if (report_member(pol, "mx-host", &v) != REPORT_FIELD_PRESENT)
     return;
-  if (json_object_is_type(v, json_type_string)) {
+  if (report_json_is(v, REPORT_JSON_STRING)) {
     report_deviation(r, "mx-host is a string");
     report_add_mx_host(r, p, report_dup_json_string(r, v));
     return;
   }
-  if (!json_object_is_type(v, json_type_array)) {
+  if (!report_json_is(v, REPORT_JSON_ARRAY)) {
     report_deviation(r, "mx-host is not an array");
     return;
   }
-  gsize n = json_object_array_length(v);
+  gsize n = v->n;
   for (gsize i = 0; i < n; i++) {
-    TrJson *e = json_object_array_get_idx(v, i);
-    if (e == NULL || !json_object_is_type(e, json_type_string)) {
+    const ReportJsonValue *e = v->u.items[i];
+    if (e == NULL || !report_json_is(e, REPORT_JSON_STRING)) {
       report_deviation(r, "mx-host has a non-string entry");
       continue;
     }
@@ -976,7 +1008,7 @@ report_fd_index(const char *key)
 /* A string of a failure detail, in the arena: as report_get_string() (@keep_empty) or
  * report_get_optional(), from the member's state and value. */
 static char *
-report_fd_string(Report *r, ReportFieldState st, TrJson *v, int field, gboolean keep_empty,
+report_fd_string(Report *r, ReportFieldState st, const ReportJsonValue *v, int field, gboolean keep_empty,
                  gboolean share, gboolean *was_empty)
 {
   if (st != REPORT_FIELD_PRESENT)
@@ -998,21 +1030,20 @@ report_fd_string(Report *r, ReportFieldState st, TrJson *v, int field, gboolean 
 }
 
 static ReportFailure *
-report_parse_failure(Report *r, TrJson *fd)
+report_parse_failure(Report *r, const ReportJsonValue *fd)
 {
   struct ReportArena *a = report_arena(r);
   if (a->intern == NULL && ++a->failures >= REPORT_INTERN_AFTER)
     a->intern = g_new0(ReportInternSlot, REPORT_INTERN_SLOTS);
 
-  TrJson *val[REPORT_FD_N] = { NULL };
+  const ReportJsonValue *val[REPORT_FD_N] = { NULL };
   ReportFieldState st[REPORT_FD_N] = { REPORT_FIELD_ABSENT };
-  {
-    json_object_object_foreach(fd, fd_key, fd_val) {
-      int i = report_fd_index(fd_key);
-      if (i >= 0) {
-        val[i] = fd_val;
-        st[i] = fd_val != NULL ? REPORT_FIELD_PRESENT : REPORT_FIELD_NULL;
-      }
+  for (guint32 m = 0; m < fd->n; m++) {
+    const ReportJsonValue *fd_val = fd->u.members[m].value;
+    int i = report_fd_index(fd->u.members[m].key);
+    if (i >= 0) {
+      val[i] = fd_val;
+      st[i] = fd_val != NULL ? REPORT_FIELD_PRESENT : REPORT_FIELD_NULL;
     }
   }
 
@@ -1081,11 +1112,11 @@ report_details_free(ReportDetails *d)
 /* One element of a failure-details array, into @failures; deviations are recorded in
  * @devs (r->deviations when converting a tree). */
 static void
-report_add_failure_element(Report *r, GPtrArray *failures, GPtrArray *devs, TrJson *e)
+report_add_failure_element(Report *r, GPtrArray *failures, GPtrArray *devs, const ReportJsonValue *e)
 {
   GPtrArray *saved = r->deviations;
   r->deviations = devs;
-  if (e == NULL || !json_object_is_type(e, json_type_object))
+  if (e == NULL || !report_json_is(e, REPORT_JSON_OBJECT))
     report_deviation(r, "failure detail is not an object");
   else
     g_ptr_array_add(failures, report_parse_failure(r, e));
@@ -1100,21 +1131,21 @@ typedef struct {
 } ReportParse;
 
 static void
-report_parse_failures(ReportParse *ps, ReportPolicy *p, TrJson *entry)
+report_parse_failures(ReportParse *ps, ReportPolicy *p, const ReportJsonValue *entry)
 {
   Report *r = ps->r;
-  TrJson *v;
+  const ReportJsonValue *v;
   if (report_member(entry, "failure-details", &v) != REPORT_FIELD_PRESENT)
     return;
-  if (json_object_is_type(v, json_type_object)) {
+  if (report_json_is(v, REPORT_JSON_OBJECT)) {
     report_deviation(r, "failure-details is a single object");
     report_add_failure_element(r, p->failures, r->deviations, v);
-  } else if (json_object_is_type(v, json_type_array)) {
-    gsize n = json_object_array_length(v);
+  } else if (report_json_is(v, REPORT_JSON_ARRAY)) {
+    gsize n = v->n;
     if (ps->details != NULL && n > 0) {
       /* Parsed ahead: the tree holds [index] in its place. */
-      TrJson *m = json_object_array_get_idx(v, 0);
-      gint64 idx = json_object_is_type(m, json_type_int) ? json_object_get_int64(m) : -1;
+      const ReportJsonValue *m = v->u.items[0];
+      gint64 idx = report_json_is(m, REPORT_JSON_INT) ? m->u.i : -1;
       ReportDetails *d = idx >= 0 && idx < (gint64) ps->details->len
                              ? ps->details->pdata[idx] : NULL;
       if (n != 1 || d == NULL || d->failures == NULL) {
@@ -1128,7 +1159,7 @@ report_parse_failures(ReportParse *ps, ReportPolicy *p, TrJson *entry)
     } else {
       for (gsize i = 0; i < n; i++)
         report_add_failure_element(r, p->failures, r->deviations,
-                                   json_object_array_get_idx(v, i));
+                                   v->u.items[i]);
     }
   } else {
     report_deviation(r, "failure-details is not an array");
@@ -1152,14 +1183,14 @@ report_known_policy_type(const char *t)
 }
 
 static ReportPolicy *
-report_parse_policy(ReportParse *ps, TrJson *entry)
+report_parse_policy(ReportParse *ps, const ReportJsonValue *entry)
 {
   Report *r = ps->r;
   const ReportFilename *fname = ps->fname;
   ReportPolicy *p = report_policy_new();
-  TrJson *pol = NULL;
+  const ReportJsonValue *pol = NULL;
   if (report_member(entry, "policy", &pol) != REPORT_FIELD_PRESENT ||
-      !json_object_is_type(pol, json_type_object)) {
+      !report_json_is(pol, REPORT_JSON_OBJECT)) {
     report_deviation(r, "policy missing");
     pol = NULL;
   }
@@ -1186,9 +1217,9 @@ report_parse_policy(ReportParse *ps, TrJson *entry)
 
   report_parse_mx_hosts(r, p, pol);
 
-  TrJson *summary = NULL;
+  const ReportJsonValue *summary = NULL;
   if (report_member(entry, "summary", &summary) != REPORT_FIELD_PRESENT ||
-      !json_object_is_type(summary, json_type_object)) {
+      !report_json_is(summary, REPORT_JSON_OBJECT)) {
     report_deviation(r, "summary missing");
     summary = NULL;
   }
@@ -1206,16 +1237,16 @@ report_parse_policy(ReportParse *ps, TrJson *entry)
 
 /* One end of the date-range; FALSE when missing or unusable. */
 static gboolean
-report_parse_range_end(Report *r, TrJson *range, const char *key, gint64 *out)
+report_parse_range_end(Report *r, const ReportJsonValue *range, const char *key, gint64 *out)
 {
-  TrJson *v;
+  const ReportJsonValue *v;
   if (report_member(range, key, &v) != REPORT_FIELD_PRESENT) {
     if (range != NULL)
       report_deviation2(r, key, " missing");
     return FALSE;
   }
-  if (json_object_is_type(v, json_type_int)) {
-    gint64 e = json_object_get_int64(v);
+  if (report_json_is(v, REPORT_JSON_INT)) {
+    gint64 e = v->u.i;
     if (e < 0 || e > REPORT_MAX_EPOCH) {
       report_deviation2(r, key, " unparseable");
       return FALSE;
@@ -1224,7 +1255,7 @@ report_parse_range_end(Report *r, TrJson *range, const char *key, gint64 *out)
     *out = e;
     return TRUE;
   }
-  if (!json_object_is_type(v, json_type_string)) {
+  if (!report_json_is(v, REPORT_JSON_STRING)) {
     report_deviation2(r, key, " unparseable");
     return FALSE;
   }
@@ -1240,11 +1271,11 @@ report_parse_range_end(Report *r, TrJson *range, const char *key, gint64 *out)
 }
 
 static gboolean
-report_parse_date_range(Report *r, TrJson *root, const ReportFilename *fname, GError **error)
+report_parse_date_range(Report *r, const ReportJsonValue *root, const ReportFilename *fname, GError **error)
 {
-  TrJson *range = NULL;
+  const ReportJsonValue *range = NULL;
   if (report_member(root, "date-range", &range) != REPORT_FIELD_PRESENT ||
-      !json_object_is_type(range, json_type_object)) {
+      !report_json_is(range, REPORT_JSON_OBJECT)) {
     report_deviation(r, "date-range missing");
     range = NULL;
   }
@@ -1506,7 +1537,10 @@ report_stream_array(ReportStream *st, ReportParse *ps, gsize pos, guint level)
       json_object_put(e);
       break;
     }
-    report_add_failure_element(ps->r, d->failures, d->deviations, e);
+    ReportJsonArena *values = report_values(REPORT_VALUES_ELEMENT);
+    report_add_failure_element(ps->r, d->failures, d->deviations,
+                               report_json_from_jsonc(values, e));
+    report_json_arena_reset(values);
     json_object_put(e);
     converted++;
     if (data[end] == ']') {
@@ -1666,12 +1700,23 @@ report_tokenize(ReportParse *ps, const guint8 *bytes, gsize len, guint depth, GE
   return st.root;
 }
 
-/* One parse; NULL with ps->restart set (and no error) when the incremental parse must
- * be redone as a tree. */
+/* How report_parse_once() reads the text. */
+typedef enum {
+  REPORT_READ_STRICT_FIRST,       /* the strict reader, else json-c as a tree */
+  REPORT_READ_STRICT_ONLY,        /* the strict reader; REPORT_ERROR_DECLINED if it declines */
+  REPORT_READ_JSONC,              /* json-c as a tree */
+  REPORT_READ_JSONC_INCREMENTAL,  /* json-c, failure-details arrays parsed ahead */
+} ReportRead;
+
+static gboolean report_convert(ReportParse *ps, const ReportJsonValue *root, GError **error);
+
+/* One parse; NULL with *restart set (and no error) when the incremental parse must be
+ * redone as a tree. */
 static Report *
 report_parse_once(const guint8 *data, gsize len, const ReportFilename *fname, guint depth,
-                  gboolean incremental, gboolean *restart, GError **error)
+                  ReportRead read, gboolean *restart, GError **error)
 {
+  gboolean incremental = read == REPORT_READ_JSONC_INCREMENTAL;
   g_autoptr(Report) r = report_new();
   g_autoptr(GPtrArray) details = NULL;
   if (incremental)
@@ -1697,25 +1742,57 @@ report_parse_once(const guint8 *data, gsize len, const ReportFilename *fname, gu
     return NULL;
   }
 
-  g_autoptr(TrJson) root = report_tokenize(&ps, data, len, depth, error);
+  ReportJsonArena *values = report_values(REPORT_VALUES_DOCUMENT);
+  const ReportJsonValue *root = NULL;
+  if (read == REPORT_READ_STRICT_FIRST || read == REPORT_READ_STRICT_ONLY)
+    root = report_json_parse(values, (const char *) data, len, depth > 2 ? depth - 2 : 0);
+  if (root == NULL && read == REPORT_READ_STRICT_ONLY) {
+    g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_DECLINED,
+                        "declined by the strict JSON reader");
+    return NULL;
+  }
   if (root == NULL) {
-    *restart = ps.restart;
+    TrJson *jroot = report_tokenize(&ps, data, len, depth, error);
+    if (jroot == NULL) {
+      *restart = ps.restart;
+      return NULL;
+    }
+    if (!json_object_is_type(jroot, json_type_object)) {
+      g_set_error(error, REPORT_ERROR, REPORT_ERROR_INVALID,
+                  "not a TLS report: top level is %s, not an object",
+                  json_type_to_name(json_object_get_type(jroot)));
+      json_object_put(jroot);
+      return NULL;
+    }
+    root = report_json_from_jsonc(values, jroot);
+    json_object_put(jroot);
+  }
+  gboolean ok = report_convert(&ps, root, error);
+  report_json_arena_reset(values);
+  if (!ok)
+    return NULL;
+  if (ps.restart) {
+    *restart = TRUE;
     return NULL;
   }
-  if (!json_object_is_type(root, json_type_object)) {
-    g_set_error(error, REPORT_ERROR, REPORT_ERROR_INVALID,
-                "not a TLS report: top level is %s, not an object",
-                json_type_to_name(json_object_get_type(root)));
-    return NULL;
-  }
+  report_check_fname_domain(r, fname);
+  report_compute_key(r);
+  return g_steal_pointer(&r);
+}
 
-  TrJson *policies;
+/* The report of the document @root (an object) into ps->r. */
+static gboolean
+report_convert(ReportParse *ps, const ReportJsonValue *root, GError **error)
+{
+  Report *r = ps->r;
+  const ReportFilename *fname = ps->fname;
+  const ReportJsonValue *policies;
   if (report_member(root, "policies", &policies) != REPORT_FIELD_PRESENT ||
-      (!json_object_is_type(policies, json_type_array) &&
-       !json_object_is_type(policies, json_type_object))) {
+      (!report_json_is(policies, REPORT_JSON_ARRAY) &&
+       !report_json_is(policies, REPORT_JSON_OBJECT))) {
     g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_INVALID,
                         "not a TLS report: no policies array");
-    return NULL;
+    return FALSE;
   }
 
   ReportFieldState st;
@@ -1740,32 +1817,25 @@ report_parse_once(const guint8 *data, gsize len, const ReportFilename *fname, gu
   }
 
   if (!report_parse_date_range(r, root, fname, error))
-    return NULL;
+    return FALSE;
 
-  if (json_object_is_type(policies, json_type_object)) {
+  if (report_json_is(policies, REPORT_JSON_OBJECT)) {
     report_deviation(r, "policies is a single object");
-    g_ptr_array_add(r->policies, report_parse_policy(&ps, policies));
+    g_ptr_array_add(r->policies, report_parse_policy(ps, policies));
   } else {
-    gsize n = json_object_array_length(policies);
+    gsize n = policies->n;
     if (n == 0)
       report_deviation(r, "policies is empty");
     for (gsize i = 0; i < n; i++) {
-      TrJson *e = json_object_array_get_idx(policies, i);
-      if (e == NULL || !json_object_is_type(e, json_type_object)) {
+      const ReportJsonValue *e = policies->u.items[i];
+      if (!report_json_is(e, REPORT_JSON_OBJECT)) {
         report_deviation(r, "policy entry is not an object");
         continue;
       }
-      g_ptr_array_add(r->policies, report_parse_policy(&ps, e));
+      g_ptr_array_add(r->policies, report_parse_policy(ps, e));
     }
   }
-  if (ps.restart) {
-    *restart = TRUE;
-    return NULL;
-  }
-  report_check_fname_domain(r, fname);
-
-  report_compute_key(r);
-  return g_steal_pointer(&r);
+  return TRUE;
 }
 
 Report *
@@ -1777,12 +1847,27 @@ report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *lim
   const guint8 *data = g_bytes_get_data(json, &len);
   guint depth = limits != NULL && limits->max_json_depth > 0 ? limits->max_json_depth
                                                               : TR_DEFAULT_MAX_JSON_DEPTH;
-  gboolean incremental = mode == REPORT_PARSE_INCREMENTAL ||
-                         (mode == REPORT_PARSE_AUTO && len >= REPORT_INCREMENTAL_MIN);
+  ReportRead read;
+  switch (mode) {
+  case REPORT_PARSE_TREE:
+    read = REPORT_READ_JSONC;
+    break;
+  case REPORT_PARSE_INCREMENTAL:
+    read = REPORT_READ_JSONC_INCREMENTAL;
+    break;
+  case REPORT_PARSE_STRICT:
+    read = REPORT_READ_STRICT_ONLY;
+    break;
+  case REPORT_PARSE_AUTO:
+  default:
+    read = len >= REPORT_INCREMENTAL_MIN ? REPORT_READ_JSONC_INCREMENTAL
+                                         : REPORT_READ_STRICT_FIRST;
+    break;
+  }
   gboolean restart = FALSE;
-  Report *r = report_parse_once(data, len, fname, depth, incremental, &restart, error);
+  Report *r = report_parse_once(data, len, fname, depth, read, &restart, error);
   if (r == NULL && restart)
-    r = report_parse_once(data, len, fname, depth, FALSE, &restart, error);
+    r = report_parse_once(data, len, fname, depth, REPORT_READ_JSONC, &restart, error);
   if (len > REPORT_TOKENER_KEEP_MAX)
     report_tokeners_trim();
   return r;

@@ -82,7 +82,9 @@ Report *report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *
 
 /* How report_parse_with() reads the JSON; the result (report or error) is the same. */
 typedef enum {
-  REPORT_PARSE_AUTO,          /* what report_parse() does: incremental for large input */
+  REPORT_PARSE_AUTO,          /* what report_parse() does: below 64 KiB the strict reader
+                                 of report-json.h, falling back to a json-c tree for what
+                                 it declines; from 64 KiB json-c, incrementally */
   REPORT_PARSE_TREE,          /* one json-c object tree of the whole document */
   REPORT_PARSE_INCREMENTAL,   /* a scanner finds each non-empty "failure-details" array;
                                  its elements are parsed and converted one at a time and
@@ -91,6 +93,8 @@ typedef enum {
                                  follow (comments, single quotes, an invalid element)
                                  gives the json-c error of the document, or a second
                                  parse as a tree when the document is valid after all. */
+  REPORT_PARSE_STRICT,        /* the strict reader of report-json.h alone (tests): what
+                                 it declines fails with REPORT_ERROR_DECLINED */
 } ReportParseMode;
 
 Report *report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *limits,

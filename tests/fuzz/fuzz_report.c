@@ -1,5 +1,6 @@
 /* fuzz_report.c - libFuzzer target over the report JSON parser alone (report_parse,
- * then normalization and the CSV rows of whatever it accepted), and over the RFC 8460
+ * then normalization and the CSV rows of whatever it accepted; the strict reader
+ * against json-c wherever it takes the input), and over the RFC 8460
  * §5.1 file-name parser with the same bytes taken as a string. */
 #include "fsutil.h"
 #include "report.h"
@@ -32,6 +33,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     report_compute_key(report);
     if (memcmp(key, report->key, sizeof key) != 0)
       abort();
+  }
+
+  /* The strict reader, wherever it does not decline, agrees with json-c exactly. */
+  {
+    g_autoptr(GError) serr = NULL, terr = NULL;
+    g_autoptr(Report) s = report_parse_with(json, NULL, &limits, REPORT_PARSE_STRICT, &serr);
+    if (s != NULL || !g_error_matches(serr, REPORT_ERROR, REPORT_ERROR_DECLINED)) {
+      g_autoptr(Report) t = report_parse_with(json, NULL, &limits, REPORT_PARSE_TREE, &terr);
+      if ((s == NULL) != (t == NULL))
+        abort();
+      if (s == NULL && (serr->code != terr->code || strcmp(serr->message, terr->message) != 0))
+        abort();
+      if (s != NULL) {
+        g_autoptr(GString) sj = g_string_new(NULL);
+        g_autoptr(GString) tj = g_string_new(NULL);
+        report_to_json(s, FALSE, sj);
+        report_to_json(t, FALSE, tj);
+        if (strcmp(sj->str, tj->str) != 0 || memcmp(s->key, t->key, sizeof s->key) != 0)
+          abort();
+      }
+    }
   }
 
   /* The same bytes as a file name; also as §5.1 metadata for the parser. */

@@ -1228,6 +1228,171 @@ test_primary_domain(void **state)
   assert_string_equal(report_primary_domain(m), "mail.mox.example");
 }
 
+/* ---- the strict reader ------------------------------------------------------------ */
+
+/* @json parsed by the strict reader alone and by json-c as a tree: where the strict
+ * reader does not decline, both give the same report (normalized JSON, deviations and
+ * their order included) or the same error; what report_parse() does (AUTO) always
+ * agrees with the tree. Returns TRUE when the strict reader took it. */
+static gboolean
+assert_strict_agrees(const char *json, gsize len, guint depth)
+{
+  g_autoptr(GBytes) b = g_bytes_new(json, len);
+  TrLimits lim = test_limits;
+  lim.max_json_depth = depth;
+  g_autoptr(GError) terr = NULL, serr = NULL, aerr = NULL;
+  g_autoptr(Report) t = report_parse_with(b, NULL, &lim, REPORT_PARSE_TREE, &terr);
+  g_autoptr(Report) s = report_parse_with(b, NULL, &lim, REPORT_PARSE_STRICT, &serr);
+  g_autoptr(Report) a = report_parse_with(b, NULL, &lim, REPORT_PARSE_AUTO, &aerr);
+  g_autoptr(GString) tj = g_string_new(NULL);
+  if (t != NULL)
+    report_to_json(t, FALSE, tj);
+  const Report *const others[] = { s, a };
+  GError *const errs[] = { serr, aerr };
+  gboolean taken = s != NULL || !g_error_matches(serr, REPORT_ERROR, REPORT_ERROR_DECLINED);
+  for (guint k = 0; k < 2; k++) {
+    if (k == 0 && !taken)
+      continue;
+    const char *what = k == 0 ? "strict" : "auto";
+    if (t == NULL) {
+      if (others[k] != NULL)
+        fail_msg("%s accepts what json-c rejects (%s): %.*s", what, terr->message,
+                 (int) MIN(len, 200), json);
+      if (errs[k]->code != terr->code || strcmp(errs[k]->message, terr->message) != 0)
+        fail_msg("%s: \"%s\", json-c: \"%s\": %.*s", what, errs[k]->message, terr->message,
+                 (int) MIN(len, 200), json);
+      continue;
+    }
+    if (others[k] == NULL)
+      fail_msg("%s rejects (%s) what json-c accepts: %.*s", what, errs[k]->message,
+               (int) MIN(len, 200), json);
+    assert_reports_equal(t, others[k]);
+    g_autoptr(GString) oj = g_string_new(NULL);
+    report_to_json(others[k], FALSE, oj);
+    if (strcmp(tj->str, oj->str) != 0)
+      fail_msg("%s differs from json-c:\n%s\n%s", what, oj->str, tj->str);
+  }
+  return taken;
+}
+
+/* A valid report document with @members added at its top level. */
+#define RANGE_DOC(members) \
+  "{\"policies\":[],\"date-range\":{\"start-datetime\":1,\"end-datetime\":2}," members "}"
+
+/* Every corpus and synthetic report as it is, and thousands of variants of two of them
+ * (each byte replaced by bytes that matter to a JSON reader, every prefix): the strict
+ * reader takes the real reports and agrees with json-c wherever it takes anything. */
+static void
+test_strict_reader_agrees(void **state)
+{
+  guint taken = 0, total = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS(corpus); i++) {
+    g_autoptr(GBytes) b = tu_fixture(corpus[i].path);
+    gsize len = 0;
+    const char *data = g_bytes_get_data(b, &len);
+    taken += assert_strict_agrees(data, len, TR_DEFAULT_MAX_JSON_DEPTH);
+    total++;
+  }
+  print_message("strict reader: %u of %u fixtures taken\n", taken, total);
+  assert_true(taken * 10 >= total * 8);
+
+  static const char *const sources[] = { "corpus/parsedmarc/smtp_tls.json",
+                                         "synthetic/report-quirks.json" };
+  static const char swaps[] = { '"', '\\', '0', '9', '-', '.', 'e', ',', ':', '}', ']', '{',
+                                '[', ' ', '\n', 'x', 'u', '\x01', '\x7f', '\xe9', '\xff' };
+  guint variants = 0, variants_taken = 0;
+  for (gsize k = 0; k < G_N_ELEMENTS(sources); k++) {
+    g_autoptr(GBytes) b = tu_fixture(sources[k]);
+    gsize len = 0;
+    const char *data = g_bytes_get_data(b, &len);
+    g_autofree char *copy = g_memdup2(data, len);
+    for (gsize pos = 0; pos < len; pos++) {
+      for (gsize w = 0; w < G_N_ELEMENTS(swaps); w++) {
+        if (swaps[w] == data[pos])
+          continue;
+        copy[pos] = swaps[w];
+        variants_taken += assert_strict_agrees(copy, len, TR_DEFAULT_MAX_JSON_DEPTH);
+        variants++;
+      }
+      copy[pos] = data[pos];
+      variants_taken += assert_strict_agrees(data, pos, TR_DEFAULT_MAX_JSON_DEPTH);
+      variants++;
+    }
+  }
+  print_message("strict reader: %u of %u variants taken\n", variants_taken, variants);
+  assert_true(variants_taken > variants / 10);
+
+  /* Values at the edges of what it takes. */
+  static const char *const docs[] = {
+    "{\"policies\":[],\"date-range\":{\"start-datetime\":0,\"end-datetime\":86399}}",
+    "{\"policies\":{},\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\","
+    "\"end-datetime\":\"2024-01-01T23:59:59Z\"},\"organization-name\":\"\\u00e9\\u20ac\\/\\n\","
+    "\"report-id\":123456789012345,\"contact-info\":true}",
+    "{\"policies\":[{\"summary\":{\"total-successful-session-count\":1234567890123456,"
+    "\"total-failure-session-count\":-0}}],\"date-range\":{\"start-datetime\":1,"
+    "\"end-datetime\":2}}",
+    "{\"policies\":[{\"summary\":{\"total-successful-session-count\":-5,"
+    "\"total-failure-session-count\":1.0}}],\"date-range\":{\"start-datetime\":1,"
+    "\"end-datetime\":2},\"report-id\":false}",
+    "{\"a\":1,\"a\":2,\"policies\":[],\"date-range\":{\"start-datetime\":1,\"end-datetime\":2}}",
+    "{\"policies\":[null,1,\"x\",[]],\"date-range\":null}",
+    "{\"policies\":[],\"date-range\":{\"start-datetime\":1,\"end-datetime\":2}} ",
+    "{\"policies\":[],\"date-range\":{\"start-datetime\":1,\"end-datetime\":2}} x",
+    "{\"policies\":[],\"date-range\":{\"start-datetime\":1,\"end-datetime\":2},}",
+    "{\"policies\":[],/* c */\"date-range\":{\"start-datetime\":1,\"end-datetime\":2}}",
+    "{'policies':[]}",
+    "{\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"policy-string\":"
+    "\"[\\\"version: STSv1\\\",\\\"mode: enforce\\\"]\",\"mx-host\":\"mx: a.example\"},"
+    "\"failure-details\":{\"result-type\":\"x\",\"failed-session-count\":\"7\"}}],"
+    "\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00\",\"end-datetime\":5}}",
+    "{\"policies\":[{\"failure-details\":[{\"result-type\":\"\\ud83d\\ude00\"},"
+    "{\"result-type\":\"\\u0000\"},{\"result-type\":\"a\\tb\"}]}],"
+    "\"date-range\":{\"start-datetime\":1,\"end-datetime\":2}}",
+    "{\"policies\":[{\"failure-details\":[{\"sending-mta-ip\":\"\xff\xfe\"}]}],"
+    "\"date-range\":{\"start-datetime\":1,\"end-datetime\":2}}",
+    "[{\"policies\":[]}]", "\"x\"", "null", "17", "{}", "{\"policies\":[]}",
+    /* one feature a document, each where the reader declines or decodes */
+    RANGE_DOC("\"report-id\":-0"),
+    RANGE_DOC("\"report-id\":-12"),
+    RANGE_DOC("\"report-id\":0"),
+    RANGE_DOC("\"report-id\":123456789012345"),
+    RANGE_DOC("\"report-id\":1234567890123456789"),
+    RANGE_DOC("\"report-id\":12345678901234567890123"),
+    RANGE_DOC("\"report-id\":1.5"),
+    RANGE_DOC("\"report-id\":1e5"),
+    RANGE_DOC("\"report-id\":01"),
+    RANGE_DOC("\"report-id\":\"\\ud83d\\ude00\""),
+    RANGE_DOC("\"report-id\":\"\\ud800 lone\""),
+    RANGE_DOC("\"report-id\":\"\\udc00\""),
+    RANGE_DOC("\"report-id\":\"a\\u0000b\""),
+    RANGE_DOC("\"report-id\":\"\\u00E9\\u0041\\u07ff\\u0800\\uffff\""),
+    RANGE_DOC("\"report-id\":\"a\tb\x01c\""),
+    RANGE_DOC("\"report-id\":\"x\",\"report-id\":\"y\""),
+    RANGE_DOC("\"organization-name\":\"x\",\"organization-name\":null"),
+    RANGE_DOC("\"report-id\":True"),
+    RANGE_DOC("\"report-id\":nul"),
+    RANGE_DOC("\"report-id\":\"\\x\""),
+    RANGE_DOC("\"report-id\":\"\\u12\""),
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(docs); i++)
+    assert_strict_agrees(docs[i], strlen(docs[i]), TR_DEFAULT_MAX_JSON_DEPTH);
+
+  /* Nesting at and around the depth limit, in every container kind. */
+  for (guint depth = 1; depth <= 8; depth++) {
+    for (guint nest = 1; nest <= depth + 2; nest++) {
+      g_autoptr(GString) d = g_string_new("{\"policies\":[],\"date-range\":{\"start-datetime\":1,"
+                                          "\"end-datetime\":2},\"x\":");
+      for (guint k = 1; k < nest; k++)
+        g_string_append(d, k % 2 ? "[" : "{\"k\":");
+      g_string_append(d, "1");
+      for (guint k = nest - 1; k >= 1; k--)
+        g_string_append(d, k % 2 ? "]" : "}");
+      g_string_append(d, "}");
+      assert_strict_agrees(d->str, d->len, depth);
+    }
+  }
+}
+
 /* ---- incremental parsing of failure-details arrays ------------------------------- */
 
 /* Parse @json (@len bytes) with @depth as a tree and incrementally; both must give the
@@ -1473,6 +1638,7 @@ main(void)
     cmocka_unit_test(test_primary_domain),
     cmocka_unit_test(test_incremental_same_report),
     cmocka_unit_test(test_incremental_rejects),
+    cmocka_unit_test(test_strict_reader_agrees),
     cmocka_unit_test(test_parse_threads),
     cmocka_unit_test(test_free_null),
   };
