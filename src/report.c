@@ -1,4 +1,5 @@
-/* report.c - the TLS report (RFC 8460 §4): parse with json-c, tolerate the quirks of
+/* report.c - the TLS report (RFC 8460 §4): read the JSON (report-json.c's strict
+ * reader, else json-c) and convert its values, tolerate the quirks of
  * real senders (each recorded once per report as a short deviation string), normalize,
  * serialize with a hand-written writer, and read §5.1 file names.
  *

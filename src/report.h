@@ -68,10 +68,12 @@ typedef struct {
 void report_free(Report *report);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Report, report_free)
 
-/* Parse and validate JSON bytes (json-c tokener with @limits->max_json_depth).
- * Thread-safe: each thread reuses its own tokeners. The "failure-details" arrays of a
- * large report are parsed one element at a time (see REPORT_PARSE_INCREMENTAL), so
- * that their json-c objects never all exist at once.
+/* Parse and validate JSON bytes (at most @limits->max_json_depth levels). Below 64 KiB
+ * the strict reader of report-json.h reads them without json-c; what it declines, and
+ * every larger document, goes to the json-c tokener, with the same result either way.
+ * Thread-safe: each thread reuses its own tokeners and arenas. The "failure-details"
+ * arrays of a large report are parsed one element at a time (see
+ * REPORT_PARSE_INCREMENTAL), so that their json-c objects never all exist at once.
  * Rejects (REPORT_ERROR_JSON / REPORT_ERROR_INVALID, one-line message) only what cannot
  * be a report: not JSON or not an object, no "policies" array, no usable date-range and
  * no @fname to take it from. @fname (nullable) fills a missing date-range and

@@ -1301,12 +1301,14 @@ test_strict_reader_agrees(void **state)
   static const char swaps[] = { '"', '\\', '0', '9', '-', '.', 'e', ',', ':', '}', ']', '{',
                                 '[', ' ', '\n', 'x', 'u', '\x01', '\x7f', '\xe9', '\xff' };
   guint variants = 0, variants_taken = 0;
+  /* Under valgrind (tests/valgrind.sh), every fifth position: the same paths, faster. */
+  gsize stride = g_getenv("TLSRPT_VALGRIND") != NULL ? 5 : 1;
   for (gsize k = 0; k < G_N_ELEMENTS(sources); k++) {
     g_autoptr(GBytes) b = tu_fixture(sources[k]);
     gsize len = 0;
     const char *data = g_bytes_get_data(b, &len);
     g_autofree char *copy = g_memdup2(data, len);
-    for (gsize pos = 0; pos < len; pos++) {
+    for (gsize pos = 0; pos < len; pos += stride) {
       for (gsize w = 0; w < G_N_ELEMENTS(swaps); w++) {
         if (swaps[w] == data[pos])
           continue;
