@@ -288,7 +288,8 @@ report_json_close(ReportJsonReader *rd, guint base, ReportJsonType type,
   guint ptrs = stack->len - base;
   ReportJsonValue *node = report_json_node(rd, type);
   gpointer *copy = report_json_alloc(rd->a, MAX(ptrs, 1u) * sizeof(gpointer));
-  memcpy(copy, stack->pdata + base, ptrs * sizeof(gpointer));
+  if (ptrs > 0)                   /* an empty stack has no array at all */
+    memcpy(copy, stack->pdata + base, ptrs * sizeof(gpointer));
   g_ptr_array_set_size(stack, base);
   if (type == REPORT_JSON_ARRAY) {
     node->n = ptrs;

@@ -537,6 +537,36 @@ test_crash_report_parse_null(void **state)
   pipeline_result_clear(&res);
 }
 
+/* fuzz_report: "{ }3" made the strict JSON reader add a zero offset to the empty
+ * scratch stack's NULL array (undefined behaviour, caught by UBSan) when it closed the
+ * empty object. Empty containers anywhere are read; the trailing "3" is json-c's
+ * error, as before the strict reader. */
+static void
+test_crash_strict_reader_empty_container(void **state)
+{
+  TrLimits limits;
+  tr_limits_init(&limits);
+  g_autoptr(GBytes) crash =
+      tu_fixture("hostile/crash-fuzz_report-c2186d70be332dd0eeb10534b68f602ceeaf049d");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) r = report_parse(crash, NULL, &limits, &error);
+  assert_null(r);
+  assert_true(g_error_matches(error, REPORT_ERROR, REPORT_ERROR_JSON));
+  assert_string_equal(error->message, "not JSON: trailing data at offset 3");
+
+  static const char *const empty[] = { "{}", "{ }", "[]", "{\"x\":{},\"y\":[]}" };
+  for (gsize i = 0; i < G_N_ELEMENTS(empty); i++) {
+    g_autofree char *doc = g_strdup_printf(
+        "{\"policies\":[{}],\"date-range\":{\"start-datetime\":1,\"end-datetime\":2},"
+        "\"extra\":%s}", empty[i]);
+    g_autoptr(GBytes) b = g_bytes_new(doc, strlen(doc));
+    g_autoptr(GError) serr = NULL;
+    g_autoptr(Report) s = report_parse_with(b, NULL, &limits, REPORT_PARSE_STRICT, &serr);
+    assert_non_null(s);
+    assert_int_equal(s->policies->len, 1);
+  }
+}
+
 /* fuzz_message: a file name with CR LF and terminal escapes (RFC 2231) on a broken
  * attachment went verbatim into the quarantine reason, which became several log lines
  * (log injection). The reason must stay one line, the log free of control bytes. */
@@ -610,6 +640,7 @@ main(int argc, char **argv)
     cmocka_unit_test(test_symlink_index),
     cmocka_unit_test(test_fixtures_replay),
     cmocka_unit_test(test_crash_report_parse_null),
+    cmocka_unit_test(test_crash_strict_reader_empty_container),
     cmocka_unit_test(test_crash_reason_one_line),
   };
   g_array_append_vals(tests, fixed, G_N_ELEMENTS(fixed));
