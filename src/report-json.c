@@ -7,6 +7,9 @@
 #define REPORT_JSON_BLOCK_MIN (16u * 1024)
 #define REPORT_JSON_MAX_MEMBERS 64u     /* larger objects: json-c (duplicate keys) */
 #define REPORT_JSON_MAX_DIGITS 15u      /* longer integers: json-c (its int64 limits) */
+#define REPORT_JSON_COPY_NESTING 32u    /* containers deeper are copied empty */
+#define REPORT_JSON_MAX_NESTING 256u    /* deeper: json-c, which does not recurse (this
+                                           reader does, on the caller's stack) */
 
 /* ---- the arena ------------------------------------------------------------------ */
 
@@ -438,7 +441,8 @@ report_json_value(ReportJsonReader *rd, guint nesting, const ReportJsonValue **o
 const ReportJsonValue *
 report_json_parse(ReportJsonArena *a, const char *data, gsize len, guint max_nesting)
 {
-  ReportJsonReader rd = { .a = a, .p = data, .end = data + len, .max_nesting = max_nesting };
+  ReportJsonReader rd = { .a = a, .p = data, .end = data + len,
+                          .max_nesting = MIN(max_nesting, REPORT_JSON_MAX_NESTING) };
   g_ptr_array_set_size(a->stack, 0);
   report_json_ws(&rd);
   if (rd.p >= rd.end || *rd.p != '{')
@@ -454,8 +458,8 @@ report_json_parse(ReportJsonArena *a, const char *data, gsize len, guint max_nes
 
 /* ---- copies of json-c values ------------------------------------------------------ */
 
-const ReportJsonValue *
-report_json_from_jsonc(ReportJsonArena *a, struct json_object *v)
+static const ReportJsonValue *
+report_json_copy(ReportJsonArena *a, struct json_object *v, guint nesting)
 {
   if (v == NULL)
     return NULL;
@@ -482,17 +486,17 @@ report_json_from_jsonc(ReportJsonArena *a, struct json_object *v)
     return node;
   }
   case json_type_array: {
-    gsize n = json_object_array_length(v);
+    gsize n = nesting < REPORT_JSON_COPY_NESTING ? json_object_array_length(v) : 0;
     node = report_json_node(&rd, REPORT_JSON_ARRAY);
     const ReportJsonValue **items = report_json_alloc(a, MAX(n, (gsize) 1) * sizeof *items);
     for (gsize i = 0; i < n; i++)
-      items[i] = report_json_from_jsonc(a, json_object_array_get_idx(v, i));
+      items[i] = report_json_copy(a, json_object_array_get_idx(v, i), nesting + 1);
     node->n = (guint32) n;
     node->u.items = items;
     return node;
   }
   case json_type_object: {
-    gsize n = (gsize) json_object_object_length(v);
+    gsize n = nesting < REPORT_JSON_COPY_NESTING ? (gsize) json_object_object_length(v) : 0;
     node = report_json_node(&rd, REPORT_JSON_OBJECT);
     ReportJsonMember *members = report_json_alloc(a, MAX(n, (gsize) 1) * sizeof *members);
     gsize i = 0;
@@ -500,7 +504,7 @@ report_json_from_jsonc(ReportJsonArena *a, struct json_object *v)
       if (i == n)
         break;
       members[i].key = report_json_strdup(a, key, strlen(key));
-      members[i].value = report_json_from_jsonc(a, val);
+      members[i].value = report_json_copy(a, val, nesting + 1);
       i++;
     }
     node->n = (guint32) i;
@@ -514,6 +518,12 @@ report_json_from_jsonc(ReportJsonArena *a, struct json_object *v)
   const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
   node->text = report_json_strdup(a, text, strlen(text));
   return node;
+}
+
+const ReportJsonValue *
+report_json_from_jsonc(ReportJsonArena *a, struct json_object *v)
+{
+  return report_json_copy(a, v, 0);
 }
 
 /* ---- access ----------------------------------------------------------------------- */

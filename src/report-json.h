@@ -8,7 +8,8 @@
  * text to json-c, which then accepts or rejects it exactly as it always did: comments,
  * single quotes, control bytes in strings, \u0000 and surrogate escapes, numbers with a
  * fraction, an exponent, a leading zero or more than 15 digits, "-0", duplicate keys,
- * objects of more than 64 members, nesting near the depth limit, a top level that is
+ * objects of more than 64 members, nesting near the depth limit or deeper than 256
+ * containers (the reader recurses; json-c does not), a top level that is
  * not an object, anything after it but white space. Bytes that are not UTF-8 are kept
  * as they are, as json-c keeps them (the converter repairs and records them).
  *
@@ -63,7 +64,10 @@ void report_json_arena_free(ReportJsonArena *arena);
  * most @max_nesting containers deep. NULL: declined (not an error: give it to json-c). */
 const ReportJsonValue *report_json_parse(ReportJsonArena *arena, const char *data, gsize len, guint max_nesting);
 
-/* A deep copy of the json-c value @v into @arena (NULL for json-c's NULL). */
+/* A deep copy of the json-c value @v into @arena (NULL for json-c's NULL). Containers
+ * nested more than 32 deep in @v are copied empty, of their type: report.c never looks
+ * below the sixth level, and a copy that recursed through json-c's deepest trees would
+ * need their depth in stack. */
 const ReportJsonValue *report_json_from_jsonc(ReportJsonArena *arena, struct json_object *v);
 
 static inline gboolean
