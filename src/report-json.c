@@ -226,9 +226,9 @@ report_json_string(ReportJsonReader *rd, const char **out, guint32 *out_len)
 }
 
 static ReportJsonValue *
-report_json_node(ReportJsonReader *rd, ReportJsonType type)
+report_json_node(ReportJsonArena *a, ReportJsonType type)
 {
-  ReportJsonValue *v = report_json_alloc(rd->a, sizeof *v);
+  ReportJsonValue *v = report_json_alloc(a, sizeof *v);
   memset(v, 0, sizeof *v);
   v->type = type;
   return v;
@@ -257,7 +257,7 @@ report_json_number(ReportJsonReader *rd, const ReportJsonValue **out)
     v = v * 10 + (*d - '0');
   if (negative && v == 0)
     return FALSE;                 /* "-0": json-c's business */
-  ReportJsonValue *node = report_json_node(rd, REPORT_JSON_INT);
+  ReportJsonValue *node = report_json_node(rd->a, REPORT_JSON_INT);
   node->u.i = negative ? -v : v;
   node->text = report_json_strdup(rd->a, start, (gsize) (q - start));
   rd->p = q;
@@ -289,7 +289,7 @@ report_json_close(ReportJsonReader *rd, guint base, ReportJsonType type,
 {
   GPtrArray *stack = rd->a->stack;
   guint ptrs = stack->len - base;
-  ReportJsonValue *node = report_json_node(rd, type);
+  ReportJsonValue *node = report_json_node(rd->a, type);
   gpointer *copy = report_json_alloc(rd->a, MAX(ptrs, 1u) * sizeof(gpointer));
   if (ptrs > 0)                   /* an empty stack has no array at all */
     memcpy(copy, stack->pdata + base, ptrs * sizeof(gpointer));
@@ -407,7 +407,7 @@ report_json_value(ReportJsonReader *rd, guint nesting, const ReportJsonValue **o
       return FALSE;
     return report_json_array(rd, nesting + 1, out);
   case '"': {
-    ReportJsonValue *node = report_json_node(rd, REPORT_JSON_STRING);
+    ReportJsonValue *node = report_json_node(rd->a, REPORT_JSON_STRING);
     const char *s;
     if (!report_json_string(rd, &s, &node->n))
       return FALSE;
@@ -420,7 +420,7 @@ report_json_value(ReportJsonReader *rd, guint nesting, const ReportJsonValue **o
     gboolean b = *rd->p == 't';
     if (!report_json_literal(rd, b ? "true" : "false"))
       return FALSE;
-    ReportJsonValue *node = report_json_node(rd, REPORT_JSON_BOOLEAN);
+    ReportJsonValue *node = report_json_node(rd->a, REPORT_JSON_BOOLEAN);
     node->u.b = b;
     node->text = b ? "true" : "false";
     *out = node;
@@ -463,23 +463,22 @@ report_json_copy(ReportJsonArena *a, struct json_object *v, guint nesting)
 {
   if (v == NULL)
     return NULL;
-  ReportJsonReader rd = { .a = a };
   ReportJsonValue *node;
   switch (json_object_get_type(v)) {
   case json_type_boolean:
-    node = report_json_node(&rd, REPORT_JSON_BOOLEAN);
+    node = report_json_node(a, REPORT_JSON_BOOLEAN);
     node->u.b = json_object_get_boolean(v) ? TRUE : FALSE;
     break;
   case json_type_int:
-    node = report_json_node(&rd, REPORT_JSON_INT);
+    node = report_json_node(a, REPORT_JSON_INT);
     node->u.i = json_object_get_int64(v);
     break;
   case json_type_double:
-    node = report_json_node(&rd, REPORT_JSON_DOUBLE);
+    node = report_json_node(a, REPORT_JSON_DOUBLE);
     node->u.d = json_object_get_double(v);
     break;
   case json_type_string: {
-    node = report_json_node(&rd, REPORT_JSON_STRING);
+    node = report_json_node(a, REPORT_JSON_STRING);
     gsize n = (gsize) json_object_get_string_len(v);
     node->text = report_json_strdup(a, json_object_get_string(v), n);
     node->n = (guint32) MIN(n, (gsize) G_MAXUINT32);
@@ -487,7 +486,7 @@ report_json_copy(ReportJsonArena *a, struct json_object *v, guint nesting)
   }
   case json_type_array: {
     gsize n = nesting < REPORT_JSON_COPY_NESTING ? json_object_array_length(v) : 0;
-    node = report_json_node(&rd, REPORT_JSON_ARRAY);
+    node = report_json_node(a, REPORT_JSON_ARRAY);
     const ReportJsonValue **items = report_json_alloc(a, MAX(n, (gsize) 1) * sizeof *items);
     for (gsize i = 0; i < n; i++)
       items[i] = report_json_copy(a, json_object_array_get_idx(v, i), nesting + 1);
@@ -497,7 +496,7 @@ report_json_copy(ReportJsonArena *a, struct json_object *v, guint nesting)
   }
   case json_type_object: {
     gsize n = nesting < REPORT_JSON_COPY_NESTING ? (gsize) json_object_object_length(v) : 0;
-    node = report_json_node(&rd, REPORT_JSON_OBJECT);
+    node = report_json_node(a, REPORT_JSON_OBJECT);
     ReportJsonMember *members = report_json_alloc(a, MAX(n, (gsize) 1) * sizeof *members);
     gsize i = 0;
     json_object_object_foreach(v, key, val) {

@@ -671,8 +671,7 @@ report_dup_string(Report *r, const char *s, gsize len)
 static char *
 report_dup_json_string(Report *r, const ReportJsonValue *v)
 {
-  return report_dup_string(r, v->text,
-                           (gsize) v->n);
+  return report_dup_string(r, v->text, (gsize) v->n);
 }
 
 /* Member @key of @obj when it is an object, else absent. */
@@ -688,8 +687,8 @@ report_member(const ReportJsonValue *obj, const char *key, const ReportJsonValue
  * or the JSON text of a number or boolean; FALSE for objects and arrays. Anything but a
  * string is recorded as a deviation. The text belongs to @v. */
 static gboolean
-report_value_text(Report *r, const ReportJsonValue *v, const char *key, const char **s, gsize *len,
-                  gboolean *is_string)
+report_value_text(Report *r, const ReportJsonValue *v, const char *key, const char **s,
+                  gsize *len, gboolean *is_string)
 {
   switch (v->type) {
   case REPORT_JSON_STRING:
@@ -715,7 +714,8 @@ report_value_text(Report *r, const ReportJsonValue *v, const char *key, const ch
  * arrays as absent (each with a deviation). NULL when absent or null; *state says
  * which. (transfer full) */
 static char *
-report_get_string(Report *r, const ReportJsonValue *obj, const char *key, ReportFieldState *state)
+report_get_string(Report *r, const ReportJsonValue *obj, const char *key,
+                  ReportFieldState *state)
 {
   const ReportJsonValue *v;
   ReportFieldState st = report_member(obj, key, &v);
@@ -736,7 +736,8 @@ report_get_string(Report *r, const ReportJsonValue *obj, const char *key, Report
 
 /* An optional string: "" and absent both become NULL. (transfer full) */
 static char *
-report_get_optional(Report *r, const ReportJsonValue *obj, const char *key, gboolean *was_empty)
+report_get_optional(Report *r, const ReportJsonValue *obj, const char *key,
+                    gboolean *was_empty)
 {
   char *s = report_get_string(r, obj, key, NULL);
   if (s != NULL && *s == '\0') {
@@ -814,8 +815,7 @@ report_count_value(Report *r, const char *key, const ReportJsonValue *v)
     return d < 0 ? 0 : (gint64) d;
   }
   case REPORT_JSON_STRING:
-    return report_count_from_string(r, key, v->text,
-                                    (gsize) v->n);
+    return report_count_from_string(r, key, v->text, (gsize) v->n);
   default:
     report_deviation2(r, key, " is not a number");
     return 0;
@@ -824,7 +824,8 @@ report_count_value(Report *r, const char *key, const ReportJsonValue *v)
 
 /* A session count member. *present is FALSE when absent or null. */
 static gint64
-report_get_count(Report *r, const ReportJsonValue *obj, const char *key, gboolean *present)
+report_get_count(Report *r, const ReportJsonValue *obj, const char *key,
+                 gboolean *present)
 {
   const ReportJsonValue *v;
   *present = report_member(obj, key, &v) == REPORT_FIELD_PRESENT;
@@ -874,12 +875,11 @@ report_expand_encoded_array(Report *r, ReportPolicy *p, const char *s)
   for (gsize i = 0; i < n; i++)
     if (!json_object_is_type(json_object_array_get_idx(arr, i), json_type_string))
       return FALSE;
-  for (gsize i = 0; i < n; i++)
-    {
-      TrJson *e = json_object_array_get_idx(arr, i);
-      report_add_policy_string(r, p, report_dup_string(r, json_object_get_string(e),
-                                                       (gsize) json_object_get_string_len(e)));
-    }
+  for (gsize i = 0; i < n; i++) {
+    TrJson *e = json_object_array_get_idx(arr, i);
+    report_add_policy_string(r, p, report_dup_string(r, json_object_get_string(e),
+                                                     (gsize) json_object_get_string_len(e)));
+  }
   report_deviation(r, "policy-string is a JSON-encoded array");
   return TRUE;
 }
@@ -914,7 +914,7 @@ report_parse_policy_strings(Report *r, ReportPolicy *p, const ReportJsonValue *p
     report_deviation(r, "policy-string missing");   /* [] and absent alike */
   for (gsize i = 0; i < n; i++) {
     const ReportJsonValue *e = v->u.items[i];
-    if (e == NULL || !report_json_is(e, REPORT_JSON_STRING)) {
+    if (!report_json_is(e, REPORT_JSON_STRING)) {
       report_deviation(r, "policy-string has a non-string entry");
       continue;
     }
@@ -962,7 +962,7 @@ report_parse_mx_hosts(Report *r, ReportPolicy *p, const ReportJsonValue *pol)
   gsize n = v->n;
   for (gsize i = 0; i < n; i++) {
     const ReportJsonValue *e = v->u.items[i];
-    if (e == NULL || !report_json_is(e, REPORT_JSON_STRING)) {
+    if (!report_json_is(e, REPORT_JSON_STRING)) {
       report_deviation(r, "mx-host has a non-string entry");
       continue;
     }
@@ -1009,8 +1009,8 @@ report_fd_index(const char *key)
 /* A string of a failure detail, in the arena: as report_get_string() (@keep_empty) or
  * report_get_optional(), from the member's state and value. */
 static char *
-report_fd_string(Report *r, ReportFieldState st, const ReportJsonValue *v, int field, gboolean keep_empty,
-                 gboolean share, gboolean *was_empty)
+report_fd_string(Report *r, ReportFieldState st, const ReportJsonValue *v, int field,
+                 gboolean keep_empty, gboolean share, gboolean *was_empty)
 {
   if (st != REPORT_FIELD_PRESENT)
     return NULL;
@@ -1113,11 +1113,12 @@ report_details_free(ReportDetails *d)
 /* One element of a failure-details array, into @failures; deviations are recorded in
  * @devs (r->deviations when converting a tree). */
 static void
-report_add_failure_element(Report *r, GPtrArray *failures, GPtrArray *devs, const ReportJsonValue *e)
+report_add_failure_element(Report *r, GPtrArray *failures, GPtrArray *devs,
+                           const ReportJsonValue *e)
 {
   GPtrArray *saved = r->deviations;
   r->deviations = devs;
-  if (e == NULL || !report_json_is(e, REPORT_JSON_OBJECT))
+  if (!report_json_is(e, REPORT_JSON_OBJECT))
     report_deviation(r, "failure detail is not an object");
   else
     g_ptr_array_add(failures, report_parse_failure(r, e));
@@ -1159,8 +1160,7 @@ report_parse_failures(ReportParse *ps, ReportPolicy *p, const ReportJsonValue *e
       p->failures = g_steal_pointer(&d->failures);
     } else {
       for (gsize i = 0; i < n; i++)
-        report_add_failure_element(r, p->failures, r->deviations,
-                                   v->u.items[i]);
+        report_add_failure_element(r, p->failures, r->deviations, v->u.items[i]);
     }
   } else {
     report_deviation(r, "failure-details is not an array");
@@ -1238,7 +1238,8 @@ report_parse_policy(ReportParse *ps, const ReportJsonValue *entry)
 
 /* One end of the date-range; FALSE when missing or unusable. */
 static gboolean
-report_parse_range_end(Report *r, const ReportJsonValue *range, const char *key, gint64 *out)
+report_parse_range_end(Report *r, const ReportJsonValue *range, const char *key,
+                       gint64 *out)
 {
   const ReportJsonValue *v;
   if (report_member(range, key, &v) != REPORT_FIELD_PRESENT) {
@@ -1272,7 +1273,8 @@ report_parse_range_end(Report *r, const ReportJsonValue *range, const char *key,
 }
 
 static gboolean
-report_parse_date_range(Report *r, const ReportJsonValue *root, const ReportFilename *fname, GError **error)
+report_parse_date_range(Report *r, const ReportJsonValue *root, const ReportFilename *fname,
+                        GError **error)
 {
   const ReportJsonValue *range = NULL;
   if (report_member(root, "date-range", &range) != REPORT_FIELD_PRESENT ||

@@ -410,7 +410,8 @@ sink_tree_write_staged(SinkTree *self, GError **error)
   if (jobs->len == 0)
     return TRUE;
   g_ptr_array_sort(jobs, sink_tree_file_cmp);
-  SinkTreeRun run = { .self = self, .jobs = jobs, .groups = g_array_new(FALSE, FALSE, sizeof(guint)) };
+  SinkTreeRun run = { .self = self, .jobs = jobs,
+                      .groups = g_array_new(FALSE, FALSE, sizeof(guint)) };
   g_mutex_init(&run.lock);
   for (guint i = 0; i < jobs->len; i++)
     if (i == 0 || strcmp(((SinkTreeFile *) jobs->pdata[i - 1])->dir_rel,
@@ -419,22 +420,21 @@ sink_tree_write_staged(SinkTree *self, GError **error)
 
   guint n = MIN(MIN((guint) g_get_num_processors(), SINK_TREE_WRITERS_MAX), run.groups->len);
   n = MAX(n, 1u);
+  /* Writer 0 is this thread and records into self->written directly. */
   SinkTreeWriter writers[SINK_TREE_WRITERS_MAX];
-  for (guint i = 0; i < n; i++) {
-    writers[i].run = &run;
-    writers[i].written = self->written;
-    writers[i].thread = NULL;
-  }
+  for (guint i = 0; i < n; i++)
+    writers[i] = (SinkTreeWriter) {
+      .run = &run,
+      .written = i == 0 ? self->written : g_ptr_array_new_with_free_func(sink_tree_file_free),
+    };
   if (self->early_sync_fd < 0)
     self->early_sync_fd = openat(self->store_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   GThread *early = self->early_sync_fd >= 0
                        ? g_thread_try_new("tlsrpt-sync", sink_tree_early_sync_main, &run, NULL)
                        : NULL;
-  /* Writer 0 is this thread and records into self->written directly. */
-  for (guint i = 1; i < n; i++) {
-    writers[i].written = g_ptr_array_new_with_free_func(sink_tree_file_free);
-    writers[i].thread = g_thread_try_new("tlsrpt-tree", sink_tree_writer_main, &writers[i], NULL);
-  }
+  for (guint i = 1; i < n; i++)
+    writers[i].thread = g_thread_try_new("tlsrpt-tree", sink_tree_writer_main, &writers[i],
+                                         NULL);
   sink_tree_writer_main(&writers[0]);
   for (guint i = 1; i < n; i++) {
     if (writers[i].thread != NULL)
