@@ -1,6 +1,8 @@
 /* cli.c - command line, config file, help texts and command dispatch. */
 #include "cli.h"
 
+#include "command.h"
+
 #include "log.h"
 #include "mime-walk.h"
 #include "pipeline.h"
@@ -18,36 +20,50 @@ enum {
   CLI_OPT_IMAP = 1 << 1,      /* --user ... --watch */
 };
 
+/* The ingestion family's own data, behind each TrCommand's data pointer. */
 typedef struct {
-  const char *name;
-  const char *args;           /* parameter string shown by --help */
-  const char *summary;
   guint flags;
   gboolean mda;
   guint min_args;             /* G_MAXUINT max = unbounded */
   guint max_args;
-} CliCommand;
+} CliIngest;
 
-static const CliCommand cli_commands[] = {
-  { "mda", "< MESSAGE",
-    "Store the reports of one message read on standard input (procmail, maildrop, "
-    "Postfix pipe). Exits 0 once the message is stored, a duplicate, not a report or "
-    "quarantined, and 75 (EX_TEMPFAIL) when it could not be stored durably.",
-    0, TRUE, 0, 0 },
-  { "maildir", "DIR...",
-    "Store the reports of every message in new/ and cur/ of each Maildir.",
-    CLI_OPT_MAILDIR, FALSE, 1, G_MAXUINT },
-  { "mbox", "FILE...",
-    "Store the reports of every message of mbox files ('-' = standard input).",
-    0, FALSE, 1, G_MAXUINT },
-  { "file", "PATH...",
-    "Store reports from .eml messages and .json / .json.gz report files, or "
-    "directories of them.",
-    0, FALSE, 1, G_MAXUINT },
-  { "imap", "URL",
-    "Poll an IMAP mailbox (imaps://host/MAILBOX or imap://host/MAILBOX with STARTTLS) "
-    "and store the reports of its messages; stored messages are marked seen or moved.",
-    CLI_OPT_IMAP, FALSE, 1, 1 },
+static int cli_ingest_run(const TrCommand *cmd, int argc, char **argv);
+#define CLI_INGEST(cmd) ((const CliIngest *) (cmd)->data)
+
+static const CliIngest cli_ingest_mda = { 0, TRUE, 0, 0 };
+static const CliIngest cli_ingest_many = { 0, FALSE, 1, G_MAXUINT };
+static const CliIngest cli_ingest_maildir = { CLI_OPT_MAILDIR, FALSE, 1, G_MAXUINT };
+static const CliIngest cli_ingest_imap = { CLI_OPT_IMAP, FALSE, 1, 1 };
+
+const TrCommand cli_cmd_mda = {
+  "mda", "< MESSAGE",
+  "Store the reports of one message read on standard input (procmail, maildrop, "
+  "Postfix pipe). Exits 0 once the message is stored, a duplicate, not a report or "
+  "quarantined, and 75 (EX_TEMPFAIL) when it could not be stored durably.",
+  cli_ingest_run, &cli_ingest_mda,
+};
+const TrCommand cli_cmd_maildir = {
+  "maildir", "DIR...",
+  "Store the reports of every message in new/ and cur/ of each Maildir.",
+  cli_ingest_run, &cli_ingest_maildir,
+};
+const TrCommand cli_cmd_mbox = {
+  "mbox", "FILE...",
+  "Store the reports of every message of mbox files ('-' = standard input).",
+  cli_ingest_run, &cli_ingest_many,
+};
+const TrCommand cli_cmd_file = {
+  "file", "PATH...",
+  "Store reports from .eml messages and .json / .json.gz report files, or "
+  "directories of them.",
+  cli_ingest_run, &cli_ingest_many,
+};
+const TrCommand cli_cmd_imap = {
+  "imap", "URL",
+  "Poll an IMAP mailbox (imaps://host/MAILBOX or imap://host/MAILBOX with STARTTLS) "
+  "and store the reports of its messages; stored messages are marked seen or moved.",
+  cli_ingest_run, &cli_ingest_imap,
 };
 
 /* Parsed values, before they become TrOptions. */
@@ -163,15 +179,6 @@ static const GOptionEntry cli_imap_entries[] = {
   { NULL },
 };
 
-static const CliCommand *
-cli_find_command(const char *name)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS(cli_commands); i++)
-    if (g_strcmp0(cli_commands[i].name, name) == 0)
-      return &cli_commands[i];
-  return NULL;
-}
-
 static void
 cli_args_clear(void)
 {
@@ -201,10 +208,10 @@ cli_print_usage(FILE *out)
         "\n"
         "Commands:\n",
         out);
-  for (gsize i = 0; i < G_N_ELEMENTS(cli_commands); i++) {
-    g_autofree char *left = g_strdup_printf("%s %s", cli_commands[i].name,
-                                            cli_commands[i].args);
-    g_autofree char *first = g_strdup(cli_commands[i].summary);
+  for (gsize i = 0; tr_commands[i] != NULL; i++) {
+    g_autofree char *left = g_strdup_printf("%s %s", tr_commands[i]->name,
+                                            tr_commands[i]->args);
+    g_autofree char *first = g_strdup(tr_commands[i]->summary);
     char *dot = strstr(first, ". ");
     if (dot != NULL)
       dot[1] = '\0';
@@ -307,7 +314,7 @@ cli_check_private(const char *path, const char *what, GError **error)
  * go before the real ones (so the command line wins). Keys of options this command
  * does not take are ignored; unknown keys are an error. */
 static gboolean
-cli_load_config(const CliCommand *cmd, const char *path, gboolean explicit_path,
+cli_load_config(const TrCommand *cmd, const char *path, gboolean explicit_path,
                 GPtrArray *argv_out, char **password_out, GError **error)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -346,9 +353,9 @@ cli_load_config(const CliCommand *cmd, const char *path, gboolean explicit_path,
     const GOptionEntry *e = cli_lookup_entry(cli_output_entries, key);
     gboolean applies = e != NULL;
     if (e == NULL && (e = cli_lookup_entry(cli_maildir_entries, key)) != NULL)
-      applies = (cmd->flags & CLI_OPT_MAILDIR) != 0;
+      applies = (CLI_INGEST(cmd)->flags & CLI_OPT_MAILDIR) != 0;
     if (!applies && (e = cli_lookup_entry(cli_imap_entries, key)) != NULL)
-      applies = (cmd->flags & CLI_OPT_IMAP) != 0;
+      applies = (CLI_INGEST(cmd)->flags & CLI_OPT_IMAP) != 0;
     if (e == NULL || strcmp(key, "config") == 0) {
       g_set_error(error, CLI_ERROR, CLI_ERROR_CONFIG, "config file %s: unknown key '%s'",
                   path, key);
@@ -408,7 +415,7 @@ cli_sleep_interruptible(guint seconds)
 /* ---- command ------------------------------------------------------------- */
 
 static gboolean
-cli_build_options(const CliCommand *cmd, TrOptions *opts, GError **error)
+cli_build_options(const TrCommand *cmd, TrOptions *opts, GError **error)
 {
   opts->store_dir = cli_args.store != NULL
                         ? g_strdup(cli_args.store)
@@ -462,7 +469,7 @@ cli_build_options(const CliCommand *cmd, TrOptions *opts, GError **error)
   opts->mark_seen = cli_args.mark_seen;
   opts->move_to = g_strdup(cli_args.move_to);
 
-  if (cmd->flags & CLI_OPT_IMAP) {
+  if (CLI_INGEST(cmd)->flags & CLI_OPT_IMAP) {
     if (cli_args.once && cli_args.watch > 0) {
       g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--once and --watch exclude each other");
       return FALSE;
@@ -500,7 +507,7 @@ cli_build_options(const CliCommand *cmd, TrOptions *opts, GError **error)
 }
 
 static int
-cli_run_source(const CliCommand *cmd, TrOptions *opts, char **args)
+cli_run_source(const TrCommand *cmd, TrOptions *opts, char **args)
 {
   const SourceOps *ops = source_find(cmd->name);
   g_assert(ops != NULL);
@@ -509,7 +516,7 @@ cli_run_source(const CliCommand *cmd, TrOptions *opts, char **args)
   if (self == NULL) {
     tr_log_error("%s", error->message);
     if (error->domain == SOURCE_ERROR && error->code == SOURCE_ERROR_NOT_FOUND)
-      return cmd->mda ? TR_EXIT_USAGE : TR_EXIT_USAGE_BATCH;
+      return CLI_INGEST(cmd)->mda ? TR_EXIT_USAGE : TR_EXIT_USAGE_BATCH;
     if (error->domain == SOURCE_ERROR && error->code == SOURCE_ERROR_AUTH)
       return TR_EXIT_AUTH;
     if (error->domain == SOURCE_ERROR && error->code == SOURCE_ERROR_TLS)
@@ -524,7 +531,7 @@ cli_run_source(const CliCommand *cmd, TrOptions *opts, char **args)
   guint backoff = 0;
   for (;;) {
     PipelineStats stats;
-    rc = pipeline_run(ops, self, opts, cmd->mda, &stats);
+    rc = pipeline_run(ops, self, opts, CLI_INGEST(cmd)->mda, &stats);
     total.messages += stats.messages;
     total.reports += stats.reports;
     total.stored += stats.stored;
@@ -557,7 +564,7 @@ cli_run_source(const CliCommand *cmd, TrOptions *opts, char **args)
     /* --watch: a clean stop. A batch command: the rest is left for a later run. */
     rc = opts->imap.watch > 0 ? (rc == TR_EXIT_TEMPFAIL ? TR_EXIT_OK : rc) : TR_EXIT_TEMPFAIL;
   }
-  if (!cmd->mda) {
+  if (!CLI_INGEST(cmd)->mda) {
     g_autoptr(GString) where = g_string_new(NULL);
     if (!opts->no_store)
       g_string_append_printf(where, " store=%s", opts->store_dir);
@@ -593,18 +600,25 @@ cli_main(int argc, char **argv)
     cli_print_version();
     return TR_EXIT_OK;
   }
-  const CliCommand *cmd = cli_find_command(name);
+  const TrCommand *cmd = tr_command_find(name);
   if (cmd == NULL) {
     fprintf(stderr, "tlsrpt-ingest: unknown command '%s'\n\n", name);
     cli_print_usage(stderr);
     return TR_EXIT_USAGE_BATCH;
   }
-  int usage_rc = cmd->mda ? TR_EXIT_USAGE : TR_EXIT_USAGE_BATCH;
-  int config_rc = cmd->mda ? TR_EXIT_CONFIG : TR_EXIT_USAGE_BATCH;
+  return cmd->run(cmd, argc - 1, argv + 1);
+}
+
+/* mda, maildir, mbox, file, imap: argv[0] is the command's name. */
+static int
+cli_ingest_run(const TrCommand *cmd, int argc, char **argv)
+{
+  int usage_rc = CLI_INGEST(cmd)->mda ? TR_EXIT_USAGE : TR_EXIT_USAGE_BATCH;
+  int config_rc = CLI_INGEST(cmd)->mda ? TR_EXIT_CONFIG : TR_EXIT_USAGE_BATCH;
 
   /* Find --config / -c before parsing, to put the config file's values first. */
   const char *config_path = NULL;
-  for (int i = 2; i < argc; i++) {
+  for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0)
       break;
     if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
@@ -626,7 +640,7 @@ cli_main(int argc, char **argv)
       return config_rc;
     }
   }
-  for (int i = 2; i < argc; i++)
+  for (int i = 1; i < argc; i++)
     g_ptr_array_add(full, g_strdup(argv[i]));
   g_ptr_array_add(full, NULL);
 
@@ -638,9 +652,9 @@ cli_main(int argc, char **argv)
            "'option-name = value' (flags: true/false); the command line wins.\n"
            "See tlsrpt-ingest(1).");
   g_option_context_add_main_entries(ctx, cli_output_entries, NULL);
-  if (cmd->flags & CLI_OPT_MAILDIR)
+  if (CLI_INGEST(cmd)->flags & CLI_OPT_MAILDIR)
     g_option_context_add_main_entries(ctx, cli_maildir_entries, NULL);
-  if (cmd->flags & CLI_OPT_IMAP) {
+  if (CLI_INGEST(cmd)->flags & CLI_OPT_IMAP) {
     /* --max-message-size is already a common option. */
     GOptionEntry imap_entries[G_N_ELEMENTS(cli_imap_entries)];
     guint n = 0;
@@ -669,7 +683,7 @@ cli_main(int argc, char **argv)
     args++;
     nargs--;
   }
-  if (nargs < cmd->min_args || nargs > cmd->max_args) {
+  if (nargs < CLI_INGEST(cmd)->min_args || nargs > CLI_INGEST(cmd)->max_args) {
     fprintf(stderr, "tlsrpt-ingest %s: expected %s\nTry 'tlsrpt-ingest %s --help'.\n",
             cmd->name, cmd->args, cmd->name);
     cli_args_clear();
@@ -685,7 +699,7 @@ cli_main(int argc, char **argv)
     return usage_rc;
   }
   opts.imap.password = g_steal_pointer(&config_password);
-  tr_log_init(opts.verbosity, cmd->mda);
+  tr_log_init(opts.verbosity, CLI_INGEST(cmd)->mda);
   if (opts.imap.insecure)
     tr_log_warn("--insecure: the server certificate is NOT verified; anyone on the path "
                 "can read the password and the mail");
