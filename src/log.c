@@ -1,5 +1,6 @@
 /* log.c - stderr (and syslog in MDA mode) logging for the pipeline and the CLI. */
 #include "log.h"
+#include "escape.h"
 
 #include <stdio.h>
 #include <syslog.h>
@@ -33,31 +34,13 @@ log_clear_progress(void)
   }
 }
 
-/* A log line is one line of text: control characters that came from a sender (names,
- * ids, file names) are shown as \xNN, never passed to the terminal or syslog. */
-static char *
-log_escape(char *msg)
-{
-  gboolean clean = TRUE;
-  for (const guchar *p = (const guchar *) msg; *p && clean; p++)
-    clean = *p >= 0x20 && *p != 0x7f;
-  if (clean)
-    return msg;
-  GString *out = g_string_sized_new(strlen(msg) + 16);
-  for (const guchar *p = (const guchar *) msg; *p; p++) {
-    if (*p < 0x20 || *p == 0x7f)
-      g_string_append_printf(out, "\\x%02x", *p);
-    else
-      g_string_append_c(out, (char) *p);
-  }
-  g_free(msg);
-  return g_string_free(out, FALSE);
-}
-
 static void
 log_emit(int prio, const char *prefix, const char *fmt, va_list ap)
 {
-  g_autofree char *msg = log_escape(g_strdup_vprintf(fmt, ap));
+  /* A log line is one line of text: what came from a sender (names, ids, file names)
+   * is shown through the terminal escaper, never passed to the terminal or syslog. */
+  g_autofree char *raw = g_strdup_vprintf(fmt, ap);
+  g_autofree char *msg = tr_escape_terminal(raw);
   log_clear_progress();
   fprintf(stderr, "tlsrpt-ingest: %s%s\n", prefix, msg);
   if (log_syslog)
@@ -88,8 +71,9 @@ tr_log_progress(const char *fmt, ...)
     return;
   va_list ap;
   va_start(ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  g_autofree char *raw = g_strdup_vprintf(fmt, ap);
   va_end(ap);
+  g_autofree char *msg = tr_escape_terminal(raw);
   fprintf(stderr, "\r\033[K%s", msg);
   progress_shown = msg[0] != '\0';
   fflush(stderr);
