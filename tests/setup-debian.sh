@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 want=(build-essential cmake pkg-config libgmime-3.0-dev libglib2.0-dev libjson-c-dev
       libcurl4-openssl-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
-  want+=(libcmocka-dev dovecot-imapd openssl valgrind clang libclang-rt-14-dev
-         e2fsprogs util-linux procps procmail maildrop)
+  # courier-imap and dovecot-imapd both declare Conflicts: imap-server: Courier is
+  # installed, Dovecot's IMAP processes are unpacked beside it (below).
+  want+=(libcmocka-dev dovecot-core courier-imap courier-authlib-userdb openssl valgrind
+         clang libclang-rt-14-dev e2fsprogs util-linux procps procmail maildrop iproute2)
 fi
 
 missing=()
@@ -26,6 +28,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Dovecot's imap and imap-login, unpacked (not installed) where tests/imap/dovecot.sh
+# looks for them when /usr/lib/dovecot/imap is not there.
+imapd=${TLSRPT_DOVECOT_IMAPD:-/usr/local/lib/tlsrpt-test/dovecot-imapd}
+if [ "${1:-}" = "--test" ] && [ ! -x /usr/lib/dovecot/imap ] &&
+   [ ! -x "$imapd/usr/lib/dovecot/imap" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: Dovecot's imap processes are missing (run as root)" >&2
+    exit 1
+  fi
+  echo "setup: unpacking dovecot-imapd into $imapd" >&2
+  # The same version as the installed dovecot-core (its libraries are used).
+  ver=$(dpkg-query -W -f='${Version}' dovecot-core)
+  deb=/var/cache/apt/archives/dovecot-imapd_${ver/:/%3a}_$(dpkg --print-architecture).deb
+  if [ ! -s "$deb" ]; then
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download -q "dovecot-imapd=$ver" >/dev/null)
+    deb=$(find "$tmp" -name 'dovecot-imapd_*.deb' | head -n 1)
+  fi
+  mkdir -p "$imapd"
+  dpkg -x "$deb" "$imapd"
 fi
 
 tests=OFF

@@ -3,7 +3,10 @@
 #   dovecot.sh start DIR PORT_IMAP PORT_IMAPS   config, self-signed cert, user "test"
 #                                               (password "secret", uid 8), start
 #   dovecot.sh stop DIR                         kill the master (from its pid file)
-# Needs root and the Debian packages dovecot-imapd and openssl.
+# Needs root, Debian's dovecot-core and openssl, and the IMAP processes of dovecot-imapd:
+# installed (/usr/lib/dovecot/imap), or unpacked into $TLSRPT_DOVECOT_IMAPD (default
+# /usr/local/lib/tlsrpt-test/dovecot-imapd) by tests/setup-debian.sh --test, because
+# dovecot-imapd and courier-imap (the suite's second server) conflict as packages.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cmd=${1:?usage: dovecot.sh start DIR PORT_IMAP PORT_IMAPS | stop DIR}
@@ -18,6 +21,14 @@ start)
     echo "dovecot.sh: dovecot is not installed (Debian: apt-get install dovecot-imapd openssl)" >&2
     exit 2
   fi
+  imapd=/usr/lib/dovecot
+  if [ ! -x "$imapd/imap" ]; then
+    imapd=${TLSRPT_DOVECOT_IMAPD:-/usr/local/lib/tlsrpt-test/dovecot-imapd}/usr/lib/dovecot
+    if [ ! -x "$imapd/imap" ]; then
+      echo "dovecot.sh: Dovecot's imap processes are missing (tests/setup-debian.sh --test)" >&2
+      exit 2
+    fi
+  fi
   # Dovecot's auth and mail processes run unprivileged: they must reach into DIR.
   chmod 755 "$dir"
   mkdir -p "$dir/run" "$dir/state" "$dir/home/Maildir/new" "$dir/home/Maildir/cur" \
@@ -30,6 +41,7 @@ start)
   printf 'test:{PLAIN}secret:8:8::%s/home\n' "$dir" >"$dir/passwd"
   chown -R 8:8 "$dir/home"
   sed -e "s|@DIR@|$dir|g" -e "s|@PORT_IMAP@|$port_imap|g" -e "s|@PORT_IMAPS@|$port_imaps|g" \
+    -e "s|@IMAPD@|$imapd|g" \
     "$here/dovecot.conf.in" >"$dir/dovecot.conf"
   # The master daemonizes: it must not keep the caller's stdout/stderr open.
   if ! "$dovecot" -c "$dir/dovecot.conf" </dev/null >"$dir/start.log" 2>&1; then

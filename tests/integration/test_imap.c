@@ -1,8 +1,8 @@
 /* test_imap.c - the IMAP source and `tlsrpt-ingest imap` against a real Dovecot on
  * 127.0.0.1, started per test by tests/imap/dovecot.sh in a temporary directory (free
  * ports, self-signed certificate, user "test" / "secret" with uid 8 owning the Maildir).
- * Needs root and the Debian packages dovecot-imapd and openssl: without them the tests
- * fail, they are not skipped. */
+ * Needs root, dovecot-core, openssl and Dovecot's imap processes (installed, or unpacked by
+ * tests/setup-debian.sh --test): without them the tests fail, they are not skipped. */
 #include "testutil.h"
 
 #include "source.h"
