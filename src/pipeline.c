@@ -337,7 +337,7 @@ pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **er
   for (guint i = 0; i < n; i++) {
     const SinkOps *ops = list[i];
     g_assert(ops != NULL);
-    gpointer self = ops->open(pl->opts, pl->store, error);
+    gpointer self = ops->open(pl->opts, store_durability(pl->store), error);
     if (self == NULL) {
       g_prefix_error(error, "%s sink: ", ops->name);
       return FALSE;

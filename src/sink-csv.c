@@ -152,7 +152,7 @@ sink_csv_format_rows(const Report *r, GString *out)
 }
 
 static gpointer
-sink_csv_open(const TrOptions *opts, Store *store, GError **error)
+sink_csv_open(const TrOptions *opts, StoreSync *sync, GError **error)
 {
   if (opts->csv_path == NULL || opts->csv_path[0] == '\0') {
     g_set_error(error, SINK_ERROR, SINK_ERROR_IO, "no CSV file given");

@@ -13,7 +13,7 @@ typedef struct {
 } SinkJsonl;
 
 static gpointer
-sink_jsonl_open(const TrOptions *opts, Store *store, GError **error)
+sink_jsonl_open(const TrOptions *opts, StoreSync *sync, GError **error)
 {
   if (opts->jsonl_path == NULL || opts->jsonl_path[0] == '\0') {
     g_set_error(error, SINK_ERROR, SINK_ERROR_IO, "no JSON Lines file given");

@@ -2,7 +2,7 @@
  *   STORE/<policy-domain>/<YYYY>/<MM>/<DD>/<org>!<report-id>!<key>.json   (normalized)
  *   STORE/<policy-domain>/<YYYY>/<MM>/<DD>/<org>!<report-id>!<key>.<ext>  (as sent)
  * Every file is put in place whole (a temporary file beside it, renamed onto the final
- * name) without fsync: the store makes the whole batch durable in store_commit() (group
+ * name) without fsync: the store makes the whole batch durable at its commit (group
  * commit: one syncfs(), or an fsync() of each file and directory for a single message),
  * before anything is acknowledged. The first few reports of a commit are written by
  * write() at once; the rest are rendered by write() and staged, and flush() writes them
@@ -37,11 +37,11 @@ typedef struct {
 } SinkTreeFile;
 
 typedef struct {
-  Store *store;             /* borrowed */
-  int store_fd;             /* borrowed from the Store */
+  StoreSync *sync;          /* borrowed: the durability of the commit in flight */
+  int store_fd;             /* borrowed from @sync */
   char *store_path;
   GPtrArray *written;       /* SinkTreeFile*: put in place by the commit in flight */
-  guint64 written_commits;  /* store_commit_count() when they were written */
+  guint64 written_commits;  /* store_sync_commit_count() when they were written */
   GHashTable *known;        /* directories below the store known to exist (rel paths) */
   GMutex known_lock;        /* @known, shared by the writer threads */
   GPtrArray *staged;        /* SinkTreeFile* with data: the rest of the commit in flight */
@@ -76,7 +76,7 @@ sink_tree_prefix(SinkTree *self, GError **error)
 static void
 sink_tree_new_commit(SinkTree *self)
 {
-  guint64 now = store_commit_count(self->store);
+  guint64 now = store_sync_commit_count(self->sync);
   if (now == self->written_commits)
     return;
   g_ptr_array_set_size(self->written, 0);
@@ -89,15 +89,15 @@ sink_tree_new_commit(SinkTree *self)
 static void
 sink_tree_sync_dir(SinkTree *self, const char *rel, int fd)
 {
-  if (!store_sync_each(self->store)) {
+  if (!store_sync_each(self->sync)) {
     /* syncfs() covers it; the writer threads come only this far. */
     if (fd >= 0 && fd != self->store_fd)
       close(fd);
     return;
   }
-  if (self->synced_epoch != store_sync_epoch(self->store)) {
+  if (self->synced_epoch != store_sync_epoch(self->sync)) {
     g_hash_table_remove_all(self->synced);
-    self->synced_epoch = store_sync_epoch(self->store);
+    self->synced_epoch = store_sync_epoch(self->sync);
   }
   if (g_hash_table_contains(self->synced, rel)) {
     if (fd >= 0 && fd != self->store_fd)
@@ -106,9 +106,9 @@ sink_tree_sync_dir(SinkTree *self, const char *rel, int fd)
   }
   g_hash_table_add(self->synced, g_strdup(rel));
   if (rel[0] == '\0')
-    store_sync_store_dir(self->store);
+    store_sync_store_dir(self->sync);
   else
-    store_sync_fd(self->store, fd);
+    store_sync_fd(self->sync, fd);
 }
 
 /* The set of directories known to exist; thread-safe. */
@@ -289,7 +289,7 @@ static gboolean
 sink_tree_put(SinkTree *self, GPtrArray *written, const char *rel, int dir_fd,
               const char *name, const void *data, gsize len, GError **error)
 {
-  gboolean each = store_sync_each(self->store);
+  gboolean each = store_sync_each(self->sync);
   int fd = -1;
   if (!fsutil_write_replace(dir_fd, name, data, len, each ? &fd : NULL, error)) {
     g_prefix_error(error, "%s/%s: ", self->store_path, rel);
@@ -300,7 +300,7 @@ sink_tree_put(SinkTree *self, GPtrArray *written, const char *rel, int dir_fd,
   f->name = g_strdup(name);
   g_ptr_array_add(written, f);
   if (fd >= 0)
-    store_sync_fd(self->store, fd);
+    store_sync_fd(self->sync, fd);
   return TRUE;
 }
 
@@ -470,14 +470,14 @@ sink_tree_stage(SinkTree *self, const char *rel, char *name, GBytes *data)
 }
 
 static gpointer
-sink_tree_open(const TrOptions *opts, Store *store, GError **error)
+sink_tree_open(const TrOptions *opts, StoreSync *sync, GError **error)
 {
   SinkTree *self = g_new0(SinkTree, 1);
-  self->store = store;
-  self->store_fd = store_dir_fd(store);
-  self->store_path = g_strdup(store_path(store));
+  self->sync = sync;
+  self->store_fd = store_sync_store_fd(sync);
+  self->store_path = g_strdup(store_sync_store_path(sync));
   self->written = g_ptr_array_new_with_free_func(sink_tree_file_free);
-  self->written_commits = store_commit_count(store);
+  self->written_commits = store_sync_commit_count(sync);
   self->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init(&self->known_lock);
   self->early_sync_fd = -1;
@@ -503,7 +503,7 @@ sink_tree_write(gpointer p, const Report *r, GError **error)
 
   if (self->direct >= SINK_TREE_DIRECT_MAX) {
     /* Many reports in this commit: it ends with syncfs(), and flush() writes them. */
-    store_sync_wide(self->store);
+    store_sync_wide(self->sync);
     sink_tree_stage(self, rel, json_name, g_string_free_to_bytes(json));
     if (raw_name != NULL)
       sink_tree_stage(self, rel, raw_name, g_bytes_ref(r->ingest.raw));
@@ -533,7 +533,7 @@ sink_tree_write(gpointer p, const Report *r, GError **error)
 static gboolean
 sink_tree_flush(gpointer p, GError **error)
 {
-  /* What write() staged is written now; store_commit() makes every file durable with
+  /* What write() staged is written now; the store's commit makes every file durable with
    * the batch, before its commit point. */
   return sink_tree_write_staged(p, error);
 }
@@ -548,7 +548,7 @@ sink_tree_rollback(gpointer p)
   /* The files the failed commit put in place go (best effort: what remains is not in the
    * index, and is written again identically by the next run). Files of a commit that
    * succeeded are never touched. */
-  if (store_commit_count(self->store) == self->written_commits) {
+  if (store_sync_commit_count(self->sync) == self->written_commits) {
     char *open_rel = NULL;
     int dir_fd = -1;
     for (guint i = 0; i < self->written->len; i++) {
@@ -566,7 +566,7 @@ sink_tree_rollback(gpointer p)
       close(dir_fd);
   }
   g_ptr_array_set_size(self->written, 0);
-  self->written_commits = store_commit_count(self->store);
+  self->written_commits = store_sync_commit_count(self->sync);
 }
 
 static const char *

@@ -1,20 +1,35 @@
 /* sink.h - where reports go. One implementation per file (sink-tree.c, sink-csv.c,
  * sink-jsonl.c), found by name in a NULL-terminated registry.
  *
- * Protocol, driven by the pipeline under the store lock:
- *   write()* stages reports (not durable yet) -> flush() makes all of them durable
- *   (the one durability point) or rollback() discards what was staged since the last
- *   flush. A sink never logs; it returns errors (SINK_ERROR_IO / G_IO_ERROR). */
+ * The phases of a commit, driven by the pipeline under the store lock:
+ *   1. stage: write() takes each new report of the batch. Nothing is visible as stored
+ *      yet; a sink may write part of a large batch out early (to bound its memory).
+ *   2. write out: flush() puts everything staged into the sink's files. A sink either
+ *      makes it durable itself here (fsync: CSV, JSON Lines) or hands each file and
+ *      directory it wrote to the StoreSync it was opened with (store_sync_fd(), ...:
+ *      the tree), never both for the same bytes.
+ *   3. durable at the store's commit: store_commit() appends the index lines and runs
+ *      the StoreSync (everything handed in, one fsync each or one syncfs()), then
+ *      clears the journal: the commit point. Nothing is acknowledged before it.
+ * rollback() may come at any time before the commit point (also after flush(), when a
+ * later sink or the store's commit failed): the sink drops what it staged and removes
+ * or truncates what it wrote out for the commit in flight, never what an earlier
+ * commit wrote (store_sync_commit_count() tells whether one ended since). An append-only
+ * file a sink extends is also named by journal_path(), so that a crash before the
+ * commit point is undone by the store's journal.
+ * open() gets the options and the StoreSync (transfer none, valid until close()); the
+ * sink never sees the Store itself. A sink never logs; it returns errors
+ * (SINK_ERROR_IO / G_IO_ERROR). */
 #ifndef TLSRPT_SINK_H
 #define TLSRPT_SINK_H
 
 #include "common.h"
 #include "report.h"
-#include "store.h"
+#include "store-sync.h"
 
 typedef struct {
   const char *name;       /* "tree", "csv", "jsonl" */
-  gpointer (*open)(const TrOptions *opts, Store *store, GError **error);
+  gpointer (*open)(const TrOptions *opts, StoreSync *sync, GError **error);
   gboolean (*write)(gpointer self, const Report *report, GError **error);
   gboolean (*flush)(gpointer self, GError **error);
   void (*rollback)(gpointer self);

@@ -10,6 +10,7 @@
  * sink wrote a byte: it is simply cleared. See docs/store.md. */
 #include "store.h"
 #include "fsutil.h"
+#include "quarantine.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -140,19 +141,8 @@ struct Store {
   StoreKeySet added;        /* keys of the commit in flight */
   GArray *added_list;       /* guint8[16] in store_add() order */
 
-  /* Durability of the commit in flight (see store_sync_fd()). */
-  GArray *sync_fds;         /* int: files and directories to fsync at the commit */
-  gboolean sync_each;       /* FALSE: too many, one syncfs() per file system instead */
-  gboolean sync_store_dir;  /* fsync the store directory itself */
-  gboolean sync_quarantine; /* the quarantine directory gained entries */
-  gboolean quarantine_wide; /* syncfs() the quarantine's file system (not the store's) */
-  guint64 sync_epoch;       /* bumped whenever the above are reset */
-
-  int quarantine_fd;        /* the quarantine directory, once opened; else -1 */
-  char *quarantine_path;
-  gboolean quarantine_other_fs; /* not on the store's file system */
-
-  guint64 commits;          /* successful store_commit() calls */
+  StoreSync *sync;          /* durability of the commit in flight */
+  Quarantine *quarantine;
   gboolean begun;           /* a journal is written for the commit in flight */
   gint64 journal_index_size;
   GArray *journal_files;    /* StoreJournalFile */
@@ -186,170 +176,8 @@ store_file_path(Store *store, const char *name)
   return g_build_filename(store->path, name, NULL);
 }
 
-/* ---- durability of a commit ----------------------------------------------- */
-
 static gboolean store_fsync(Store *store, int fd, const char *name, GError **error);
 static gboolean store_fsync_path(int fd, const char *path, GError **error);
-
-/* More files and directories than this in one commit: one syncfs() of the file system
- * instead of an fsync() each. One `mda` delivery stays below it (two files, their
- * directory and the parents of up to four new directories), so it never makes other
- * programs' data on the same file system wait; a batch goes past it at once. */
-#define STORE_SYNC_EACH_MAX 16
-
-static void
-store_sync_close_fds(Store *store)
-{
-  for (guint i = 0; i < store->sync_fds->len; i++)
-    close(g_array_index(store->sync_fds, int, i));
-  g_array_set_size(store->sync_fds, 0);
-}
-
-/* Forget what the commit in flight asked to make durable (closing the fds). */
-static void
-store_sync_reset(Store *store)
-{
-  store_sync_close_fds(store);
-  store->sync_each = TRUE;
-  store->sync_store_dir = FALSE;
-  store->sync_quarantine = FALSE;
-  store->quarantine_wide = FALSE;
-  store->sync_epoch++;
-}
-
-guint64
-store_sync_epoch(Store *store)
-{
-  return store->sync_epoch;
-}
-
-gboolean
-store_sync_each(Store *store)
-{
-  return store->sync_each;
-}
-
-/* From now on the commit ends with syncfs(): the fds kept so far are not needed. */
-static void
-store_sync_go_wide(Store *store)
-{
-  store_sync_close_fds(store);
-  store->sync_each = FALSE;
-}
-
-void
-store_sync_wide(Store *store)
-{
-  if (store->sync_each)
-    store_sync_go_wide(store);
-}
-
-void
-store_sync_fd(Store *store, int fd)
-{
-  if (fd < 0)
-    return;
-  if (store->sync_each && store->sync_fds->len >= STORE_SYNC_EACH_MAX)
-    store_sync_go_wide(store);
-  if (!store->sync_each) {
-    close(fd);
-    return;
-  }
-  g_array_append_val(store->sync_fds, fd);
-}
-
-void
-store_sync_store_dir(Store *store)
-{
-  store->sync_store_dir = TRUE;
-}
-
-/* One fsync() of a small commit, run on a thread of its own. */
-typedef struct {
-  int fd;
-  const char *path;         /* for the error message */
-  GError *error;
-  GThread *thread;
-} StoreFsyncJob;
-
-static gpointer
-store_fsync_job_main(gpointer data)
-{
-  StoreFsyncJob *j = data;
-  fsutil_fsync_fd(j->fd, j->path, &j->error);
-  return NULL;
-}
-
-/* fsync() every job at once, each on a thread of its own: the disk takes them together,
- * in about half the time they take one after the other (the ten or so of one `mda`
- * message). Their order does not matter: all of them come before the commit point. On
- * failure, the error of the first job that failed, in STORE_ERROR_IO. */
-static gboolean
-store_fsync_all(StoreFsyncJob *jobs, guint n, GError **error)
-{
-  for (guint i = 1; i < n; i++)
-    jobs[i].thread = g_thread_try_new("tlsrpt-fsync", store_fsync_job_main, &jobs[i], NULL);
-  if (n > 0)
-    store_fsync_job_main(&jobs[0]);
-  for (guint i = 1; i < n; i++) {
-    if (jobs[i].thread != NULL)
-      g_thread_join(jobs[i].thread);
-    else
-      store_fsync_job_main(&jobs[i]);           /* no thread: here, after the others */
-  }
-  gboolean ok = TRUE;
-  for (guint i = 0; i < n; i++) {
-    if (jobs[i].error == NULL)
-      continue;
-    if (ok)
-      store_propagate_io(error, jobs[i].error);
-    else
-      g_error_free(jobs[i].error);
-    ok = FALSE;
-  }
-  return ok;
-}
-
-/* Make everything the commit in flight wrote durable, and the index when @index_written:
- * fsync() each file and directory handed in, or one syncfs() of each file system
- * written to. */
-static gboolean
-store_sync(Store *store, gboolean index_written, GError **error)
-{
-  gboolean ok = TRUE;
-  if (store->sync_each) {
-    StoreFsyncJob jobs[STORE_SYNC_EACH_MAX + 3];
-    guint n = 0;
-    g_autofree char *index_path = store_file_path(store, ".index");
-    for (guint i = 0; i < store->sync_fds->len; i++)
-      jobs[n++] = (StoreFsyncJob) { g_array_index(store->sync_fds, int, i), store->path, NULL, NULL };
-    if (store->sync_quarantine)
-      jobs[n++] = (StoreFsyncJob) { store->quarantine_fd, store->quarantine_path, NULL, NULL };
-    if (store->sync_store_dir)
-      jobs[n++] = (StoreFsyncJob) { store->dir_fd, store->path, NULL, NULL };
-    if (index_written)
-      jobs[n++] = (StoreFsyncJob) { store->index_fd, index_path, NULL, NULL };
-    ok = store_fsync_all(jobs, n, error);
-    if (!ok)
-      g_prefix_error(error, "making the batch durable: ");
-  } else {
-    /* The index lives on the store's file system: this covers it too. */
-    if (syncfs(store->dir_fd) != 0) {
-      store_set_errno(error, errno, "making the batch durable: syncfs", store->path);
-      ok = FALSE;
-    }
-  }
-  if (ok && store->sync_quarantine && store->quarantine_other_fs &&
-      (store->quarantine_wide || !store->sync_each)) {
-    if (syncfs(store->quarantine_fd) != 0) {
-      store_set_errno(error, errno, "making the batch durable: syncfs",
-                      store->quarantine_path);
-      ok = FALSE;
-    }
-  }
-  store_sync_reset(store);
-  return ok;
-}
 
 Store *
 store_open(const char *dir, const char *quarantine_dir, GError **error)
@@ -371,9 +199,8 @@ store_open(const char *dir, const char *quarantine_dir, GError **error)
   store->quarantine_dir = g_strdup(quarantine_dir);
   store->dir_fd = fd;
   store->lock_fd = store->index_fd = store->journal_fd = -1;
-  store->quarantine_fd = -1;
-  store->sync_fds = g_array_new(FALSE, FALSE, sizeof(int));
-  store->sync_each = TRUE;
+  store->sync = store_sync_new(store->path, fd);
+  store->quarantine = quarantine_new(store->path, fd, quarantine_dir);
   store->added_list = g_array_new(FALSE, FALSE, STORE_KEY_LEN);
   store->journal_files = g_array_new(FALSE, TRUE, sizeof(StoreJournalFile));
   g_array_set_clear_func(store->journal_files, store_journal_file_clear);
@@ -394,11 +221,8 @@ store_close(Store *store)
     close(store->journal_fd);
   if (store->lock_fd >= 0)
     close(store->lock_fd);
-  store_sync_reset(store);
-  g_array_unref(store->sync_fds);
-  if (store->quarantine_fd >= 0)
-    close(store->quarantine_fd);
-  g_free(store->quarantine_path);
+  store_sync_free(store->sync);
+  quarantine_free(store->quarantine);
   close(store->dir_fd);
   store_keyset_clear(&store->index);
   store_keyset_clear(&store->added);
@@ -421,6 +245,12 @@ store_dir_fd(Store *store)
   return store->dir_fd;
 }
 
+StoreSync *
+store_durability(Store *store)
+{
+  return store->sync;
+}
+
 guint
 store_index_size(Store *store)
 {
@@ -430,7 +260,7 @@ store_index_size(Store *store)
 guint64
 store_commit_count(Store *store)
 {
-  return store->commits;
+  return store_sync_commit_count(store->sync);
 }
 
 gsize
@@ -804,7 +634,7 @@ fail:
 static void
 store_forget_commit(Store *store)
 {
-  store_sync_reset(store);
+  store_sync_reset(store->sync);
   store_keyset_clear(&store->added);
   g_array_set_size(store->added_list, 0);
   g_array_set_size(store->journal_files, 0);
@@ -844,7 +674,7 @@ store_begin(Store *store, GPtrArray *append_paths, GError **error)
   g_return_val_if_fail(store->locked, FALSE);
   g_array_set_size(store->journal_files, 0);
   store->begun = FALSE;
-  store_sync_reset(store);
+  store_sync_reset(store->sync);
 
   struct stat st;
   if (fstat(store->index_fd, &st) != 0) {
@@ -917,7 +747,10 @@ store_commit(Store *store, GError **error)
    * directories made for them and the index lines. Until the journal is cleared, a crash
    * undoes the index lines (and the rows), so the order of the writes within this sync
    * does not matter. A failed sync fails the commit: the caller rolls it back. */
-  if (!store_sync(store, n > 0, error))
+  g_autofree char *index_path = store_file_path(store, ".index");
+  if (n > 0)
+    store_sync_borrowed(store->sync, store->index_fd, index_path);
+  if (!store_sync_run(store->sync, error))
     return FALSE;
   if (store->begun && !store_clear_journal(store, error))
     return FALSE;
@@ -927,7 +760,7 @@ store_commit(Store *store, GError **error)
     store_keyset_add(&store->index,
                      &g_array_index(store->added_list, guint8, i * STORE_KEY_LEN));
   store_forget_commit(store);
-  store->commits++;
+  store_sync_committed(store->sync);
   GError *local = NULL;
   if (!store_refresh(store, &local))
     g_error_free(local);         /* the next store_lock() reads it again */
@@ -948,130 +781,16 @@ store_rollback(Store *store)
 
 /* ---- quarantine ----------------------------------------------------------- */
 
-/* @s on one line: CR, LF and other control bytes become spaces. (transfer full) */
-static char *
-store_one_line(const char *s)
-{
-  char *out = g_strdup(s != NULL ? s : "");
-  for (char *p = out; *p; p++)
-    if ((guchar) *p < 0x20 || *p == 0x7f)
-      *p = ' ';
-  return out;
-}
-
 char *
 store_quarantine_path(const char *dir, const char *quarantine_dir)
 {
-  return quarantine_dir != NULL ? g_strdup(quarantine_dir)
-                                : g_build_filename(dir, "quarantine", NULL);
-}
-
-/* The quarantine directory, created when missing, never through a symlink below the
- * store; opened once and kept. A new STORE/quarantine is made durable with the store
- * directory: at once outside a commit, else with the commit. */
-static gboolean
-store_quarantine_open(Store *store, GError **error)
-{
-  if (store->quarantine_fd >= 0)
-    return TRUE;
-  GError *local = NULL;
-  int fd;
-  if (store->quarantine_dir != NULL) {
-    if (!fsutil_mkdir_p(store->quarantine_dir, &local)) {
-      store_propagate_io(error, local);
-      return FALSE;
-    }
-    fd = open(store->quarantine_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-      store_set_errno(error, errno, "open", store->quarantine_dir);
-      return FALSE;
-    }
-  } else {
-    gboolean created = FALSE;
-    fd = fsutil_mkdir_open(store->dir_fd, "quarantine", "quarantine", &created, &local);
-    if (fd < 0) {
-      store_propagate_io(error, local);
-      g_prefix_error(error, "%s: ", store->path);
-      return FALSE;
-    }
-    if (created) {
-      if (store->begun) {
-        store_sync_store_dir(store);
-      } else if (!store_fsync(store, store->dir_fd, ".", error)) {
-        close(fd);
-        return FALSE;
-      }
-    }
-  }
-  struct stat qst, sst;
-  store->quarantine_other_fs = fstat(fd, &qst) != 0 || fstat(store->dir_fd, &sst) != 0 ||
-                               qst.st_dev != sst.st_dev;
-  store->quarantine_fd = fd;
-  store->quarantine_path = store_quarantine_path(store->path, store->quarantine_dir);
-  return TRUE;
-}
-
-/* Write one quarantine file: inside a commit without fsync (store_commit() makes it
- * durable with the batch), outside one durably at once. */
-static gboolean
-store_quarantine_write(Store *store, const char *name, const void *data, gsize len,
-                       GError **error)
-{
-  if (!store->begun)
-    return fsutil_write_atomic(store->quarantine_fd, name, data, len, error);
-  int fd = -1;
-  if (!fsutil_write_replace(store->quarantine_fd, name, data, len,
-                            store->sync_each ? &fd : NULL, error))
-    return FALSE;
-  store->sync_quarantine = TRUE;
-  if (store->quarantine_other_fs) {
-    /* The store's syncfs() does not reach it: fsync it, or syncfs() its file system. */
-    if (fd >= 0 && store->sync_each && store->sync_fds->len < STORE_SYNC_EACH_MAX) {
-      g_array_append_val(store->sync_fds, fd);
-    } else {
-      if (fd >= 0)
-        close(fd);
-      store->quarantine_wide = TRUE;
-    }
-    return TRUE;
-  }
-  store_sync_fd(store, fd);
-  return TRUE;
+  return quarantine_path(dir, quarantine_dir);
 }
 
 char *
 store_quarantine(Store *store, GBytes *message, const char *origin, const char *reason,
                  GError **error)
 {
-  gsize len = 0;
-  const guint8 *data = g_bytes_get_data(message, &len);
-  g_autofree char *sha = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
-  sha[16] = '\0';
-  g_autofree char *eml = g_strconcat(sha, ".eml", NULL);
-  g_autofree char *why = g_strconcat(sha, ".reason", NULL);
-
-  if (!store_quarantine_open(store, error)) {
-    g_prefix_error(error, "quarantine: ");
-    return NULL;
-  }
-
-  /* The .eml is written again even when a copy is there: after a crash that copy may
-   * not be complete (written by a commit that never became durable). */
-  GError *local = NULL;
-  gboolean ok = store_quarantine_write(store, eml, data, len, &local);
-
-  if (ok) {
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
-    g_autofree char *o = store_one_line(origin);
-    g_autofree char *r = store_one_line(reason);
-    g_autofree char *text = g_strdup_printf("origin: %s\nreceived: %s\nreason: %s\n", o, stamp, r);
-    ok = store_quarantine_write(store, why, text, strlen(text), &local);
-  }
-  if (!ok) {
-    store_propagate_io(error, local);
-    g_prefix_error(error, "quarantine: %s: ", store->quarantine_path);
-    return NULL;
-  }
-  return g_build_filename(store->quarantine_path, eml, NULL);
+  return quarantine_put(store->quarantine, store->begun ? store->sync : NULL, message,
+                        origin, reason, error);
 }

@@ -1,4 +1,5 @@
-/* store.h - the state directory: lock, dedup index, commit journal and quarantine.
+/* store.h - the state directory: lock, dedup index, commit journal and quarantine
+ * (the quarantine itself: quarantine.c; what a commit makes durable: store-sync.c).
  *
  * The store directory (--store) always holds the state, also with --no-store:
  *   .lock       flock()ed exclusively around every group commit
@@ -13,13 +14,14 @@
 #define TLSRPT_STORE_H
 
 #include "common.h"
+#include "store-sync.h"
 
 typedef struct Store Store;
 
 /* Creates the directory when missing. Loads nothing yet. (transfer full) */
 Store *store_open(const char *dir, const char *quarantine_dir, GError **error);
 /* Where the quarantine of the store @dir is: @quarantine_dir, or DIR/quarantine when
- * it is NULL. (transfer full) */
+ * it is NULL (quarantine_path()). (transfer full) */
 char *store_quarantine_path(const char *dir, const char *quarantine_dir);
 void store_close(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_close)
@@ -43,25 +45,9 @@ void store_add(Store *store, const guint8 key[16]);
  * each path in @append_paths (char*, files that sinks only append to; may not exist
  * yet), fsync the journal. */
 gboolean store_begin(Store *store, GPtrArray *append_paths, GError **error);
-/* Group commit: what the sinks and the quarantine write during a commit is not fsynced
- * one file at a time. They hand it to the store, and store_commit() makes the whole batch
- * durable at once, before its commit point: an fsync() of each file and directory while
- * there are few (one `mda` message), else one syncfs() of the store's file system.
- *
- * store_sync_fd(): the commit in flight wrote @fd, a file or a directory on the store's
- * file system (transfer full; -1 when the caller closed it already because
- * store_sync_each() said FALSE). store_sync_store_dir(): the store directory itself got a
- * new entry. store_sync_each(): whether fds are still wanted (FALSE once the commit will
- * end with syncfs(): callers may then close theirs at once). */
-void store_sync_fd(Store *store, int fd);
-void store_sync_store_dir(Store *store);
-gboolean store_sync_each(Store *store);
-/* The commit in flight will end with syncfs() whatever else it writes (a sink about to
- * write many files says so first, and then needs no fd kept). */
-void store_sync_wide(Store *store);
-/* Changes whenever the set of what is to be synced starts afresh (a commit began, ended
- * or was rolled back): lets a caller tell whether it handed an fd in this one already. */
-guint64 store_sync_epoch(Store *store);
+/* The sync planner of the commit in flight (store-sync.h): the one handle a sink gets
+ * of the store. Valid until store_close(). (transfer none) */
+StoreSync *store_durability(Store *store);
 
 /* After every sink flushed: append the added keys to the index, make the batch durable
  * (everything handed to store_sync_fd(), the quarantine copies, the index lines), then
@@ -71,11 +57,9 @@ gboolean store_commit(Store *store, GError **error);
 /* A commit failed midway: truncate the journal's files back, forget the added keys. */
 void store_rollback(Store *store);
 
-/* Copy a message that holds no valid report to the quarantine, durably (inside a
- * commit: with the commit's sync):
- * "<sha256-prefix>.eml" (idempotent: the same bytes give the same name) and
- * "<same>.reason" with the origin, time and @reason lines. Returns the path of the
- * .eml (transfer full) or NULL + STORE_ERROR_IO. */
+/* Copy a message that holds no valid report to the store's quarantine, durably (inside
+ * a commit: with the commit's sync); see quarantine_put(). Returns the path of the .eml
+ * (transfer full) or NULL + STORE_ERROR_IO. */
 char *store_quarantine(Store *store, GBytes *message, const char *origin,
                        const char *reason, GError **error);
 

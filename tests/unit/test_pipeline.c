@@ -77,7 +77,7 @@ typedef struct {
 static FakeSink fake_sink;
 
 static gpointer
-fake_sink_open(const TrOptions *opts, Store *store, GError **error)
+fake_sink_open(const TrOptions *opts, StoreSync *sync, GError **error)
 {
   return &fake_sink;
 }
