@@ -13,6 +13,7 @@
  *   epoch values that short predate TLS reporting by decades. A date-only end stamp
  *   means the last second of that day. */
 #include "report.h"
+#include "report-deviation.h"
 #include "report-json.h"
 
 #include <math.h>
@@ -61,7 +62,7 @@ report_new(void)
 {
   Report *r = g_new0(Report, 1);
   r->policies = g_ptr_array_new_with_free_func((GDestroyNotify) report_policy_free);
-  r->deviations = g_ptr_array_new_with_free_func(g_free);
+  r->deviations = report_deviations_new();
   return r;
 }
 
@@ -76,7 +77,7 @@ report_free(Report *report)
   g_free(report->contact_info);
   g_free(report->report_id);
   g_clear_pointer(&report->policies, g_ptr_array_unref);
-  g_clear_pointer(&report->deviations, g_ptr_array_unref);
+  g_clear_pointer(&report->deviations, g_array_unref);
   report_arena_free(report->arena);
   g_free(report->ingest.source);
   g_free(report->ingest.submitter);
@@ -90,19 +91,9 @@ report_free(Report *report)
 
 /* Record a deviation once per report. */
 static void
-report_deviation(Report *r, const char *what)
+report_deviation(Report *r, ReportDeviation d)
 {
-  for (guint i = 0; i < r->deviations->len; i++)
-    if (strcmp(r->deviations->pdata[i], what) == 0)
-      return;
-  g_ptr_array_add(r->deviations, g_strdup(what));
-}
-
-static void
-report_deviation2(Report *r, const char *field, const char *what)
-{
-  g_autofree char *s = g_strconcat(field, what, NULL);
-  report_deviation(r, s);
+  report_deviations_add(r->deviations, d);
 }
 
 static gboolean
@@ -649,10 +640,10 @@ report_clean_string(Report *r, const char **s, gsize *len, char **repaired)
   const char *nul = memchr(*s, '\0', *len);
   if (nul != NULL) {
     *len = (gsize) (nul - *s);
-    report_deviation(r, "NUL in string");
+    report_deviation(r, REPORT_DEV_STRING_NUL);
   }
   if (!g_utf8_validate_len(*s, *len, NULL)) {
-    report_deviation(r, "invalid UTF-8 in string");
+    report_deviation(r, REPORT_DEV_STRING_INVALID_UTF8);
     *repaired = g_utf8_make_valid(*s, (gssize) *len);
     *s = *repaired;
     *len = strlen(*repaired);
@@ -683,12 +674,12 @@ report_member(const ReportJsonValue *obj, const char *key, const ReportJsonValue
   return *val == NULL ? REPORT_FIELD_NULL : REPORT_FIELD_PRESENT;
 }
 
-/* The text of @v, the (non-null) value of member @key: a string's bytes (*is_string),
- * or the JSON text of a number or boolean; FALSE for objects and arrays. Anything but a
- * string is recorded as a deviation. The text belongs to @v. */
+/* The text of @v, the (non-null) value of a member: a string's bytes (*is_string), or
+ * the JSON text of a number or boolean; FALSE for objects and arrays. Anything but a
+ * string is recorded as the deviation @not_string. The text belongs to @v. */
 static gboolean
-report_value_text(Report *r, const ReportJsonValue *v, const char *key, const char **s,
-                  gsize *len, gboolean *is_string)
+report_value_text(Report *r, const ReportJsonValue *v, ReportDeviation not_string,
+                  const char **s, gsize *len, gboolean *is_string)
 {
   switch (v->type) {
   case REPORT_JSON_STRING:
@@ -699,13 +690,13 @@ report_value_text(Report *r, const ReportJsonValue *v, const char *key, const ch
   case REPORT_JSON_INT:
   case REPORT_JSON_DOUBLE:
   case REPORT_JSON_BOOLEAN:
-    report_deviation2(r, key, " is not a string");
+    report_deviation(r, not_string);
     *s = v->text;
     *len = strlen(*s);
     *is_string = FALSE;
     return TRUE;
   default:
-    report_deviation2(r, key, " is not a string");
+    report_deviation(r, not_string);
     return FALSE;
   }
 }
@@ -715,7 +706,7 @@ report_value_text(Report *r, const ReportJsonValue *v, const char *key, const ch
  * which. (transfer full) */
 static char *
 report_get_string(Report *r, const ReportJsonValue *obj, const char *key,
-                  ReportFieldState *state)
+                  ReportDeviation not_string, ReportFieldState *state)
 {
   const ReportJsonValue *v;
   ReportFieldState st = report_member(obj, key, &v);
@@ -726,7 +717,7 @@ report_get_string(Report *r, const ReportJsonValue *obj, const char *key,
   const char *s;
   gsize len;
   gboolean is_string;
-  if (!report_value_text(r, v, key, &s, &len, &is_string)) {
+  if (!report_value_text(r, v, not_string, &s, &len, &is_string)) {
     if (state != NULL)
       *state = REPORT_FIELD_ABSENT;
     return NULL;
@@ -737,9 +728,9 @@ report_get_string(Report *r, const ReportJsonValue *obj, const char *key,
 /* An optional string: "" and absent both become NULL. (transfer full) */
 static char *
 report_get_optional(Report *r, const ReportJsonValue *obj, const char *key,
-                    gboolean *was_empty)
+                    ReportDeviation not_string, gboolean *was_empty)
 {
-  char *s = report_get_string(r, obj, key, NULL);
+  char *s = report_get_string(r, obj, key, not_string, NULL);
   if (s != NULL && *s == '\0') {
     g_free(s);
     if (was_empty != NULL)
@@ -749,8 +740,26 @@ report_get_optional(Report *r, const ReportJsonValue *obj, const char *key,
   return s;
 }
 
+/* The deviations of one session count field. */
+typedef struct {
+  const char *key;
+  ReportDeviation missing, not_number, negative, out_of_range, is_string, not_integer;
+} ReportCountField;
+
+#define REPORT_COUNT_FIELD(name, ID)                                                      \
+  { name, REPORT_DEV_##ID##_MISSING, REPORT_DEV_##ID##_NOT_NUMBER,                        \
+    REPORT_DEV_##ID##_NEGATIVE, REPORT_DEV_##ID##_OUT_OF_RANGE, REPORT_DEV_##ID##_IS_STRING, \
+    REPORT_DEV_##ID##_NOT_INTEGER }
+static const ReportCountField report_total_successful =
+    REPORT_COUNT_FIELD("total-successful-session-count", TOTAL_SUCCESSFUL);
+static const ReportCountField report_total_failure =
+    REPORT_COUNT_FIELD("total-failure-session-count", TOTAL_FAILURE);
+static const ReportCountField report_failed_session_count =
+    REPORT_COUNT_FIELD("failed-session-count", FAILED_SESSION_COUNT);
+#undef REPORT_COUNT_FIELD
+
 static gint64
-report_count_from_string(Report *r, const char *key, const char *s, gsize len)
+report_count_from_string(Report *r, const ReportCountField *cf, const char *s, gsize len)
 {
   while (len > 0 && g_ascii_isspace(*s))
     s++, len--;
@@ -759,44 +768,44 @@ report_count_from_string(Report *r, const char *key, const char *s, gsize len)
   gboolean negative = len > 0 && s[0] == '-';
   gsize i = negative ? 1 : 0;
   if (i == len) {
-    report_deviation2(r, key, " is not a number");
+    report_deviation(r, cf->not_number);
     return 0;
   }
   gint64 v = 0;
   for (; i < len; i++) {
     if (!g_ascii_isdigit(s[i])) {
-      report_deviation2(r, key, " is not a number");
+      report_deviation(r, cf->not_number);
       return 0;
     }
     if (v <= REPORT_MAX_COUNT)
       v = v * 10 + (s[i] - '0');
   }
   if (negative && v != 0) {
-    report_deviation2(r, key, " is negative");
+    report_deviation(r, cf->negative);
     return 0;
   }
   if (v > REPORT_MAX_COUNT) {
-    report_deviation2(r, key, " is out of range");
+    report_deviation(r, cf->out_of_range);
     return 0;
   }
-  report_deviation2(r, key, " is a string");
+  report_deviation(r, cf->is_string);
   return v;
 }
 
-/* A session count from the (non-null) value @v of member @key: an integer in
+/* A session count from the (non-null) value @v of the member @cf: an integer in
  * 0 .. 2^53-1. */
 static gint64
-report_count_value(Report *r, const char *key, const ReportJsonValue *v)
+report_count_value(Report *r, const ReportCountField *cf, const ReportJsonValue *v)
 {
   switch (v->type) {
   case REPORT_JSON_INT: {
     gint64 i = v->u.i;
     if (i < 0 && i != G_MININT64) {
-      report_deviation2(r, key, " is negative");
+      report_deviation(r, cf->negative);
       return 0;
     }
     if (i < 0 || i > REPORT_MAX_COUNT) {
-      report_deviation2(r, key, " is out of range");
+      report_deviation(r, cf->out_of_range);
       return 0;
     }
     return i;
@@ -804,32 +813,35 @@ report_count_value(Report *r, const char *key, const ReportJsonValue *v)
   case REPORT_JSON_DOUBLE: {
     double d = v->u.d;
     if (!isfinite(d) || d > (double) REPORT_MAX_COUNT || d < -(double) REPORT_MAX_COUNT) {
-      report_deviation2(r, key, " is out of range");
+      report_deviation(r, cf->out_of_range);
       return 0;
     }
     if (d <= -1.0) {
-      report_deviation2(r, key, " is negative");
+      report_deviation(r, cf->negative);
       return 0;
     }
-    report_deviation2(r, key, " is not an integer");
+    report_deviation(r, cf->not_integer);
     return d < 0 ? 0 : (gint64) d;
   }
   case REPORT_JSON_STRING:
-    return report_count_from_string(r, key, v->text, (gsize) v->n);
+    return report_count_from_string(r, cf, v->text, (gsize) v->n);
   default:
-    report_deviation2(r, key, " is not a number");
+    report_deviation(r, cf->not_number);
     return 0;
   }
 }
 
-/* A session count member. *present is FALSE when absent or null. */
+/* A session count member of the object @obj; a missing one is recorded when @obj is
+ * there. */
 static gint64
-report_get_count(Report *r, const ReportJsonValue *obj, const char *key,
-                 gboolean *present)
+report_get_count(Report *r, const ReportJsonValue *obj, const ReportCountField *cf)
 {
   const ReportJsonValue *v;
-  *present = report_member(obj, key, &v) == REPORT_FIELD_PRESENT;
-  return *present ? report_count_value(r, key, v) : 0;
+  if (report_member(obj, cf->key, &v) == REPORT_FIELD_PRESENT)
+    return report_count_value(r, cf, v);
+  if (obj != NULL)
+    report_deviation(r, cf->missing);
+  return 0;
 }
 
 /* ---- parsing: the report's parts ---------------------------------------------- */
@@ -841,7 +853,7 @@ report_add_policy_string(Report *r, ReportPolicy *p, char *s)
   if (len > 0 && (s[len - 1] == '\r' || s[len - 1] == '\n')) {
     while (len > 0 && (s[len - 1] == '\r' || s[len - 1] == '\n'))
       s[--len] = '\0';
-    report_deviation(r, "policy-string line ends in CR");
+    report_deviation(r, REPORT_DEV_POLICY_STRING_CR);
   }
   g_ptr_array_add(p->policy_strings, s);
 }
@@ -880,7 +892,7 @@ report_expand_encoded_array(Report *r, ReportPolicy *p, const char *s)
     report_add_policy_string(r, p, report_dup_string(r, json_object_get_string(e),
                                                      (gsize) json_object_get_string_len(e)));
   }
-  report_deviation(r, "policy-string is a JSON-encoded array");
+  report_deviation(r, REPORT_DEV_POLICY_STRING_ENCODED_ARRAY);
   return TRUE;
 }
 
@@ -893,11 +905,11 @@ report_parse_policy_strings(Report *r, ReportPolicy *p, const ReportJsonValue *p
                    g_strcmp0(p->policy_type, "tlsa") == 0;
   if (st != REPORT_FIELD_PRESENT) {
     if (needs)
-      report_deviation(r, "policy-string missing");
+      report_deviation(r, REPORT_DEV_POLICY_STRING_MISSING);
     return;
   }
   if (report_json_is(v, REPORT_JSON_STRING)) {
-    report_deviation(r, "policy-string is a string");
+    report_deviation(r, REPORT_DEV_POLICY_STRING_IS_STRING);
     char *s = report_dup_json_string(r, v);
     if (report_expand_encoded_array(r, p, s))
       g_free(s);
@@ -906,16 +918,16 @@ report_parse_policy_strings(Report *r, ReportPolicy *p, const ReportJsonValue *p
     return;
   }
   if (!report_json_is(v, REPORT_JSON_ARRAY)) {
-    report_deviation(r, "policy-string is not an array");
+    report_deviation(r, REPORT_DEV_POLICY_STRING_NOT_ARRAY);
     return;
   }
   gsize n = v->n;
   if (n == 0 && needs)
-    report_deviation(r, "policy-string missing");   /* [] and absent alike */
+    report_deviation(r, REPORT_DEV_POLICY_STRING_MISSING);   /* [] and absent alike */
   for (gsize i = 0; i < n; i++) {
     const ReportJsonValue *e = v->u.items[i];
     if (!report_json_is(e, REPORT_JSON_STRING)) {
-      report_deviation(r, "policy-string has a non-string entry");
+      report_deviation(r, REPORT_DEV_POLICY_STRING_NON_STRING_ENTRY);
       continue;
     }
     char *s = report_dup_json_string(r, e);
@@ -930,14 +942,14 @@ static void
 report_add_mx_host(Report *r, ReportPolicy *p, char *s)
 {
   if (g_ascii_strncasecmp(s, "mx:", 3) == 0) {
-    report_deviation(r, "mx-host has 'mx: ' prefix");
+    report_deviation(r, REPORT_DEV_MX_HOST_PREFIX);
     const char *q = s + 3;
     while (*q == ' ' || *q == '\t')
       q++;
     memmove(s, q, strlen(q) + 1);
   }
   if (*s == '\0') {
-    report_deviation(r, "mx-host entry is empty");
+    report_deviation(r, REPORT_DEV_MX_HOST_EMPTY_ENTRY);
     g_free(s);
     return;
   }
@@ -951,19 +963,19 @@ report_parse_mx_hosts(Report *r, ReportPolicy *p, const ReportJsonValue *pol)
   if (report_member(pol, "mx-host", &v) != REPORT_FIELD_PRESENT)
     return;
   if (report_json_is(v, REPORT_JSON_STRING)) {
-    report_deviation(r, "mx-host is a string");
+    report_deviation(r, REPORT_DEV_MX_HOST_IS_STRING);
     report_add_mx_host(r, p, report_dup_json_string(r, v));
     return;
   }
   if (!report_json_is(v, REPORT_JSON_ARRAY)) {
-    report_deviation(r, "mx-host is not an array");
+    report_deviation(r, REPORT_DEV_MX_HOST_NOT_ARRAY);
     return;
   }
   gsize n = v->n;
   for (gsize i = 0; i < n; i++) {
     const ReportJsonValue *e = v->u.items[i];
     if (!report_json_is(e, REPORT_JSON_STRING)) {
-      report_deviation(r, "mx-host has a non-string entry");
+      report_deviation(r, REPORT_DEV_MX_HOST_NON_STRING_ENTRY);
       continue;
     }
     report_add_mx_host(r, p, report_dup_json_string(r, e));
@@ -997,6 +1009,14 @@ static const char *const report_fd_names[REPORT_FD_N] = {
   "receiving-ip", "additional-information", "failure-reason-code", "failed-session-count",
 };
 
+/* "... is not a string" of each (string) member. */
+static const ReportDeviation report_fd_not_string[REPORT_FD_N] = {
+  REPORT_DEV_RESULT_TYPE_NOT_STRING, REPORT_DEV_SENDING_MTA_IP_NOT_STRING,
+  REPORT_DEV_RECEIVING_MX_HOSTNAME_NOT_STRING, REPORT_DEV_RECEIVING_MX_HELO_NOT_STRING,
+  REPORT_DEV_RECEIVING_IP_NOT_STRING, REPORT_DEV_ADDITIONAL_INFORMATION_NOT_STRING,
+  REPORT_DEV_FAILURE_REASON_CODE_NOT_STRING, REPORT_DEV_FAILED_SESSION_COUNT_NOT_NUMBER,
+};
+
 static int
 report_fd_index(const char *key)
 {
@@ -1017,7 +1037,7 @@ report_fd_string(Report *r, ReportFieldState st, const ReportJsonValue *v, int f
   const char *s;
   gsize len;
   gboolean is_string;
-  if (!report_value_text(r, v, report_fd_names[field], &s, &len, &is_string))
+  if (!report_value_text(r, v, report_fd_not_string[field], &s, &len, &is_string))
     return NULL;
   g_autofree char *repaired = NULL;
   if (is_string)
@@ -1053,7 +1073,7 @@ report_parse_failure(Report *r, const ReportJsonValue *fd)
   f->result_type = report_fd_string(r, st[REPORT_FD_RESULT_TYPE], val[REPORT_FD_RESULT_TYPE],
                                     REPORT_FD_RESULT_TYPE, TRUE, TRUE, NULL);
   if (f->result_type == NULL) {
-    report_deviation(r, "result-type missing");
+    report_deviation(r, REPORT_DEV_RESULT_TYPE_MISSING);
     f->result_type = report_arena_string(a, "", 0, TRUE);
   }
 
@@ -1082,15 +1102,15 @@ report_parse_failure(Report *r, const ReportJsonValue *fd)
         report_fd_string(r, st[k], val[k], k, FALSE, strings[i].share, &empty);
   }
   if (missing)
-    report_deviation(r, "failure detail fields missing");
+    report_deviation(r, REPORT_DEV_FAILURE_DETAIL_FIELDS_MISSING);
   if (empty)
-    report_deviation(r, "failure detail field is empty");
+    report_deviation(r, REPORT_DEV_FAILURE_DETAIL_FIELD_EMPTY);
 
   if (st[REPORT_FD_FAILED_SESSION_COUNT] == REPORT_FIELD_PRESENT)
-    f->failed_session_count = report_count_value(r, "failed-session-count",
+    f->failed_session_count = report_count_value(r, &report_failed_session_count,
                                                  val[REPORT_FD_FAILED_SESSION_COUNT]);
   else
-    report_deviation(r, "failed-session-count missing");
+    report_deviation(r, report_failed_session_count.missing);
   return f;
 }
 
@@ -1098,7 +1118,7 @@ report_parse_failure(Report *r, const ReportJsonValue *fd)
  * (report_stream_array()): what report_parse_failures() would have found in it. */
 typedef struct {
   GPtrArray *failures;            /* ReportFailure* in the arena; NULL once taken */
-  GPtrArray *deviations;          /* char*: distinct, in the order first met */
+  GArray *deviations;             /* ReportDeviation: distinct, in the order first met */
 } ReportDetails;
 
 static void
@@ -1106,20 +1126,20 @@ report_details_free(ReportDetails *d)
 {
   if (d->failures != NULL)
     g_ptr_array_unref(d->failures);
-  g_ptr_array_unref(d->deviations);
+  g_array_unref(d->deviations);
   g_free(d);
 }
 
 /* One element of a failure-details array, into @failures; deviations are recorded in
  * @devs (r->deviations when converting a tree). */
 static void
-report_add_failure_element(Report *r, GPtrArray *failures, GPtrArray *devs,
+report_add_failure_element(Report *r, GPtrArray *failures, GArray *devs,
                            const ReportJsonValue *e)
 {
-  GPtrArray *saved = r->deviations;
+  GArray *saved = r->deviations;
   r->deviations = devs;
   if (!report_json_is(e, REPORT_JSON_OBJECT))
-    report_deviation(r, "failure detail is not an object");
+    report_deviation(r, REPORT_DEV_FAILURE_DETAIL_NOT_OBJECT);
   else
     g_ptr_array_add(failures, report_parse_failure(r, e));
   r->deviations = saved;
@@ -1140,7 +1160,7 @@ report_parse_failures(ReportParse *ps, ReportPolicy *p, const ReportJsonValue *e
   if (report_member(entry, "failure-details", &v) != REPORT_FIELD_PRESENT)
     return;
   if (report_json_is(v, REPORT_JSON_OBJECT)) {
-    report_deviation(r, "failure-details is a single object");
+    report_deviation(r, REPORT_DEV_FAILURE_DETAILS_SINGLE_OBJECT);
     report_add_failure_element(r, p->failures, r->deviations, v);
   } else if (report_json_is(v, REPORT_JSON_ARRAY)) {
     gsize n = v->n;
@@ -1155,7 +1175,7 @@ report_parse_failures(ReportParse *ps, ReportPolicy *p, const ReportJsonValue *e
         return;
       }
       for (guint i = 0; i < d->deviations->len; i++)
-        report_deviation(r, d->deviations->pdata[i]);
+        report_deviation(r, g_array_index(d->deviations, ReportDeviation, i));
       g_ptr_array_unref(p->failures);
       p->failures = g_steal_pointer(&d->failures);
     } else {
@@ -1163,7 +1183,7 @@ report_parse_failures(ReportParse *ps, ReportPolicy *p, const ReportJsonValue *e
         report_add_failure_element(r, p->failures, r->deviations, v->u.items[i]);
     }
   } else {
-    report_deviation(r, "failure-details is not an array");
+    report_deviation(r, REPORT_DEV_FAILURE_DETAILS_NOT_ARRAY);
   }
 
   gint64 sum = 0;
@@ -1174,7 +1194,7 @@ report_parse_failures(ReportParse *ps, ReportPolicy *p, const ReportJsonValue *e
       sum = REPORT_MAX_COUNT;
   }
   if (sum > p->total_failure)
-    report_deviation(r, "failure detail counts exceed total");
+    report_deviation(r, REPORT_DEV_FAILURE_COUNTS_EXCEED_TOTAL);
 }
 
 static gboolean
@@ -1192,26 +1212,27 @@ report_parse_policy(ReportParse *ps, const ReportJsonValue *entry)
   const ReportJsonValue *pol = NULL;
   if (report_member(entry, "policy", &pol) != REPORT_FIELD_PRESENT ||
       !report_json_is(pol, REPORT_JSON_OBJECT)) {
-    report_deviation(r, "policy missing");
+    report_deviation(r, REPORT_DEV_POLICY_MISSING);
     pol = NULL;
   }
 
-  p->policy_type = report_get_string(r, pol, "policy-type", NULL);
+  p->policy_type = report_get_string(r, pol, "policy-type", REPORT_DEV_POLICY_TYPE_NOT_STRING, NULL);
   if (p->policy_type == NULL || *p->policy_type == '\0') {
-    report_deviation(r, "policy-type missing");
+    report_deviation(r, REPORT_DEV_POLICY_TYPE_MISSING);
     if (p->policy_type == NULL)
       p->policy_type = g_strdup("");
   } else if (!report_known_policy_type(p->policy_type)) {
-    report_deviation(r, "unknown policy-type");
+    report_deviation(r, REPORT_DEV_POLICY_TYPE_UNKNOWN);
   }
 
   report_parse_policy_strings(r, p, pol);
 
-  g_autofree char *domain = report_get_optional(r, pol, "policy-domain", NULL);
+  g_autofree char *domain = report_get_optional(r, pol, "policy-domain",
+                                                REPORT_DEV_POLICY_DOMAIN_NOT_STRING, NULL);
   if (domain != NULL) {
     p->policy_domain = report_lower_domain(domain);
   } else {
-    report_deviation(r, "policy-domain missing");
+    report_deviation(r, REPORT_DEV_POLICY_DOMAIN_MISSING);
     if (fname != NULL && fname->policy_domain != NULL && *fname->policy_domain != '\0')
       p->policy_domain = report_lower_domain(fname->policy_domain);
   }
@@ -1221,16 +1242,11 @@ report_parse_policy(ReportParse *ps, const ReportJsonValue *entry)
   const ReportJsonValue *summary = NULL;
   if (report_member(entry, "summary", &summary) != REPORT_FIELD_PRESENT ||
       !report_json_is(summary, REPORT_JSON_OBJECT)) {
-    report_deviation(r, "summary missing");
+    report_deviation(r, REPORT_DEV_SUMMARY_MISSING);
     summary = NULL;
   }
-  gboolean present;
-  p->total_successful = report_get_count(r, summary, "total-successful-session-count", &present);
-  if (summary != NULL && !present)
-    report_deviation(r, "total-successful-session-count missing");
-  p->total_failure = report_get_count(r, summary, "total-failure-session-count", &present);
-  if (summary != NULL && !present)
-    report_deviation(r, "total-failure-session-count missing");
+  p->total_successful = report_get_count(r, summary, &report_total_successful);
+  p->total_failure = report_get_count(r, summary, &report_total_failure);
 
   report_parse_failures(ps, p, entry);
   return p;
@@ -1239,36 +1255,36 @@ report_parse_policy(ReportParse *ps, const ReportJsonValue *entry)
 /* One end of the date-range; FALSE when missing or unusable. */
 static gboolean
 report_parse_range_end(Report *r, const ReportJsonValue *range, const char *key,
-                       gint64 *out)
+                       ReportDeviation missing, ReportDeviation unparseable, gint64 *out)
 {
   const ReportJsonValue *v;
   if (report_member(range, key, &v) != REPORT_FIELD_PRESENT) {
     if (range != NULL)
-      report_deviation2(r, key, " missing");
+      report_deviation(r, missing);
     return FALSE;
   }
   if (report_json_is(v, REPORT_JSON_INT)) {
     gint64 e = v->u.i;
     if (e < 0 || e > REPORT_MAX_EPOCH) {
-      report_deviation2(r, key, " unparseable");
+      report_deviation(r, unparseable);
       return FALSE;
     }
-    report_deviation(r, "datetime is a number");
+    report_deviation(r, REPORT_DEV_DATETIME_NUMBER);
     *out = e;
     return TRUE;
   }
   if (!report_json_is(v, REPORT_JSON_STRING)) {
-    report_deviation2(r, key, " unparseable");
+    report_deviation(r, unparseable);
     return FALSE;
   }
   g_autofree char *s = report_dup_json_string(r, v);
   gboolean zoneless = FALSE;
   if (!report_parse_datetime(s, out, &zoneless)) {
-    report_deviation2(r, key, " unparseable");
+    report_deviation(r, unparseable);
     return FALSE;
   }
   if (zoneless)
-    report_deviation(r, "datetime without zone treated as UTC");
+    report_deviation(r, REPORT_DEV_DATETIME_ZONELESS);
   return TRUE;
 }
 
@@ -1279,11 +1295,15 @@ report_parse_date_range(Report *r, const ReportJsonValue *root, const ReportFile
   const ReportJsonValue *range = NULL;
   if (report_member(root, "date-range", &range) != REPORT_FIELD_PRESENT ||
       !report_json_is(range, REPORT_JSON_OBJECT)) {
-    report_deviation(r, "date-range missing");
+    report_deviation(r, REPORT_DEV_DATE_RANGE_MISSING);
     range = NULL;
   }
-  gboolean have_begin = report_parse_range_end(r, range, "start-datetime", &r->begin);
-  gboolean have_end = report_parse_range_end(r, range, "end-datetime", &r->end);
+  gboolean have_begin = report_parse_range_end(r, range, "start-datetime",
+                                               REPORT_DEV_START_DATETIME_MISSING,
+                                               REPORT_DEV_START_DATETIME_UNPARSEABLE, &r->begin);
+  gboolean have_end = report_parse_range_end(r, range, "end-datetime",
+                                             REPORT_DEV_END_DATETIME_MISSING,
+                                             REPORT_DEV_END_DATETIME_UNPARSEABLE, &r->end);
 
   if ((!have_begin || !have_end) && fname == NULL) {
     g_set_error_literal(error, REPORT_ERROR, REPORT_ERROR_INVALID, "no usable date-range");
@@ -1291,18 +1311,18 @@ report_parse_date_range(Report *r, const ReportJsonValue *root, const ReportFile
   }
   if (fname != NULL) {
     if (!have_begin || !have_end)
-      report_deviation(r, "date-range taken from file name");
+      report_deviation(r, REPORT_DEV_DATE_RANGE_FROM_FILENAME);
     if (!have_begin)
       r->begin = fname->begin;
     else if (r->begin != fname->begin)
-      report_deviation(r, "file name disagrees with report: begin");
+      report_deviation(r, REPORT_DEV_FILENAME_BEGIN_DIFFERS);
     if (!have_end)
       r->end = fname->end;
     else if (r->end != fname->end)
-      report_deviation(r, "file name disagrees with report: end");
+      report_deviation(r, REPORT_DEV_FILENAME_END_DIFFERS);
   }
   if (r->end < r->begin)
-    report_deviation(r, "end-datetime before start-datetime");
+    report_deviation(r, REPORT_DEV_DATE_RANGE_REVERSED);
   return TRUE;
 }
 
@@ -1321,7 +1341,7 @@ report_check_fname_domain(Report *r, const ReportFilename *fname)
       return;
   }
   if (any)
-    report_deviation(r, "file name disagrees with report: policy-domain");
+    report_deviation(r, REPORT_DEV_FILENAME_POLICY_DOMAIN_DIFFERS);
 }
 
 /* ---- tokenizing ----------------------------------------------------------------
@@ -1518,7 +1538,7 @@ report_stream_array(ReportStream *st, ReportParse *ps, gsize pos, guint level)
   if (el != NULL) {
     d = g_new0(ReportDetails, 1);
     d->failures = g_ptr_array_new();
-    d->deviations = g_ptr_array_new_with_free_func(g_free);
+    d->deviations = report_deviations_new();
     g_ptr_array_add(ps->details, d);
   }
   while (el != NULL) {
@@ -1727,7 +1747,7 @@ report_parse_once(const guint8 *data, gsize len, const ReportFilename *fname, gu
   ReportParse ps = { .r = r, .fname = fname, .details = details };
 
   if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf) {
-    report_deviation(r, "byte order mark before JSON");
+    report_deviation(r, REPORT_DEV_BOM);
     data += 3;
     len -= 3;
   }
@@ -1799,23 +1819,25 @@ report_convert(ReportParse *ps, const ReportJsonValue *root, GError **error)
   }
 
   ReportFieldState st;
-  r->organization_name = report_get_string(r, root, "organization-name", NULL);
+  r->organization_name = report_get_string(r, root, "organization-name",
+                                           REPORT_DEV_ORGANIZATION_NAME_NOT_STRING, NULL);
   if (r->organization_name == NULL) {
-    report_deviation(r, "organization-name missing");
+    report_deviation(r, REPORT_DEV_ORGANIZATION_NAME_MISSING);
     r->organization_name = g_strdup("");
   }
-  r->report_id = report_get_string(r, root, "report-id", NULL);
+  r->report_id = report_get_string(r, root, "report-id", REPORT_DEV_REPORT_ID_NOT_STRING, NULL);
   if (r->report_id == NULL) {
-    report_deviation(r, "report-id missing");
+    report_deviation(r, REPORT_DEV_REPORT_ID_MISSING);
     r->report_id = g_strdup("");
   }
-  r->contact_info = report_get_string(r, root, "contact-info", &st);
+  r->contact_info = report_get_string(r, root, "contact-info", REPORT_DEV_CONTACT_INFO_NOT_STRING,
+                                      &st);
   if (st == REPORT_FIELD_NULL)
-    report_deviation(r, "contact-info is null");
+    report_deviation(r, REPORT_DEV_CONTACT_INFO_NULL);
   else if (st == REPORT_FIELD_ABSENT)
-    report_deviation(r, "contact-info missing");
+    report_deviation(r, REPORT_DEV_CONTACT_INFO_MISSING);
   else if (r->contact_info != NULL && *r->contact_info == '\0') {
-    report_deviation(r, "contact-info is empty");
+    report_deviation(r, REPORT_DEV_CONTACT_INFO_EMPTY);
     g_clear_pointer(&r->contact_info, g_free);
   }
 
@@ -1823,16 +1845,16 @@ report_convert(ReportParse *ps, const ReportJsonValue *root, GError **error)
     return FALSE;
 
   if (report_json_is(policies, REPORT_JSON_OBJECT)) {
-    report_deviation(r, "policies is a single object");
+    report_deviation(r, REPORT_DEV_POLICIES_SINGLE_OBJECT);
     g_ptr_array_add(r->policies, report_parse_policy(ps, policies));
   } else {
     gsize n = policies->n;
     if (n == 0)
-      report_deviation(r, "policies is empty");
+      report_deviation(r, REPORT_DEV_POLICIES_EMPTY);
     for (gsize i = 0; i < n; i++) {
       const ReportJsonValue *e = policies->u.items[i];
       if (!report_json_is(e, REPORT_JSON_OBJECT)) {
-        report_deviation(r, "policy entry is not an object");
+        report_deviation(r, REPORT_DEV_POLICY_ENTRY_NOT_OBJECT);
         continue;
       }
       g_ptr_array_add(r->policies, report_parse_policy(ps, e));
@@ -2199,7 +2221,17 @@ report_to_json_writer(const Report *report, ReportJsonWriter *wp)
   if (in->received != 0)
     report_jw_member_datetime(&w, "received", in->received);
   report_jw_member_string(&w, "raw-format", in->raw_extension);
-  report_jw_member_strings(&w, "deviations", report->deviations);
+  report_jw_key(&w, "deviations");
+  report_jw_open(&w, '[');
+  for (guint i = 0; report->deviations != NULL && i < report->deviations->len; i++) {
+    ReportDeviation d = g_array_index(report->deviations, ReportDeviation, i);
+    report_jw_item(&w);
+    report_jw_open(&w, '{');
+    report_jw_member_string(&w, "slug", report_deviation_slug(d));
+    report_jw_member_string(&w, "text", report_deviation_text(d));
+    report_jw_close(&w, '}');
+  }
+  report_jw_close(&w, ']');
   report_jw_close(&w, '}');
 
   report_jw_close(&w, '}');

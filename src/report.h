@@ -5,6 +5,7 @@
 #define TLSRPT_REPORT_H
 
 #include "common.h"
+#include "report-deviation.h"
 
 /* In a report from report_parse() the strings of a failure detail, and the detail
  * itself, live in the report's arena (repeated values shared): read them, do not free
@@ -58,7 +59,8 @@ typedef struct {
   gint64 begin;                   /* epoch seconds UTC */
   gint64 end;
   GPtrArray *policies;            /* ReportPolicy*, never NULL */
-  GPtrArray *deviations;          /* char*: short reasons, e.g. "mx-host is a string" */
+  GArray *deviations;             /* ReportDeviation (report-deviation.h): each once, in
+                                     the order met; never NULL in a parsed report */
   ReportIngest ingest;
   guint8 key[16];                 /* dedup key, see report_compute_key() */
   struct ReportArena *arena;      /* private: storage of the failure details; NULL in a
@@ -128,7 +130,8 @@ const char *report_primary_domain(const Report *report);
 
 /* The normalized report as JSON: RFC field names, RFC 3339 UTC "Z" datetimes, arrays
  * always arrays, absent optional fields omitted, plus an "ingest" object (source,
- * submitter, report-domain, filename, message-id, received, deviations, key).
+ * submitter, report-domain, filename, message-id, received, deviations as
+ * {"slug", "text"} objects (report-deviation.h), key).
  * Appends to @out; no trailing newline; @pretty for the tree store. */
 void report_to_json(const Report *report, gboolean pretty, GString *out);
 

@@ -52,11 +52,18 @@ parse_fixture(const char *name, const ReportFilename *fname)
   return r;
 }
 
+/* The text of the report's deviation @i. */
+static const char *
+dev_text(const Report *r, guint i)
+{
+  return report_deviation_text(g_array_index(r->deviations, ReportDeviation, i));
+}
+
 static gboolean
 has_dev(const Report *r, const char *what)
 {
   for (guint i = 0; i < r->deviations->len; i++)
-    if (strcmp(r->deviations->pdata[i], what) == 0)
+    if (strcmp(dev_text(r, i), what) == 0)
       return TRUE;
   return FALSE;
 }
@@ -71,7 +78,7 @@ assert_devs(const Report *r, const char *const *expected, const char *ctx)
   if (r->deviations->len != n) {
     g_autoptr(GString) all = g_string_new(NULL);
     for (guint i = 0; i < r->deviations->len; i++)
-      g_string_append_printf(all, "[%s] ", (const char *) r->deviations->pdata[i]);
+      g_string_append_printf(all, "[%s] ", dev_text(r, i));
     fail_msg("%s: %u deviations expected, got %u: %s", ctx, n, r->deviations->len, all->str);
   }
 }
@@ -459,7 +466,7 @@ round_trip(const Report *r, gboolean pretty)
     fail_msg("re-parse: %s\n%s", error->message, out->str);
   assert_reports_equal(r, again);
   for (guint i = 0; i < again->deviations->len; i++) {
-    const char *d = again->deviations->pdata[i];
+    const char *d = dev_text(again, i);
     /* a NULL contact-info is omitted from the output */
     if (r->contact_info == NULL && strcmp(d, "contact-info missing") == 0)
       continue;
@@ -518,8 +525,9 @@ test_to_json_exact(void **state)
       "\"failure-details\":[{\"result-type\":\"new-type\",\"receiving-mx-helo\":\"helo\\n\","
       "\"failed-session-count\":1}]}],\"ingest\":{\"key\":\"%s\",\"source\":\"/tmp/x\","
       "\"received\":\"2024-01-01T00:00:00Z\",\"raw-format\":\"json\",\"deviations\":["
-      "\"contact-info is null\",\"failure detail fields missing\","
-      "\"failure detail field is empty\"]}}",
+      "{\"slug\":\"contact-info-null\",\"text\":\"contact-info is null\"},"
+      "{\"slug\":\"failure-detail-fields-missing\",\"text\":\"failure detail fields missing\"},"
+      "{\"slug\":\"failure-detail-field-empty\",\"text\":\"failure detail field is empty\"}]}}",
       hex);
   assert_string_equal(out->str, expected);
 

@@ -115,7 +115,7 @@ new_report(const char *org, const char *id, gint64 begin)
   r->begin = begin;
   r->end = begin + 86399;
   r->policies = g_ptr_array_new_with_free_func(test_policy_free);
-  r->deviations = g_ptr_array_new_with_free_func(g_free);
+  r->deviations = report_deviations_new();
   r->ingest.source = g_strdup("/var/mail/1");
   r->ingest.submitter = g_strdup("mail.example.net");
   r->ingest.received = begin + 90000;
