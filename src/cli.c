@@ -1,202 +1,97 @@
-/* cli.c - command line, config file, help texts and command dispatch. */
+/* cli.c - command dispatch, the top-level help, and the option and config-file handling
+ * every command shares (cli.h). The commands themselves are cmd-*.c. */
 #include "cli.h"
 
 #include "command.h"
-
-#include "log.h"
-#include "mime-walk.h"
 #include "pipeline.h"
 
 #include <errno.h>
 #include <locale.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
-/* What a command accepts beyond the output options. */
-enum {
-  CLI_OPT_MAILDIR = 1 << 0,   /* --mark-seen, --move-to */
-  CLI_OPT_IMAP = 1 << 1,      /* --user ... --watch */
-};
-
-/* The ingestion family's own data, behind each TrCommand's data pointer. */
-typedef struct {
-  guint flags;
-  gboolean mda;
-  guint min_args;             /* G_MAXUINT max = unbounded */
-  guint max_args;
-} CliIngest;
-
-static int cli_ingest_run(const TrCommand *cmd, int argc, char **argv);
-#define CLI_INGEST(cmd) ((const CliIngest *) (cmd)->data)
-
-static const CliIngest cli_ingest_mda = { 0, TRUE, 0, 0 };
-static const CliIngest cli_ingest_many = { 0, FALSE, 1, G_MAXUINT };
-static const CliIngest cli_ingest_maildir = { CLI_OPT_MAILDIR, FALSE, 1, G_MAXUINT };
-static const CliIngest cli_ingest_imap = { CLI_OPT_IMAP, FALSE, 1, 1 };
-
-const TrCommand cli_cmd_mda = {
-  "mda", "< MESSAGE",
-  "Store the reports of one message read on standard input (procmail, maildrop, "
-  "Postfix pipe). Exits 0 once the message is stored, a duplicate, not a report or "
-  "quarantined, and 75 (EX_TEMPFAIL) when it could not be stored durably.",
-  cli_ingest_run, &cli_ingest_mda,
-};
-const TrCommand cli_cmd_maildir = {
-  "maildir", "DIR...",
-  "Store the reports of every message in new/ and cur/ of each Maildir.",
-  cli_ingest_run, &cli_ingest_maildir,
-};
-const TrCommand cli_cmd_mbox = {
-  "mbox", "FILE...",
-  "Store the reports of every message of mbox files ('-' = standard input).",
-  cli_ingest_run, &cli_ingest_many,
-};
-const TrCommand cli_cmd_file = {
-  "file", "PATH...",
-  "Store reports from .eml messages and .json / .json.gz report files, or "
-  "directories of them.",
-  cli_ingest_run, &cli_ingest_many,
-};
-const TrCommand cli_cmd_imap = {
-  "imap", "URL",
-  "Poll an IMAP mailbox (imaps://host/MAILBOX or imap://host/MAILBOX with STARTTLS) "
-  "and store the reports of its messages; stored messages are marked seen or moved.",
-  cli_ingest_run, &cli_ingest_imap,
-};
-
-/* Parsed values, before they become TrOptions. */
-typedef struct {
-  char *config;
-  char *store;
-  char *csv;
-  char *jsonl;
-  gboolean no_store;
-  char *quarantine;
-  gboolean quiet;
-  int verbose;
-  char *max_report_size;
-  char *max_message_size;
-  int max_mime_depth;
-  int max_parts;
-  int max_json_depth;
-  int batch_size;
-  double lock_timeout;
-  gboolean mark_seen;
-  char *move_to;
-  char *user;
-  char *password_file;
-  char *starttls;
-  char *cacert;
-  gboolean insecure;
-  gboolean all;
-  char *error_folder;
-  gboolean once;
-  int watch;
-} CliArgs;
-
-static CliArgs cli_args;
+/* ---- the shared groups --------------------------------------------------- */
 
 static gboolean
 cli_count_verbose(const char *name, const char *value, gpointer data, GError **error)
 {
-  cli_args.verbose++;
+  ((CliCommon *) data)->verbose++;
   return TRUE;
 }
 
-static const GOptionEntry cli_output_entries[] = {
-  { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cli_args.config,
+static const GOptionEntry cli_store_entries[] = {
+  { "config", 'c', 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, config),
     "Read defaults from FILE (else $XDG_CONFIG_HOME/tlsrpt-ingest/config, else "
     "/etc/tlsrpt-ingest.conf)", "FILE" },
-  { "store", 's', 0, G_OPTION_ARG_FILENAME, &cli_args.store,
+  { "store", 's', 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, store),
     "Store directory: the report tree and the state (default "
     "$XDG_DATA_HOME/tlsrpt-ingest)", "DIR" },
-  { "csv", 0, 0, G_OPTION_ARG_FILENAME, &cli_args.csv,
-    "Append one row per policy and per failure detail to FILE (header written once)",
-    "FILE" },
-  { "jsonl", 0, 0, G_OPTION_ARG_FILENAME, &cli_args.jsonl,
-    "Append one normalized report per line to FILE ('-' = standard output)", "FILE" },
-  { "no-store", 0, 0, G_OPTION_ARG_NONE, &cli_args.no_store,
-    "Write no report tree, only --csv / --jsonl (the store directory still keeps the "
-    "dedup index)", NULL },
-  { "quarantine", 0, 0, G_OPTION_ARG_FILENAME, &cli_args.quarantine,
-    "Keep messages that hold no valid report in DIR (default STORE/quarantine)", "DIR" },
-  { "max-report-size", 0, 0, G_OPTION_ARG_STRING, &cli_args.max_report_size,
-    "Largest inflated report, in bytes (K, M, G suffixes; default 64M)", "SIZE" },
-  { "max-message-size", 0, 0, G_OPTION_ARG_STRING, &cli_args.max_message_size,
-    "Largest message, in bytes (default 32M); larger ones are left alone", "SIZE" },
-  { "max-mime-depth", 0, 0, G_OPTION_ARG_INT, &cli_args.max_mime_depth,
-    "Deepest nesting of multiparts and forwarded messages walked (default 32)", "N" },
-  { "max-parts", 0, 0, G_OPTION_ARG_INT, &cli_args.max_parts,
-    "Most MIME parts walked in one message (default 1000)", "N" },
-  { "max-json-depth", 0, 0, G_OPTION_ARG_INT, &cli_args.max_json_depth,
-    "Deepest JSON nesting accepted in a report (default 64)", "N" },
-  { "batch-size", 0, 0, G_OPTION_ARG_INT, &cli_args.batch_size,
-    "Messages stored per group commit (default 512; mda always 1)", "N" },
-  { "lock-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &cli_args.lock_timeout,
-    "Seconds to wait for the store lock (default 60)", "SECONDS" },
-  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &cli_args.quiet, "Log errors only", NULL },
+  { "quiet", 'q', 0, G_OPTION_ARG_NONE, CLI_FIELD(CliCommon, quiet), "Log errors only", NULL },
   { "verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK,
     (gpointer) cli_count_verbose, "Log every message (twice: debug)", NULL },
   { NULL },
 };
 
-static const GOptionEntry cli_maildir_entries[] = {
-  { "mark-seen", 0, 0, G_OPTION_ARG_NONE, &cli_args.mark_seen,
-    "After storing, move new/x to cur/x:2,S (add the S flag)", NULL },
-  { "move-to", 0, 0, G_OPTION_ARG_STRING, &cli_args.move_to,
-    "After storing, move the message to the Maildir++ folder FOLDER (created if absent)",
-    "FOLDER" },
+static const GOptionEntry cli_outputs_entries[] = {
+  { "csv", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, csv),
+    "Append one row per policy and per failure detail to FILE (header written once)",
+    "FILE" },
+  { "jsonl", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, jsonl),
+    "Append one normalized report per line to FILE ('-' = standard output)", "FILE" },
+  { "no-store", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(CliCommon, no_store),
+    "Write no report tree, only --csv / --jsonl (the store directory still keeps the "
+    "dedup index)", NULL },
+  { "quarantine", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, quarantine),
+    "Keep messages that hold no valid report in DIR (default STORE/quarantine)", "DIR" },
   { NULL },
 };
 
-static const GOptionEntry cli_imap_entries[] = {
-  { "user", 'u', 0, G_OPTION_ARG_STRING, &cli_args.user, "IMAP user name", "USER" },
-  { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &cli_args.password_file,
-    "Read the password from FILE (must not be readable by group or others); else "
-    "$TLSRPT_IMAP_PASSWORD, the config file, or ~/.netrc", "FILE" },
-  { "starttls", 0, 0, G_OPTION_ARG_STRING, &cli_args.starttls,
-    "For imap:// URLs: required (default), try, or no", "MODE" },
-  { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cli_args.cacert,
-    "Trust the CA certificates in FILE", "FILE" },
-  { "insecure", 0, 0, G_OPTION_ARG_NONE, &cli_args.insecure,
-    "Do not verify the server certificate (dangerous)", NULL },
-  { "all", 0, 0, G_OPTION_ARG_NONE, &cli_args.all,
-    "Fetch every message, not only unseen ones", NULL },
-  { "mark-seen", 0, 0, G_OPTION_ARG_NONE, &cli_args.mark_seen,
-    "After storing, flag the message \\Seen (the default)", NULL },
-  { "move-to", 0, 0, G_OPTION_ARG_STRING, &cli_args.move_to,
-    "After storing, move the message to FOLDER (created if missing)", "FOLDER" },
-  { "error-folder", 0, 0, G_OPTION_ARG_STRING, &cli_args.error_folder,
-    "Move quarantined messages to FOLDER", "FOLDER" },
-  { "max-message-size", 0, 0, G_OPTION_ARG_STRING, &cli_args.max_message_size,
-    "Largest message fetched (default 32M); larger ones are left alone", "SIZE" },
-  { "once", 0, 0, G_OPTION_ARG_NONE, &cli_args.once,
-    "Poll once and exit (the default)", NULL },
-  { "watch", 'w', 0, G_OPTION_ARG_INT, &cli_args.watch,
-    "Poll every SECONDS until SIGTERM or SIGINT", "SECONDS" },
+static const GOptionEntry cli_limits_entries[] = {
+  { "max-report-size", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, max_report_size),
+    "Largest inflated report, in bytes (K, M, G suffixes; default 64M)", "SIZE" },
+  { "max-message-size", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, max_message_size),
+    "Largest message, in bytes (default 32M); larger ones are left alone", "SIZE" },
+  { "max-mime-depth", 0, 0, G_OPTION_ARG_INT, CLI_FIELD(CliCommon, max_mime_depth),
+    "Deepest nesting of multiparts and forwarded messages walked (default 32)", "N" },
+  { "max-parts", 0, 0, G_OPTION_ARG_INT, CLI_FIELD(CliCommon, max_parts),
+    "Most MIME parts walked in one message (default 1000)", "N" },
+  { "max-json-depth", 0, 0, G_OPTION_ARG_INT, CLI_FIELD(CliCommon, max_json_depth),
+    "Deepest JSON nesting accepted in a report (default 64)", "N" },
+  { "batch-size", 0, 0, G_OPTION_ARG_INT, CLI_FIELD(CliCommon, batch_size),
+    "Messages stored per group commit (default 512; mda always 1)", "N" },
+  { "lock-timeout", 0, 0, G_OPTION_ARG_DOUBLE, CLI_FIELD(CliCommon, lock_timeout),
+    "Seconds to wait for the store lock (default 60)", "SECONDS" },
   { NULL },
 };
 
-static void
-cli_args_clear(void)
+const CliGroup cli_group_store = { "store", "Store and logging options", cli_store_entries,
+                                   TRUE };
+const CliGroup cli_group_outputs = { "outputs", "Output options", cli_outputs_entries, TRUE };
+const CliGroup cli_group_limits = { "limits", "Limits", cli_limits_entries, TRUE };
+
+void
+cli_common_clear(CliCommon *c)
 {
-  g_free(cli_args.config);
-  g_free(cli_args.store);
-  g_free(cli_args.csv);
-  g_free(cli_args.jsonl);
-  g_free(cli_args.quarantine);
-  g_free(cli_args.max_report_size);
-  g_free(cli_args.max_message_size);
-  g_free(cli_args.move_to);
-  g_free(cli_args.user);
-  g_free(cli_args.password_file);
-  g_free(cli_args.starttls);
-  g_free(cli_args.cacert);
-  g_free(cli_args.error_folder);
-  memset(&cli_args, 0, sizeof cli_args);
+  g_free(c->config);
+  g_free(c->store);
+  g_free(c->csv);
+  g_free(c->jsonl);
+  g_free(c->quarantine);
+  g_free(c->max_report_size);
+  g_free(c->max_message_size);
+  g_strfreev(c->args);
+  g_free(c->config_file);
+  if (c->config_password != NULL)
+    memset(c->config_password, 0, strlen(c->config_password));
+  g_free(c->config_password);
+  memset(c, 0, sizeof *c);
 }
+
+/* ---- top-level help and version ------------------------------------------ */
 
 static void
 cli_print_usage(FILE *out)
@@ -238,8 +133,35 @@ cli_print_version(void)
          glib_micro_version, json_c_version(), zlibVersion(), source_imap_libcurl_version());
 }
 
-/* "64M" -> bytes. */
-static gboolean
+int
+cli_main(int argc, char **argv)
+{
+  setlocale(LC_ALL, "");
+  if (argc < 2) {
+    cli_print_usage(stderr);
+    return TR_EXIT_USAGE_BATCH;
+  }
+  const char *name = argv[1];
+  if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+    cli_print_usage(stdout);
+    return TR_EXIT_OK;
+  }
+  if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0) {
+    cli_print_version();
+    return TR_EXIT_OK;
+  }
+  const TrCommand *cmd = tr_command_find(name);
+  if (cmd == NULL) {
+    fprintf(stderr, "tlsrpt-ingest: unknown command '%s'\n\n", name);
+    cli_print_usage(stderr);
+    return TR_EXIT_USAGE_BATCH;
+  }
+  return cmd->run(cmd, argc - 1, argv + 1);
+}
+
+/* ---- sizes and settings ------------------------------------------------------ */
+
+gboolean
 cli_parse_size(const char *option, const char *s, gsize *out, GError **error)
 {
   if (s == NULL)
@@ -268,6 +190,79 @@ cli_parse_size(const char *option, const char *s, gsize *out, GError **error)
   return TRUE;
 }
 
+char *
+cli_store_dir(const CliCommon *c)
+{
+  return c->store != NULL ? g_strdup(c->store)
+                          : g_build_filename(g_get_user_data_dir(), "tlsrpt-ingest", NULL);
+}
+
+int
+cli_verbosity(const CliCommon *c)
+{
+  return c->quiet ? -1 : c->verbose;
+}
+
+gboolean
+cli_common_limits(const CliCommon *c, TrLimits *limits, guint *batch_size,
+                  double *lock_timeout, GError **error)
+{
+  if (!cli_parse_size("max-report-size", c->max_report_size, &limits->max_report_size,
+                      error) ||
+      !cli_parse_size("max-message-size", c->max_message_size, &limits->max_message_size,
+                      error))
+    return FALSE;
+  guint unused = 0;
+  struct {
+    const char *name;
+    int value;
+    guint *target;
+  } ints[] = {
+    { "max-mime-depth", c->max_mime_depth, &limits->max_mime_depth },
+    { "max-parts", c->max_parts, &limits->max_parts },
+    { "max-json-depth", c->max_json_depth, &limits->max_json_depth },
+    { "batch-size", c->batch_size, batch_size != NULL ? batch_size : &unused },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(ints); i++) {
+    if (ints[i].value < 0) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s must be a positive number",
+                  ints[i].name);
+      return FALSE;
+    }
+    if (ints[i].value > 0)
+      *ints[i].target = (guint) ints[i].value;
+  }
+  if (c->lock_timeout < 0) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--lock-timeout must not be negative");
+    return FALSE;
+  }
+  if (c->lock_timeout > 0 && lock_timeout != NULL)
+    *lock_timeout = c->lock_timeout;
+  return TRUE;
+}
+
+/* ---- messages ----------------------------------------------------------------- */
+
+int
+cli_usage_error(const TrCommand *cmd, TrExitMode mode, const char *format, ...)
+{
+  va_list ap;
+  va_start(ap, format);
+  g_autofree char *msg = g_strdup_vprintf(format, ap);
+  va_end(ap);
+  g_autoptr(GError) error = g_error_new_literal(CLI_ERROR, CLI_ERROR_USAGE, msg);
+  return cli_fail(cmd, error, mode);
+}
+
+int
+cli_fail(const TrCommand *cmd, const GError *error, TrExitMode mode)
+{
+  fprintf(stderr, "tlsrpt-ingest %s: %s\n", cmd->name, error->message);
+  if (error->domain == CLI_ERROR && error->code == CLI_ERROR_USAGE)
+    fprintf(stderr, "Try 'tlsrpt-ingest %s --help'.\n", cmd->name);
+  return tr_exit_for(error, mode);
+}
+
 /* ---- config file --------------------------------------------------------- */
 
 static const GOptionEntry *
@@ -277,6 +272,26 @@ cli_lookup_entry(const GOptionEntry *entries, const char *key)
     if (strcmp(e->long_name, key) == 0)
       return e;
   return NULL;
+}
+
+static const GOptionEntry *
+cli_lookup_in(const CliGroup *const groups[], const char *key)
+{
+  for (gsize i = 0; groups[i] != NULL; i++) {
+    const GOptionEntry *e = cli_lookup_entry(groups[i]->entries, key);
+    if (e != NULL)
+      return e;
+  }
+  return NULL;
+}
+
+static gboolean
+cli_takes_group(const CliGroup *const groups[], const CliGroup *group)
+{
+  for (gsize i = 0; groups[i] != NULL; i++)
+    if (groups[i] == group)
+      return TRUE;
+  return FALSE;
 }
 
 static char *
@@ -311,11 +326,10 @@ cli_check_private(const char *path, const char *what, GError **error)
 }
 
 /* Turn the [tlsrpt-ingest] group of the config file into "--key=value" arguments that
- * go before the real ones (so the command line wins). Keys of options this command
- * does not take are ignored; unknown keys are an error. */
+ * go before the real ones (so the command line wins). */
 static gboolean
-cli_load_config(const TrCommand *cmd, const char *path, gboolean explicit_path,
-                GPtrArray *argv_out, char **password_out, GError **error)
+cli_load_config(const CliGroup *const groups[], const char *path, GPtrArray *argv_out,
+                char **password_out, GError **error)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
   if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, error)) {
@@ -327,13 +341,12 @@ cli_load_config(const TrCommand *cmd, const char *path, gboolean explicit_path,
     }
     return FALSE;
   }
-  (void) explicit_path;
   const char *group = "tlsrpt-ingest";
-  g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
-  for (guint i = 0; groups[i] != NULL; i++)
-    if (strcmp(groups[i], group) != 0) {
+  g_auto(GStrv) kgroups = g_key_file_get_groups(kf, NULL);
+  for (guint i = 0; kgroups[i] != NULL; i++)
+    if (strcmp(kgroups[i], group) != 0) {
       g_set_error(error, CLI_ERROR, CLI_ERROR_CONFIG,
-                  "config file %s: unknown group [%s] (use [%s])", path, groups[i], group);
+                  "config file %s: unknown group [%s] (use [%s])", path, kgroups[i], group);
       return FALSE;
     }
   g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
@@ -350,12 +363,10 @@ cli_load_config(const TrCommand *cmd, const char *path, gboolean explicit_path,
       *password_out = g_steal_pointer(&value);
       continue;
     }
-    const GOptionEntry *e = cli_lookup_entry(cli_output_entries, key);
+    const GOptionEntry *e = cli_lookup_in(groups, key);
     gboolean applies = e != NULL;
-    if (e == NULL && (e = cli_lookup_entry(cli_maildir_entries, key)) != NULL)
-      applies = (CLI_INGEST(cmd)->flags & CLI_OPT_MAILDIR) != 0;
-    if (!applies && (e = cli_lookup_entry(cli_imap_entries, key)) != NULL)
-      applies = (CLI_INGEST(cmd)->flags & CLI_OPT_IMAP) != 0;
+    if (e == NULL)
+      e = cli_lookup_in(cli_config_groups, key);
     if (e == NULL || strcmp(key, "config") == 0) {
       g_set_error(error, CLI_ERROR, CLI_ERROR_CONFIG, "config file %s: unknown key '%s'",
                   path, key);
@@ -380,6 +391,117 @@ cli_load_config(const TrCommand *cmd, const char *path, gboolean explicit_path,
   return TRUE;
 }
 
+/* ---- parsing -------------------------------------------------------------- */
+
+/* A GOptionGroup for @group whose entries point into @base; shown in --help. */
+static GOptionGroup *
+cli_option_group(const CliGroup *group, gpointer base)
+{
+  GOptionGroup *g = g_option_group_new(group->name, group->description,
+                                       group->description, base, NULL);
+  gsize n = 0;
+  while (group->entries[n].long_name != NULL)
+    n++;
+  g_autofree GOptionEntry *copy = g_new0(GOptionEntry, n + 1);
+  for (gsize i = 0; i < n; i++) {
+    copy[i] = group->entries[i];
+    copy[i].flags |= G_OPTION_FLAG_IN_MAIN;
+    if (copy[i].arg != G_OPTION_ARG_CALLBACK)
+      copy[i].arg_data = (char *) base + GPOINTER_TO_SIZE(group->entries[i].arg_data);
+  }
+  g_option_group_add_entries(g, copy);
+  return g;
+}
+
+gboolean
+cli_parse(const TrCommand *cmd, const CliGroup *const groups[], gpointer own,
+          CliCommon *common, int argc, char **argv, int *exit_code)
+{
+  return cli_parse_mode(cmd, groups, own, common, argc, argv, TR_MODE_BATCH, exit_code);
+}
+
+gboolean
+cli_parse_mode(const TrCommand *cmd, const CliGroup *const groups[], gpointer own,
+               CliCommon *common, int argc, char **argv, TrExitMode mode, int *exit_code)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func(g_free);
+  g_ptr_array_add(full, g_strdup_printf("tlsrpt-ingest %s", cmd->name));
+
+  /* The config file's values go first, so the command line wins. Find --config / -c
+   * before parsing. */
+  if (cli_takes_group(groups, &cli_group_store)) {
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+      if (strcmp(argv[i], "--") == 0)
+        break;
+      if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+        config_path = argv[i + 1];
+      else if (g_str_has_prefix(argv[i], "--config="))
+        config_path = argv[i] + strlen("--config=");
+    }
+    g_autofree char *path = config_path ? g_strdup(config_path) : cli_default_config_path();
+    if (path != NULL) {
+      if (!cli_load_config(groups, path, full, &common->config_password, &error)) {
+        *exit_code = cli_fail(cmd, error, mode);
+        return FALSE;
+      }
+      common->config_file = g_steal_pointer(&path);
+    }
+  }
+  for (int i = 1; i < argc; i++)
+    g_ptr_array_add(full, g_strdup(argv[i]));
+  g_ptr_array_add(full, NULL);
+
+  g_autoptr(GOptionContext) ctx = g_option_context_new(cmd->args);
+  g_option_context_set_summary(ctx, cmd->summary);
+  if (cli_takes_group(groups, &cli_group_store))
+    g_option_context_set_description(
+        ctx, "Options can also be set in the config file, in a [tlsrpt-ingest] group, as\n"
+             "'option-name = value' (flags: true/false); the command line wins.\n"
+             "See tlsrpt-ingest(1).");
+  else
+    g_option_context_set_description(ctx, "See tlsrpt-ingest(1).");
+  const GOptionEntry version_entries[] = {
+    { "version", 'V', 0, G_OPTION_ARG_NONE, &common->version,
+      "Show the version and the library versions", NULL },
+    { NULL },
+  };
+  g_option_context_add_main_entries(ctx, version_entries, NULL);
+  for (gsize i = 0; groups[i] != NULL; i++)
+    g_option_context_add_group(ctx, cli_option_group(groups[i],
+                                                     groups[i]->shared ? (gpointer) common
+                                                                       : own));
+
+  int fargc = (int) full->len - 1;
+  /* g_option_context_parse rearranges the pointers; keep our own copy for freeing. */
+  g_autofree char **parse_argv = g_memdup2(full->pdata, sizeof(char *) * (gsize) (fargc + 1));
+  int pargc = fargc;
+  char **pargv = parse_argv;
+  if (!g_option_context_parse(ctx, &pargc, &pargv, &error)) {
+    GError *usage = g_error_new_literal(CLI_ERROR, CLI_ERROR_USAGE, error->message);
+    *exit_code = cli_fail(cmd, usage, mode);
+    g_error_free(usage);
+    return FALSE;
+  }
+  if (common->version) {
+    cli_print_version();
+    *exit_code = TR_EXIT_OK;
+    return FALSE;
+  }
+  /* GLib stops at "--" and may leave it in place: the first one is not an argument. */
+  common->args = g_new0(char *, (gsize) pargc);
+  gboolean dashdash = FALSE;
+  for (int i = 1; i < pargc; i++) {
+    if (!dashdash && strcmp(pargv[i], "--") == 0) {
+      dashdash = TRUE;
+      continue;
+    }
+    common->args[common->n_args++] = g_strdup(pargv[i]);
+  }
+  return TRUE;
+}
+
 /* ---- signals -------------------------------------------------------------- */
 
 static void
@@ -388,7 +510,7 @@ cli_on_signal(int sig)
   pipeline_request_stop();
 }
 
-static void
+void
 cli_install_signals(void)
 {
   struct sigaction sa;
@@ -401,320 +523,4 @@ cli_install_signals(void)
   /* Under a file size limit (ulimit -f, an MTA's limit) a write past it must fail with
    * EFBIG, which rolls the commit back and exits 75, not kill us mid-row. */
   signal(SIGXFSZ, SIG_IGN);
-}
-
-/* Sleep @seconds, waking early on a stop request. */
-static void
-cli_sleep_interruptible(guint seconds)
-{
-  gint64 until = g_get_monotonic_time() + (gint64) seconds * G_USEC_PER_SEC;
-  while (!pipeline_stop_requested() && g_get_monotonic_time() < until)
-    g_usleep(100 * 1000);
-}
-
-/* ---- command ------------------------------------------------------------- */
-
-static gboolean
-cli_build_options(const TrCommand *cmd, TrOptions *opts, GError **error)
-{
-  opts->store_dir = cli_args.store != NULL
-                        ? g_strdup(cli_args.store)
-                        : g_build_filename(g_get_user_data_dir(), "tlsrpt-ingest", NULL);
-  opts->no_store = cli_args.no_store;
-  opts->csv_path = g_strdup(cli_args.csv);
-  opts->jsonl_path = g_strdup(cli_args.jsonl);
-  opts->quarantine_dir = g_strdup(cli_args.quarantine);
-  opts->verbosity = cli_args.quiet ? -1 : cli_args.verbose;
-  if (!cli_parse_size("max-report-size", cli_args.max_report_size,
-                      &opts->limits.max_report_size, error) ||
-      !cli_parse_size("max-message-size", cli_args.max_message_size,
-                      &opts->limits.max_message_size, error))
-    return FALSE;
-
-  struct {
-    const char *name;
-    int value;
-    guint *target;
-  } ints[] = {
-    { "max-mime-depth", cli_args.max_mime_depth, &opts->limits.max_mime_depth },
-    { "max-parts", cli_args.max_parts, &opts->limits.max_parts },
-    { "max-json-depth", cli_args.max_json_depth, &opts->limits.max_json_depth },
-    { "batch-size", cli_args.batch_size, &opts->batch_size },
-  };
-  for (gsize i = 0; i < G_N_ELEMENTS(ints); i++) {
-    if (ints[i].value < 0) {
-      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s must be a positive number",
-                  ints[i].name);
-      return FALSE;
-    }
-    if (ints[i].value > 0)
-      *ints[i].target = (guint) ints[i].value;
-  }
-  if (cli_args.lock_timeout < 0) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--lock-timeout must not be negative");
-    return FALSE;
-  }
-  if (cli_args.lock_timeout > 0)
-    opts->lock_timeout = cli_args.lock_timeout;
-  if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                "--no-store needs --csv or --jsonl: reports would go nowhere");
-    return FALSE;
-  }
-  if (cli_args.mark_seen && cli_args.move_to != NULL) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                "--mark-seen and --move-to exclude each other");
-    return FALSE;
-  }
-  opts->mark_seen = cli_args.mark_seen;
-  opts->move_to = g_strdup(cli_args.move_to);
-
-  if (CLI_INGEST(cmd)->flags & CLI_OPT_IMAP) {
-    if (cli_args.once && cli_args.watch > 0) {
-      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--once and --watch exclude each other");
-      return FALSE;
-    }
-    if (cli_args.watch < 0) {
-      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--watch takes a number of seconds");
-      return FALSE;
-    }
-    if (cli_args.move_to == NULL)
-      opts->mark_seen = TRUE;
-    opts->imap.user = g_strdup(cli_args.user);
-    opts->imap.password_file = g_strdup(cli_args.password_file);
-    opts->imap.cacert = g_strdup(cli_args.cacert);
-    opts->imap.insecure = cli_args.insecure;
-    opts->imap.all = cli_args.all;
-    opts->imap.error_folder = g_strdup(cli_args.error_folder);
-    opts->imap.watch = (guint) cli_args.watch;
-    if (cli_args.starttls == NULL || strcmp(cli_args.starttls, "required") == 0)
-      opts->imap.starttls = TR_STARTTLS_REQUIRED;
-    else if (strcmp(cli_args.starttls, "try") == 0)
-      opts->imap.starttls = TR_STARTTLS_TRY;
-    else if (strcmp(cli_args.starttls, "no") == 0)
-      opts->imap.starttls = TR_STARTTLS_NO;
-    else {
-      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                  "--starttls takes required, try or no, not '%s'", cli_args.starttls);
-      return FALSE;
-    }
-    if (opts->imap.user == NULL) {
-      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "imap needs --user");
-      return FALSE;
-    }
-  }
-  return TRUE;
-}
-
-static int
-cli_run_source(const TrCommand *cmd, TrOptions *opts, char **args)
-{
-  const SourceOps *ops = source_find(cmd->name);
-  g_assert(ops != NULL);
-  g_autoptr(GError) error = NULL;
-  gpointer self = ops->open(opts, args, &error);
-  if (self == NULL) {
-    tr_log_error("%s", error->message);
-    if (error->domain == SOURCE_ERROR && error->code == SOURCE_ERROR_NOT_FOUND)
-      return CLI_INGEST(cmd)->mda ? TR_EXIT_USAGE : TR_EXIT_USAGE_BATCH;
-    if (error->domain == SOURCE_ERROR && error->code == SOURCE_ERROR_AUTH)
-      return TR_EXIT_AUTH;
-    if (error->domain == SOURCE_ERROR && error->code == SOURCE_ERROR_TLS)
-      return TR_EXIT_TLS;
-    if (error->domain == SOURCE_ERROR && error->code == SOURCE_ERROR_LOCKED)
-      return TR_EXIT_LOCKED;
-    return TR_EXIT_TEMPFAIL;
-  }
-
-  PipelineStats total = { 0 };
-  int rc;
-  guint backoff = 0;
-  for (;;) {
-    PipelineStats stats;
-    rc = pipeline_run(ops, self, opts, CLI_INGEST(cmd)->mda, &stats);
-    total.messages += stats.messages;
-    total.reports += stats.reports;
-    total.stored += stats.stored;
-    total.duplicates += stats.duplicates;
-    total.not_reports += stats.not_reports;
-    total.quarantined += stats.quarantined;
-    total.skipped += stats.skipped;
-    total.known += stats.known;
-    if (opts->imap.watch == 0 || pipeline_stop_requested())
-      break;
-    if (rc == TR_EXIT_AUTH || rc == TR_EXIT_TLS || rc == TR_EXIT_LOCKED ||
-        rc == TR_EXIT_USAGE_BATCH)
-      break;
-    if (rc == TR_EXIT_TEMPFAIL) {
-      /* Network trouble: back off (up to 10 polling intervals), logged by the pipeline. */
-      backoff = backoff == 0 ? 1 : MIN(backoff * 2, 10u);
-      cli_sleep_interruptible(opts->imap.watch * backoff);
-    } else {
-      backoff = 0;
-      cli_sleep_interruptible(opts->imap.watch);
-    }
-    if (pipeline_stop_requested()) {
-      rc = TR_EXIT_OK;
-      break;
-    }
-  }
-  ops->close(self);
-
-  if (pipeline_stop_requested()) {
-    /* --watch: a clean stop. A batch command: the rest is left for a later run. */
-    rc = opts->imap.watch > 0 ? (rc == TR_EXIT_TEMPFAIL ? TR_EXIT_OK : rc) : TR_EXIT_TEMPFAIL;
-  }
-  if (!CLI_INGEST(cmd)->mda) {
-    g_autoptr(GString) where = g_string_new(NULL);
-    if (!opts->no_store)
-      g_string_append_printf(where, " store=%s", opts->store_dir);
-    if (opts->csv_path)
-      g_string_append_printf(where, " csv=%s", opts->csv_path);
-    if (opts->jsonl_path)
-      g_string_append_printf(where, " jsonl=%s", opts->jsonl_path);
-    if (total.quarantined > 0) {
-      g_autofree char *q = store_quarantine_path(opts->store_dir, opts->quarantine_dir);
-      g_string_append_printf(where, " quarantine=%s", q);
-    }
-    tr_log_info("output:%s", where->str);
-    g_autofree char *line = pipeline_stats_line(&total);
-    tr_log_info("%s", line);
-  }
-  return rc;
-}
-
-int
-cli_main(int argc, char **argv)
-{
-  setlocale(LC_ALL, "");
-  if (argc < 2) {
-    cli_print_usage(stderr);
-    return TR_EXIT_USAGE_BATCH;
-  }
-  const char *name = argv[1];
-  if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
-    cli_print_usage(stdout);
-    return TR_EXIT_OK;
-  }
-  if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0) {
-    cli_print_version();
-    return TR_EXIT_OK;
-  }
-  const TrCommand *cmd = tr_command_find(name);
-  if (cmd == NULL) {
-    fprintf(stderr, "tlsrpt-ingest: unknown command '%s'\n\n", name);
-    cli_print_usage(stderr);
-    return TR_EXIT_USAGE_BATCH;
-  }
-  return cmd->run(cmd, argc - 1, argv + 1);
-}
-
-/* mda, maildir, mbox, file, imap: argv[0] is the command's name. */
-static int
-cli_ingest_run(const TrCommand *cmd, int argc, char **argv)
-{
-  int usage_rc = CLI_INGEST(cmd)->mda ? TR_EXIT_USAGE : TR_EXIT_USAGE_BATCH;
-  int config_rc = CLI_INGEST(cmd)->mda ? TR_EXIT_CONFIG : TR_EXIT_USAGE_BATCH;
-
-  /* Find --config / -c before parsing, to put the config file's values first. */
-  const char *config_path = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--") == 0)
-      break;
-    if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
-      config_path = argv[i + 1];
-    else if (g_str_has_prefix(argv[i], "--config="))
-      config_path = argv[i] + strlen("--config=");
-  }
-
-  memset(&cli_args, 0, sizeof cli_args);
-  g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func(g_free);
-  g_ptr_array_add(full, g_strdup_printf("tlsrpt-ingest %s", cmd->name));
-  g_autofree char *config_password = NULL;
-  g_autoptr(GError) error = NULL;
-  {
-    g_autofree char *path = config_path ? g_strdup(config_path) : cli_default_config_path();
-    if (path != NULL &&
-        !cli_load_config(cmd, path, config_path != NULL, full, &config_password, &error)) {
-      fprintf(stderr, "tlsrpt-ingest: %s\n", error->message);
-      return config_rc;
-    }
-  }
-  for (int i = 1; i < argc; i++)
-    g_ptr_array_add(full, g_strdup(argv[i]));
-  g_ptr_array_add(full, NULL);
-
-  g_autofree char *param = g_strdup_printf("%s", cmd->args);
-  g_autoptr(GOptionContext) ctx = g_option_context_new(param);
-  g_option_context_set_summary(ctx, cmd->summary);
-  g_option_context_set_description(
-      ctx, "Options can also be set in the config file, in a [tlsrpt-ingest] group, as\n"
-           "'option-name = value' (flags: true/false); the command line wins.\n"
-           "See tlsrpt-ingest(1).");
-  g_option_context_add_main_entries(ctx, cli_output_entries, NULL);
-  if (CLI_INGEST(cmd)->flags & CLI_OPT_MAILDIR)
-    g_option_context_add_main_entries(ctx, cli_maildir_entries, NULL);
-  if (CLI_INGEST(cmd)->flags & CLI_OPT_IMAP) {
-    /* --max-message-size is already a common option. */
-    GOptionEntry imap_entries[G_N_ELEMENTS(cli_imap_entries)];
-    guint n = 0;
-    for (const GOptionEntry *e = cli_imap_entries; e->long_name != NULL; e++)
-      if (strcmp(e->long_name, "max-message-size") != 0)
-        imap_entries[n++] = *e;
-    memset(&imap_entries[n], 0, sizeof imap_entries[n]);
-    g_option_context_add_main_entries(ctx, imap_entries, NULL);
-  }
-
-  int fargc = (int) full->len - 1;
-  char **fargv = (char **) full->pdata;
-  /* g_option_context_parse rearranges the pointers; keep our own copy for freeing. */
-  g_autofree char **parse_argv = g_memdup2(fargv, sizeof(char *) * (gsize) (fargc + 1));
-  int pargc = fargc;
-  char **pargv = parse_argv;
-  if (!g_option_context_parse(ctx, &pargc, &pargv, &error)) {
-    fprintf(stderr, "tlsrpt-ingest %s: %s\nTry 'tlsrpt-ingest %s --help'.\n", cmd->name,
-            error->message, cmd->name);
-    cli_args_clear();
-    return usage_rc;
-  }
-  guint nargs = (guint) pargc - 1;
-  char **args = pargv + 1;
-  if (nargs > 0 && strcmp(args[0], "--") == 0) {
-    args++;
-    nargs--;
-  }
-  if (nargs < CLI_INGEST(cmd)->min_args || nargs > CLI_INGEST(cmd)->max_args) {
-    fprintf(stderr, "tlsrpt-ingest %s: expected %s\nTry 'tlsrpt-ingest %s --help'.\n",
-            cmd->name, cmd->args, cmd->name);
-    cli_args_clear();
-    return usage_rc;
-  }
-
-  TrOptions opts;
-  tr_options_init(&opts);
-  if (!cli_build_options(cmd, &opts, &error)) {
-    fprintf(stderr, "tlsrpt-ingest %s: %s\n", cmd->name, error->message);
-    tr_options_clear(&opts);
-    cli_args_clear();
-    return usage_rc;
-  }
-  opts.imap.password = g_steal_pointer(&config_password);
-  tr_log_init(opts.verbosity, CLI_INGEST(cmd)->mda);
-  if (opts.imap.insecure)
-    tr_log_warn("--insecure: the server certificate is NOT verified; anyone on the path "
-                "can read the password and the mail");
-
-  mime_walk_init();
-  cli_install_signals();
-
-  /* NULL-terminated argument list for the source. */
-  g_autoptr(GPtrArray) source_args = g_ptr_array_new();
-  for (guint i = 0; i < nargs; i++)
-    g_ptr_array_add(source_args, args[i]);
-  g_ptr_array_add(source_args, NULL);
-
-  int rc = cli_run_source(cmd, &opts, (char **) source_args->pdata);
-  tr_options_clear(&opts);
-  cli_args_clear();
-  return rc;
 }

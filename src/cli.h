@@ -1,10 +1,148 @@
-/* cli.h - command line, config file, help texts and command dispatch. */
+/* cli.h - command dispatch, and the option and config-file handling every command
+ * shares. A command (cmd-NAME.c, see command.h) parses its argv with cli_parse(): its
+ * own option groups plus the shared ones it chooses, with the config file applied
+ * through those groups.
+ *
+ * Option groups are data. A CliGroup's entries are ordinary GOptionEntry rows whose
+ * arg_data is not a pointer but the offset of the field they fill (CLI_FIELD()), in
+ * CliCommon for the shared groups (shared = TRUE), else in the command's own options
+ * struct (the @own argument of cli_parse()). A G_OPTION_ARG_CALLBACK entry keeps its
+ * function in arg_data and is called with that struct as its data.
+ *
+ * Example, a command with one option of its own and the store group:
+ *
+ *   typedef struct { char *domain; gboolean json; } SummaryArgs;
+ *   static const GOptionEntry summary_entries[] = {
+ *     { "domain", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(SummaryArgs, domain),
+ *       "Only the reports of DOMAIN", "DOMAIN" },
+ *     { "json", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(SummaryArgs, json), "JSON output", NULL },
+ *     { NULL },
+ *   };
+ *   static const CliGroup summary_group = { "summary", "Summary options", summary_entries, FALSE };
+ *   static const CliGroup *const summary_groups[] = { &cli_group_store, &summary_group, NULL };
+ *
+ *   static int
+ *   summary_run(const TrCommand *cmd, int argc, char **argv)
+ *   {
+ *     SummaryArgs own = { 0 };
+ *     g_auto(CliCommon) common = CLI_COMMON_INIT;
+ *     int rc;
+ *     if (!cli_parse(cmd, summary_groups, &own, &common, argc, argv, &rc))
+ *       return rc;                       // --help, -V, or an error already printed
+ *     if (common.n_args != 0)
+ *       return cli_usage_error(cmd, TR_MODE_BATCH, "takes no arguments");
+ *     g_autofree char *store = cli_store_dir(&common);
+ *     ...
+ *     g_free(own.domain);
+ *     return TR_EXIT_OK;
+ *   }
+ *
+ * Config file: [tlsrpt-ingest] 'key = value' lines are the long options without the
+ * dashes. A key of this command's groups is applied before the command line (which
+ * wins); a key of another command's option (any group in cli_config_groups[],
+ * command.c) is accepted and ignored; any other key is a config error naming the file.
+ * 'password' is read for the imap source (CliCommon.config_password) and requires a
+ * private file. Only commands that take cli_group_store read a config file. */
 #ifndef TLSRPT_CLI_H
 #define TLSRPT_CLI_H
 
 #include "common.h"
+#include "command.h"
+
+#include <stddef.h>
 
 /* The whole program: returns the process exit code. */
 int cli_main(int argc, char **argv);
+
+typedef struct CliGroup CliGroup;
+struct CliGroup {
+  const char *name;              /* "store"; --help-NAME shows this group alone */
+  const char *description;       /* "Store options" */
+  const GOptionEntry *entries;   /* NULL-terminated; arg_data = CLI_FIELD(Type, field) */
+  gboolean shared;               /* fills CliCommon, not the command's own struct */
+};
+
+#define CLI_FIELD(type, field) GSIZE_TO_POINTER(offsetof(type, field))
+
+/* What the shared groups fill, and what cli_parse() found. Zero (CLI_COMMON_INIT) means
+ * "not given" for every field. */
+typedef struct {
+  /* cli_group_store: --config --store --quiet --verbose */
+  char *config;
+  char *store;
+  gboolean quiet;
+  int verbose;
+  /* cli_group_outputs: --csv --jsonl --no-store --quarantine */
+  char *csv;
+  char *jsonl;
+  gboolean no_store;
+  char *quarantine;
+  /* cli_group_limits: --max-* --batch-size --lock-timeout */
+  char *max_report_size;
+  char *max_message_size;
+  int max_mime_depth;
+  int max_parts;
+  int max_json_depth;
+  int batch_size;
+  double lock_timeout;
+  /* Set by cli_parse(). */
+  gboolean version;              /* -V was given (cli_parse() printed the version) */
+  char **args;                   /* the positional arguments, NULL-terminated */
+  guint n_args;
+  char *config_file;             /* the config file that was read, or NULL */
+  char *config_password;         /* its 'password =' value, or NULL */
+} CliCommon;
+
+#define CLI_COMMON_INIT { 0 }
+void cli_common_clear(CliCommon *common);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CliCommon, cli_common_clear)
+
+/* The shared groups. Their fields are in CliCommon. */
+extern const CliGroup cli_group_store;     /* --config --store --quiet --verbose */
+extern const CliGroup cli_group_outputs;   /* --csv --jsonl --no-store --quarantine */
+extern const CliGroup cli_group_limits;    /* --max-report-size ... --lock-timeout */
+
+/* Every group whose keys a config file may hold (command.c): keys of groups the
+ * running command does not take are accepted and ignored. */
+extern const CliGroup *const cli_config_groups[];
+
+/* Parse @argv (argv[0] = the command's name) with @groups (NULL-terminated) after
+ * applying the config file through them. Every command also takes -V / --version.
+ * Fields of non-shared groups land in @own. TRUE: go on (common->args holds the
+ * arguments). FALSE: return *exit_code from run(): 0 after -V, else a usage or
+ * config error already printed to standard error (the code chosen for @mode;
+ * cli_parse() is cli_parse_mode() in TR_MODE_BATCH). --help prints and exits 0. */
+gboolean cli_parse(const TrCommand *cmd, const CliGroup *const groups[], gpointer own,
+                   CliCommon *common, int argc, char **argv, int *exit_code);
+gboolean cli_parse_mode(const TrCommand *cmd, const CliGroup *const groups[], gpointer own,
+                        CliCommon *common, int argc, char **argv, TrExitMode mode,
+                        int *exit_code);
+
+/* Print "tlsrpt-ingest CMD: MESSAGE" and the --help hint; returns the usage error's
+ * exit code for @mode. */
+int cli_usage_error(const TrCommand *cmd, TrExitMode mode, const char *format, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* Print @error (CLI_ERROR: with the --help hint) and return tr_exit_for(error, mode). */
+int cli_fail(const TrCommand *cmd, const GError *error, TrExitMode mode);
+
+/* ---- turning CliCommon into settings ------------------------------------- */
+
+/* (transfer full) --store, else $XDG_DATA_HOME/tlsrpt-ingest. */
+char *cli_store_dir(const CliCommon *common);
+
+/* -1 quiet, 0 normal, 1.. verbose. */
+int cli_verbosity(const CliCommon *common);
+
+/* "64M" -> bytes; NULL leaves *out. CLI_ERROR_USAGE naming --@option otherwise. */
+gboolean cli_parse_size(const char *option, const char *text, gsize *out, GError **error);
+
+/* The limits group's values into @limits and the batch and lock settings (each
+ * nullable); unset values keep what is there. CLI_ERROR_USAGE on a bad value. */
+gboolean cli_common_limits(const CliCommon *common, TrLimits *limits, guint *batch_size,
+                           double *lock_timeout, GError **error);
+
+/* Block SIGPIPE and SIGXFSZ; SIGTERM and SIGINT ask the pipeline to stop. */
+void cli_install_signals(void);
 
 #endif

@@ -1,12 +1,15 @@
-/* command.c - the command registry: one line per command. */
+/* command.c - the command registry: one line per command; and the option groups
+ * whose keys a shared config file may hold. */
 #include "command.h"
 
+#include "cli.h"
+
 const TrCommand *const tr_commands[] = {
-  &cli_cmd_mda,
-  &cli_cmd_maildir,
-  &cli_cmd_mbox,
-  &cli_cmd_file,
-  &cli_cmd_imap,
+  &cmd_mda,
+  &cmd_maildir,
+  &cmd_mbox,
+  &cmd_file,
+  &cmd_imap,
   NULL,
 };
 
@@ -18,3 +21,18 @@ tr_command_find(const char *name)
       return tr_commands[i];
   return NULL;
 }
+
+/* cmd-ingest.c */
+extern const CliGroup cmd_ingest_maildir_group, cmd_ingest_imap_group;
+
+/* Every option group a config file may set: a key of a group the running command does
+ * not take is accepted and ignored (cli.h). A command whose own options belong in the
+ * config file adds its group here. */
+const CliGroup *const cli_config_groups[] = {
+  &cli_group_store,
+  &cli_group_outputs,
+  &cli_group_limits,
+  &cmd_ingest_maildir_group,
+  &cmd_ingest_imap_group,
+  NULL,
+};

@@ -1,6 +1,7 @@
-/* command.h - the command registry. A command is one file (cmd-NAME.c or, for the
- * ingestion family, cli.c) with a run() function, plus one line in command.c.
- * cli.c dispatches: it finds the command by name and hands it the rest of argv. */
+/* command.h - the command registry. A command is one file (cmd-NAME.c; the ingestion
+ * family is cmd-ingest.c) with a run() function, plus one line in command.c. Its
+ * options are parsed with cli_parse() (cli.h). cli.c dispatches: it finds the command
+ * by name and hands it the rest of argv. */
 #ifndef TLSRPT_COMMAND_H
 #define TLSRPT_COMMAND_H
 
@@ -25,8 +26,7 @@ extern const TrCommand *const tr_commands[];
 const TrCommand *tr_command_find(const char *name);
 
 /* ---- one line per command file ------------------------------------------ */
-/* cli.c: mda, maildir, mbox, file, imap */
-extern const TrCommand cli_cmd_mda, cli_cmd_maildir, cli_cmd_mbox, cli_cmd_file,
-    cli_cmd_imap;
+/* cmd-ingest.c: mda, maildir, mbox, file, imap */
+extern const TrCommand cmd_mda, cmd_maildir, cmd_mbox, cmd_file, cmd_imap;
 
 #endif

@@ -1,5 +1,6 @@
 /* common.h - shared types of every stage: error domains, the transient/permanent
- * classification, exit codes, limits and options, autoptr cleanups for GMime and json-c.
+ * classification, exit codes (exit.h), limits, the pipeline's options, autoptr cleanups
+ * for GMime and json-c.
  *
  * Ownership notes follow GMime's style: "(transfer full)" means the caller owns and
  * must free the result, "(transfer none)" means it is borrowed. */
@@ -91,18 +92,8 @@ typedef enum {
 /* The one place that decides transient vs permanent. */
 TrErrorClass tr_error_classify(const GError *error);
 
-/* ---- exit codes: mapped here only, documented in docs/exit-codes.md ------- */
-enum {
-  TR_EXIT_OK = 0,             /* every message stored, duplicate or not a report */
-  TR_EXIT_QUARANTINED = 1,    /* batch: some messages quarantined */
-  TR_EXIT_USAGE_BATCH = 2,    /* batch: usage error */
-  TR_EXIT_AUTH = 3,           /* imap: authentication refused */
-  TR_EXIT_TLS = 4,            /* imap: certificate / TLS failure */
-  TR_EXIT_LOCKED = 5,         /* imap: another poller holds the mailbox */
-  TR_EXIT_USAGE = 64,         /* EX_USAGE (mda) */
-  TR_EXIT_TEMPFAIL = 75,      /* EX_TEMPFAIL: not stored durably, retry */
-  TR_EXIT_CONFIG = 78,        /* EX_CONFIG (mda) */
-};
+/* Exit codes and their mapping from errors: exit.h (included here for every stage). */
+#include "exit.h"
 
 /* ---- limits and options --------------------------------------------------- */
 typedef struct {
@@ -121,24 +112,8 @@ typedef struct {
 
 void tr_limits_init(TrLimits *limits);
 
-typedef enum {
-  TR_STARTTLS_REQUIRED,
-  TR_STARTTLS_TRY,
-  TR_STARTTLS_NO,
-} TrStarttls;
-
-typedef struct {
-  char *user;
-  char *password_file;        /* 0600-style file; else TLSRPT_IMAP_PASSWORD; else ~/.netrc */
-  char *password;             /* from the config file (same permission rule) */
-  TrStarttls starttls;
-  char *cacert;
-  gboolean insecure;
-  gboolean all;               /* UID SEARCH ALL instead of UNSEEN */
-  char *error_folder;         /* quarantined messages go here, if set */
-  guint watch;                /* 0 = --once; else poll interval in seconds */
-} TrImapOptions;
-
+/* What the ingestion pipeline is given (the store, the outputs, the limits and the
+ * group commit); sources get a SourceConfig (source.h), sinks a SinkConfig (sink.h). */
 typedef struct {
   char *store_dir;            /* state dir; the tree store unless no_store */
   gboolean no_store;
@@ -147,12 +122,8 @@ typedef struct {
   char *quarantine_dir;       /* default STORE/quarantine */
   int verbosity;              /* -1 quiet, 0 normal, 1.. verbose */
   TrLimits limits;
-  /* maildir */
-  gboolean mark_seen;
-  char *move_to;
   guint batch_size;           /* messages per group commit; default 512 */
   double lock_timeout;        /* seconds to wait for the store lock; default 60 */
-  TrImapOptions imap;
 } TrOptions;
 
 void tr_options_init(TrOptions *opts);

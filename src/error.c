@@ -64,13 +64,5 @@ tr_options_clear(TrOptions *opts)
   g_free(opts->csv_path);
   g_free(opts->jsonl_path);
   g_free(opts->quarantine_dir);
-  g_free(opts->move_to);
-  g_free(opts->imap.user);
-  g_free(opts->imap.password_file);
-  if (opts->imap.password)
-    memset(opts->imap.password, 0, strlen(opts->imap.password));
-  g_free(opts->imap.password);
-  g_free(opts->imap.cacert);
-  g_free(opts->imap.error_folder);
   memset(opts, 0, sizeof *opts);
 }

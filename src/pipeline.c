@@ -324,20 +324,26 @@ pending_message_free(PendingMessage *p)
 static gboolean
 pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **error)
 {
+  /* Each sink is given its own settings only. */
   const SinkOps *list[8];
+  SinkConfig configs[8] = { { NULL } };
   guint n = 0;
   if (!pl->opts->no_store)
     list[n++] = sink_find("tree");
-  if (pl->opts->csv_path != NULL)
+  if (pl->opts->csv_path != NULL) {
+    configs[n].path = pl->opts->csv_path;
     list[n++] = sink_find("csv");
-  if (pl->opts->jsonl_path != NULL)
+  }
+  if (pl->opts->jsonl_path != NULL) {
+    configs[n].path = pl->opts->jsonl_path;
     list[n++] = sink_find("jsonl");
+  }
   for (guint i = 0; extra_sinks != NULL && extra_sinks[i] != NULL && n < G_N_ELEMENTS(list); i++)
     list[n++] = extra_sinks[i];
   for (guint i = 0; i < n; i++) {
     const SinkOps *ops = list[i];
     g_assert(ops != NULL);
-    gpointer self = ops->open(pl->opts, store_durability(pl->store), error);
+    gpointer self = ops->open(&configs[i], store_durability(pl->store), error);
     if (self == NULL) {
       g_prefix_error(error, "%s sink: ", ops->name);
       return FALSE;
@@ -528,26 +534,6 @@ fail_unlocked:
   return FALSE;
 }
 
-static int
-pipeline_exit_code_for(const GError *error, gboolean mda_mode)
-{
-  if (error->domain == SOURCE_ERROR) {
-    switch ((SourceError) error->code) {
-    case SOURCE_ERROR_AUTH:
-      return mda_mode ? TR_EXIT_TEMPFAIL : TR_EXIT_AUTH;
-    case SOURCE_ERROR_TLS:
-      return mda_mode ? TR_EXIT_TEMPFAIL : TR_EXIT_TLS;
-    case SOURCE_ERROR_LOCKED:
-      return mda_mode ? TR_EXIT_TEMPFAIL : TR_EXIT_LOCKED;
-    case SOURCE_ERROR_NOT_FOUND:
-      return mda_mode ? TR_EXIT_USAGE : TR_EXIT_USAGE_BATCH;
-    default:
-      break;
-    }
-  }
-  return TR_EXIT_TEMPFAIL;
-}
-
 int
 pipeline_run(const SourceOps *source, gpointer source_self, const TrOptions *opts,
              gboolean mda_mode, PipelineStats *stats)
@@ -596,7 +582,7 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     if (!source->next(source_self, &msg, &error)) {
       if (error != NULL) {
         tr_log_error("%s", error->message);
-        rc = pipeline_exit_code_for(error, mda_mode);
+        rc = tr_exit_for(error, mda_mode ? TR_MODE_MDA : TR_MODE_BATCH);
       }
       break;
     }

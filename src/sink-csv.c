@@ -152,14 +152,14 @@ sink_csv_format_rows(const Report *r, GString *out)
 }
 
 static gpointer
-sink_csv_open(const TrOptions *opts, StoreSync *sync, GError **error)
+sink_csv_open(const SinkConfig *config, StoreSync *sync, GError **error)
 {
-  if (opts->csv_path == NULL || opts->csv_path[0] == '\0') {
+  if (config->path == NULL || config->path[0] == '\0') {
     g_set_error(error, SINK_ERROR, SINK_ERROR_IO, "no CSV file given");
     return NULL;
   }
   SinkCsv *self = g_new0(SinkCsv, 1);
-  self->path = g_strdup(opts->csv_path);
+  self->path = g_strdup(config->path);
   self->buf = g_string_new(NULL);
   self->to_stdout = strcmp(self->path, "-") == 0;
   self->spill = (SinkSpill) SINK_SPILL_INIT;

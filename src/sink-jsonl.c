@@ -13,14 +13,14 @@ typedef struct {
 } SinkJsonl;
 
 static gpointer
-sink_jsonl_open(const TrOptions *opts, StoreSync *sync, GError **error)
+sink_jsonl_open(const SinkConfig *config, StoreSync *sync, GError **error)
 {
-  if (opts->jsonl_path == NULL || opts->jsonl_path[0] == '\0') {
+  if (config->path == NULL || config->path[0] == '\0') {
     g_set_error(error, SINK_ERROR, SINK_ERROR_IO, "no JSON Lines file given");
     return NULL;
   }
   SinkJsonl *self = g_new0(SinkJsonl, 1);
-  self->path = g_strdup(opts->jsonl_path);
+  self->path = g_strdup(config->path);
   self->to_stdout = strcmp(self->path, "-") == 0;
   self->buf = g_string_new(NULL);
   self->spill = (SinkSpill) SINK_SPILL_INIT;

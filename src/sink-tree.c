@@ -470,7 +470,7 @@ sink_tree_stage(SinkTree *self, const char *rel, char *name, GBytes *data)
 }
 
 static gpointer
-sink_tree_open(const TrOptions *opts, StoreSync *sync, GError **error)
+sink_tree_open(const SinkConfig *config, StoreSync *sync, GError **error)
 {
   SinkTree *self = g_new0(SinkTree, 1);
   self->sync = sync;

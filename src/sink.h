@@ -27,9 +27,14 @@
 #include "report.h"
 #include "store-sync.h"
 
+/* What a sink is given: only its own settings. */
+typedef struct {
+  const char *path;       /* csv, jsonl: the file ("-" = standard output); tree: NULL */
+} SinkConfig;
+
 typedef struct {
   const char *name;       /* "tree", "csv", "jsonl" */
-  gpointer (*open)(const TrOptions *opts, StoreSync *sync, GError **error);
+  gpointer (*open)(const SinkConfig *config, StoreSync *sync, GError **error);
   gboolean (*write)(gpointer self, const Report *report, GError **error);
   gboolean (*flush)(gpointer self, GError **error);
   void (*rollback)(gpointer self);

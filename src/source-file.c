@@ -78,11 +78,11 @@ source_file_walk(const char *dir, GPtrArray *paths, GError **error)
 static void source_file_close(gpointer self_);
 
 static gpointer
-source_file_open(const TrOptions *opts, char **args, GError **error)
+source_file_open(const SourceConfig *opts, char **args, GError **error)
 {
   g_assert(args != NULL);
   SourceFile *self = g_new0(SourceFile, 1);
-  self->max_size = opts->limits.max_message_size;
+  self->max_size = opts->max_message_size;
   self->paths = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; args[i] != NULL; i++) {
     struct stat st;

@@ -1122,7 +1122,7 @@ source_imap_parse_url(SourceImap *self, const char *url, GError **error)
 }
 
 static gpointer
-source_imap_open(const TrOptions *opts, char **args, GError **error)
+source_imap_open(const SourceConfig *opts, char **args, GError **error)
 {
   if (!source_imap_load_curl(error))
     return NULL;
@@ -1151,7 +1151,7 @@ source_imap_open(const TrOptions *opts, char **args, GError **error)
   self->cacert = g_strdup(opts->imap.cacert);
   self->insecure = opts->imap.insecure;
   self->all = opts->imap.all;
-  self->max_message_size = opts->limits.max_message_size;
+  self->max_message_size = opts->max_message_size;
   self->store_dir = g_strdup(opts->store_dir);
   self->io_timeout_ms = SOURCE_IMAP_IO_TIMEOUT_MS;
 

@@ -484,7 +484,7 @@ static gboolean source_maildir_ack(SourceMaildir *self, SourceMaildirBox *box,
                                    GError **error);
 
 static gpointer
-source_maildir_open(const TrOptions *opts, char **args, GError **error)
+source_maildir_open(const SourceConfig *opts, char **args, GError **error)
 {
   g_assert(args != NULL);
   if (opts->move_to != NULL && !source_maildir_folder_ok(opts->move_to)) {
@@ -494,7 +494,7 @@ source_maildir_open(const TrOptions *opts, char **args, GError **error)
     return NULL;
   }
   SourceMaildir *self = g_new0(SourceMaildir, 1);
-  self->max_size = opts->limits.max_message_size;
+  self->max_size = opts->max_message_size;
   self->mark_seen = opts->mark_seen;
   self->move_to = g_strdup(opts->move_to);
   self->store_dir = g_strdup(opts->store_dir);

@@ -333,7 +333,7 @@ source_mbox_read_message(SourceMbox *self, SourceMessage **msg, GError **error)
 static void source_mbox_close(gpointer self_);
 
 static gpointer
-source_mbox_open(const TrOptions *opts, char **args, GError **error)
+source_mbox_open(const SourceConfig *opts, char **args, GError **error)
 {
   g_assert(args != NULL);
   for (guint i = 0; args[i] != NULL; i++) {
@@ -359,7 +359,7 @@ source_mbox_open(const TrOptions *opts, char **args, GError **error)
   SourceMbox *self = g_new0(SourceMbox, 1);
   /* A GByteArray holds at most G_MAXUINT bytes (and a message may briefly hold its
    * separator's empty line on top of the cap). */
-  self->max_size = MIN(opts->limits.max_message_size, (gsize) G_MAXUINT - 16);
+  self->max_size = MIN(opts->max_message_size, (gsize) G_MAXUINT - 16);
   self->paths = g_strdupv(args);
   self->fd = -1;
   self->buf = g_malloc(SOURCE_MBOX_BUFSIZE);

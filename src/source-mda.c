@@ -21,10 +21,10 @@ typedef struct {
 } SourceMda;
 
 static gpointer
-source_mda_open(const TrOptions *opts, char **args, GError **error)
+source_mda_open(const SourceConfig *opts, char **args, GError **error)
 {
   SourceMda *self = g_new0(SourceMda, 1);
-  self->max_size = opts->limits.max_message_size;
+  self->max_size = opts->max_message_size;
   return self;
 }
 

@@ -28,6 +28,28 @@ source_find(const char *name)
 }
 
 void
+source_config_init(SourceConfig *config)
+{
+  memset(config, 0, sizeof *config);
+  config->max_message_size = TR_DEFAULT_MAX_MESSAGE_SIZE;
+}
+
+void
+source_config_clear(SourceConfig *config)
+{
+  g_free(config->store_dir);
+  g_free(config->move_to);
+  g_free(config->imap.user);
+  g_free(config->imap.password_file);
+  if (config->imap.password != NULL)
+    memset(config->imap.password, 0, strlen(config->imap.password));
+  g_free(config->imap.password);
+  g_free(config->imap.cacert);
+  g_free(config->imap.error_folder);
+  memset(config, 0, sizeof *config);
+}
+
+void
 source_message_free(SourceMessage *msg)
 {
   if (msg == NULL)

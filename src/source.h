@@ -6,6 +6,38 @@
 
 #include "common.h"
 
+typedef enum {
+  TR_STARTTLS_REQUIRED,
+  TR_STARTTLS_TRY,
+  TR_STARTTLS_NO,
+} TrStarttls;
+
+/* The imap source's own settings. */
+typedef struct {
+  char *user;
+  char *password_file;        /* 0600-style file; else TLSRPT_IMAP_PASSWORD; else ~/.netrc */
+  char *password;             /* from the config file (same permission rule) */
+  TrStarttls starttls;
+  char *cacert;
+  gboolean insecure;
+  gboolean all;               /* UID SEARCH ALL instead of UNSEEN */
+  char *error_folder;         /* quarantined messages go here, if set */
+} TrImapOptions;
+
+/* What a source is given: only what sources use (no sink or output settings). */
+typedef struct {
+  char *store_dir;            /* the store directory: the source's own state files */
+  gsize max_message_size;     /* larger messages are skipped, left alone */
+  gboolean mark_seen;         /* maildir, imap: after storing */
+  char *move_to;              /* maildir, imap: after storing (NULL = none) */
+  TrImapOptions imap;         /* imap only: left empty for the other sources */
+} SourceConfig;
+
+/* Defaults (max_message_size TR_DEFAULT_MAX_MESSAGE_SIZE); clear frees the strings and
+ * wipes the password. */
+void source_config_init(SourceConfig *config);
+void source_config_clear(SourceConfig *config);
+
 typedef struct {
   GBytes *data;           /* the message (or raw report) bytes; NULL when skipped */
   char *origin;           /* for the log: path, "stdin", "mbox:FILE#N", "imap:...;UID=N" */
@@ -31,7 +63,7 @@ typedef enum {
 typedef struct {
   const char *name;       /* "mda", "maildir", "mbox", "file", "imap" */
   /* @args: NULL-terminated list of command arguments (paths, URL). */
-  gpointer (*open)(const TrOptions *opts, char **args, GError **error);
+  gpointer (*open)(const SourceConfig *config, char **args, GError **error);
   /* TRUE + *msg (transfer full) for the next message; FALSE with no error at the end;
    * FALSE + error on failure (transient errors stop the run). */
   gboolean (*next)(gpointer self, SourceMessage **msg, GError **error);

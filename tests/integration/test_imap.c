@@ -360,9 +360,9 @@ make_broken_gzip_message(void)
 /* ---- source-level helpers ------------------------------------------------------------ */
 
 static void
-opts_for(Dove *d, TrOptions *opts)
+opts_for(Dove *d, SourceConfig *opts)
 {
-  tr_options_init(opts);
+  source_config_init(opts);
   opts->store_dir = g_strdup(d->store);
   opts->imap.user = g_strdup("test");
   opts->imap.password_file = g_strdup(d->password_file);
@@ -372,7 +372,7 @@ opts_for(Dove *d, TrOptions *opts)
 }
 
 static gpointer
-open_source(Dove *d, TrOptions *opts, gboolean imaps, GError **error)
+open_source(Dove *d, SourceConfig *opts, gboolean imaps, GError **error)
 {
   g_autofree char *url = dove_url(d, imaps, NULL);
   char *args[] = { url, NULL };
@@ -420,7 +420,7 @@ fetch_corpus(void **state, gboolean imaps)
   for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
     dove_deliver_fixture(d, corpus[i]);
 
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   g_autoptr(GError) error = NULL;
   gpointer src = open_source(d, &opts, imaps, &error);
@@ -452,7 +452,7 @@ fetch_corpus(void **state, gboolean imaps)
   g_autoptr(GPtrArray) again = read_pass(src);
   assert_int_equal(again->len, G_N_ELEMENTS(corpus));
   source_imap_ops.close(src);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
@@ -473,7 +473,7 @@ test_commit_stored_marks_seen(void **state)
   Dove *d = *state;
   for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
     dove_deliver_fixture(d, corpus[i]);
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   g_autoptr(GError) error = NULL;
   gpointer src = open_source(d, &opts, FALSE, &error);
@@ -520,7 +520,7 @@ test_commit_stored_marks_seen(void **state)
   g_autoptr(GPtrArray) all = read_pass(src);
   assert_int_equal(all->len, 0);
   source_imap_ops.close(src);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
@@ -531,7 +531,7 @@ test_move_to_and_error_folder(void **state)
     dove_deliver_fixture(d, corpus[i]);
   g_autoptr(GBytes) broken = make_broken_gzip_message();
   dove_deliver(d, broken);
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   opts.mark_seen = FALSE;
   opts.move_to = g_strdup("Processed");
@@ -552,7 +552,7 @@ test_move_to_and_error_folder(void **state)
   assert_int_equal(dove_count(d, ".Processed", NULL), 3);
   /* mUTF-7 on the wire, Maildir++ with "/" as separator on disk. */
   assert_int_equal(dove_count(d, ".Errors.TLS R&AOk-", NULL), 1);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 /* A server without MOVE: UID COPY, \Deleted, UID EXPUNGE. */
@@ -567,7 +567,7 @@ test_move_without_move_capability(void **state)
   dove_start(d);
   for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
     dove_deliver_fixture(d, corpus[i]);
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   opts.mark_seen = FALSE;
   opts.move_to = g_strdup("Processed");
@@ -583,7 +583,7 @@ test_move_without_move_capability(void **state)
   guint seen = 0;
   assert_int_equal(dove_count(d, ".Processed", &seen), 3);
   assert_int_equal(seen, 0);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
@@ -592,7 +592,7 @@ test_not_report_stays_unseen(void **state)
   Dove *d = *state;
   g_autoptr(GBytes) plain = make_plain_message();
   dove_deliver(d, plain);
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   g_autoptr(GError) error = NULL;
   gpointer src = open_source(d, &opts, TRUE, &error);
@@ -607,7 +607,7 @@ test_not_report_stays_unseen(void **state)
   g_autoptr(GPtrArray) again = read_pass(src);
   assert_int_equal(again->len, 0);
   source_imap_ops.close(src);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
@@ -615,9 +615,9 @@ test_oversized_message_is_skipped(void **state)
 {
   Dove *d = *state;
   dove_deliver_fixture(d, corpus[0]);
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
-  opts.limits.max_message_size = 100;
+  opts.max_message_size = 100;
   g_autoptr(GError) error = NULL;
   gpointer src = open_source(d, &opts, TRUE, &error);
   assert_non_null(src);
@@ -632,7 +632,7 @@ test_oversized_message_is_skipped(void **state)
   guint seen = 0;
   assert_int_equal(dove_count(d, "", &seen), 1);
   assert_int_equal(seen, 0);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
@@ -640,7 +640,7 @@ test_wrong_password_is_auth_error(void **state)
 {
   Dove *d = *state;
   write_password(d, "wrong");
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   g_autoptr(GError) error = NULL;
   gpointer src = open_source(d, &opts, TRUE, &error);
@@ -649,7 +649,7 @@ test_wrong_password_is_auth_error(void **state)
   if (strstr(error->message, "login refused for user test") == NULL)
     fail_msg("unexpected message: %s", error->message);
   assert_null(strstr(error->message, "wrong"));
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
@@ -657,7 +657,7 @@ test_password_file_permissions(void **state)
 {
   Dove *d = *state;
   chmod(d->password_file, 0640);
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   g_autoptr(GError) error = NULL;
   gpointer src = open_source(d, &opts, TRUE, &error);
@@ -674,7 +674,7 @@ test_password_file_permissions(void **state)
   if (src == NULL)
     fail_msg("open with TLSRPT_IMAP_PASSWORD: %s", error->message);
   source_imap_ops.close(src);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
@@ -682,7 +682,7 @@ test_untrusted_certificate_is_tls_error(void **state)
 {
   Dove *d = *state;
   dove_deliver_fixture(d, corpus[0]);
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   g_clear_pointer(&opts.imap.cacert, g_free);
   for (int imaps = 0; imaps < 2; imaps++) {
@@ -694,14 +694,14 @@ test_untrusted_certificate_is_tls_error(void **state)
   guint seen = 0;
   assert_int_equal(dove_count(d, "", &seen), 1);
   assert_int_equal(seen, 0);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
 test_second_poller_is_locked_out(void **state)
 {
   Dove *d = *state;
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   g_autoptr(GError) error = NULL;
   gpointer first = open_source(d, &opts, TRUE, &error);
@@ -715,7 +715,7 @@ test_second_poller_is_locked_out(void **state)
   second = open_source(d, &opts, TRUE, &error);
   assert_non_null(second);
   source_imap_ops.close(second);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
@@ -724,7 +724,7 @@ test_uidvalidity_change_resets_last_uid(void **state)
   Dove *d = *state;
   for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
     dove_deliver_fixture(d, corpus[i]);
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   opts.imap.all = TRUE;
   g_autoptr(GError) error = NULL;
@@ -745,14 +745,14 @@ test_uidvalidity_change_resets_last_uid(void **state)
   assert_string_not_equal(m->origin, origin);
   assert_non_null(strstr(m->origin, ";UID=1"));
   source_imap_ops.close(src);
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 static void
 test_bad_urls(void **state)
 {
   Dove *d = *state;
-  TrOptions opts;
+  SourceConfig opts;
   opts_for(d, &opts);
   const char *bad[] = { "http://127.0.0.1/INBOX", "imaps://u:pw@127.0.0.1/INBOX",
                         "imaps://127.0.0.1/INBOX;UID=3", NULL };
@@ -769,7 +769,7 @@ test_bad_urls(void **state)
   assert_null(source_imap_ops.open(&opts, args, &error));
   assert_true(g_error_matches(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND));
   assert_non_null(strstr(error->message, "No Such"));
-  tr_options_clear(&opts);
+  source_config_clear(&opts);
 }
 
 /* ---- the command: tlsrpt-ingest imap ------------------------------------------------- */

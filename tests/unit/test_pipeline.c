@@ -18,7 +18,7 @@ typedef struct {
 static FakeSource *fake_source;
 
 static gpointer
-fake_source_open(const TrOptions *opts, char **args, GError **error)
+fake_source_open(const SourceConfig *config, char **args, GError **error)
 {
   return fake_source;
 }
@@ -77,7 +77,7 @@ typedef struct {
 static FakeSink fake_sink;
 
 static gpointer
-fake_sink_open(const TrOptions *opts, StoreSync *sync, GError **error)
+fake_sink_open(const SinkConfig *config, StoreSync *sync, GError **error)
 {
   return &fake_sink;
 }

@@ -14,7 +14,7 @@
 
 typedef struct {
   char *dir;
-  TrOptions opts;
+  SourceConfig opts;
 } Fixture;
 
 static int
@@ -22,7 +22,7 @@ setup(void **state)
 {
   Fixture *f = g_new0(Fixture, 1);
   f->dir = tu_mkdtemp();
-  tr_options_init(&f->opts);
+  source_config_init(&f->opts);
   *state = f;
   return 0;
 }
@@ -33,7 +33,7 @@ teardown(void **state)
   Fixture *f = *state;
   tu_rmtree(f->dir);
   g_free(f->dir);
-  tr_options_clear(&f->opts);
+  source_config_clear(&f->opts);
   g_free(f);
   return 0;
 }
@@ -80,7 +80,7 @@ assert_bytes_str(GBytes *b, const char *text)
 
 /* Open @ops on @args and read every message. (transfer full) */
 static GPtrArray *
-read_all(const SourceOps *ops, const TrOptions *opts, const char *const *args,
+read_all(const SourceOps *ops, const SourceConfig *opts, const char *const *args,
          gpointer *self_out)
 {
   g_autoptr(GError) error = NULL;
@@ -475,7 +475,7 @@ test_maildir_oversized_skipped(void **state)
   write_in(f, "md/new/1001.B.host", big);
   g_autofree char *md = path_in(f, "md");
   const char *args[] = { md, NULL };
-  f->opts.limits.max_message_size = 100;
+  f->opts.max_message_size = 100;
   f->opts.mark_seen = TRUE;
   gpointer self = NULL;
   g_autoptr(GPtrArray) msgs = read_all(&source_maildir_ops, &f->opts, args, &self);
@@ -492,7 +492,7 @@ test_maildir_oversized_skipped(void **state)
   assert_false(exists_in(f, "md/cur/1001.B.host:2,S"));
   source_maildir_ops.close(self);
   /* Exactly at the limit is fine. */
-  f->opts.limits.max_message_size = strlen("Subject: A\n\nmessage A\n");
+  f->opts.max_message_size = strlen("Subject: A\n\nmessage A\n");
   g_autoptr(GPtrArray) again = read_all(&source_maildir_ops, &f->opts, args, NULL);
   assert_non_null(msg_at(again, 0)->data);
 }
@@ -948,7 +948,7 @@ test_mbox_oversized_skipped(void **state)
   for (guint i = 0; i < 100; i++)
     g_string_append(box, "0123456789012345678901234567890123456789\n");
   g_string_append(box, "\nFrom a@b Mon Nov 20 10:00:00 2023\nS: 3\n\nsmall too\n");
-  f->opts.limits.max_message_size = 100;
+  f->opts.max_message_size = 100;
   g_autoptr(GPtrArray) msgs = read_mbox_text(f, box->str, NULL);
   assert_int_equal(msgs->len, 3);
   assert_bytes_str(msg_at(msgs, 0)->data, "S: 1\n\nsmall\n");
@@ -999,7 +999,7 @@ test_mbox_long_lines(void **state)
   /* An overlong From_ line: skipped whole. */
   g_string_append_len(box, line->str, line->len);
   g_string_append(box, "Subject: after long From_\n");
-  f->opts.limits.max_message_size = 4 * 1024 * 1024;
+  f->opts.max_message_size = 4 * 1024 * 1024;
   g_autoptr(GPtrArray) msgs = read_mbox_text(f, box->str, NULL);
   assert_int_equal(msgs->len, 2);
   assert_bytes_eq(msg_at(msgs, 0)->data, msg1->str, msg1->len);
@@ -1159,7 +1159,7 @@ test_file_missing_and_oversized(void **state)
   write_in(f, "big.json", "{\"padding\": \"0123456789012345678901234567890123456789\"}");
   g_autofree char *big = path_in(f, "big.json");
   const char *args2[] = { big, NULL };
-  f->opts.limits.max_message_size = 10;
+  f->opts.max_message_size = 10;
   g_autoptr(GPtrArray) msgs = read_all(&source_file_ops, &f->opts, args2, NULL);
   assert_int_equal(msgs->len, 1);
   assert_null(msg_at(msgs, 0)->data);
@@ -1200,7 +1200,7 @@ static void
 test_mda_oversized(void **state)
 {
   Fixture *f = *state;
-  f->opts.limits.max_message_size = 100;
+  f->opts.max_message_size = 100;
   char data[250];
   memset(data, 'm', sizeof data);
 
