@@ -40,6 +40,9 @@ static const GOptionEntry cli_outputs_entries[] = {
   { "csv", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, csv),
     "Append one row per policy and per failure detail to FILE (header written once)",
     "FILE" },
+  { "csv-raw", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(CliCommon, csv_raw),
+    "Write CSV values exactly as sent: no ' before a formula-like value, control "
+    "characters kept (see docs/csv.md)", NULL },
   { "jsonl", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, jsonl),
     "Append one normalized report per line to FILE ('-' = standard output)", "FILE" },
   { "no-store", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(CliCommon, no_store),

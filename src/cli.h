@@ -72,8 +72,9 @@ typedef struct {
   char *store;
   gboolean quiet;
   int verbose;
-  /* cli_group_outputs: --csv --jsonl --no-store --quarantine */
+  /* cli_group_outputs: --csv --csv-raw --jsonl --no-store --quarantine */
   char *csv;
+  gboolean csv_raw;
   char *jsonl;
   gboolean no_store;
   char *quarantine;
@@ -99,7 +100,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CliCommon, cli_common_clear)
 
 /* The shared groups. Their fields are in CliCommon. */
 extern const CliGroup cli_group_store;     /* --config --store --quiet --verbose */
-extern const CliGroup cli_group_outputs;   /* --csv --jsonl --no-store --quarantine */
+extern const CliGroup cli_group_outputs;   /* --csv --csv-raw --jsonl --no-store --quarantine */
 extern const CliGroup cli_group_limits;    /* --max-report-size ... --lock-timeout */
 
 /* Every group whose keys a config file may hold (command.c): keys of groups the

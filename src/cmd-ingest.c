@@ -149,6 +149,7 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
   opts->store_dir = cli_store_dir(c);
   opts->no_store = c->no_store;
   opts->csv_path = g_strdup(c->csv);
+  opts->csv_raw = c->csv_raw;
   opts->jsonl_path = g_strdup(c->jsonl);
   opts->quarantine_dir = g_strdup(c->quarantine);
   opts->verbosity = cli_verbosity(c);

@@ -118,6 +118,7 @@ typedef struct {
   char *store_dir;            /* state dir; the tree store unless no_store */
   gboolean no_store;
   char *csv_path;             /* NULL = none */
+  gboolean csv_raw;           /* CSV values exactly as sent (docs/csv.md) */
   char *jsonl_path;           /* NULL = none; "-" = stdout */
   char *quarantine_dir;       /* default STORE/quarantine */
   int verbosity;              /* -1 quiet, 0 normal, 1.. verbose */

@@ -154,9 +154,9 @@ csv_field(GString *out, const char *value, gsize len)
 {
   if (len == 0)
     return;
-  gboolean quote = memchr(value, ',', len) != NULL || memchr(value, '"', len) != NULL ||
-                   memchr(value, '\r', len) != NULL || memchr(value, '\n', len) != NULL ||
-                   g_ascii_isspace(value[0]) || g_ascii_isspace(value[len - 1]);
+  gboolean quote = g_ascii_isspace(value[0]) || g_ascii_isspace(value[len - 1]);
+  for (gsize i = 0; i < len && !quote; i++)
+    quote = value[i] == ',' || value[i] == '"' || value[i] == '\r' || value[i] == '\n';
   if (!quote) {
     g_string_append_len(out, value, (gssize) len);
     return;

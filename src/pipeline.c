@@ -332,6 +332,7 @@ pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **er
     list[n++] = sink_find("tree");
   if (pl->opts->csv_path != NULL) {
     configs[n].path = pl->opts->csv_path;
+    configs[n].csv_raw = pl->opts->csv_raw;
     list[n++] = sink_find("csv");
   }
   if (pl->opts->jsonl_path != NULL) {
@@ -457,9 +458,11 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
     for (guint i = 0; i < n; i++) {
       PendingMessage *p = pl->pending->pdata[i];
       for (guint j = 0; j < p->res.reports->len; j++) {
-        const Report *r = p->res.reports->pdata[j];
+        Report *r = p->res.reports->pdata[j];
         if (store_contains(pl->store, r->key))
           continue;
+        if (pl->opts->csv_path != NULL && !pl->opts->csv_raw)
+          sink_csv_note_deviations(r);
         for (guint k = 0; k < pl->sinks->len; k++) {
           const SinkOps *ops = pl->sinks->pdata[k];
           if (!ops->write(pl->sink_selves->pdata[k], r, error)) {

@@ -109,6 +109,13 @@ static const ReportDeviationInfo report_deviation_table[REPORT_DEV_N] = {
   COUNT_DEVS(FAILED_SESSION_COUNT, "failed-session-count"),
 #undef NOT_STRING_DEV
 #undef COUNT_DEVS
+#define CSV_DEVS(ID, name)                                                                \
+  DEV(CSV_FORMULA_##ID, "csv-formula-" name, "csv: formula-like value neutralized in " name, \
+      name),                                                                              \
+  DEV(CSV_CONTROL_##ID, "csv-control-" name, "csv: control characters replaced in " name, \
+      name),
+  REPORT_DEV_CSV_FIELDS(CSV_DEVS)
+#undef CSV_DEVS
 };
 
 #undef DEV

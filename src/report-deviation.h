@@ -16,6 +16,25 @@
 
 #include <glib.h>
 
+/* The CSV columns of sender text, for the deviations of the CSV (sink-csv.c): X(ID, field). */
+#define REPORT_DEV_CSV_FIELDS(X) \
+  X(ORGANIZATION_NAME, "organization-name") \
+  X(CONTACT_INFO, "contact-info") \
+  X(REPORT_ID, "report-id") \
+  X(POLICY_DOMAIN, "policy-domain") \
+  X(POLICY_TYPE, "policy-type") \
+  X(POLICY_STRING, "policy-string") \
+  X(MX_HOST, "mx-host") \
+  X(RESULT_TYPE, "result-type") \
+  X(SENDING_MTA_IP, "sending-mta-ip") \
+  X(RECEIVING_MX_HOSTNAME, "receiving-mx-hostname") \
+  X(RECEIVING_MX_HELO, "receiving-mx-helo") \
+  X(RECEIVING_IP, "receiving-ip") \
+  X(FAILURE_REASON_CODE, "failure-reason-code") \
+  X(ADDITIONAL_INFORMATION, "additional-information") \
+  X(SUBMITTER, "submitter") \
+  X(SOURCE, "source")
+
 typedef enum {
   /* the document */
   REPORT_DEV_BOM,
@@ -99,6 +118,11 @@ typedef enum {
   REPORT_DEV_FAILED_SESSION_COUNT_OUT_OF_RANGE,
   REPORT_DEV_FAILED_SESSION_COUNT_IS_STRING,
   REPORT_DEV_FAILED_SESSION_COUNT_NOT_INTEGER,
+  /* the CSV (not --csv-raw) changed a value: REPORT_DEV_CSV_FORMULA_<ID> (a ' before a
+   * formula-like value), REPORT_DEV_CSV_CONTROL_<ID> (control characters as \xNN) */
+#define REPORT_DEV_CSV_ENUM(ID, name) REPORT_DEV_CSV_FORMULA_##ID, REPORT_DEV_CSV_CONTROL_##ID,
+  REPORT_DEV_CSV_FIELDS(REPORT_DEV_CSV_ENUM)
+#undef REPORT_DEV_CSV_ENUM
   REPORT_DEV_N,
 } ReportDeviation;
 

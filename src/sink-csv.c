@@ -2,6 +2,7 @@
  * appended under a lock of the file. Columns: docs/csv.md. */
 #include "sink.h"
 #include "sink-spill.h"
+#include "escape.h"
 
 #include <string.h>
 
@@ -20,33 +21,19 @@ typedef struct {
   GString *buf;             /* rows staged since the last flush (and not spilled) */
   gboolean to_stdout;       /* "-": the header once per run, no journal, no spilling */
   gboolean header_done;
+  gboolean raw;             /* --csv-raw */
   SinkSpill spill;          /* rows of the batch already written to the file */
   GString *head, *tail, *scratch;   /* reused by sink_csv_rows() */
 } SinkCsv;
 
-/* One field, quoted when it holds a comma, a quote, CR, LF or leading/trailing white
- * space; data is otherwise kept verbatim. @first: no separator before it. */
+/* One field (escape.h: quoted as RFC 4180 wants; unless @raw, a formula-like value
+ * prefixed with ' and control characters replaced). @first: no separator before it. */
 static void
-sink_csv_field(GString *out, const char *value, gboolean first)
+sink_csv_field(GString *out, const char *value, gboolean first, gboolean raw)
 {
   if (!first)
     g_string_append_c(out, ',');
-  if (value == NULL || value[0] == '\0')
-    return;
-  gsize len = strlen(value);
-  gboolean quote = strpbrk(value, ",\"\r\n") != NULL || g_ascii_isspace(value[0]) ||
-                   g_ascii_isspace(value[len - 1]);
-  if (!quote) {
-    g_string_append_len(out, value, (gssize) len);
-    return;
-  }
-  g_string_append_c(out, '"');
-  for (const char *p = value; *p; p++) {
-    if (*p == '"')
-      g_string_append_c(out, '"');
-    g_string_append_c(out, *p);
-  }
-  g_string_append_c(out, '"');
+  tr_csv_cell_append(out, value, raw);
 }
 
 static void
@@ -70,28 +57,28 @@ sink_csv_join(GString *s, const GPtrArray *list)
  * comma before them). */
 static void
 sink_csv_head(GString *out, const Report *r, const ReportPolicy *p, const char *begin,
-              const char *end, GString *scratch)
+              const char *end, GString *scratch, gboolean raw)
 {
-  sink_csv_field(out, r->organization_name, FALSE);
-  sink_csv_field(out, r->contact_info, FALSE);
-  sink_csv_field(out, r->report_id, FALSE);
-  sink_csv_field(out, begin, FALSE);
-  sink_csv_field(out, end, FALSE);
-  sink_csv_field(out, p->policy_domain, FALSE);
-  sink_csv_field(out, p->policy_type, FALSE);
+  sink_csv_field(out, r->organization_name, FALSE, raw);
+  sink_csv_field(out, r->contact_info, FALSE, raw);
+  sink_csv_field(out, r->report_id, FALSE, raw);
+  sink_csv_field(out, begin, FALSE, raw);
+  sink_csv_field(out, end, FALSE, raw);
+  sink_csv_field(out, p->policy_domain, FALSE, raw);
+  sink_csv_field(out, p->policy_type, FALSE, raw);
   g_string_truncate(scratch, 0);
   sink_csv_join(scratch, p->policy_strings);
-  sink_csv_field(out, scratch->str, FALSE);
+  sink_csv_field(out, scratch->str, FALSE, raw);
   g_string_truncate(scratch, 0);
   sink_csv_join(scratch, p->mx_hosts);
-  sink_csv_field(out, scratch->str, FALSE);
+  sink_csv_field(out, scratch->str, FALSE, raw);
 }
 
-/* Rows of @r into @out; with @self, its scratch strings are reused, and (unless it
- * writes to standard output) @out is written to the file whenever it grows past
- * SINK_SPILL_AT. */
+/* Rows of @r into @out (@raw: values exactly as sent); with @self, its scratch strings
+ * are reused, and (unless it writes to standard output) @out is written to the file
+ * whenever it grows past SINK_SPILL_AT. */
 static gboolean
-sink_csv_rows(const Report *r, GString *out, SinkCsv *self, GError **error)
+sink_csv_rows(const Report *r, gboolean raw, GString *out, SinkCsv *self, GError **error)
 {
   char begin[21], end[21];
   report_format_datetime(r->begin, begin);
@@ -108,13 +95,13 @@ sink_csv_rows(const Report *r, GString *out, SinkCsv *self, GError **error)
     tail = own_tail = g_string_new(NULL);
     scratch = own_scratch = g_string_new(NULL);
   }
-  sink_csv_field(tail, r->ingest.submitter, FALSE);
-  sink_csv_field(tail, r->ingest.source, FALSE);
+  sink_csv_field(tail, r->ingest.submitter, FALSE, raw);
+  sink_csv_field(tail, r->ingest.source, FALSE, raw);
   g_string_append(tail, SINK_CSV_EOL);
   for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
     const ReportPolicy *p = r->policies->pdata[i];
     g_string_truncate(head, 0);
-    sink_csv_head(head, r, p, begin, end, scratch);
+    sink_csv_head(head, r, p, begin, end, scratch, raw);
 
     g_string_append(out, "policy");
     g_string_append_len(out, head->str, (gssize) head->len);
@@ -128,14 +115,14 @@ sink_csv_rows(const Report *r, GString *out, SinkCsv *self, GError **error)
       g_string_append(out, "failure");
       g_string_append_len(out, head->str, (gssize) head->len);
       g_string_append_len(out, ",,", 2);       /* totals belong to the policy row */
-      sink_csv_field(out, f->result_type, FALSE);
-      sink_csv_field(out, f->sending_mta_ip, FALSE);
-      sink_csv_field(out, f->receiving_mx_hostname, FALSE);
-      sink_csv_field(out, f->receiving_mx_helo, FALSE);
-      sink_csv_field(out, f->receiving_ip, FALSE);
+      sink_csv_field(out, f->result_type, FALSE, raw);
+      sink_csv_field(out, f->sending_mta_ip, FALSE, raw);
+      sink_csv_field(out, f->receiving_mx_hostname, FALSE, raw);
+      sink_csv_field(out, f->receiving_mx_helo, FALSE, raw);
+      sink_csv_field(out, f->receiving_ip, FALSE, raw);
       sink_csv_int(out, f->failed_session_count);
-      sink_csv_field(out, f->failure_reason_code, FALSE);
-      sink_csv_field(out, f->additional_information, FALSE);
+      sink_csv_field(out, f->failure_reason_code, FALSE, raw);
+      sink_csv_field(out, f->additional_information, FALSE, raw);
       g_string_append_len(out, tail->str, (gssize) tail->len);
       if (self != NULL && !self->to_stdout && out->len >= SINK_SPILL_AT &&
           !sink_spill_out(&self->spill, self->path, SINK_CSV_HEADER SINK_CSV_EOL, out, error))
@@ -148,7 +135,59 @@ sink_csv_rows(const Report *r, GString *out, SinkCsv *self, GError **error)
 void
 sink_csv_format_rows(const Report *r, GString *out)
 {
-  sink_csv_rows(r, out, NULL, NULL);
+  sink_csv_rows(r, FALSE, out, NULL, NULL);
+}
+
+void
+sink_csv_format_rows_raw(const Report *r, GString *out)
+{
+  sink_csv_rows(r, TRUE, out, NULL, NULL);
+}
+
+/* One value of a column: the deviation of each kind of change the CSV makes to it. */
+static void
+sink_csv_note(Report *r, ReportDeviation formula, ReportDeviation control, const char *value)
+{
+  guint what = tr_csv_cell_check(value);
+  if (what & TR_CSV_FORMULA)
+    report_deviations_add(r->deviations, formula);
+  if (what & TR_CSV_CONTROL)
+    report_deviations_add(r->deviations, control);
+}
+
+#define SINK_CSV_NOTE(r, ID, value)                                                       \
+  sink_csv_note((r), REPORT_DEV_CSV_FORMULA_##ID, REPORT_DEV_CSV_CONTROL_##ID, (value))
+
+void
+sink_csv_note_deviations(Report *r)
+{
+  g_autoptr(GString) scratch = g_string_new(NULL);
+  SINK_CSV_NOTE(r, ORGANIZATION_NAME, r->organization_name);
+  SINK_CSV_NOTE(r, CONTACT_INFO, r->contact_info);
+  SINK_CSV_NOTE(r, REPORT_ID, r->report_id);
+  for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
+    const ReportPolicy *p = r->policies->pdata[i];
+    SINK_CSV_NOTE(r, POLICY_DOMAIN, p->policy_domain);
+    SINK_CSV_NOTE(r, POLICY_TYPE, p->policy_type);
+    g_string_truncate(scratch, 0);
+    sink_csv_join(scratch, p->policy_strings);
+    SINK_CSV_NOTE(r, POLICY_STRING, scratch->str);
+    g_string_truncate(scratch, 0);
+    sink_csv_join(scratch, p->mx_hosts);
+    SINK_CSV_NOTE(r, MX_HOST, scratch->str);
+    for (guint j = 0; p->failures != NULL && j < p->failures->len; j++) {
+      const ReportFailure *f = p->failures->pdata[j];
+      SINK_CSV_NOTE(r, RESULT_TYPE, f->result_type);
+      SINK_CSV_NOTE(r, SENDING_MTA_IP, f->sending_mta_ip);
+      SINK_CSV_NOTE(r, RECEIVING_MX_HOSTNAME, f->receiving_mx_hostname);
+      SINK_CSV_NOTE(r, RECEIVING_MX_HELO, f->receiving_mx_helo);
+      SINK_CSV_NOTE(r, RECEIVING_IP, f->receiving_ip);
+      SINK_CSV_NOTE(r, FAILURE_REASON_CODE, f->failure_reason_code);
+      SINK_CSV_NOTE(r, ADDITIONAL_INFORMATION, f->additional_information);
+    }
+  }
+  SINK_CSV_NOTE(r, SUBMITTER, r->ingest.submitter);
+  SINK_CSV_NOTE(r, SOURCE, r->ingest.source);
 }
 
 static gpointer
@@ -162,6 +201,7 @@ sink_csv_open(const SinkConfig *config, StoreSync *sync, GError **error)
   self->path = g_strdup(config->path);
   self->buf = g_string_new(NULL);
   self->to_stdout = strcmp(self->path, "-") == 0;
+  self->raw = config->csv_raw;
   self->spill = (SinkSpill) SINK_SPILL_INIT;
   self->head = g_string_new(NULL);
   self->tail = g_string_new(NULL);
@@ -173,7 +213,7 @@ static gboolean
 sink_csv_write(gpointer p, const Report *report, GError **error)
 {
   SinkCsv *self = p;
-  return sink_csv_rows(report, self->buf, self, error);
+  return sink_csv_rows(report, self->raw, self->buf, self, error);
 }
 
 static gboolean

@@ -30,6 +30,7 @@
 /* What a sink is given: only its own settings. */
 typedef struct {
   const char *path;       /* csv, jsonl: the file ("-" = standard output); tree: NULL */
+  gboolean csv_raw;       /* csv: values exactly as sent (--csv-raw, docs/csv.md) */
 } SinkConfig;
 
 typedef struct {
@@ -54,6 +55,14 @@ const SinkOps *sink_find(const char *name);
 /* CSV header (no newline) and rows of one report, RFC 4180, exported for `query`. */
 extern const char sink_csv_header[];
 void sink_csv_format_rows(const Report *report, GString *out);
+/* The same with every value exactly as sent (--csv-raw). */
+void sink_csv_format_rows_raw(const Report *report, GString *out);
+/* Record in @report's deviations what the CSV (not raw) changes in its values, once
+ * per column and kind: "csv: formula-like value neutralized in organization-name",
+ * "csv: control characters replaced in failure-reason-code" (docs/csv.md). The
+ * pipeline calls it, before any sink writes the report, when the run writes a CSV
+ * without --csv-raw. */
+void sink_csv_note_deviations(Report *report);
 
 /* Shared by the CSV and JSON Lines sinks for "-": write and flush standard output (no
  * lock, no fsync). Returns FALSE + G_IO_ERROR. */

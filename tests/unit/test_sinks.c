@@ -233,9 +233,17 @@ test_csv_quoting(void **state)
   r->ingest.submitter = NULL;
   add_policy(r, "no-policy-found", "example.com", 1, 0);
   g_autoptr(GString) out = g_string_new(NULL);
-  sink_csv_format_rows(r, out);
+  /* Raw: the value exactly, a CR LF inside its quotes. */
+  sink_csv_format_rows_raw(r, out);
   assert_string_equal(out->str,
                       "policy,\"Evil, \"\"Inc.\"\"\",\" padded \",\"id\r\nrow_type,forged\","
+                      "1970-01-01T00:00:00Z,1970-01-01T23:59:59Z,example.com,no-policy-found,"
+                      ",,1,0,,,,,,,,,,/var/mail/1\r\n");
+  /* By default CR and LF are shown as \xNN: a record is one line. */
+  g_string_truncate(out, 0);
+  sink_csv_format_rows(r, out);
+  assert_string_equal(out->str,
+                      "policy,\"Evil, \"\"Inc.\"\"\",\" padded \",\"id\\x0d\\x0arow_type,forged\","
                       "1970-01-01T00:00:00Z,1970-01-01T23:59:59Z,example.com,no-policy-found,"
                       ",,1,0,,,,,,,,,,/var/mail/1\r\n");
   /* A report without policies gives no row. */
@@ -261,7 +269,7 @@ test_csv_header_once(void **state)
   g_autoptr(GError) error = NULL;
   g_autoptr(Report) r = sample_report();
   for (int round = 0; round < 2; round++) {
-    gpointer self = sink_csv_ops.open(&(SinkConfig){ fx->opts.csv_path }, store_durability(fx->store), &error);
+    gpointer self = sink_csv_ops.open(&(SinkConfig){ .path = fx->opts.csv_path }, store_durability(fx->store), &error);
     assert_non_null(self);
     assert_string_equal(sink_csv_ops.journal_path(self), fx->opts.csv_path);
     for (int flush = 0; flush < 2; flush++) {
@@ -289,7 +297,7 @@ test_csv_rollback_untouched(void **state)
   Fx *fx = *state;
   g_autoptr(GError) error = NULL;
   g_autoptr(Report) r = sample_report();
-  gpointer self = sink_csv_ops.open(&(SinkConfig){ fx->opts.csv_path }, store_durability(fx->store), &error);
+  gpointer self = sink_csv_ops.open(&(SinkConfig){ .path = fx->opts.csv_path }, store_durability(fx->store), &error);
   assert_true(sink_csv_ops.write(self, r, &error));
   sink_csv_ops.rollback(self);
   assert_true(sink_csv_ops.flush(self, &error));
@@ -314,7 +322,7 @@ test_csv_unwritable(void **state)
   g_autoptr(Report) r = sample_report();
   g_free(fx->opts.csv_path);
   fx->opts.csv_path = g_build_filename(fx->dir, "missing-dir", "r.csv", NULL);
-  gpointer self = sink_csv_ops.open(&(SinkConfig){ fx->opts.csv_path }, store_durability(fx->store), &error);
+  gpointer self = sink_csv_ops.open(&(SinkConfig){ .path = fx->opts.csv_path }, store_durability(fx->store), &error);
   assert_true(sink_csv_ops.write(self, r, &error));
   assert_false(sink_csv_ops.flush(self, &error));
   assert_true(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND));
@@ -353,7 +361,7 @@ test_spill_rollback(void **state)
   for (guint k = 0; k < G_N_ELEMENTS(ops); k++) {
     g_autoptr(GError) error = NULL;
     struct stat st;
-    gpointer self = ops[k]->open(&(SinkConfig){ paths[k] }, store_durability(fx->store), &error);
+    gpointer self = ops[k]->open(&(SinkConfig){ .path = paths[k] }, store_durability(fx->store), &error);
     assert_true(ops[k]->write(self, small, &error));
     assert_true(ops[k]->flush(self, &error));
     gsize before_len;
@@ -400,7 +408,7 @@ test_spill_rollback(void **state)
   g_autoptr(GError) error = NULL;
   g_free(fx->opts.csv_path);
   fx->opts.csv_path = g_build_filename(fx->dir, "new.csv", NULL);
-  gpointer self = sink_csv_ops.open(&(SinkConfig){ fx->opts.csv_path }, store_durability(fx->store), &error);
+  gpointer self = sink_csv_ops.open(&(SinkConfig){ .path = fx->opts.csv_path }, store_durability(fx->store), &error);
   assert_true(sink_csv_ops.write(self, big, &error));
   assert_true(sink_csv_ops.flush(self, &error));
   sink_csv_ops.close(self);
@@ -411,7 +419,7 @@ test_spill_rollback(void **state)
   /* a spill that cannot be written fails write() */
   g_free(fx->opts.jsonl_path);
   fx->opts.jsonl_path = g_build_filename(fx->dir, "missing-dir", "r.jsonl", NULL);
-  self = sink_jsonl_ops.open(&(SinkConfig){ fx->opts.jsonl_path }, store_durability(fx->store), &error);
+  self = sink_jsonl_ops.open(&(SinkConfig){ .path = fx->opts.jsonl_path }, store_durability(fx->store), &error);
   assert_false(sink_jsonl_ops.write(self, big, &error));
   assert_non_null(error);
   sink_jsonl_ops.rollback(self);
@@ -434,7 +442,7 @@ test_spill_waits_for_no_lock(void **state)
     int other = open(paths[k], O_WRONLY | O_CREAT | O_APPEND, 0640);
     assert_true(other >= 0);
     assert_int_equal(flock(other, LOCK_EX), 0);
-    gpointer self = ops[k]->open(&(SinkConfig){ paths[k] }, store_durability(fx->store), &error);
+    gpointer self = ops[k]->open(&(SinkConfig){ .path = paths[k] }, store_durability(fx->store), &error);
     assert_true(ops[k]->write(self, big, &error));
     assert_true(ops[k]->write(self, big, &error));
     struct stat st;
@@ -472,7 +480,7 @@ test_jsonl_lines_parse(void **state)
   add_policy(r2, "sts", "example.org", 5, 0);
   report_compute_key(r2);
 
-  gpointer self = sink_jsonl_ops.open(&(SinkConfig){ fx->opts.jsonl_path }, store_durability(fx->store), &error);
+  gpointer self = sink_jsonl_ops.open(&(SinkConfig){ .path = fx->opts.jsonl_path }, store_durability(fx->store), &error);
   assert_string_equal(sink_jsonl_ops.journal_path(self), fx->opts.jsonl_path);
   assert_true(sink_jsonl_ops.write(self, r1, &error));
   assert_true(sink_jsonl_ops.flush(self, &error));
@@ -507,7 +515,7 @@ test_jsonl_stdout(void **state)
   g_autoptr(GError) error = NULL;
   g_free(fx->opts.jsonl_path);
   fx->opts.jsonl_path = g_strdup("-");
-  gpointer self = sink_jsonl_ops.open(&(SinkConfig){ fx->opts.jsonl_path }, store_durability(fx->store), &error);
+  gpointer self = sink_jsonl_ops.open(&(SinkConfig){ .path = fx->opts.jsonl_path }, store_durability(fx->store), &error);
   assert_non_null(self);
   assert_null(sink_jsonl_ops.journal_path(self));
   sink_jsonl_ops.close(self);
@@ -571,7 +579,7 @@ test_tree_layout(void **state)
   g_autoptr(GError) error = NULL;
   g_autoptr(Report) r = sample_report();
   lock_store(fx);
-  gpointer self = sink_tree_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  gpointer self = sink_tree_ops.open(&(SinkConfig){ .path = NULL }, store_durability(fx->store), &error);
   assert_non_null(self);
   assert_null(sink_tree_ops.journal_path(self));
   assert_true(sink_tree_ops.write(self, r, &error));
@@ -624,7 +632,7 @@ test_tree_same_report_again_and_plain_json(void **state)
   r->ingest.raw_extension = g_strdup("json");
   lock_store(fx);
   for (int i = 0; i < 2; i++) {
-    gpointer self = sink_tree_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+    gpointer self = sink_tree_ops.open(&(SinkConfig){ .path = NULL }, store_durability(fx->store), &error);
     assert_true(sink_tree_ops.write(self, r, &error));
     assert_true(sink_tree_ops.flush(self, &error));
     sink_tree_ops.close(self);
@@ -641,7 +649,7 @@ test_tree_many_and_rollback(void **state)
   Fx *fx = *state;
   g_autoptr(GError) error = NULL;
   lock_store(fx);
-  gpointer self = sink_tree_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  gpointer self = sink_tree_ops.open(&(SinkConfig){ .path = NULL }, store_durability(fx->store), &error);
   /* More files than the store fsyncs one by one: the syncfs path; several days and
    * domains. */
   for (guint i = 0; i < 12; i++) {
@@ -692,7 +700,7 @@ test_tree_rollback_after_flush(void **state)
   report_compute_key(r2);
   g_autofree char *dir = g_build_filename(fx->store_dir, "example.com", "2022", "09", "15", NULL);
   lock_store(fx);
-  gpointer self = sink_tree_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  gpointer self = sink_tree_ops.open(&(SinkConfig){ .path = NULL }, store_durability(fx->store), &error);
 
   /* Flushed, then the commit fails: rolled back. */
   assert_true(store_begin(fx->store, NULL, &error));
@@ -739,7 +747,7 @@ test_tree_hostile_names(void **state)
   const char *domains[] = { "quarantine", ".hidden", "../../etc", "Example.COM", "QUARANTINE" };
   const char *want_dirs[] = { "_quarantine", "_hidden", "_._.._etc", "example.com",
                               "_quarantine" };
-  gpointer self = sink_tree_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  gpointer self = sink_tree_ops.open(&(SinkConfig){ .path = NULL }, store_durability(fx->store), &error);
   for (guint i = 0; i < G_N_ELEMENTS(domains); i++) {
     g_autoptr(Report) r = new_report("../../etc", long_id->str, 1663200000);
     g_free(r->report_id);
@@ -820,7 +828,7 @@ test_tree_staged_written_by_flush(void **state)
   Fx *fx = *state;
   g_autoptr(GError) error = NULL;
   lock_store(fx);
-  gpointer self = sink_tree_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  gpointer self = sink_tree_ops.open(&(SinkConfig){ .path = NULL }, store_durability(fx->store), &error);
   const guint n = 300;
   GPtrArray *want = g_ptr_array_new_with_free_func(g_free);      /* path, JSON text */
   for (guint i = 0; i < n; i++) {
@@ -895,7 +903,7 @@ check_symlink_refused(Fx *fx, const char *link_rel)
 
   lock_store(fx);
   g_autoptr(Report) r = sample_report();
-  gpointer self = sink_tree_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  gpointer self = sink_tree_ops.open(&(SinkConfig){ .path = NULL }, store_durability(fx->store), &error);
   assert_false(sink_tree_ops.write(self, r, &error));
   assert_non_null(error);
   assert_true(error->domain == G_IO_ERROR);
