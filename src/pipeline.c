@@ -4,6 +4,7 @@
  * the store lock (journal, sinks, quarantine, index) and only then are its messages
  * acknowledged to their source. The only place that logs a per-message outcome. */
 #include "pipeline.h"
+#include "escape.h"
 
 #include "decode.h"
 #include "log.h"
@@ -117,10 +118,7 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
       if (reasons->len > 0)
         g_string_append(reasons, "; ");
       /* The reason is one line: the sender's file name may hold any byte. */
-      g_autofree char *fname = g_strdup(part->filename ? part->filename : "");
-      for (char *c = fname; *c != '\0'; c++)
-        if ((guchar) *c < 0x20 || *c == 0x7f)
-          *c = '?';
+      g_autofree char *fname = tr_escape_terminal(part->filename);
       g_string_append_printf(reasons, "part %u (%s%s%s): %s", i + 1, part->content_type,
                              part->filename ? ", " : "", fname, perr->message);
     }
