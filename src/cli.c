@@ -71,6 +71,14 @@ static const GOptionEntry cli_limits_entries[] = {
   { NULL },
 };
 
+static const GOptionEntry cli_config_entries[] = {
+  { "config", 'c', 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, config),
+    "Read defaults from FILE (else $XDG_CONFIG_HOME/tlsrpt-ingest/config, else "
+    "/etc/tlsrpt-ingest.conf)", "FILE" },
+  { NULL },
+};
+
+const CliGroup cli_group_config = { "config", "Config file", cli_config_entries, TRUE };
 const CliGroup cli_group_store = { "store", "Store and logging options", cli_store_entries,
                                    TRUE };
 const CliGroup cli_group_outputs = { "outputs", "Output options", cli_outputs_entries, TRUE };
@@ -433,7 +441,9 @@ cli_parse_mode(const TrCommand *cmd, const CliGroup *const groups[], gpointer ow
 
   /* The config file's values go first, so the command line wins. Find --config / -c
    * before parsing. */
-  if (cli_takes_group(groups, &cli_group_store)) {
+  gboolean reads_config =
+      cli_takes_group(groups, &cli_group_store) || cli_takes_group(groups, &cli_group_config);
+  if (reads_config) {
     const char *config_path = NULL;
     for (int i = 1; i < argc; i++) {
       if (strcmp(argv[i], "--") == 0)
@@ -458,7 +468,7 @@ cli_parse_mode(const TrCommand *cmd, const CliGroup *const groups[], gpointer ow
 
   g_autoptr(GOptionContext) ctx = g_option_context_new(cmd->args);
   g_option_context_set_summary(ctx, cmd->summary);
-  if (cli_takes_group(groups, &cli_group_store))
+  if (reads_config)
     g_option_context_set_description(
         ctx, "Options can also be set in the config file, in a [tlsrpt-ingest] group, as\n"
              "'option-name = value' (flags: true/false); the command line wins.\n"

@@ -42,7 +42,8 @@
  * wins); a key of another command's option (any group in cli_config_groups[],
  * command.c) is accepted and ignored; any other key is a config error naming the file.
  * 'password' is read for the imap source (CliCommon.config_password) and requires a
- * private file. Only commands that take cli_group_store read a config file. */
+ * private file. Only commands that take cli_group_store or cli_group_config read a
+ * config file. */
 #ifndef TLSRPT_CLI_H
 #define TLSRPT_CLI_H
 
@@ -102,6 +103,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CliCommon, cli_common_clear)
 extern const CliGroup cli_group_store;     /* --config --store --quiet --verbose */
 extern const CliGroup cli_group_outputs;   /* --csv --csv-raw --jsonl --no-store --quarantine */
 extern const CliGroup cli_group_limits;    /* --max-report-size ... --lock-timeout */
+extern const CliGroup cli_group_config;    /* --config alone, for commands without a store */
 
 /* Every group whose keys a config file may hold (command.c): keys of groups the
  * running command does not take are accepted and ignored. */

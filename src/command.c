@@ -10,6 +10,7 @@ const TrCommand *const tr_commands[] = {
   &cmd_mbox,
   &cmd_file,
   &cmd_imap,
+  &cmd_record,
   NULL,
 };
 
@@ -24,6 +25,8 @@ tr_command_find(const char *name)
 
 /* cmd-ingest.c */
 extern const CliGroup cmd_ingest_maildir_group, cmd_ingest_imap_group;
+/* cmd-record.c */
+extern const CliGroup cmd_record_mailbox_group;
 
 /* Every option group a config file may set: a key of a group the running command does
  * not take is accepted and ignored (cli.h). A command whose own options belong in the
@@ -34,5 +37,6 @@ const CliGroup *const cli_config_groups[] = {
   &cli_group_limits,
   &cmd_ingest_maildir_group,
   &cmd_ingest_imap_group,
+  &cmd_record_mailbox_group,
   NULL,
 };

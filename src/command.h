@@ -28,5 +28,6 @@ const TrCommand *tr_command_find(const char *name);
 /* ---- one line per command file ------------------------------------------ */
 /* cmd-ingest.c: mda, maildir, mbox, file, imap */
 extern const TrCommand cmd_mda, cmd_maildir, cmd_mbox, cmd_file, cmd_imap;
+extern const TrCommand cmd_record; /* cmd-record.c */
 
 #endif

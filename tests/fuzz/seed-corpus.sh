@@ -6,7 +6,7 @@ set -euo pipefail
 fixtures=$1; seeds=$2
 mkdir -p "$seeds"
 n=0
-for sub in corpus synthetic hostile sample-maildir; do
+for sub in corpus synthetic hostile sample-maildir record; do
   [ -d "$fixtures/$sub" ] || continue
   while IFS= read -r -d '' f; do
     sum=$(sha1sum "$f" | cut -d' ' -f1)
