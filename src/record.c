@@ -31,7 +31,7 @@ record_problem_cmp(gconstpointer a, gconstpointer b)
   return x->pos < y->pos ? -1 : x->pos > y->pos ? 1 : 0;
 }
 
-static GPtrArray *
+GPtrArray *
 record_problems_new(void)
 {
   return g_ptr_array_new_with_free_func(record_problem_free);

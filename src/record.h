@@ -52,6 +52,9 @@ RecordTlsrpt *record_tlsrpt_parse(const char *value, gsize len);
 void record_tlsrpt_free(RecordTlsrpt *rec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(RecordTlsrpt, record_tlsrpt_free)
 
+/* An empty array of RecordProblem* that frees them. (transfer full) */
+GPtrArray *record_problems_new(void);
+
 /* The worst severity among @problems, or -1 when there is none. */
 int record_worst(const GPtrArray *problems);
 /* TRUE when @problems holds no RECORD_ERROR. */

@@ -38,15 +38,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r->uri == NULL || r->pos >= size)
       abort();
     g_autofree char *shown = tr_escape_terminal(r->uri);
+    for (const char *c = shown; *c != '\0'; c++)
+      if ((guchar) *c < 0x20 || *c == 0x7f)
+        abort();              /* escaped text holds no control byte */
   }
   /* An empty record is never valid; a valid one has a destination. */
   if (record_ok(rec->problems) && (rec->rua->len == 0 || !rec->is_tlsrpt))
     abort();
 
-  g_autoptr(GPtrArray) problems = g_ptr_array_new();
+  g_autoptr(GPtrArray) problems = record_problems_new();
   RecordRua *rua = record_rua_check(p, size, 0, problems);
   check_problems(problems, size);
-  g_ptr_array_set_free_func(problems, NULL);
   record_rua_free(rua);
 
   g_autoptr(RecordStsTxt) sts = record_sts_txt_parse(p, size);
