@@ -11,6 +11,7 @@ const TrCommand *const tr_commands[] = {
   &cmd_file,
   &cmd_imap,
   &cmd_record,
+  &cmd_serve,
   NULL,
 };
 
@@ -27,6 +28,8 @@ tr_command_find(const char *name)
 extern const CliGroup cmd_ingest_maildir_group, cmd_ingest_imap_group;
 /* cmd-record.c */
 extern const CliGroup cmd_record_mailbox_group;
+/* cmd-serve.c */
+extern const CliGroup cmd_serve_group;
 
 /* Every option group a config file may set: a key of a group the running command does
  * not take is accepted and ignored (cli.h). A command whose own options belong in the
@@ -38,5 +41,6 @@ const CliGroup *const cli_config_groups[] = {
   &cmd_ingest_maildir_group,
   &cmd_ingest_imap_group,
   &cmd_record_mailbox_group,
+  &cmd_serve_group,
   NULL,
 };

@@ -33,6 +33,7 @@ pipeline_result_clear(PipelineResult *res)
 {
   g_clear_pointer(&res->reports, g_ptr_array_unref);
   g_clear_pointer(&res->quarantine_reason, g_free);
+  g_clear_error(&res->error);
   res->not_report = FALSE;
 }
 
@@ -85,9 +86,10 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
 
   if (msg->raw_report) {
     g_autoptr(GError) error = NULL;
-    if (!pipeline_parse_payload(msg->data, msg->filename, limits, res, &error))
+    if (!pipeline_parse_payload(msg->data, msg->filename, limits, res, &error)) {
       res->quarantine_reason = g_strdup(error->message);
-    else {
+      res->error = g_steal_pointer(&error);
+    } else {
       Report *r = res->reports->pdata[0];
       r->ingest.source = g_strdup(msg->origin);
       r->ingest.received = msg->received;
@@ -508,6 +510,9 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
     if (!ok)
       continue;
     g_autoptr(GError) cerr = NULL;
+    p->msg->reports = p->res.reports;
+    p->msg->quarantine_reason = p->res.quarantine_reason;
+    p->msg->quarantine_error = p->res.error;
     if (!pl->source->commit(pl->source_self, p->msg, outcome, &cerr)) {
       /* Stored but not acknowledged: the next run finds a duplicate. */
       tr_log_error("%s: stored, but could not acknowledge it: %s", p->msg->origin,
@@ -586,6 +591,17 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
         rc = tr_exit_for(error, mda_mode ? TR_MODE_MDA : TR_MODE_BATCH);
       }
       break;
+    }
+    if (msg == NULL) {
+      /* Nothing more for now: store everything pending, the batch being filled too. */
+      open = 0;
+      open_bytes = 0;
+      if (!pipeline_flush(&pl, pl.pending->len, &error)) {
+        tr_log_error("%s", error->message);
+        rc = TR_EXIT_TEMPFAIL;
+        break;
+      }
+      continue;
     }
     stats->messages++;
     if (msg->data == NULL) {

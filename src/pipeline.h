@@ -25,6 +25,7 @@ typedef struct {
   GPtrArray *reports;     /* Report* (element free func set) */
   char *quarantine_reason;/* non-NULL: keep the message in the quarantine for this */
   gboolean not_report;    /* no candidate part at all (or only weak ones that failed) */
+  GError *error;          /* raw report: the error behind quarantine_reason, or NULL */
 } PipelineResult;
 
 void pipeline_result_clear(PipelineResult *res);

@@ -48,6 +48,13 @@ typedef struct {
                              e.g. over --max-message-size; it is left alone */
   gpointer handle;        /* source-private, for commit */
   GDestroyNotify handle_free;
+  /* Set by the pipeline just before commit() (transfer none, valid during the call), for
+   * sources that answer someone (the HTTP receiver): the reports the message held
+   * (Report*), why it was quarantined (or NULL), and the error behind that reason when
+   * one raw report failed (or NULL). */
+  const GPtrArray *reports;
+  const char *quarantine_reason;
+  const GError *quarantine_error;
 } SourceMessage;
 
 void source_message_free(SourceMessage *msg);
@@ -65,7 +72,8 @@ typedef struct {
   /* @args: NULL-terminated list of command arguments (paths, URL). */
   gpointer (*open)(const SourceConfig *config, char **args, GError **error);
   /* TRUE + *msg (transfer full) for the next message; FALSE with no error at the end;
-   * FALSE + error on failure (transient errors stop the run). */
+   * FALSE + error on failure (transient errors stop the run). TRUE with *msg NULL: none
+   * yet, store what is pending now and call again (a server between requests). */
   gboolean (*next)(gpointer self, SourceMessage **msg, GError **error);
   /* Acknowledge: called only after every sink flushed (or the quarantine copy is
    * durable). Maildir: --mark-seen / --move-to; IMAP: flag / move; others: nothing. */
