@@ -8,7 +8,7 @@
  * write() at once; the rest are rendered by write() and staged, and flush() writes them
  * on a few threads at once, one directory per thread at a time (creating files is system
  * time the kernel spreads over the CPUs). rollback() drops what is staged and removes
- * the files the commit in flight put in place. Directories are opened below the store
+ * the files the commit in flight put in place, and the directories it made for them. Directories are opened below the store
  * without following any symlink; those known to exist are not looked up again.
  * Layout: docs/store.md. */
 #include "sink.h"
@@ -43,7 +43,8 @@ typedef struct {
   GPtrArray *written;       /* SinkTreeFile*: put in place by the commit in flight */
   guint64 written_commits;  /* store_sync_commit_count() when they were written */
   GHashTable *known;        /* directories below the store known to exist (rel paths) */
-  GMutex known_lock;        /* @known, shared by the writer threads */
+  GMutex known_lock;        /* @known and @made, shared by the writer threads */
+  GPtrArray *made;          /* char*: directories the commit in flight created, in order */
   GPtrArray *staged;        /* SinkTreeFile* with data: the rest of the commit in flight */
   gsize staged_bytes;
   guint direct;             /* reports of the commit in flight written by write() */
@@ -80,6 +81,7 @@ sink_tree_new_commit(SinkTree *self)
   if (now == self->written_commits)
     return;
   g_ptr_array_set_size(self->written, 0);
+  g_ptr_array_set_size(self->made, 0);
   self->written_commits = now;
   self->direct = 0;
 }
@@ -129,6 +131,15 @@ sink_tree_is_known(SinkTree *self, const char *rel)
   gboolean known = g_hash_table_contains(self->known, rel);
   g_mutex_unlock(&self->known_lock);
   return known;
+}
+
+/* @rel was created by the commit in flight; thread-safe. */
+static void
+sink_tree_made(SinkTree *self, const char *rel)
+{
+  g_mutex_lock(&self->known_lock);
+  g_ptr_array_add(self->made, g_strdup(rel));
+  g_mutex_unlock(&self->known_lock);
 }
 
 static void
@@ -234,6 +245,8 @@ sink_tree_dir(SinkTree *self, const char *rel, GError **error)
       g_string_append_c(prefix, '/');
     g_string_append(prefix, parts[i]);
     sink_tree_remember(self, prefix->str);
+    if (created)
+      sink_tree_made(self, prefix->str);
   }
   return cur;
 }
@@ -480,6 +493,7 @@ sink_tree_open(const SinkConfig *config, StoreSync *sync, GError **error)
   self->written_commits = store_sync_commit_count(sync);
   self->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init(&self->known_lock);
+  self->made = g_ptr_array_new_with_free_func(g_free);
   self->early_sync_fd = -1;
   self->staged = g_ptr_array_new_with_free_func(sink_tree_file_free);
   self->synced = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -564,8 +578,24 @@ sink_tree_rollback(gpointer p)
     }
     if (dir_fd >= 0)
       close(dir_fd);
+    /* Then the directories it made, deepest first: a rolled-back batch leaves no empty
+     * <domain>/<YYYY>/<MM>/<DD> behind (one that is not empty stays). */
+    for (guint i = self->made->len; i-- > 0;) {
+      const char *rel = self->made->pdata[i];
+      const char *slash = strrchr(rel, '/');
+      g_autofree char *parent = slash != NULL ? g_strndup(rel, (gsize) (slash - rel)) : NULL;
+      int pfd = parent != NULL ? fsutil_open_dir_beneath(self->store_fd, parent, NULL)
+                               : self->store_fd;
+      if (pfd >= 0)
+        unlinkat(pfd, slash != NULL ? slash + 1 : rel, AT_REMOVEDIR);
+      if (pfd >= 0 && pfd != self->store_fd)
+        close(pfd);
+    }
+    if (self->made->len > 0)
+      sink_tree_forget_all(self);
   }
   g_ptr_array_set_size(self->written, 0);
+  g_ptr_array_set_size(self->made, 0);
   self->written_commits = store_sync_commit_count(self->sync);
 }
 
@@ -585,6 +615,7 @@ sink_tree_close(gpointer p)
   g_ptr_array_unref(self->written);
   g_ptr_array_unref(self->staged);
   g_hash_table_unref(self->known);
+  g_ptr_array_unref(self->made);
   g_mutex_clear(&self->known_lock);
   if (self->early_sync_fd >= 0)
     close(self->early_sync_fd);

@@ -735,6 +735,70 @@ test_tree_rollback_after_flush(void **state)
   assert_int_equal(tu_count_files(dir, NULL), 2);
 }
 
+/* A rolled-back commit removes the directories it made (deepest first), and only
+ * those: <domain>/<YYYY>/<MM>/<DD> of an earlier commit stays, and the sink writes into
+ * the removed ones again afterwards. Both ways of writing: by write() (the first four
+ * reports) and staged for flush(). */
+static void
+test_tree_rollback_removes_new_dirs(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) first = sample_report();
+  lock_store(fx);
+  gpointer self = sink_tree_ops.open(&fx->opts, store_durability(fx->store), &error);
+  assert_true(store_begin(fx->store, NULL, &error));
+  assert_true(sink_tree_ops.write(self, first, &error));
+  assert_true(sink_tree_ops.flush(self, &error));
+  store_add(fx->store, first->key);
+  assert_true(store_commit(fx->store, &error));
+  g_autofree char *kept = g_build_filename(fx->store_dir, "example.com", "2022", "09", "15", NULL);
+  assert_int_equal(tu_count_files(kept, NULL), 2);
+
+  for (int round = 0; round < 2; round++) {
+    assert_true(store_begin(fx->store, NULL, &error));
+    for (guint i = 0; i < 10; i++) {
+      g_autofree char *id = g_strdup_printf("rb-%d-%u", round, i);
+      /* a new domain, a new day beside the committed one, a new month and year */
+      const char *domain = i % 2 ? "rolled.example" : "example.com";
+      const gint64 days[] = { 0, 40, 400 };         /* 2022-09-16, 2022-10-26, 2023-10-21 */
+      g_autoptr(Report) r = new_report("Org", id, 1663286400 + days[i % 3] * 86400);
+      add_policy(r, "sts", domain, 1, 0);
+      report_compute_key(r);
+      assert_true(sink_tree_ops.write(self, r, &error));
+    }
+    assert_true(sink_tree_ops.flush(self, &error));
+    assert_int_equal(tu_count_files(fx->store_dir, ".json"), 11);
+    sink_tree_ops.rollback(self);
+    store_rollback(fx->store);
+
+    g_autofree char *rolled = g_build_filename(fx->store_dir, "rolled.example", NULL);
+    g_autofree char *day = g_build_filename(fx->store_dir, "example.com", "2022", "09", "16", NULL);
+    g_autofree char *month = g_build_filename(fx->store_dir, "example.com", "2022", "10", NULL);
+    g_autofree char *year = g_build_filename(fx->store_dir, "example.com", "2023", NULL);
+    assert_false(g_file_test(rolled, G_FILE_TEST_EXISTS));
+    assert_false(g_file_test(day, G_FILE_TEST_EXISTS));
+    assert_false(g_file_test(month, G_FILE_TEST_EXISTS));
+    assert_false(g_file_test(year, G_FILE_TEST_EXISTS));
+    assert_int_equal(tu_count_files(kept, NULL), 2);
+    assert_int_equal(tu_count_files(fx->store_dir, ".json"), 1);
+  }
+
+  /* And written again into what was removed. */
+  assert_true(store_begin(fx->store, NULL, &error));
+  g_autoptr(Report) again = new_report("Org", "again", 1663286400);
+  add_policy(again, "sts", "rolled.example", 1, 0);
+  report_compute_key(again);
+  assert_true(sink_tree_ops.write(self, again, &error));
+  assert_true(sink_tree_ops.flush(self, &error));
+  store_add(fx->store, again->key);
+  assert_true(store_commit(fx->store, &error));
+  g_autofree char *back = g_build_filename(fx->store_dir, "rolled.example", "2022", "09", "16", NULL);
+  assert_int_equal(tu_count_files(back, ".json"), 1);
+  sink_tree_ops.close(self);
+  check_tree(fx->store_dir);
+}
+
 static void
 test_tree_hostile_names(void **state)
 {
@@ -950,6 +1014,7 @@ main(void)
                                     teardown),
     cmocka_unit_test_setup_teardown(test_tree_many_and_rollback, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_rollback_after_flush, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_tree_rollback_removes_new_dirs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_staged_written_by_flush, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_hostile_names, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tree_symlink_domain, setup, teardown),
