@@ -373,6 +373,48 @@ source_maildir_seen_compact(SourceMaildirBox *box, const char *store_dir)
     unlink(tmp);
 }
 
+/* @path itself cannot be opened as a directory. */
+static void
+source_maildir_not_a_maildir(GError **error, int errsv, const char *path)
+{
+  if (errsv == ENOENT)
+    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND,
+                "not a Maildir: %s: does not exist", path);
+  else if (errsv == ENOTDIR)
+    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND,
+                "not a Maildir: %s: not a directory", path);
+  else
+    source_maildir_set_errno(error, errsv, "open Maildir", path);
+}
+
+/* The Maildir @path has no usable @sub ("cur" or "new") directory. A path that is
+ * itself the new/, cur/ or tmp/ of a Maildir was most likely meant as that Maildir. */
+static void
+source_maildir_sub_error(GError **error, int errsv, const char *path, const char *sub)
+{
+  g_autofree char *sub_path = g_build_filename(path, sub, NULL);
+  if (errsv != ENOENT && errsv != ENOTDIR) {
+    source_maildir_set_errno(error, errsv, "open Maildir", sub_path);
+    return;
+  }
+  g_autofree char *trimmed = g_strdup(path);
+  for (gsize n = strlen(trimmed); n > 1 && trimmed[n - 1] == '/'; n--)
+    trimmed[n - 1] = '\0';
+  g_autofree char *base = g_path_get_basename(trimmed);
+  g_autofree char *parent = g_path_get_dirname(trimmed);
+  if (strcmp(base, "new") == 0 || strcmp(base, "cur") == 0 || strcmp(base, "tmp") == 0) {
+    g_autofree char *pcur = g_build_filename(parent, "cur", NULL);
+    g_autofree char *pnew = g_build_filename(parent, "new", NULL);
+    if (g_file_test(pcur, G_FILE_TEST_IS_DIR) && g_file_test(pnew, G_FILE_TEST_IS_DIR)) {
+      g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND,
+                  "not a Maildir: %s: did you mean %s?", path, parent);
+      return;
+    }
+  }
+  g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND,
+              "not a Maildir: %s: it has no %s/ directory", path, sub);
+}
+
 static SourceMaildirBox *
 source_maildir_box_open(const char *path, const char *store_dir, GError **error)
 {
@@ -384,16 +426,18 @@ source_maildir_box_open(const char *path, const char *store_dir, GError **error)
   box->fd = box->new_fd = box->cur_fd = box->move_fd = -1;
 
   box->fd = source_maildir_open_dir(AT_FDCWD, path);
-  if (box->fd >= 0)
-    box->new_fd = source_maildir_open_dir(box->fd, "new");
-  if (box->new_fd >= 0)
-    box->cur_fd = source_maildir_open_dir(box->fd, "cur");
+  if (box->fd < 0) {
+    source_maildir_not_a_maildir(error, errno, path);
+    return NULL;
+  }
+  box->cur_fd = source_maildir_open_dir(box->fd, "cur");
   if (box->cur_fd < 0) {
-    int errsv = errno;
-    if (errsv == ENOENT || errsv == ENOTDIR)
-      g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND, "not a Maildir: %s", path);
-    else
-      source_maildir_set_errno(error, errsv, "open Maildir", path);
+    source_maildir_sub_error(error, errno, path, "cur");
+    return NULL;
+  }
+  box->new_fd = source_maildir_open_dir(box->fd, "new");
+  if (box->new_fd < 0) {
+    source_maildir_sub_error(error, errno, path, "new");
     return NULL;
   }
   source_maildir_seen_load(box, store_dir);
