@@ -634,9 +634,11 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
         break;                /* the pending list was dropped */
       }
     }
+    /* Only what is committed counts as stored: the pending batch is not, yet. */
     if (stats->messages % 256 == 0)
-      tr_log_progress("%u messages, %u reports stored", stats->messages,
-                      stats->stored + (guint) pl.pending->len);
+      tr_log_progress("%u message%s read, %u report%s stored", stats->messages,
+                      stats->messages == 1 ? "" : "s", stats->stored,
+                      stats->stored == 1 ? "" : "s");
   }
 
   /* Whatever ended the loop, store what was read before it. */
