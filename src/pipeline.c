@@ -84,6 +84,11 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
     return;
   }
 
+  if (msg->not_message) {
+    res->not_report = TRUE;
+    return;
+  }
+
   if (msg->raw_report) {
     g_autoptr(GError) error = NULL;
     if (!pipeline_parse_payload(msg->data, msg->filename, limits, res, &error)) {

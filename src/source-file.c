@@ -6,7 +6,9 @@
  *
  * A file is a raw report when its name says so (case-insensitive .json, .json.gz, .gz,
  * .zip) or when its content does: gzip or zip magic, or '{' after an optional UTF-8
- * BOM and white space. Everything else is parsed as a MIME message. */
+ * BOM and white space. It is a message when its name ends in .eml or .msg, or when it
+ * begins with a header field ("Name:") or a From_ line: it is parsed as MIME. Anything
+ * else (a README, notes) is neither: counted as not a report, never quarantined. */
 #include "source.h"
 
 #include <dirent.h>
@@ -136,6 +138,13 @@ source_file_content_is_report(GBytes *data)
 }
 
 static gboolean
+source_file_name_is_message(const char *name)
+{
+  g_autofree char *lower = g_ascii_strdown(name, -1);
+  return g_str_has_suffix(lower, ".eml") || g_str_has_suffix(lower, ".msg");
+}
+
+static gboolean
 source_file_next(gpointer self_, SourceMessage **msg, GError **error)
 {
   SourceFile *self = self_;
@@ -166,6 +175,10 @@ source_file_next(gpointer self_, SourceMessage **msg, GError **error)
       m->raw_report = source_file_name_is_report(base) || source_file_content_is_report(data);
       if (m->raw_report)
         m->filename = g_steal_pointer(&base);
+      else
+        m->not_message = !source_file_name_is_message(base) &&
+                         !source_starts_like_message(g_bytes_get_data(data, NULL),
+                                                    g_bytes_get_size(data));
     }
     *msg = m;
     return TRUE;

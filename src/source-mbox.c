@@ -10,7 +10,10 @@
  *     line. Any other "From " line stays in the message.
  * Lines "From " quoted with one or more '>' (mboxrd, and mboxo's single '>') lose one
  * '>'. Content-Length headers are ignored. Text before the first From_ line is taken
- * as a message when it is not blank. LF and CRLF files both work; line ends are kept
+ * as a message when it is not blank and begins like one (a header field); a file
+ * whose first non-blank line is neither a From_ line nor a header field is not an
+ * mbox (an error, before anything is read when it is a regular file). LF and CRLF
+ * files both work; line ends are kept
  * as they are. A message over --max-message-size is skipped to the next From_ line and
  * returned without data, with skip_reason set. */
 #include "source.h"
@@ -226,6 +229,39 @@ source_mbox_is_blank(const guint8 *p, gsize len)
   return TRUE;
 }
 
+static void
+source_mbox_not_mbox(GError **error, const char *label)
+{
+  g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND,
+              "not an mbox file: %s: it begins with neither a \"From \" line nor a "
+              "header field", label);
+}
+
+/* Does the regular file @path begin (after blank lines) like an mbox or a message? TRUE too
+ * when it cannot tell (unreadable, empty, blank): reading it says more. */
+static gboolean
+source_mbox_starts_right(const char *path)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return TRUE;
+  char buf[4096];
+  ssize_t n;
+  do
+    n = read(fd, buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  gsize i = 0;
+  while (n > 0 && i < (gsize) n && g_ascii_isspace(buf[i]))
+    i++;
+  if (n <= 0 || i == (gsize) n)
+    return TRUE;
+  /* Back to the start of the first non-blank line. */
+  while (i > 0 && buf[i - 1] != '\n')
+    i--;
+  return source_starts_like_message((const guint8 *) buf + i, (gsize) n - i);
+}
+
 /* Read one message of the current file. Returns 1 with *msg, 0 at the end of the
  * file, -1 on error. */
 static int
@@ -274,6 +310,11 @@ source_mbox_read_message(SourceMbox *self, SourceMessage **msg, GError **error)
       size = 0;
       self->prev_empty = FALSE;
       continue;
+    }
+    if (!have_message && at_line_start && !source_mbox_is_blank(p, len) &&
+        source_mbox_is_blank(data->data, data->len) && !source_starts_like_message(p, len)) {
+      source_mbox_not_mbox(error, self->label);
+      return -1;
     }
     self->file_start = FALSE;
 
@@ -353,6 +394,10 @@ source_mbox_open(const SourceConfig *opts, char **args, GError **error)
     if (S_ISDIR(st.st_mode)) {
       g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND,
                   "not an mbox file but a directory: %s", args[i]);
+      return NULL;
+    }
+    if (S_ISREG(st.st_mode) && !source_mbox_starts_right(args[i])) {
+      source_mbox_not_mbox(error, args[i]);
       return NULL;
     }
   }

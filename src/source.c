@@ -158,3 +158,18 @@ source_read_file(int dir_fd, const char *name, gboolean follow, gsize max_size,
     *size_out = len;
   return g_bytes_new_take(buf, len);
 }
+
+gboolean
+source_starts_like_message(const guint8 *p, gsize len)
+{
+  if (len >= 6 && memcmp(p, "From ", 5) == 0)
+    return p[5] != ' ' && p[5] != '\t' && p[5] != '\r' && p[5] != '\n';
+  gsize i = 0;
+  while (i < len && p[i] >= 0x21 && p[i] <= 0x7e && p[i] != ':')
+    i++;
+  if (i == 0)
+    return FALSE;
+  while (i < len && (p[i] == ' ' || p[i] == '\t'))
+    i++;
+  return i < len && p[i] == ':';
+}

@@ -43,6 +43,8 @@ typedef struct {
   char *origin;           /* for the log: path, "stdin", "mbox:FILE#N", "imap:...;UID=N" */
   char *filename;         /* loose report files: the file name (for §5.1 metadata) */
   gboolean raw_report;    /* data is a report payload (.json/.json.gz), not a message */
+  gboolean not_message;   /* loose files: neither a message nor a report by name and
+                             content; counted as not a report, never parsed */
   gint64 received;        /* epoch seconds: file mtime, IMAP INTERNALDATE, or now */
   char *skip_reason;      /* set (and data NULL) when the source skips this message,
                              e.g. over --max-message-size; it is left alone */
@@ -107,5 +109,10 @@ const char *source_imap_libcurl_version(void);
  * a regular file, else G_IO_ERROR from errno (G_IO_ERROR_NOT_FOUND: it vanished). */
 GBytes *source_read_file(int dir_fd, const char *name, gboolean follow, gsize max_size,
                          gsize *size_out, gint64 *mtime_out, GError **error);
+
+/* Do the bytes at @p (the start of a file, after blank lines) begin like a mail
+ * message: a From_ line ("From " and a word) or a header field ("Name:", RFC 5322
+ * field-name characters)? For the loose files of `file` and the start of an mbox. */
+gboolean source_starts_like_message(const guint8 *p, gsize len);
 
 #endif
