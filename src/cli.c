@@ -45,9 +45,14 @@ static const GOptionEntry cli_outputs_entries[] = {
     "characters kept (see docs/csv.md)", NULL },
   { "jsonl", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, jsonl),
     "Append one normalized report per line to FILE ('-' = standard output)", "FILE" },
+  { "sqlite", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, sqlite),
+    "Keep the SQL index of the reports in FILE (default STORE/reports.sqlite while the "
+    "tree is written; also with --no-store)", "FILE" },
+  { "no-sqlite", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(CliCommon, no_sqlite),
+    "Write no SQL index (the reading commands build it from the tree)", NULL },
   { "no-store", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(CliCommon, no_store),
-    "Write no report tree, only --csv / --jsonl (the store directory still keeps the "
-    "dedup index)", NULL },
+    "Write no report tree, only --csv / --jsonl / --sqlite (the store directory still "
+    "keeps the dedup index)", NULL },
   { "quarantine", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, quarantine),
     "Keep messages that hold no valid report in DIR (default STORE/quarantine)", "DIR" },
   { NULL },
@@ -91,6 +96,7 @@ cli_common_clear(CliCommon *c)
   g_free(c->store);
   g_free(c->csv);
   g_free(c->jsonl);
+  g_free(c->sqlite);
   g_free(c->quarantine);
   g_free(c->max_report_size);
   g_free(c->max_message_size);

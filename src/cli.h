@@ -73,10 +73,13 @@ typedef struct {
   char *store;
   gboolean quiet;
   int verbose;
-  /* cli_group_outputs: --csv --csv-raw --jsonl --no-store --quarantine */
+  /* cli_group_outputs: --csv --csv-raw --jsonl --sqlite --no-sqlite --no-store
+   * --quarantine */
   char *csv;
   gboolean csv_raw;
   char *jsonl;
+  char *sqlite;
+  gboolean no_sqlite;
   gboolean no_store;
   char *quarantine;
   /* cli_group_limits: --max-* --batch-size --lock-timeout */

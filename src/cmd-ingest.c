@@ -151,13 +151,21 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
   opts->csv_path = g_strdup(c->csv);
   opts->csv_raw = c->csv_raw;
   opts->jsonl_path = g_strdup(c->jsonl);
+  opts->sqlite_path = g_strdup(c->sqlite);
+  opts->no_sqlite = c->no_sqlite;
   opts->quarantine_dir = g_strdup(c->quarantine);
   opts->verbosity = cli_verbosity(c);
   if (!cli_common_limits(c, &opts->limits, &opts->batch_size, &opts->lock_timeout, error))
     return FALSE;
-  if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL) {
+  if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL &&
+      opts->sqlite_path == NULL) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                "--no-store needs --csv or --jsonl: reports would go nowhere");
+                "--no-store needs --csv, --jsonl or --sqlite: reports would go nowhere");
+    return FALSE;
+  }
+  if (opts->no_sqlite && opts->sqlite_path != NULL) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--sqlite and --no-sqlite exclude each other");
     return FALSE;
   }
   if (a->mark_seen && a->move_to != NULL) {
@@ -244,6 +252,8 @@ cmd_ingest_log_summary(const TrOptions *opts, const PipelineStats *total)
     g_string_append_printf(where, " csv=%s", opts->csv_path);
   if (opts->jsonl_path)
     g_string_append_printf(where, " jsonl=%s", opts->jsonl_path);
+  if (opts->sqlite_path)
+    g_string_append_printf(where, " sqlite=%s", opts->sqlite_path);
   if (total->quarantined > 0) {
     g_autofree char *q = store_quarantine_path(opts->store_dir, opts->quarantine_dir);
     g_string_append_printf(where, " quarantine=%s", q);

@@ -12,6 +12,7 @@ const TrCommand *const tr_commands[] = {
   &cmd_imap,
   &cmd_record,
   &cmd_serve,
+  &cmd_reindex,
   NULL,
 };
 

@@ -30,5 +30,6 @@ const TrCommand *tr_command_find(const char *name);
 extern const TrCommand cmd_mda, cmd_maildir, cmd_mbox, cmd_file, cmd_imap;
 extern const TrCommand cmd_record; /* cmd-record.c */
 extern const TrCommand cmd_serve;  /* cmd-serve.c */
+extern const TrCommand cmd_reindex; /* cmd-reindex.c */
 
 #endif

@@ -120,6 +120,8 @@ typedef struct {
   char *csv_path;             /* NULL = none */
   gboolean csv_raw;           /* CSV values exactly as sent (docs/csv.md) */
   char *jsonl_path;           /* NULL = none; "-" = stdout */
+  char *sqlite_path;          /* NULL = STORE/reports.sqlite while the tree is written */
+  gboolean no_sqlite;         /* no SQL index (unless sqlite_path is given) */
   char *quarantine_dir;       /* default STORE/quarantine */
   int verbosity;              /* -1 quiet, 0 normal, 1.. verbose */
   TrLimits limits;

@@ -63,6 +63,7 @@ tr_options_clear(TrOptions *opts)
   g_free(opts->store_dir);
   g_free(opts->csv_path);
   g_free(opts->jsonl_path);
+  g_free(opts->sqlite_path);
   g_free(opts->quarantine_dir);
   memset(opts, 0, sizeof *opts);
 }

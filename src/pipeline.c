@@ -344,6 +344,10 @@ pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **er
     configs[n].path = pl->opts->jsonl_path;
     list[n++] = sink_find("jsonl");
   }
+  if (pl->opts->sqlite_path != NULL || (!pl->opts->no_store && !pl->opts->no_sqlite)) {
+    configs[n].path = pl->opts->sqlite_path;     /* NULL: STORE/reports.sqlite */
+    list[n++] = sink_find("sqlite");
+  }
   for (guint i = 0; extra_sinks != NULL && extra_sinks[i] != NULL && n < G_N_ELEMENTS(list); i++)
     list[n++] = extra_sinks[i];
   for (guint i = 0; i < n; i++) {

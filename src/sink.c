@@ -16,6 +16,7 @@ const SinkOps *const sink_registry[] = {
   &sink_tree_ops,
   &sink_csv_ops,
   &sink_jsonl_ops,
+  &sink_sqlite_ops,
   NULL,
 };
 

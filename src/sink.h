@@ -29,12 +29,13 @@
 
 /* What a sink is given: only its own settings. */
 typedef struct {
-  const char *path;       /* csv, jsonl: the file ("-" = standard output); tree: NULL */
+  const char *path;       /* csv, jsonl: the file ("-" = standard output); sqlite: the
+                             file, NULL for STORE/reports.sqlite; tree: NULL */
   gboolean csv_raw;       /* csv: values exactly as sent (--csv-raw, docs/csv.md) */
 } SinkConfig;
 
 typedef struct {
-  const char *name;       /* "tree", "csv", "jsonl" */
+  const char *name;       /* "tree", "csv", "jsonl", "sqlite" */
   gpointer (*open)(const SinkConfig *config, StoreSync *sync, GError **error);
   gboolean (*write)(gpointer self, const Report *report, GError **error);
   gboolean (*flush)(gpointer self, GError **error);
@@ -47,6 +48,11 @@ typedef struct {
 extern const SinkOps sink_tree_ops;
 extern const SinkOps sink_csv_ops;
 extern const SinkOps sink_jsonl_ops;
+extern const SinkOps sink_sqlite_ops;
+
+/* Where the "sqlite" sink keeps the index of the store @store_dir by default:
+ * STORE/reports.sqlite. (transfer full) */
+char *sink_sqlite_default_path(const char *store_dir);
 
 /* NULL-terminated registry, and lookup by name (NULL if unknown). */
 extern const SinkOps *const sink_registry[];

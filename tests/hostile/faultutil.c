@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 
 #include <errno.h>
+#include <sqlite3.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -687,9 +688,79 @@ fu_check_tmp_files(const char *store)
         fail_msg("a temporary file is named like data: %s", (char *) tmp->pdata[i]);
 }
 
+/* Keys of the normalized reports of the tree: "<org>!<id>!<key>.json". */
+static void
+fu_tree_keys(const char *dir, gboolean top, GHashTable *keys)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  if (d == NULL)
+    return;
+  const char *name;
+  while ((name = g_dir_read_name(d)) != NULL) {
+    if (top && (name[0] == '.' || strcmp(name, "quarantine") == 0))
+      continue;
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+      fu_tree_keys(path, FALSE, keys);
+      continue;
+    }
+    const char *bang = strrchr(name, '!');
+    if (!top && bang != NULL && g_str_has_suffix(name, ".json") && strlen(bang + 1) == 37)
+      g_hash_table_add(keys, g_strndup(bang + 1, 32));
+  }
+}
+
+guint
+fu_check_sql_index(const char *store)
+{
+  g_autofree char *path = g_build_filename(store, "reports.sqlite", NULL);
+  if (!g_file_test(path, G_FILE_TEST_EXISTS))
+    fail_msg("%s: no SQL index", path);
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    fail_msg("%s: %s", path, sqlite3_errmsg(db));
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db, "SELECT report_key, (SELECT COUNT(*) FROM policy p WHERE "
+                             "p.report_key = r.report_key) FROM report r",
+                         -1, &st, NULL) != SQLITE_OK)
+    fail_msg("%s: %s", path, sqlite3_errmsg(db));
+  g_autoptr(GHashTable) sql = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *key = (const char *) sqlite3_column_text(st, 0);
+    if (!g_hash_table_add(sql, g_strdup(key)))
+      fail_msg("SQL index: report %s twice", key);
+    if (sqlite3_column_int64(st, 1) != 1)
+      fail_msg("SQL index: report %s has %d policy rows, not 1", key,
+               (int) sqlite3_column_int64(st, 1));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  /* The same keys as the tree and the dedup index. */
+  g_autoptr(GHashTable) tree = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  fu_tree_keys(store, TRUE, tree);
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init(&it, tree);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    if (!g_hash_table_contains(sql, k))
+      fail_msg("report %s is in the tree, not in the SQL index", (char *) k);
+  g_hash_table_iter_init(&it, sql);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    if (!g_hash_table_contains(tree, k))
+      fail_msg("report %s is in the SQL index, not in the tree", (char *) k);
+  g_autofree char *ipath = g_build_filename(store, ".index", NULL);
+  g_autofree char *idx = tu_read_file(ipath, NULL);
+  g_auto(GStrv) lines = g_strsplit(idx != NULL ? idx : "", "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (lines[i][0] != '\0' && !g_hash_table_contains(sql, lines[i]))
+      fail_msg("report %s is in .index, not in the SQL index", lines[i]);
+  return g_hash_table_size(sql);
+}
+
 void
 fu_check_exactly_once(const char *store, const char *csv, guint expected)
 {
+  assert_int_equal(fu_check_sql_index(store), expected);
   assert_int_equal(fu_check_store_tree(store, NULL), expected);
   assert_int_equal(fu_check_index(store), expected);
   g_autoptr(GHashTable) ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

@@ -132,6 +132,9 @@ void fu_check_tmp_files(const char *store);
 /* The reports fu_generated_message(0 .. @expected-1) are each stored exactly once: in
  * the tree, the index and one "policy" row each in @csv; nothing quarantined; the
  * journal empty; no temporary file named like data. */
+/* The SQL index STORE/reports.sqlite holds each report once, with one policy row, and
+ * the same keys as the tree and .index; returns the number of reports. */
+guint fu_check_sql_index(const char *store);
 void fu_check_exactly_once(const char *store, const char *csv, guint expected);
 
 /* Count regular files in @dir (not recursive) whose name ends with @suffix. */

@@ -1,0 +1,735 @@
+/* db.c - the SQL index over SQLite: schema, migrations, statements, report rows.
+ * Schema and the reasons for it: docs/sql.md. */
+#include "db.h"
+#include "report-deviation.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK(tlsrpt-db-error-quark, db_error)
+
+/* PRAGMA application_id: "TLSR". Tells our index from any other SQLite file. */
+#define DB_APPLICATION_ID 0x544c5352
+
+/* Version 1 of the schema. Plain types (TEXT, BIGINT, INTEGER), portable DDL: the same
+ * text creates the tables in PostgreSQL. Keep docs/sql.md in step. */
+static const char db_schema_v1[] =
+  "CREATE TABLE schema_version (\n"
+  "  version INTEGER NOT NULL,\n"
+  "  applied_epoch BIGINT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE index_meta (\n"
+  "  name TEXT PRIMARY KEY,\n"
+  "  value TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE report (\n"
+  "  report_key TEXT PRIMARY KEY,\n"
+  "  organization_name TEXT NOT NULL,\n"
+  "  contact_info TEXT,\n"
+  "  report_id TEXT NOT NULL,\n"
+  "  begin_epoch BIGINT NOT NULL,\n"
+  "  end_epoch BIGINT NOT NULL,\n"
+  "  begin_day TEXT NOT NULL,\n"
+  "  submitter TEXT,\n"
+  "  source TEXT,\n"
+  "  report_domain TEXT,\n"
+  "  received_epoch BIGINT,\n"
+  "  raw_format TEXT,\n"
+  "  deviation_count INTEGER NOT NULL\n"
+  ");\n"
+  "CREATE TABLE policy (\n"
+  "  report_key TEXT NOT NULL REFERENCES report (report_key),\n"
+  "  policy_index INTEGER NOT NULL,\n"
+  "  policy_domain TEXT NOT NULL,\n"
+  "  policy_type TEXT NOT NULL,\n"
+  "  policy_strings TEXT NOT NULL,\n"
+  "  mx_hosts TEXT NOT NULL,\n"
+  "  total_successful_session_count BIGINT NOT NULL,\n"
+  "  total_failure_session_count BIGINT NOT NULL,\n"
+  "  organization_name TEXT NOT NULL,\n"
+  "  begin_epoch BIGINT NOT NULL,\n"
+  "  begin_day TEXT NOT NULL,\n"
+  "  PRIMARY KEY (report_key, policy_index)\n"
+  ");\n"
+  "CREATE TABLE failure_detail (\n"
+  "  report_key TEXT NOT NULL,\n"
+  "  policy_index INTEGER NOT NULL,\n"
+  "  detail_index INTEGER NOT NULL,\n"
+  "  result_type TEXT NOT NULL,\n"
+  "  sending_mta_ip TEXT,\n"
+  "  receiving_mx_hostname TEXT,\n"
+  "  receiving_mx_helo TEXT,\n"
+  "  receiving_ip TEXT,\n"
+  "  failed_session_count BIGINT NOT NULL,\n"
+  "  failure_reason_code TEXT,\n"
+  "  additional_information TEXT,\n"
+  "  policy_domain TEXT NOT NULL,\n"
+  "  begin_epoch BIGINT NOT NULL,\n"
+  "  PRIMARY KEY (report_key, policy_index, detail_index),\n"
+  "  FOREIGN KEY (report_key, policy_index) REFERENCES policy (report_key, policy_index)\n"
+  ");\n"
+  "CREATE TABLE deviation (\n"
+  "  report_key TEXT NOT NULL REFERENCES report (report_key),\n"
+  "  deviation_index INTEGER NOT NULL,\n"
+  "  slug TEXT,\n"
+  "  deviation TEXT NOT NULL,\n"
+  "  PRIMARY KEY (report_key, deviation_index)\n"
+  ");\n"
+  "CREATE INDEX report_begin ON report (begin_epoch);\n"
+  "CREATE INDEX policy_begin_domain ON policy (begin_epoch, policy_domain);\n"
+  "CREATE INDEX policy_domain_begin ON policy (policy_domain, begin_epoch);\n"
+  "CREATE INDEX failure_begin_domain ON failure_detail (begin_epoch, policy_domain);\n"
+  "CREATE INDEX failure_domain_type ON failure_detail (policy_domain, result_type, "
+  "begin_epoch);\n";
+
+struct TrDbStmt {
+  sqlite3_stmt *stmt;
+  TrDb *db;
+};
+
+struct TrDb {
+  sqlite3 *conn;
+  char *path;
+  char *wal_path;
+  gboolean in_txn;
+  TrDbStmt *ins_report, *ins_policy, *ins_failure, *ins_deviation;
+};
+
+static void
+db_set_error(TrDb *db, GError **error, const char *what)
+{
+  int rc = db->conn != NULL ? sqlite3_extended_errcode(db->conn) : SQLITE_CANTOPEN;
+  int primary = rc & 0xff;
+  DbError code = DB_ERROR_IO;
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_FORMAT)
+    code = DB_ERROR_CORRUPT;
+  const char *msg = db->conn != NULL ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc);
+  if (code == DB_ERROR_CORRUPT)
+    g_set_error(error, DB_ERROR, code,
+                "%s: %s: %s (the index can be rebuilt from the tree: tlsrpt-ingest "
+                "reindex)",
+                db->path, what, msg);
+  else
+    g_set_error(error, DB_ERROR, code, "%s: %s: %s", db->path, what, msg);
+}
+
+gboolean
+db_exec(TrDb *db, const char *sql, GError **error)
+{
+  char *err = NULL;
+  if (sqlite3_exec(db->conn, sql, NULL, NULL, &err) != SQLITE_OK) {
+    sqlite3_free(err);
+    db_set_error(db, error, "cannot run a statement");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gint64
+db_pragma_int(TrDb *db, const char *pragma, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf("PRAGMA %s", pragma);
+  g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
+  if (st == NULL)
+    return -1;
+  DbStep s = db_step(st, error);
+  if (s == DB_STEP_ERROR)
+    return -1;
+  return s == DB_STEP_ROW ? db_col_int64(st, 0) : 0;
+}
+
+static gint64
+db_table_count(TrDb *db, GError **error)
+{
+  g_autoptr(TrDbStmt) st =
+      db_prepare(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'", error);
+  if (st == NULL || db_step(st, error) != DB_STEP_ROW)
+    return -1;
+  return db_col_int64(st, 0);
+}
+
+/* The file is ours and of a version we read: FALSE + DB_ERROR_CORRUPT / _VERSION. */
+static gboolean
+db_check_ours(TrDb *db, gint64 *version_out, GError **error)
+{
+  gint64 app = db_pragma_int(db, "application_id", error);
+  if (app < 0)
+    return FALSE;
+  gint64 version = db_pragma_int(db, "user_version", error);
+  if (version < 0)
+    return FALSE;
+  if (app == 0 && version == 0) {
+    gint64 tables = db_table_count(db, error);
+    if (tables < 0)
+      return FALSE;
+    if (tables == 0) {
+      *version_out = 0;               /* empty: ours to create */
+      return TRUE;
+    }
+  }
+  if (app != DB_APPLICATION_ID) {
+    g_set_error(error, DB_ERROR, DB_ERROR_CORRUPT,
+                "%s is an SQLite database, but not a tlsrpt-ingest index (move it away, "
+                "then rebuild the index from the tree: tlsrpt-ingest reindex)",
+                db->path);
+    return FALSE;
+  }
+  if (version > DB_SCHEMA_VERSION) {
+    g_set_error(error, DB_ERROR, DB_ERROR_VERSION,
+                "%s has index schema version %" G_GINT64_FORMAT ", newer than this "
+                "tlsrpt-ingest reads (%d): upgrade, or rebuild it with tlsrpt-ingest "
+                "reindex",
+                db->path, version, DB_SCHEMA_VERSION);
+    return FALSE;
+  }
+  *version_out = version;
+  return TRUE;
+}
+
+static gboolean
+db_migrate(TrDb *db, gint64 from, GError **error)
+{
+  if (from >= DB_SCHEMA_VERSION)
+    return TRUE;
+  if (!db_exec(db, "BEGIN IMMEDIATE", error))
+    return FALSE;
+  /* Another writer may have created it between our check and the lock. */
+  gint64 now_version = db_pragma_int(db, "user_version", error);
+  if (now_version < 0)
+    goto fail;
+  if (now_version < 1) {
+    if (!db_exec(db, db_schema_v1, error))
+      goto fail;
+    g_autofree char *ins = g_strdup_printf(
+        "INSERT INTO schema_version (version, applied_epoch) VALUES (1, %" G_GINT64_FORMAT
+        ");",
+        (gint64) (g_get_real_time() / G_USEC_PER_SEC));
+    if (!db_exec(db, ins, error))
+      goto fail;
+  }
+  /* Later versions: if (now_version < 2) { ALTER ...; INSERT INTO schema_version } */
+  {
+    g_autofree char *pragmas =
+        g_strdup_printf("PRAGMA application_id = %d; PRAGMA user_version = %d;",
+                        DB_APPLICATION_ID, DB_SCHEMA_VERSION);
+    if (!db_exec(db, pragmas, error))
+      goto fail;
+  }
+  if (!db_exec(db, "COMMIT", error))
+    goto fail;
+  return TRUE;
+fail:
+  sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+static TrDb *
+db_new(const char *path)
+{
+  TrDb *db = g_new0(TrDb, 1);
+  db->path = g_strdup(path);
+  db->wal_path = g_strconcat(path, "-wal", NULL);
+  return db;
+}
+
+TrDb *
+db_open_write(const char *path, DbSync sync, gboolean *created, GError **error)
+{
+  g_autoptr(TrDb) db = db_new(path);
+  struct stat st;
+  gboolean existed = stat(path, &st) == 0 && st.st_size > 0;
+  if (!existed) {
+    /* Made here, so that it (and the log and shared memory files SQLite makes with the
+     * same mode) gets the store's mode, 0640 less the umask. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0) {
+      int errsv = errno;
+      g_set_error(error, DB_ERROR, DB_ERROR_IO, "%s: cannot create the index: %s", path,
+                  g_strerror(errsv));
+      return NULL;
+    }
+    close(fd);
+  }
+  if (sqlite3_open_v2(path, &db->conn,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    db_set_error(db, error, "cannot open the index");
+    return NULL;
+  }
+  sqlite3_extended_result_codes(db->conn, 1);
+  sqlite3_busy_timeout(db->conn, 60000);
+  /* Keep the log file between connections: no directory entry made per run. */
+  int persist = 1;
+  sqlite3_file_control(db->conn, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  gint64 version = 0;
+  if (!db_check_ours(db, &version, error))
+    return NULL;
+  g_autoptr(TrDbStmt) jm = db_prepare(db, "PRAGMA journal_mode = WAL", error);
+  if (jm == NULL || db_step(jm, error) != DB_STEP_ROW)
+    return NULL;
+  if (g_ascii_strcasecmp(db_col_text(jm, 0), "wal") != 0) {
+    g_set_error(error, DB_ERROR, DB_ERROR_IO, "%s: cannot use a write-ahead log", path);
+    return NULL;
+  }
+  g_clear_pointer(&jm, db_stmt_free);
+  if (!db_exec(db,
+               sync == DB_SYNC_FULL ? "PRAGMA synchronous = FULL"
+                                    : "PRAGMA synchronous = NORMAL",
+               error))
+    return NULL;
+  if (!db_migrate(db, version, error))
+    return NULL;
+  if (created != NULL)
+    *created = !existed;
+  return g_steal_pointer(&db);
+}
+
+TrDb *
+db_open_read(const char *path, GError **error)
+{
+  g_autoptr(TrDb) db = db_new(path);
+  if (access(path, F_OK) != 0) {
+    g_set_error(error, DB_ERROR, DB_ERROR_MISSING, "%s: no index", path);
+    return NULL;
+  }
+  int rc = sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_extended_result_codes(db->conn, 1);
+    sqlite3_busy_timeout(db->conn, 60000);
+    gint64 version = 0;
+    GError *check = NULL;
+    if (db_check_ours(db, &version, &check)) {
+      if (version == DB_SCHEMA_VERSION)
+        return g_steal_pointer(&db);
+      g_set_error(error, DB_ERROR, DB_ERROR_VERSION,
+                  "%s has index schema version %" G_GINT64_FORMAT " (this tlsrpt-ingest "
+                  "reads %d): rebuild it with tlsrpt-ingest reindex",
+                  path, version, DB_SCHEMA_VERSION);
+      return NULL;
+    }
+    gboolean cantopen = check->domain == DB_ERROR && check->code == DB_ERROR_IO;
+    if (!cantopen) {
+      g_propagate_error(error, check);
+      return NULL;
+    }
+    g_error_free(check);
+  }
+  /* A read-only store whose log cannot be opened for sharing: read the file as it is,
+   * as an immutable snapshot. */
+  sqlite3_close(db->conn);
+  db->conn = NULL;
+  g_autofree char *escaped = g_uri_escape_string(path, "/", FALSE);
+  g_autofree char *uri = g_strdup_printf("file:%s?immutable=1", escaped);
+  if (sqlite3_open_v2(uri, &db->conn, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+      SQLITE_OK) {
+    db_set_error(db, error, "cannot open the index");
+    return NULL;
+  }
+  sqlite3_extended_result_codes(db->conn, 1);
+  gint64 version = 0;
+  if (!db_check_ours(db, &version, error))
+    return NULL;
+  if (version != DB_SCHEMA_VERSION) {
+    g_set_error(error, DB_ERROR, DB_ERROR_VERSION,
+                "%s has index schema version %" G_GINT64_FORMAT ": rebuild it with "
+                "tlsrpt-ingest reindex",
+                path, version);
+    return NULL;
+  }
+  return g_steal_pointer(&db);
+}
+
+void
+db_close(TrDb *db)
+{
+  if (db == NULL)
+    return;
+  db_stmt_free(db->ins_report);
+  db_stmt_free(db->ins_policy);
+  db_stmt_free(db->ins_failure);
+  db_stmt_free(db->ins_deviation);
+  if (db->conn != NULL) {
+    if (db->in_txn)
+      sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close_v2(db->conn);
+  }
+  g_free(db->path);
+  g_free(db->wal_path);
+  g_free(db);
+}
+
+const char *
+db_path(TrDb *db)
+{
+  return db->path;
+}
+
+const char *
+db_wal_path(TrDb *db)
+{
+  return db->wal_path;
+}
+
+gboolean
+db_begin(TrDb *db, GError **error)
+{
+  if (db->in_txn)
+    return TRUE;
+  if (!db_exec(db, "BEGIN IMMEDIATE", error))
+    return FALSE;
+  db->in_txn = TRUE;
+  return TRUE;
+}
+
+gboolean
+db_commit(TrDb *db, GError **error)
+{
+  if (!db->in_txn)
+    return TRUE;
+  if (!db_exec(db, "COMMIT", error)) {
+    db_rollback(db);
+    return FALSE;
+  }
+  db->in_txn = FALSE;
+  return TRUE;
+}
+
+void
+db_rollback(TrDb *db)
+{
+  if (!db->in_txn)
+    return;
+  if (!sqlite3_get_autocommit(db->conn))
+    sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+  db->in_txn = FALSE;
+}
+
+gboolean
+db_in_transaction(TrDb *db)
+{
+  return db->in_txn;
+}
+
+char *
+db_get_meta(TrDb *db, const char *name)
+{
+  g_autoptr(TrDbStmt) st =
+      db_prepare(db, "SELECT value FROM index_meta WHERE name = $1", NULL);
+  if (st == NULL)
+    return NULL;
+  db_bind_text(st, 1, name);
+  if (db_step(st, NULL) != DB_STEP_ROW)
+    return NULL;
+  return g_strdup(db_col_text(st, 0));
+}
+
+gboolean
+db_set_meta(TrDb *db, const char *name, const char *value, GError **error)
+{
+  g_autoptr(TrDbStmt) st = db_prepare(
+      db,
+      "INSERT INTO index_meta (name, value) VALUES ($1, $2) "
+      "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+      error);
+  if (st == NULL)
+    return FALSE;
+  db_bind_text(st, 1, name);
+  db_bind_text(st, 2, value);
+  return db_step(st, error) == DB_STEP_DONE;
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+TrDbStmt *
+db_prepare(TrDb *db, const char *sql, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  if (sqlite3_prepare_v2(db->conn, sql, -1, &stmt, NULL) != SQLITE_OK) {
+    db_set_error(db, error, "cannot prepare a statement");
+    return NULL;
+  }
+  TrDbStmt *st = g_new0(TrDbStmt, 1);
+  st->stmt = stmt;
+  st->db = db;
+  return st;
+}
+
+void
+db_stmt_free(TrDbStmt *st)
+{
+  if (st == NULL)
+    return;
+  sqlite3_finalize(st->stmt);
+  g_free(st);
+}
+
+/* "$n" placeholders are named parameters to SQLite: find their index by name. */
+static int
+db_param(TrDbStmt *st, int n)
+{
+  char name[16];
+  g_snprintf(name, sizeof name, "$%d", n);
+  int i = sqlite3_bind_parameter_index(st->stmt, name);
+  return i > 0 ? i : n;
+}
+
+void
+db_bind_int64(TrDbStmt *st, int n, gint64 v)
+{
+  sqlite3_bind_int64(st->stmt, db_param(st, n), v);
+}
+
+void
+db_bind_text(TrDbStmt *st, int n, const char *v)
+{
+  if (v == NULL)
+    sqlite3_bind_null(st->stmt, db_param(st, n));
+  else
+    sqlite3_bind_text(st->stmt, db_param(st, n), v, -1, SQLITE_TRANSIENT);
+}
+
+void
+db_reset(TrDbStmt *st)
+{
+  sqlite3_reset(st->stmt);
+  sqlite3_clear_bindings(st->stmt);
+}
+
+DbStep
+db_step(TrDbStmt *st, GError **error)
+{
+  int rc = sqlite3_step(st->stmt);
+  if (rc == SQLITE_ROW)
+    return DB_STEP_ROW;
+  if (rc == SQLITE_DONE)
+    return DB_STEP_DONE;
+  db_set_error(st->db, error, "cannot read or write the index");
+  sqlite3_reset(st->stmt);
+  return DB_STEP_ERROR;
+}
+
+gint64
+db_col_int64(TrDbStmt *st, int col)
+{
+  return sqlite3_column_int64(st->stmt, col);
+}
+
+double
+db_col_double(TrDbStmt *st, int col)
+{
+  return sqlite3_column_double(st->stmt, col);
+}
+
+const char *
+db_col_text(TrDbStmt *st, int col)
+{
+  return (const char *) sqlite3_column_text(st->stmt, col);
+}
+
+gboolean
+db_col_is_null(TrDbStmt *st, int col)
+{
+  return sqlite3_column_type(st->stmt, col) == SQLITE_NULL;
+}
+
+/* ---- the rows of a report ---------------------------------------------------- */
+
+void
+db_format_day(gint64 epoch, char buf[11])
+{
+  char dt[21];
+  report_format_datetime(epoch, dt);
+  memcpy(buf, dt, 10);
+  buf[10] = '\0';
+}
+
+static char *
+db_join(const GPtrArray *list)
+{
+  g_autoptr(GString) s = g_string_new(NULL);
+  for (guint i = 0; list != NULL && i < list->len; i++) {
+    if (i > 0)
+      g_string_append_c(s, '|');
+    g_string_append(s, list->pdata[i] != NULL ? list->pdata[i] : "");
+  }
+  return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static gboolean
+db_prepare_inserts(TrDb *db, GError **error)
+{
+  if (db->ins_report != NULL)
+    return TRUE;
+  db->ins_report = db_prepare(
+      db,
+      "INSERT INTO report (report_key, organization_name, contact_info, report_id, "
+      "begin_epoch, end_epoch, begin_day, submitter, source, report_domain, "
+      "received_epoch, raw_format, deviation_count) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+      "ON CONFLICT (report_key) DO NOTHING",
+      error);
+  if (db->ins_report == NULL)
+    return FALSE;
+  db->ins_policy = db_prepare(
+      db,
+      "INSERT INTO policy (report_key, policy_index, policy_domain, policy_type, "
+      "policy_strings, mx_hosts, total_successful_session_count, "
+      "total_failure_session_count, organization_name, begin_epoch, begin_day) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+      error);
+  db->ins_failure = db->ins_policy == NULL ? NULL : db_prepare(
+      db,
+      "INSERT INTO failure_detail (report_key, policy_index, detail_index, result_type, "
+      "sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, receiving_ip, "
+      "failed_session_count, failure_reason_code, additional_information, "
+      "policy_domain, begin_epoch) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+      error);
+  db->ins_deviation = db->ins_failure == NULL ? NULL : db_prepare(
+      db,
+      "INSERT INTO deviation (report_key, deviation_index, slug, deviation) "
+      "VALUES ($1, $2, $3, $4)",
+      error);
+  if (db->ins_deviation == NULL) {
+    g_clear_pointer(&db->ins_report, db_stmt_free);
+    g_clear_pointer(&db->ins_policy, db_stmt_free);
+    g_clear_pointer(&db->ins_failure, db_stmt_free);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+db_run(TrDbStmt *st, GError **error)
+{
+  DbStep s = db_step(st, error);
+  db_reset(st);
+  return s != DB_STEP_ERROR;
+}
+
+/* The policy's domain; when the report names none, its TLS-Report-Domain header. */
+static const char *
+db_policy_domain(const Report *r, const ReportPolicy *p, char **owned)
+{
+  if (p->policy_domain != NULL && p->policy_domain[0] != '\0')
+    return p->policy_domain;
+  if (r->ingest.report_domain != NULL && r->ingest.report_domain[0] != '\0')
+    return *owned = g_ascii_strdown(r->ingest.report_domain, -1);
+  return "";
+}
+
+gboolean
+db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
+{
+  if (inserted != NULL)
+    *inserted = FALSE;
+  if (!db_prepare_inserts(db, error))
+    return FALSE;
+  g_autofree char *key = report_key_hex(r->key);
+  char day[11];
+  db_format_day(r->begin, day);
+
+  TrDbStmt *st = db->ins_report;
+  db_bind_text(st, 1, key);
+  db_bind_text(st, 2, r->organization_name != NULL ? r->organization_name : "");
+  db_bind_text(st, 3, r->contact_info);
+  db_bind_text(st, 4, r->report_id != NULL ? r->report_id : "");
+  db_bind_int64(st, 5, r->begin);
+  db_bind_int64(st, 6, r->end);
+  db_bind_text(st, 7, day);
+  db_bind_text(st, 8, r->ingest.submitter);
+  db_bind_text(st, 9, r->ingest.source);
+  db_bind_text(st, 10, r->ingest.report_domain);
+  if (r->ingest.received != 0)
+    db_bind_int64(st, 11, r->ingest.received);
+  db_bind_text(st, 12, r->ingest.raw_extension);
+  db_bind_int64(st, 13, r->deviations != NULL ? r->deviations->len : 0);
+  if (!db_run(st, error))
+    return FALSE;
+  if (sqlite3_changes(db->conn) == 0)
+    return TRUE;                      /* indexed before: idempotent */
+
+  for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
+    const ReportPolicy *p = r->policies->pdata[i];
+    g_autofree char *owned_domain = NULL;
+    const char *domain = db_policy_domain(r, p, &owned_domain);
+    g_autofree char *strings = db_join(p->policy_strings);
+    g_autofree char *mx = db_join(p->mx_hosts);
+    st = db->ins_policy;
+    db_bind_text(st, 1, key);
+    db_bind_int64(st, 2, i);
+    db_bind_text(st, 3, domain);
+    db_bind_text(st, 4, p->policy_type != NULL ? p->policy_type : "");
+    db_bind_text(st, 5, strings);
+    db_bind_text(st, 6, mx);
+    db_bind_int64(st, 7, p->total_successful);
+    db_bind_int64(st, 8, p->total_failure);
+    db_bind_text(st, 9, r->organization_name != NULL ? r->organization_name : "");
+    db_bind_int64(st, 10, r->begin);
+    db_bind_text(st, 11, day);
+    if (!db_run(st, error))
+      return FALSE;
+    for (guint j = 0; p->failures != NULL && j < p->failures->len; j++) {
+      const ReportFailure *f = p->failures->pdata[j];
+      st = db->ins_failure;
+      db_bind_text(st, 1, key);
+      db_bind_int64(st, 2, i);
+      db_bind_int64(st, 3, j);
+      db_bind_text(st, 4, f->result_type != NULL ? f->result_type : "");
+      db_bind_text(st, 5, f->sending_mta_ip);
+      db_bind_text(st, 6, f->receiving_mx_hostname);
+      db_bind_text(st, 7, f->receiving_mx_helo);
+      db_bind_text(st, 8, f->receiving_ip);
+      db_bind_int64(st, 9, f->failed_session_count);
+      db_bind_text(st, 10, f->failure_reason_code);
+      db_bind_text(st, 11, f->additional_information);
+      db_bind_text(st, 12, domain);
+      db_bind_int64(st, 13, r->begin);
+      if (!db_run(st, error))
+        return FALSE;
+    }
+  }
+  for (guint i = 0; r->deviations != NULL && i < r->deviations->len; i++) {
+    st = db->ins_deviation;
+    db_bind_text(st, 1, key);
+    db_bind_int64(st, 2, i);
+    ReportDeviation d = g_array_index(r->deviations, ReportDeviation, i);
+    db_bind_text(st, 3, report_deviation_slug(d));
+    db_bind_text(st, 4, report_deviation_text(d));
+    if (!db_run(st, error))
+      return FALSE;
+  }
+  if (inserted != NULL)
+    *inserted = TRUE;
+  return TRUE;
+}
+
+gboolean
+db_delete_report(TrDb *db, const guint8 key[16], GError **error)
+{
+  static const char *const tables[] = { "deviation", "failure_detail", "policy", "report" };
+  g_autofree char *hex = report_key_hex(key);
+  for (gsize i = 0; i < G_N_ELEMENTS(tables); i++) {
+    g_autofree char *sql = g_strdup_printf("DELETE FROM %s WHERE report_key = $1", tables[i]);
+    g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
+    if (st == NULL)
+      return FALSE;
+    db_bind_text(st, 1, hex);
+    if (db_step(st, error) == DB_STEP_ERROR)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gint64
+db_count_reports(TrDb *db, GError **error)
+{
+  g_autoptr(TrDbStmt) st = db_prepare(db, "SELECT COUNT(*) FROM report", error);
+  if (st == NULL || db_step(st, error) != DB_STEP_ROW)
+    return -1;
+  return db_col_int64(st, 0);
+}

@@ -1,0 +1,109 @@
+/* db.h - the SQL index of the store (docs/sql.md): a connection, the schema and its
+ * migrations, statements, and the rows of one report.
+ *
+ * The index is written by the "sqlite" sink (sink-sqlite.c) and by `reindex`, and is
+ * the only thing the read side (query.c) reads. The tree stays the truth: the index
+ * can always be rebuilt from it. This file is the one place that knows SQLite: the
+ * statements of query.c are plain SQL with "$1"-style placeholders, which both SQLite
+ * and PostgreSQL read, so a PostgreSQL backend is a second implementation of this
+ * header, not a second set of queries.
+ *
+ * Errors: DB_ERROR. DB_ERROR_IO is transient (disk full, locked, I/O): a sink that
+ * gets it fails the commit (exit 75). DB_ERROR_CORRUPT and DB_ERROR_VERSION name
+ * `reindex` in their message. */
+#ifndef TLSRPT_DB_H
+#define TLSRPT_DB_H
+
+#include "common.h"
+#include "report.h"
+
+#define DB_ERROR (db_error_quark())
+GQuark db_error_quark(void);
+
+typedef enum {
+  DB_ERROR_IO,                /* transient: I/O, disk full, busy */
+  DB_ERROR_CORRUPT,           /* not an index of ours, or damaged */
+  DB_ERROR_VERSION,           /* written by a newer version (schema unknown to us) */
+  DB_ERROR_MISSING,           /* no index file (db_open_read) */
+} DbError;
+
+/* The schema version this build writes and reads (PRAGMA user_version and the
+ * schema_version table). Older versions are migrated on open for writing. */
+#define DB_SCHEMA_VERSION 1
+
+typedef struct TrDb TrDb;
+typedef struct TrDbStmt TrDbStmt;
+
+typedef enum {
+  DB_SYNC_FULL,               /* every commit fsyncs the write-ahead log itself */
+  DB_SYNC_DEFERRED,           /* commits are written, not fsynced: the caller makes the
+                                 log durable (db_wal_path()) before relying on them */
+} DbSync;
+
+/* Open @path for writing, creating it (and its schema) when missing or empty, and
+ * migrating an older schema. *created (nullable) tells whether this call made it.
+ * (transfer full) */
+TrDb *db_open_write(const char *path, DbSync sync, gboolean *created, GError **error);
+/* Open @path for reading only: DB_ERROR_MISSING when there is none; a read-only store
+ * is read as it is. (transfer full) */
+TrDb *db_open_read(const char *path, GError **error);
+void db_close(TrDb *db);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrDb, db_close)
+
+/* (transfer none) */
+const char *db_path(TrDb *db);
+/* The write-ahead log beside the database ("FILE-wal"). (transfer none) */
+const char *db_wal_path(TrDb *db);
+
+gboolean db_exec(TrDb *db, const char *sql, GError **error);
+gboolean db_begin(TrDb *db, GError **error);
+gboolean db_commit(TrDb *db, GError **error);
+/* Roll back an open transaction (no-op without one). */
+void db_rollback(TrDb *db);
+gboolean db_in_transaction(TrDb *db);
+
+/* The index's own notes ("complete" = "1" once it holds every report of the tree).
+ * db_get_meta returns (transfer full) or NULL. */
+char *db_get_meta(TrDb *db, const char *name);
+gboolean db_set_meta(TrDb *db, const char *name, const char *value, GError **error);
+
+/* ---- statements ------------------------------------------------------------ */
+/* A statement of @sql with placeholders $1, $2, ... (transfer full) */
+TrDbStmt *db_prepare(TrDb *db, const char *sql, GError **error);
+void db_stmt_free(TrDbStmt *st);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrDbStmt, db_stmt_free)
+/* Bind $@n; a NULL text binds SQL NULL. The text is copied. */
+void db_bind_int64(TrDbStmt *st, int n, gint64 v);
+void db_bind_text(TrDbStmt *st, int n, const char *v);
+/* Make the statement ready to run again with new bindings. */
+void db_reset(TrDbStmt *st);
+
+typedef enum {
+  DB_STEP_ROW,
+  DB_STEP_DONE,
+  DB_STEP_ERROR,              /* *error set */
+} DbStep;
+DbStep db_step(TrDbStmt *st, GError **error);
+/* Columns of the current row, from 0. A NULL text is NULL; (transfer none: valid until
+ * the next step or reset). */
+gint64 db_col_int64(TrDbStmt *st, int col);
+double db_col_double(TrDbStmt *st, int col);
+const char *db_col_text(TrDbStmt *st, int col);
+gboolean db_col_is_null(TrDbStmt *st, int col);
+
+/* ---- the rows of a report ---------------------------------------------------- */
+/* Insert @report (its report, policy, failure-detail and deviation rows) inside the
+ * open transaction, unless its key is in the index already (*inserted = FALSE then).
+ * Statements are prepared once per connection and reused. */
+gboolean db_insert_report(TrDb *db, const Report *report, gboolean *inserted,
+                          GError **error);
+/* Remove every row of the report @key (for a rollback). */
+gboolean db_delete_report(TrDb *db, const guint8 key[16], GError **error);
+
+/* Number of reports in the index; -1 + error. */
+gint64 db_count_reports(TrDb *db, GError **error);
+
+/* "YYYY-MM-DD" of @epoch (UTC) into @buf. */
+void db_format_day(gint64 epoch, char buf[11]);
+
+#endif

@@ -1,0 +1,350 @@
+/* test_sink_sqlite.c - the "sqlite" sink and db.c on real corpus reports: rows as the
+ * reports say, the sink protocol (flush, rollback before and after flush, commit),
+ * idempotent inserts, and clear errors for foreign or damaged files. */
+#include "testutil.h"
+#include "db.h"
+#include "sink.h"
+#include "store.h"
+
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+  char *dir;
+  char *store_dir;
+  char *db_path;
+  Store *store;
+  TrOptions opts;
+} Fx;
+
+static int
+setup(void **state)
+{
+  Fx *fx = g_new0(Fx, 1);
+  fx->dir = tu_mkdtemp();
+  fx->store_dir = g_build_filename(fx->dir, "store", NULL);
+  fx->db_path = g_build_filename(fx->store_dir, "reports.sqlite", NULL);
+  tr_options_init(&fx->opts);
+  fx->opts.store_dir = g_strdup(fx->store_dir);
+  g_autoptr(GError) error = NULL;
+  fx->store = store_open(fx->store_dir, NULL, &error);
+  assert_non_null(fx->store);
+  *state = fx;
+  return 0;
+}
+
+static int
+teardown(void **state)
+{
+  Fx *fx = *state;
+  store_close(fx->store);
+  tr_options_clear(&fx->opts);
+  tu_rmtree(fx->dir);
+  g_free(fx->dir);
+  g_free(fx->store_dir);
+  g_free(fx->db_path);
+  g_free(fx);
+  return 0;
+}
+
+static Report *
+fixture_report(const char *name)
+{
+  g_autoptr(GBytes) json = tu_fixture(name);
+  TrLimits limits;
+  tr_limits_init(&limits);
+  g_autoptr(GError) error = NULL;
+  Report *r = report_parse(json, NULL, &limits, &error);
+  assert_non_null(r);
+  r->ingest.source = g_strdup(name);
+  r->ingest.submitter = g_strdup("reporter.example");
+  r->ingest.received = 1700000000;
+  r->ingest.raw_extension = g_strdup("json");
+  return r;
+}
+
+/* One integer from the index at @path. */
+static gint64
+q_int(const char *path, const char *sql)
+{
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  gint64 v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+static char *
+q_text(const char *path, const char *sql)
+{
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  char *v = NULL;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+    v = g_strdup((const char *) sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+/* Write @reports through the sink as one commit of the store. */
+static void
+commit_reports(Fx *fx, gpointer self, Report **reports, guint n)
+{
+  g_autoptr(GError) error = NULL;
+  assert_true(store_lock(fx->store, 5, &error));
+  assert_true(store_begin(fx->store, NULL, &error));
+  for (guint i = 0; i < n; i++) {
+    assert_true(sink_sqlite_ops.write(self, reports[i], &error));
+    store_add(fx->store, reports[i]->key);
+  }
+  assert_true(sink_sqlite_ops.flush(self, &error));
+  assert_true(store_commit(fx->store, &error));
+  store_unlock(fx->store);
+}
+
+static void
+test_rows_of_real_reports(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) mailru = fixture_report("corpus/parsedmarc/mail.ru.json");
+  g_autoptr(Report) rfc = fixture_report("corpus/parsedmarc/rfc8460.json");
+  g_autoptr(Report) ms = fixture_report("corpus/mta-sts-exporter/microsoft.json");
+  gpointer self = sink_sqlite_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  assert_non_null(self);
+  Report *all[] = { mailru, rfc, ms };
+  commit_reports(fx, self, all, 3);
+  sink_sqlite_ops.close(self);
+
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 3);
+  assert_int_equal(q_int(fx->db_path, "PRAGMA user_version"), DB_SCHEMA_VERSION);
+  assert_int_equal(q_int(fx->db_path, "SELECT MAX(version) FROM schema_version"),
+                   DB_SCHEMA_VERSION);
+  /* A fresh store: the index holds every report it has. */
+  g_autofree char *complete =
+      q_text(fx->db_path, "SELECT value FROM index_meta WHERE name = 'complete'");
+  assert_string_equal(complete, "1");
+
+  /* Every policy and failure detail, with the summary's totals as the report says. */
+  gint64 policies = 0, details = 0, failed = 0, ok = 0;
+  Report *rs[] = { mailru, rfc, ms };
+  for (guint i = 0; i < 3; i++)
+    for (guint j = 0; j < rs[i]->policies->len; j++) {
+      ReportPolicy *p = rs[i]->policies->pdata[j];
+      policies++;
+      details += p->failures->len;
+      failed += p->total_failure;
+      ok += p->total_successful;
+    }
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM policy"), policies);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM failure_detail"), details);
+  assert_int_equal(
+      q_int(fx->db_path, "SELECT SUM(total_failure_session_count) FROM policy"), failed);
+  assert_int_equal(
+      q_int(fx->db_path, "SELECT SUM(total_successful_session_count) FROM policy"), ok);
+
+  /* mail.ru: two details of one session each under a total of 1 (kept as sent). */
+  g_autofree char *key = report_key_hex(mailru->key);
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT SUM(failed_session_count) FROM failure_detail WHERE report_key = '%s'", key);
+  assert_int_equal(q_int(fx->db_path, sql), 2);
+  g_free(sql);
+  sql = g_strdup_printf(
+      "SELECT total_failure_session_count FROM policy WHERE report_key = '%s'", key);
+  assert_int_equal(q_int(fx->db_path, sql), 1);
+  g_free(sql);
+  sql = g_strdup_printf("SELECT begin_day FROM report WHERE report_key = '%s'", key);
+  g_autofree char *day = q_text(fx->db_path, sql);
+  char want[11];
+  db_format_day(mailru->begin, want);
+  assert_string_equal(day, want);
+
+  /* The RFC example: its mx-host string and result types verbatim. */
+  g_autofree char *types = q_text(fx->db_path,
+                                  "SELECT group_concat(result_type, ',') FROM (SELECT "
+                                  "DISTINCT result_type FROM failure_detail ORDER BY 1)");
+  assert_non_null(strstr(types, "starttls-not-supported"));
+  assert_non_null(strstr(types, "certificate-expired"));
+
+  /* Modes like the rest of the store. */
+  struct stat st;
+  assert_int_equal(stat(fx->db_path, &st), 0);
+  assert_int_equal(st.st_mode & 0007, 0);
+}
+
+static void
+test_idempotent_and_rollbacks(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) a = fixture_report("corpus/parsedmarc/smtp_tls.json");
+  g_autoptr(Report) b = fixture_report("corpus/stalwart-mail-auth/rpt02.json");
+  gpointer self = sink_sqlite_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  Report *one[] = { a };
+  commit_reports(fx, self, one, 1);
+  /* The same report again (a crash between this sink's commit and the store's, then
+   * the message delivered again): one row. */
+  commit_reports(fx, self, one, 1);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 1);
+  gint64 policies = q_int(fx->db_path, "SELECT COUNT(*) FROM policy");
+
+  /* Rolled back before the flush: nothing. */
+  assert_true(store_lock(fx->store, 5, &error));
+  assert_true(store_begin(fx->store, NULL, &error));
+  assert_true(sink_sqlite_ops.write(self, b, &error));
+  sink_sqlite_ops.rollback(self);
+  store_rollback(fx->store);
+  store_unlock(fx->store);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 1);
+
+  /* Flushed, then the store's commit fails: the rows go again. */
+  assert_true(store_lock(fx->store, 5, &error));
+  assert_true(store_begin(fx->store, NULL, &error));
+  assert_true(sink_sqlite_ops.write(self, b, &error));
+  assert_true(sink_sqlite_ops.flush(self, &error));
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 2);
+  sink_sqlite_ops.rollback(self);
+  store_rollback(fx->store);
+  store_unlock(fx->store);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 1);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM policy"), policies);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM failure_detail"),
+                   q_int(fx->db_path, "SELECT COUNT(*) FROM failure_detail WHERE "
+                                      "report_key IN (SELECT report_key FROM report)"));
+
+  /* Committed, then an empty commit rolled back: it stays. */
+  Report *two[] = { b };
+  commit_reports(fx, self, two, 1);
+  assert_true(store_lock(fx->store, 5, &error));
+  assert_true(store_begin(fx->store, NULL, &error));
+  sink_sqlite_ops.rollback(self);
+  store_rollback(fx->store);
+  store_unlock(fx->store);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 2);
+  sink_sqlite_ops.close(self);
+}
+
+/* A store that held reports before the index existed: the new index says it is not
+ * complete (the read side then builds it from the tree). */
+static void
+test_new_index_in_old_store(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) a = fixture_report("corpus/parsedmarc/smtp_tls.json");
+  g_autoptr(Report) b = fixture_report("corpus/parsedmarc/rfc8460.json");
+  assert_true(store_lock(fx->store, 5, &error));
+  assert_true(store_begin(fx->store, NULL, &error));
+  store_add(fx->store, a->key);
+  assert_true(store_commit(fx->store, &error));
+  store_unlock(fx->store);
+
+  gpointer self = sink_sqlite_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  Report *one[] = { b };
+  commit_reports(fx, self, one, 1);
+  sink_sqlite_ops.close(self);
+  g_autofree char *complete =
+      q_text(fx->db_path, "SELECT value FROM index_meta WHERE name = 'complete'");
+  assert_string_equal(complete, "0");
+}
+
+static void
+test_foreign_and_corrupt_files(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) a = fixture_report("corpus/parsedmarc/smtp_tls.json");
+
+  /* Not a database at all. */
+  tu_write_file(fx->db_path, "this is not SQLite\n", 19);
+  gpointer self = sink_sqlite_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  assert_true(store_lock(fx->store, 5, &error));
+  assert_true(store_begin(fx->store, NULL, &error));
+  assert_false(sink_sqlite_ops.write(self, a, &error));
+  assert_non_null(strstr(error->message, "reindex"));
+  assert_true(tr_error_classify(error) == TR_ERROR_TRANSIENT);
+  g_clear_error(&error);
+  sink_sqlite_ops.rollback(self);
+  store_rollback(fx->store);
+  store_unlock(fx->store);
+  sink_sqlite_ops.close(self);
+  g_autoptr(TrDb) rd = db_open_read(fx->db_path, &error);
+  assert_null(rd);
+  assert_non_null(strstr(error->message, "reindex"));
+  g_clear_error(&error);
+
+  /* Another program's SQLite database. */
+  unlink(fx->db_path);
+  sqlite3 *other = NULL;
+  assert_int_equal(sqlite3_open(fx->db_path, &other), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(other, "CREATE TABLE report (x TEXT)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(other);
+  g_autoptr(TrDb) wr = db_open_write(fx->db_path, DB_SYNC_FULL, NULL, &error);
+  assert_null(wr);
+  assert_int_equal(error->code, DB_ERROR_CORRUPT);
+  assert_non_null(strstr(error->message, "not a tlsrpt-ingest index"));
+  g_clear_error(&error);
+
+  /* Written by a newer version. */
+  unlink(fx->db_path);
+  g_autoptr(TrDb) ok = db_open_write(fx->db_path, DB_SYNC_FULL, NULL, &error);
+  assert_non_null(ok);
+  assert_true(db_exec(ok, "PRAGMA user_version = 99", &error));
+  g_clear_pointer(&ok, db_close);
+  g_autoptr(TrDb) newer = db_open_read(fx->db_path, &error);
+  assert_null(newer);
+  assert_int_equal(error->code, DB_ERROR_VERSION);
+  g_clear_error(&error);
+
+  /* Missing. */
+  unlink(fx->db_path);
+  g_autoptr(TrDb) none = db_open_read(fx->db_path, &error);
+  assert_null(none);
+  assert_int_equal(error->code, DB_ERROR_MISSING);
+}
+
+/* --sqlite elsewhere, and the pipeline writes it with --no-store too. */
+static void
+test_elsewhere_no_store(void **state)
+{
+  Fx *fx = *state;
+  g_autofree char *path = g_build_filename(fx->dir, "elsewhere.sqlite", NULL);
+  g_autofree char *fixture = tu_fixture_path("corpus/parsedmarc/mail.ru.json");
+  const char *argv[] = { "file", "--store", fx->store_dir, "--no-store", "--sqlite", path,
+                         fixture, NULL };
+  g_autofree char *err = NULL;
+  g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
+  int rc = tu_run(argv, empty, NULL, &err);
+  assert_int_equal(rc, 0);
+  assert_int_equal(q_int(path, "SELECT COUNT(*) FROM report"), 1);
+  assert_false(g_file_test(fx->db_path, G_FILE_TEST_EXISTS));
+  /* --no-sqlite: none at all. */
+  g_autofree char *store2 = g_build_filename(fx->dir, "s2", NULL);
+  const char *argv2[] = { "file", "--store", store2, "--no-sqlite", fixture, NULL };
+  assert_int_equal(tu_run(argv2, empty, NULL, NULL), 0);
+  g_autofree char *db2 = g_build_filename(store2, "reports.sqlite", NULL);
+  assert_false(g_file_test(db2, G_FILE_TEST_EXISTS));
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_rows_of_real_reports, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_idempotent_and_rollbacks, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_new_index_in_old_store, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_elsewhere_no_store, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
