@@ -3,14 +3,17 @@
 #include "cli.h"
 
 #include "command.h"
+#include "escape.h"
 #include "pipeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -105,6 +108,8 @@ cli_common_clear(CliCommon *c)
   if (c->config_password != NULL)
     memset(c->config_password, 0, strlen(c->config_password));
   g_free(c->config_password);
+  if (c->from_config != NULL)
+    g_hash_table_unref(c->from_config);
   memset(c, 0, sizeof *c);
 }
 
@@ -134,11 +139,10 @@ cli_print_usage(FILE *out)
         "  -h, --help         Show this help\n"
         "  -V, --version      Show the version and the library versions\n"
         "\n"
-        "Exit codes: 0 done; 1 some messages quarantined; 2 usage; 3 IMAP login refused;\n"
-        "4 TLS/certificate failure; 5 mailbox locked by another poller; 75 temporary\n"
-        "failure, nothing acknowledged that was not stored (mda: 64 usage, 78 config).\n"
-        "See tlsrpt-ingest(1).\n",
+        "Exit codes (docs/exit-codes.md):\n",
         out);
+  tr_exit_print_table(out);
+  fputs("See tlsrpt-ingest(1).\n", out);
 }
 
 static void
@@ -150,9 +154,36 @@ cli_print_version(void)
          glib_micro_version, json_c_version(), zlibVersion(), source_imap_libcurl_version());
 }
 
+static gboolean cli_stdin_closed;
+
+gboolean
+cli_stdin_was_closed(void)
+{
+  return cli_stdin_closed;
+}
+
+/* A closed fd 0, 1 or 2 would be handed to the next file opened (the store's index,
+ * say), and a log line written into it. */
+static void
+cli_reopen_std_fds(void)
+{
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+      continue;
+    if (fd == 0)
+      cli_stdin_closed = TRUE;
+    int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (n >= 0 && n != fd) {
+      dup2(n, fd);
+      close(n);
+    }
+  }
+}
+
 int
 cli_main(int argc, char **argv)
 {
+  cli_reopen_std_fds();
   setlocale(LC_ALL, "");
   if (argc < 2) {
     cli_print_usage(stderr);
@@ -194,11 +225,28 @@ cli_parse_size(const char *option, const char *s, gsize *out, GError **error)
     case 'G': mult = 1024 * 1024 * 1024; break;
     default: mult = 0; break;
     }
-    if (mult != 0 && end[1] != '\0' && g_ascii_strcasecmp(end + 1, "B") != 0 &&
-        g_ascii_strcasecmp(end + 1, "iB") != 0)
+    if (mult != 0 && g_ascii_strcasecmp(end + 1, "B") == 0) {
+      /* 3KB: a thousand or 1024? Said, not guessed. */
+      guint64 si = g_ascii_toupper(*end) == 'K' ? 1000 : g_ascii_toupper(*end) == 'M'
+                                                               ? 1000 * 1000
+                                                               : 1000 * 1000 * 1000;
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                  "--%s: '%s' is ambiguous: say %.*s%c (%" G_GUINT64_FORMAT
+                  " bytes) or %" G_GUINT64_FORMAT,
+                  option, s, (int) (end - s), s, g_ascii_toupper(*end),
+                  v <= G_MAXUINT64 / mult ? v * mult : 0,
+                  v <= G_MAXUINT64 / si ? v * si : 0);
+      return FALSE;
+    }
+    if (mult != 0 && end[1] != '\0' && g_ascii_strcasecmp(end + 1, "iB") != 0)
       mult = 0;
   }
-  if (end == s || errno != 0 || mult == 0 || v == 0 || v > G_MAXSIZE / mult) {
+  if (end != s && errno == 0 && mult != 0 && v == 0) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s must be at least 1 byte, not %s",
+                option, s);
+    return FALSE;
+  }
+  if (end == s || errno != 0 || mult == 0 || v > G_MAXSIZE / mult) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                 "--%s: '%s' is not a size (a number of bytes, with K, M or G)", option, s);
     return FALSE;
@@ -225,10 +273,11 @@ cli_common_limits(const CliCommon *c, TrLimits *limits, guint *batch_size,
                   double *lock_timeout, GError **error)
 {
   if (!cli_parse_size("max-report-size", c->max_report_size, &limits->max_report_size,
-                      error) ||
-      !cli_parse_size("max-message-size", c->max_message_size, &limits->max_message_size,
                       error))
-    return FALSE;
+    return cli_blame(c, "max-report-size", error);
+  if (!cli_parse_size("max-message-size", c->max_message_size, &limits->max_message_size,
+                      error))
+    return cli_blame(c, "max-message-size", error);
   guint unused = 0;
   struct {
     const char *name;
@@ -240,21 +289,29 @@ cli_common_limits(const CliCommon *c, TrLimits *limits, guint *batch_size,
     { "max-json-depth", c->max_json_depth, &limits->max_json_depth },
     { "batch-size", c->batch_size, batch_size != NULL ? batch_size : &unused },
   };
+  /* Like a size (a limit of 0 bytes is refused), a count given must be at least 1. */
   for (gsize i = 0; i < G_N_ELEMENTS(ints); i++) {
-    if (ints[i].value < 0) {
-      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s must be a positive number",
-                  ints[i].name);
-      return FALSE;
+    int v = ints[i].value;
+    if (v == CLI_UNSET || (v == 0 && !c->limits_given))
+      continue;
+    if (v < 1) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s must be at least 1, not %d",
+                  ints[i].name, v);
+      return cli_blame(c, ints[i].name, error);
     }
-    if (ints[i].value > 0)
-      *ints[i].target = (guint) ints[i].value;
+    *ints[i].target = (guint) v;
   }
-  if (c->lock_timeout < 0) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--lock-timeout must not be negative");
-    return FALSE;
+  /* --lock-timeout 0: try once, do not wait. */
+  gboolean timeout_given = c->limits_given ? c->lock_timeout != CLI_UNSET_SECONDS
+                                           : c->lock_timeout != 0;
+  if (timeout_given) {
+    if (c->lock_timeout < 0) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--lock-timeout must not be negative");
+      return cli_blame(c, "lock-timeout", error);
+    }
+    if (lock_timeout != NULL)
+      *lock_timeout = c->lock_timeout;
   }
-  if (c->lock_timeout > 0 && lock_timeout != NULL)
-    *lock_timeout = c->lock_timeout;
   return TRUE;
 }
 
@@ -274,10 +331,107 @@ cli_usage_error(const TrCommand *cmd, TrExitMode mode, const char *format, ...)
 int
 cli_fail(const TrCommand *cmd, const GError *error, TrExitMode mode)
 {
-  fprintf(stderr, "tlsrpt-ingest %s: %s\n", cmd->name, error->message);
+  g_autofree char *msg = tr_escape_terminal(error->message);
+  int rc = tr_exit_for(error, mode);
+  fprintf(stderr, "tlsrpt-ingest %s: %s\n", cmd->name, msg);
   if (error->domain == CLI_ERROR && error->code == CLI_ERROR_USAGE)
     fprintf(stderr, "Try 'tlsrpt-ingest %s --help'.\n", cmd->name);
-  return tr_exit_for(error, mode);
+  if (mode == TR_MODE_MDA) {
+    /* The MTA keeps the message queued (exit 75) until the admin fixes this. */
+    fprintf(stderr, "tlsrpt-ingest %s: not stored, exit %d: the message stays queued\n",
+            cmd->name, rc);
+    openlog("tlsrpt-ingest", LOG_PID, LOG_MAIL);
+    syslog(LOG_ERR, "%s: %s (not stored, exit %d: the message stays queued)", cmd->name,
+           msg, rc);
+  }
+  return rc;
+}
+
+gboolean
+cli_from_config(const CliCommon *c, const char *option)
+{
+  return c->from_config != NULL && g_hash_table_contains(c->from_config, option);
+}
+
+gboolean
+cli_blame(const CliCommon *c, const char *option, GError **error)
+{
+  if (error == NULL || *error == NULL || !cli_from_config(c, option))
+    return FALSE;
+  const char *m = (*error)->message;
+  if (g_str_has_prefix(m, "--"))
+    m += 2;
+  GError *e = g_error_new(CLI_ERROR, CLI_ERROR_CONFIG, "config file %s: %s", c->config_file,
+                          m);
+  g_clear_error(error);
+  *error = e;
+  return FALSE;
+}
+
+gboolean
+cli_check_path(const CliCommon *c, const char *option, const char *value, CliPathKind kind,
+               GError **error)
+{
+  if (value == NULL)
+    return TRUE;
+  if (value[0] == '\0') {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--%s: empty path (an unset variable in the command line?)", option);
+    return cli_blame(c, option, error);
+  }
+  struct stat st;
+  switch (kind) {
+  case CLI_PATH_DIR: {
+    g_autofree char *canon = g_canonicalize_filename(value, NULL);
+    if (strcmp(canon, "/") == 0) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                  "--%s %s: the root directory, not a directory of its own", option, value);
+      return cli_blame(c, option, error);
+    }
+    if (stat(value, &st) == 0 && !S_ISDIR(st.st_mode)) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s %s: not a directory", option,
+                  value);
+      return cli_blame(c, option, error);
+    }
+    return TRUE;
+  }
+  case CLI_PATH_DIR_FILE:
+  case CLI_PATH_OUTPUT: {
+    if (strcmp(value, "-") == 0)
+      return TRUE;
+    if (stat(value, &st) == 0 && S_ISDIR(st.st_mode)) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                  "--%s %s: a directory, not a file", option, value);
+      return cli_blame(c, option, error);
+    }
+    if (kind == CLI_PATH_DIR_FILE)
+      return TRUE;
+    g_autofree char *dir = g_path_get_dirname(value);
+    int rc = stat(dir, &st);
+    if (rc != 0 || !S_ISDIR(st.st_mode)) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s %s: directory %s %s", option,
+                  value, dir,
+                  rc != 0 && errno == ENOENT ? "does not exist (create it first)"
+                  : rc != 0                  ? "cannot be reached"
+                                             : "is not a directory");
+      return cli_blame(c, option, error);
+    }
+    return TRUE;
+  }
+  case CLI_PATH_INPUT:
+    if (stat(value, &st) != 0) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s %s: %s", option, value,
+                  g_strerror(errno));
+      return cli_blame(c, option, error);
+    }
+    if (!S_ISREG(st.st_mode)) {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s %s: not a regular file", option,
+                  value);
+      return cli_blame(c, option, error);
+    }
+    return TRUE;
+  }
+  return TRUE;
 }
 
 /* ---- config file --------------------------------------------------------- */
@@ -342,11 +496,46 @@ cli_check_private(const char *path, const char *what, GError **error)
   return TRUE;
 }
 
-/* Turn the [tlsrpt-ingest] group of the config file into "--key=value" arguments that
- * go before the real ones (so the command line wins). */
+/* Is @value of the right type for @e? Parsed alone, into scratch storage. */
 static gboolean
-cli_load_config(const CliGroup *const groups[], const char *path, GPtrArray *argv_out,
-                char **password_out, GError **error)
+cli_check_config_value(const GOptionEntry *e, const char *path, const char *key,
+                       const char *value, GError **error)
+{
+  if (e->arg != G_OPTION_ARG_INT && e->arg != G_OPTION_ARG_INT64 &&
+      e->arg != G_OPTION_ARG_DOUBLE)
+    return TRUE;
+  union {
+    int i;
+    gint64 l;
+    double d;
+  } scratch = { 0 };
+  GOptionEntry one[2] = { *e, { NULL } };
+  one[0].short_name = 0;
+  one[0].flags = 0;
+  one[0].arg_data = &scratch;
+  g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+  g_option_context_set_help_enabled(ctx, FALSE);
+  g_option_context_add_main_entries(ctx, one, NULL);
+  g_autofree char *arg = g_strdup_printf("--%s=%s", key, value);
+  char *argv[] = { (char *) "tlsrpt-ingest", arg, NULL };
+  char **pargv = argv;
+  int argc = 2;
+  g_autoptr(GError) local = NULL;
+  if (g_option_context_parse(ctx, &argc, &pargv, &local))
+    return TRUE;
+  g_set_error(error, CLI_ERROR, CLI_ERROR_CONFIG, "config file %s: %s = %s: %s", path, key,
+              value, local->message);
+  return FALSE;
+}
+
+/* Turn the [tlsrpt-ingest] group of the config file into "--key=value" arguments that
+ * go before the real ones (so the command line wins); @applied gets the keys used. */
+static gboolean cli_on_command_line(const GOptionEntry *e, int argc, char **argv);
+
+static gboolean
+cli_load_config(const CliGroup *const groups[], const char *path, int argc, char **argv,
+                GPtrArray *argv_out, GPtrArray *applied, char **password_out,
+                GError **error)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
   if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, error)) {
@@ -373,6 +562,12 @@ cli_load_config(const CliGroup *const groups[], const char *path, GPtrArray *arg
     if (value == NULL)
       value = g_strdup("");
     g_strstrip(value);
+    if (value[0] == '\0') {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_CONFIG,
+                  "config file %s: '%s =' has no value (remove the line for the default)",
+                  path, key);
+      return FALSE;
+    }
     if (strcmp(key, "password") == 0) {
       if (!cli_check_private(path, "config file", error))
         return FALSE;
@@ -389,8 +584,11 @@ cli_load_config(const CliGroup *const groups[], const char *path, GPtrArray *arg
                   path, key);
       return FALSE;
     }
-    if (!applies)
-      continue;
+    if (!applies || cli_on_command_line(e, argc, argv))
+      continue;             /* the command line wins, even over a value gone wrong */
+    if (!cli_check_config_value(e, path, key, value, error))
+      return FALSE;
+    g_ptr_array_add(applied, (gpointer) e);
     if (e->arg == G_OPTION_ARG_NONE || e->arg == G_OPTION_ARG_CALLBACK) {
       if (g_ascii_strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
           g_ascii_strcasecmp(value, "yes") == 0)
@@ -409,6 +607,24 @@ cli_load_config(const CliGroup *const groups[], const char *path, GPtrArray *arg
 }
 
 /* ---- parsing -------------------------------------------------------------- */
+
+/* Does the command line set @e (--name, --name=..., -x, -xVALUE)? */
+static gboolean
+cli_on_command_line(const GOptionEntry *e, int argc, char **argv)
+{
+  gsize n = strlen(e->long_name);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0)
+      break;
+    if (a[0] == '-' && a[1] == '-' && strncmp(a + 2, e->long_name, n) == 0 &&
+        (a[2 + n] == '\0' || a[2 + n] == '='))
+      return TRUE;
+    if (e->short_name != 0 && a[0] == '-' && a[1] == e->short_name)
+      return TRUE;
+  }
+  return FALSE;
+}
 
 /* A GOptionGroup for @group whose entries point into @base; shown in --help. */
 static GOptionGroup *
@@ -459,13 +675,27 @@ cli_parse_mode(const TrCommand *cmd, const CliGroup *const groups[], gpointer ow
       else if (g_str_has_prefix(argv[i], "--config="))
         config_path = argv[i] + strlen("--config=");
     }
+    if (config_path != NULL && config_path[0] == '\0') {
+      error = g_error_new(CLI_ERROR, CLI_ERROR_USAGE,
+                          "--config: empty path (an unset variable in the command line?)");
+      *exit_code = cli_fail(cmd, error, mode);
+      return FALSE;
+    }
     g_autofree char *path = config_path ? g_strdup(config_path) : cli_default_config_path();
     if (path != NULL) {
-      if (!cli_load_config(groups, path, full, &common->config_password, &error)) {
+      g_autoptr(GPtrArray) applied = g_ptr_array_new();
+      if (!cli_load_config(groups, path, argc, argv, full, applied, &common->config_password,
+                           &error)) {
         *exit_code = cli_fail(cmd, error, mode);
         return FALSE;
       }
       common->config_file = g_steal_pointer(&path);
+      /* Which values are the config file's: those the command line does not set. */
+      common->from_config = g_hash_table_new(g_str_hash, g_str_equal);
+      for (guint k = 0; k < applied->len; k++) {
+        const GOptionEntry *e = applied->pdata[k];
+        g_hash_table_add(common->from_config, (gpointer) e->long_name);
+      }
     }
   }
   for (int i = 1; i < argc; i++)
@@ -491,6 +721,12 @@ cli_parse_mode(const TrCommand *cmd, const CliGroup *const groups[], gpointer ow
     g_option_context_add_group(ctx, cli_option_group(groups[i],
                                                      groups[i]->shared ? (gpointer) common
                                                                        : own));
+
+  /* Counts and seconds not given stay CLI_UNSET / CLI_UNSET_SECONDS: a 0 given is a 0. */
+  common->max_mime_depth = common->max_parts = common->max_json_depth = CLI_UNSET;
+  common->batch_size = CLI_UNSET;
+  common->lock_timeout = CLI_UNSET_SECONDS;
+  common->limits_given = TRUE;
 
   int fargc = (int) full->len - 1;
   /* g_option_context_parse rearranges the pointers; keep our own copy for freeing. */

@@ -43,7 +43,12 @@
  * command.c) is accepted and ignored; any other key is a config error naming the file.
  * 'password' is read for the imap source (CliCommon.config_password) and requires a
  * private file. Only commands that take cli_group_store or cli_group_config read a
- * config file. */
+ * config file. A value of the wrong type, or an empty one, is a config error naming
+ * the file and the key; so is a value found wrong later, when the check goes through
+ * cli_blame().
+ *
+ * In TR_MODE_MDA every error is also sent to syslog and exits 75 (tr_exit_for()): an
+ * MTA bounces any other code, and a report would go back to its sender. */
 #ifndef TLSRPT_CLI_H
 #define TLSRPT_CLI_H
 
@@ -82,7 +87,8 @@ typedef struct {
   gboolean no_sqlite;
   gboolean no_store;
   char *quarantine;
-  /* cli_group_limits: --max-* --batch-size --lock-timeout */
+  /* cli_group_limits: --max-* --batch-size --lock-timeout; a count or seconds not given
+   * is CLI_UNSET / CLI_UNSET_SECONDS after cli_parse() */
   char *max_report_size;
   char *max_message_size;
   int max_mime_depth;
@@ -96,7 +102,12 @@ typedef struct {
   guint n_args;
   char *config_file;             /* the config file that was read, or NULL */
   char *config_password;         /* its 'password =' value, or NULL */
+  GHashTable *from_config;       /* options whose value is the config file's (set) */
+  gboolean limits_given;         /* cli_parse() set the CLI_UNSET markers */
 } CliCommon;
+
+#define CLI_UNSET G_MININT
+#define CLI_UNSET_SECONDS (-1e300)
 
 #define CLI_COMMON_INIT { 0 }
 void cli_common_clear(CliCommon *common);
@@ -133,6 +144,31 @@ int cli_usage_error(const TrCommand *cmd, TrExitMode mode, const char *format, .
 int cli_fail(const TrCommand *cmd, const GError *error, TrExitMode mode);
 
 /* ---- turning CliCommon into settings ------------------------------------- */
+
+/* TRUE when @option's (long name) value came from the config file. */
+gboolean cli_from_config(const CliCommon *common, const char *option);
+
+/* For a check of @option that failed with *error (CLI_ERROR_USAGE, its message
+ * starting with "--OPTION"): when the value came from the config file, make it a
+ * CLI_ERROR_CONFIG that names the file. Returns FALSE, for "return cli_blame(...)". */
+gboolean cli_blame(const CliCommon *common, const char *option, GError **error);
+
+typedef enum {
+  CLI_PATH_DIR,               /* a directory we write into: not "/", a directory if present */
+  CLI_PATH_OUTPUT,            /* a file we append to: "-" allowed; its directory exists */
+  CLI_PATH_INPUT,             /* a file we read: exists and is a regular file */
+  CLI_PATH_DIR_FILE,          /* as OUTPUT, in a directory made later (the store) */
+} CliPathKind;
+
+/* Check the path @value (nullable: not given, TRUE) of --@option before anything is
+ * opened: never empty (an unset variable in a delivery command), and as @kind says.
+ * CLI_ERROR_USAGE, or CLI_ERROR_CONFIG naming the file when it came from there. */
+gboolean cli_check_path(const CliCommon *common, const char *option, const char *value,
+                        CliPathKind kind, GError **error);
+
+/* TRUE when standard input was closed when the program started (it is /dev/null now:
+ * cli_main() opens /dev/null on a closed fd 0, 1 or 2, so no file of ours gets them). */
+gboolean cli_stdin_was_closed(void);
 
 /* (transfer full) --store, else $XDG_DATA_HOME/tlsrpt-ingest. */
 char *cli_store_dir(const CliCommon *common);

@@ -85,23 +85,38 @@ static const CliGroup *const cmd_ingest_imap_groups[] = {
   &cli_group_store, &cli_group_outputs, &cli_group_limits, &cmd_ingest_imap_group, NULL,
 };
 
+static gboolean
+cmd_ingest_check_maildir(const SourceConfig *src, char **args, GError **error)
+{
+  return source_maildir_check(src, error);
+}
+
+static gboolean
+cmd_ingest_check_imap(const SourceConfig *src, char **args, GError **error)
+{
+  return source_imap_check(src, args[0], error);
+}
+
 /* Each ingestion command's data. */
 typedef struct {
   const CliGroup *const *groups;
   TrExitMode mode;
   guint min_args;
   guint max_args;             /* G_MAXUINT = unbounded */
+  /* Option checks of the source, before it opens (nullable). */
+  gboolean (*check)(const SourceConfig *src, char **args, GError **error);
 } CmdIngest;
 
 static int cmd_ingest_run(const TrCommand *cmd, int argc, char **argv);
 #define CMD_INGEST(cmd) ((const CmdIngest *) (cmd)->data)
 
-static const CmdIngest cmd_ingest_mda = { cmd_ingest_plain_groups, TR_MODE_MDA, 0, 0 };
+static const CmdIngest cmd_ingest_mda = { cmd_ingest_plain_groups, TR_MODE_MDA, 0, 0, NULL };
 static const CmdIngest cmd_ingest_many = { cmd_ingest_plain_groups, TR_MODE_BATCH, 1,
-                                           G_MAXUINT };
+                                           G_MAXUINT, NULL };
 static const CmdIngest cmd_ingest_maildir = { cmd_ingest_maildir_groups, TR_MODE_BATCH, 1,
-                                              G_MAXUINT };
-static const CmdIngest cmd_ingest_imap = { cmd_ingest_imap_groups, TR_MODE_BATCH, 1, 1 };
+                                              G_MAXUINT, cmd_ingest_check_maildir };
+static const CmdIngest cmd_ingest_imap = { cmd_ingest_imap_groups, TR_MODE_BATCH, 1, 1,
+                                           cmd_ingest_check_imap };
 
 const TrCommand cmd_mda = {
   "mda", "< MESSAGE",
@@ -142,10 +157,56 @@ cmd_ingest_is_imap(const TrCommand *cmd)
 }
 
 /* The parsed options into what the pipeline and the source are given. */
+/* Every path given, before anything is opened: a mistake is a usage or config error,
+ * said once and before any message is read. */
+static gboolean
+cmd_ingest_check_paths(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
+                       GError **error)
+{
+  if (!cli_check_path(c, "store", c->store, CLI_PATH_DIR, error) ||
+      !cli_check_path(c, "quarantine", c->quarantine, CLI_PATH_DIR, error) ||
+      !cli_check_path(c, "cacert", a->cacert, CLI_PATH_INPUT, error))
+    return FALSE;
+  /* An output file's directory must exist, unless it is the store, made on the way. */
+  g_autofree char *store = cli_store_dir(c);
+  g_autofree char *store_canon = g_canonicalize_filename(store, NULL);
+  const char *outputs[][2] = {
+    { "csv", c->csv }, { "jsonl", c->jsonl }, { "sqlite", c->sqlite },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(outputs); i++) {
+    const char *path = outputs[i][1];
+    if (path == NULL)
+      continue;
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *dir_canon = g_canonicalize_filename(dir, NULL);
+    CliPathKind kind = strcmp(dir_canon, store_canon) == 0 && path[0] != '\0'
+                           ? CLI_PATH_DIR_FILE
+                           : CLI_PATH_OUTPUT;
+    if (!cli_check_path(c, outputs[i][0], path, kind, error))
+      return FALSE;
+  }
+  if (a->password_file != NULL && a->password_file[0] == '\0')
+    return cli_check_path(c, "password-file", a->password_file, CLI_PATH_INPUT, error);
+  if (a->move_to != NULL && a->move_to[0] == '\0') {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--move-to: empty folder name");
+    return cli_blame(c, "move-to", error);
+  }
+  for (guint i = 0; i < c->n_args; i++)
+    if (c->args[i][0] == '\0') {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                  "%s: argument %u is empty (an unset variable in the command line?)",
+                  cmd->name, i + 1);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
                  TrOptions *opts, SourceConfig *src, guint *watch, GError **error)
 {
+  if (!cmd_ingest_check_paths(cmd, c, a, error))
+    return FALSE;
   opts->store_dir = cli_store_dir(c);
   opts->no_store = c->no_store;
   opts->csv_path = g_strdup(c->csv);
@@ -161,17 +222,17 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
       opts->sqlite_path == NULL) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                 "--no-store needs --csv, --jsonl or --sqlite: reports would go nowhere");
-    return FALSE;
+    return cli_blame(c, "no-store", error);
   }
   if (opts->no_sqlite && opts->sqlite_path != NULL) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                 "--sqlite and --no-sqlite exclude each other");
-    return FALSE;
+    return cli_blame(c, cli_from_config(c, "sqlite") ? "sqlite" : "no-sqlite", error);
   }
   if (a->mark_seen && a->move_to != NULL) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                 "--mark-seen and --move-to exclude each other");
-    return FALSE;
+    return cli_blame(c, cli_from_config(c, "move-to") ? "move-to" : "mark-seen", error);
   }
   src->store_dir = g_strdup(opts->store_dir);
   src->max_message_size = opts->limits.max_message_size;
@@ -182,11 +243,11 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
   if (cmd_ingest_is_imap(cmd)) {
     if (a->once && a->watch > 0) {
       g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--once and --watch exclude each other");
-      return FALSE;
+      return cli_blame(c, cli_from_config(c, "watch") ? "watch" : "once", error);
     }
     if (a->watch < 0) {
       g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--watch takes a number of seconds");
-      return FALSE;
+      return cli_blame(c, "watch", error);
     }
     if (a->move_to == NULL)
       src->mark_seen = TRUE;
@@ -207,12 +268,16 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
     else {
       g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                   "--starttls takes required, try or no, not '%s'", a->starttls);
-      return FALSE;
+      return cli_blame(c, "starttls", error);
     }
-    if (src->imap.user == NULL) {
-      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "imap needs --user");
+  }
+  if (CMD_INGEST(cmd)->check != NULL && !CMD_INGEST(cmd)->check(src, c->args, error)) {
+    /* "--move-to X: ..." of a value from the config file: say so. */
+    const char *m = (*error)->message;
+    if ((*error)->domain != CLI_ERROR || !g_str_has_prefix(m, "--"))
       return FALSE;
-    }
+    g_autofree char *option = g_strndup(m + 2, strspn(m + 2, "abcdefghijklmnopqrstuvwxyz-"));
+    return cli_blame(c, option, error);
   }
   return TRUE;
 }
@@ -238,6 +303,7 @@ cmd_ingest_add_stats(PipelineStats *total, const PipelineStats *s)
   total->not_reports += s->not_reports;
   total->quarantined += s->quarantined;
   total->skipped += s->skipped;
+  total->not_stored += s->not_stored;
   total->known += s->known;
 }
 
@@ -286,8 +352,10 @@ cmd_ingest_source(const TrCommand *cmd, const TrOptions *opts, const SourceConfi
     cmd_ingest_add_stats(&total, &stats);
     if (watch == 0 || pipeline_stop_requested())
       break;
-    if (rc == TR_EXIT_AUTH || rc == TR_EXIT_TLS || rc == TR_EXIT_LOCKED ||
-        rc == TR_EXIT_USAGE_BATCH)
+    /* Only a temporary failure is worth polling again after; what needs the admin
+     * (login, certificate, lock, usage, a damaged store) ends the watch. */
+    if (rc != TR_EXIT_OK && rc != TR_EXIT_QUARANTINED && rc != TR_EXIT_SKIPPED &&
+        rc != TR_EXIT_TEMPFAIL)
       break;
     if (rc == TR_EXIT_TEMPFAIL) {
       /* Network trouble: back off (up to 10 polling intervals), logged by the pipeline. */
@@ -321,6 +389,13 @@ cmd_ingest_run(const TrCommand *cmd, int argc, char **argv)
   g_auto(CliCommon) common = CLI_COMMON_INIT;
   IngestArgs args = { 0 };
   int rc;
+  if (ci->mode == TR_MODE_MDA && cli_stdin_was_closed()) {
+    g_autoptr(GError) closed = g_error_new_literal(
+        CLI_ERROR, CLI_ERROR_USAGE,
+        "standard input is closed: mda reads the message from standard input (a pipe "
+        "or a redirect, as an MTA gives it)");
+    return cli_fail(cmd, closed, ci->mode);
+  }
   if (!cli_parse_mode(cmd, ci->groups, &args, &common, argc, argv, ci->mode, &rc)) {
     ingest_args_clear(&args);
     return rc;

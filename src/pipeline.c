@@ -10,7 +10,10 @@
 #include "log.h"
 #include "mime-walk.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #define PIPELINE_MAX_PENDING_BYTES (16u * 1024 * 1024)
 
@@ -539,14 +542,56 @@ fail:
   pipeline_rollback(pl);
   store_unlock(pl->store);
 fail_unlocked:
-  /* Read ahead or not, every pending message is left for a later run. */
+  /* Read ahead or not, every pending message is left for a later run. The cause comes
+   * first and once, then how many messages it left behind (each one at -v). */
   pipeline_workers_wait(pl->workers, pl->pending, pl->pending->len);
-  for (guint i = 0; i < pl->pending->len; i++) {
-    PendingMessage *p = pl->pending->pdata[i];
-    tr_log_error("%s: not stored, left for a later run", p->msg->origin);
+  tr_log_error("%s", (*error)->message);
+  guint n_left = pl->pending->len;
+  gboolean transient = tr_error_classify(*error) == TR_ERROR_TRANSIENT;
+  const char *why = transient ? " for a later run" : ": the error above needs a fix by hand";
+  if (n_left == 1) {
+    PendingMessage *p = pl->pending->pdata[0];
+    tr_log_error("%s: not stored, left where it is%s", p->msg->origin, why);
+  } else if (n_left > 1) {
+    for (guint i = 0; i < n_left; i++) {
+      PendingMessage *p = pl->pending->pdata[i];
+      tr_log_verbose("%s: not stored, left for a later run", p->msg->origin);
+    }
+    tr_log_error("%u messages not stored, left where they are%s", n_left, why);
   }
+  pl->stats->not_stored += n_left;
   g_ptr_array_set_size(pl->pending, 0);
   return FALSE;
+}
+
+/* Before any message is read: can the store and the output files be written at all?
+ * (A read-only or foreign store would otherwise fail at the first commit, after a
+ * whole batch was read.) The store directory exists: store_open() made it. */
+static gboolean
+pipeline_check_writable(Pipeline *pl, GError **error)
+{
+  if (faccessat(store_dir_fd(pl->store), ".", W_OK | X_OK, AT_EACCESS) != 0) {
+    int errsv = errno;
+    g_set_error(error, STORE_ERROR, STORE_ERROR_IO, "store %s is not writable: %s",
+                store_path(pl->store), g_strerror(errsv));
+    return FALSE;
+  }
+  const char *outputs[] = { pl->opts->csv_path, pl->opts->jsonl_path };
+  for (gsize i = 0; i < G_N_ELEMENTS(outputs); i++) {
+    const char *path = outputs[i];
+    if (path == NULL || strcmp(path, "-") == 0)
+      continue;
+    g_autofree char *dir = g_path_get_dirname(path);
+    gboolean exists = access(path, F_OK) == 0;
+    if (exists ? access(path, W_OK) != 0 : access(dir, W_OK | X_OK) != 0) {
+      int errsv = errno;
+      g_set_error(error, SINK_ERROR, SINK_ERROR_IO, "%s %s is not writable: %s",
+                  i == 0 ? "CSV file" : "JSON Lines file", exists ? path : dir,
+                  g_strerror(errsv));
+      return FALSE;
+    }
+  }
+  return TRUE;
 }
 
 int
@@ -572,13 +617,15 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     .stats = stats,
   };
   int rc = TR_EXIT_OK;
+  TrExitMode mode = mda_mode ? TR_MODE_MDA : TR_MODE_BATCH;
   g_autoptr(GError) error = NULL;
   guint batch = mda_mode ? 1 : MAX(opts->batch_size, 1u);
 
   pl.store = store_open(opts->store_dir, opts->quarantine_dir, &error);
-  if (pl.store == NULL || !pipeline_open_sinks(&pl, extra_sinks, &error)) {
+  if (pl.store == NULL || !pipeline_check_writable(&pl, &error) ||
+      !pipeline_open_sinks(&pl, extra_sinks, &error)) {
     tr_log_error("%s", error->message);
-    rc = TR_EXIT_TEMPFAIL;
+    rc = tr_exit_for(error, mode);
     goto out;
   }
   pl.workers = pipeline_workers_start(pipeline_worker_count(mda_mode, batch), &opts->limits);
@@ -597,7 +644,7 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     if (!source->next(source_self, &msg, &error)) {
       if (error != NULL) {
         tr_log_error("%s", error->message);
-        rc = tr_exit_for(error, mda_mode ? TR_MODE_MDA : TR_MODE_BATCH);
+        rc = tr_exit_for(error, mode);
       }
       break;
     }
@@ -638,8 +685,7 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
       open = 0;
       open_bytes = 0;
       if (!pipeline_flush(&pl, n, &error)) {
-        tr_log_error("%s", error->message);
-        rc = TR_EXIT_TEMPFAIL;
+        rc = tr_exit_for(error, mode);   /* logged by pipeline_flush() */
         break;                /* the pending list was dropped */
       }
     }
@@ -653,15 +699,13 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
   /* Whatever ended the loop, store what was read before it. */
   g_clear_error(&error);
   if (!pipeline_flush(&pl, pl.pending->len - open, &error) ||
-      !pipeline_flush(&pl, pl.pending->len, &error)) {
-    tr_log_error("%s", error->message);
-    rc = TR_EXIT_TEMPFAIL;
-  }
+      !pipeline_flush(&pl, pl.pending->len, &error))
+    rc = tr_exit_for(error, mode);   /* logged by pipeline_flush() */
   tr_log_progress("%s", "");
   if (source->known != NULL)
     stats->known = source->known(source_self);
-  if (rc == TR_EXIT_OK && stats->quarantined > 0 && !mda_mode)
-    rc = TR_EXIT_QUARANTINED;
+  if (rc == TR_EXIT_OK)
+    rc = tr_exit_for_outcome(stats->quarantined, stats->skipped, mode);
 
 out:
   pipeline_workers_stop(pl.workers);
@@ -685,6 +729,8 @@ pipeline_stats_line(const PipelineStats *s)
                   s->quarantined);
   if (s->skipped > 0)
     g_string_append_printf(line, " skipped=%u", s->skipped);
+  if (s->not_stored > 0)
+    g_string_append_printf(line, " not_stored=%u", s->not_stored);
   if (s->known > 0)
     g_string_append_printf(line, " already_ingested=%u", s->known);
   return g_string_free(g_steal_pointer(&line), FALSE);

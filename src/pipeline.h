@@ -17,6 +17,7 @@ typedef struct {
   guint not_reports;      /* messages without a report */
   guint quarantined;      /* messages copied to the quarantine */
   guint skipped;          /* messages the source skipped (left alone) */
+  guint not_stored;       /* messages read, then left for a later run by a failure */
   guint known;            /* messages ingested by an earlier run, not read again */
 } PipelineStats;
 
@@ -58,7 +59,8 @@ void pipeline_set_workers(guint n);
 void pipeline_request_stop(void);
 gboolean pipeline_stop_requested(void);
 
-/* "messages=N reports=N stored=N duplicates=N not_reports=N quarantined=N" (transfer full) */
+/* "messages=N reports=N stored=N duplicates=N not_reports=N quarantined=N", then
+ * " skipped=N", " not_stored=N", " already_ingested=N" when not 0 (transfer full) */
 char *pipeline_stats_line(const PipelineStats *stats);
 
 #endif

@@ -1038,6 +1038,14 @@ static void source_imap_close(gpointer data);
 static gboolean
 source_imap_parse_url(SourceImap *self, const char *url, GError **error)
 {
+  /* libcurl reads "imaps:///INBOX" as the host INBOX: an empty authority is refused
+   * here, as a URL without a host. */
+  const char *authority = strstr(url, "://");
+  if (authority != NULL && (authority[3] == '/' || authority[3] == '\0')) {
+    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_NOT_FOUND,
+                "imap: URL '%s' has no host (imaps://HOST/MAILBOX)", url);
+    return FALSE;
+  }
   CURLU *u = curl_url();
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
   if (uc != CURLUE_OK) {
@@ -1119,6 +1127,81 @@ source_imap_parse_url(SourceImap *self, const char *url, GError **error)
   curl_free(query);
   curl_free(user);
   return ok;
+}
+
+/* A SOURCE_ERROR of a check becomes a CLI_ERROR @code: an option mistake, found before
+ * anything is opened. */
+static gboolean
+source_imap_option_error(GError **error, CliError code)
+{
+  if (error != NULL && *error != NULL && (*error)->domain != CLI_ERROR) {
+    GError *e = g_error_new_literal(CLI_ERROR, code, (*error)->message);
+    g_clear_error(error);
+    *error = e;
+  }
+  return FALSE;
+}
+
+gboolean
+source_imap_check(const SourceConfig *opts, const char *url, GError **error)
+{
+  if (opts->imap.user == NULL || opts->imap.user[0] == '\0') {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "imap needs --user");
+    return FALSE;
+  }
+  if (!source_imap_load_curl(error))
+    return FALSE;
+  SourceImap *probe = g_new0(SourceImap, 1);
+  probe->user = opts->imap.user;
+  gboolean ok = source_imap_parse_url(probe, url, error);
+  g_free(probe->host);
+  g_free(probe->mailbox);
+  g_free(probe->mailbox_wire);
+  g_free(probe->conn_url);
+  g_free(probe->origin_base);
+  g_free(probe);
+  if (!ok)
+    return source_imap_option_error(error, CLI_ERROR_USAGE);
+
+  const struct {
+    const char *option;
+    const char *value;
+  } folders[] = { { "move-to", opts->move_to }, { "error-folder", opts->imap.error_folder } };
+  for (gsize i = 0; i < G_N_ELEMENTS(folders); i++) {
+    if (folders[i].value == NULL)
+      continue;
+    if (folders[i].value[0] == '\0') {
+      g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s: empty folder name",
+                  folders[i].option);
+      return FALSE;
+    }
+    g_autofree char *wire = source_imap_mutf7_encode(folders[i].value, error);
+    if (wire == NULL) {
+      g_prefix_error(error, "--%s: ", folders[i].option);
+      return source_imap_option_error(error, CLI_ERROR_USAGE);
+    }
+  }
+
+  /* Credentials, in the order open() takes them; nothing is sent anywhere. */
+  const char *env = g_getenv("TLSRPT_IMAP_PASSWORD");
+  if (opts->imap.password_file != NULL) {
+    char *pw = source_imap_read_password_file(opts->imap.password_file, error);
+    if (pw == NULL)
+      return source_imap_option_error(error, CLI_ERROR_CONFIG);
+    explicit_bzero(pw, strlen(pw));
+    g_free(pw);
+    return TRUE;
+  }
+  if ((env != NULL && env[0] != '\0') || opts->imap.password != NULL)
+    return TRUE;
+  g_autofree char *netrc = g_build_filename(g_get_home_dir(), ".netrc", NULL);
+  if (g_file_test(netrc, G_FILE_TEST_EXISTS))
+    return TRUE;
+  g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+              "imap: no password given: use --password-file FILE, $TLSRPT_IMAP_PASSWORD, "
+              "'password =' in the config file, or a machine entry in %s (there is none)",
+              netrc);
+  return FALSE;
 }
 
 static gpointer

@@ -522,6 +522,18 @@ source_maildir_folder_ok(const char *name)
   return TRUE;
 }
 
+gboolean
+source_maildir_check(const SourceConfig *opts, GError **error)
+{
+  if (opts->move_to != NULL && !source_maildir_folder_ok(opts->move_to)) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--move-to %s: not a usable folder name (no '/', no leading '.', no '..')",
+                opts->move_to);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static void source_maildir_close(gpointer self_);
 static gboolean source_maildir_ack(SourceMaildir *self, SourceMaildirBox *box,
                                    gboolean in_cur, const char *name, const char *origin,

@@ -96,6 +96,12 @@ extern const SourceOps source_imap_ops;
 extern const SourceOps *const source_registry[];
 const SourceOps *source_find(const char *name);
 
+/* Option checks made before a source opens, without I/O beyond reading the password
+ * file: CLI_ERROR_USAGE, or CLI_ERROR_CONFIG for the password file. imap: --user, the
+ * URL, the folder names and that a password is given somewhere. maildir: --move-to. */
+gboolean source_imap_check(const SourceConfig *config, const char *url, GError **error);
+gboolean source_maildir_check(const SourceConfig *config, GError **error);
+
 /* libcurl's version string (source-imap.c loads libcurl on first use). */
 const char *source_imap_libcurl_version(void);
 

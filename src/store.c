@@ -469,8 +469,13 @@ store_recover(Store *store, GError **error)
     return TRUE;
   if (st.st_size > 16 * 1024 * 1024) {
     g_autofree char *path = store_file_path(store, ".journal");
-    g_set_error(error, STORE_ERROR, STORE_ERROR_CORRUPT, "%s: implausibly large journal",
-                path);
+    g_set_error(error, STORE_ERROR, STORE_ERROR_CORRUPT,
+                "%s: implausibly large journal (%" G_GINT64_FORMAT " bytes; a commit's "
+                "journal is a few KB): the store cannot undo that commit by itself. "
+                "Fix: look at the file, then move it aside (mv %s %s.damaged) and run "
+                "again; the reports of that one commit may then appear twice in the "
+                "CSV or JSON Lines files",
+                path, (gint64) st.st_size, path, path);
     return FALSE;
   }
   g_autofree char *text = g_malloc((gsize) st.st_size + 1);

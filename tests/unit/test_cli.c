@@ -105,7 +105,7 @@ test_config_keys_of_other_commands(void **state)
                           "max-parts = 3\n",
                       none, &own, &c, &rc));
     assert_null(c.csv);                 /* not a group this command takes */
-    assert_int_equal(c.max_parts, 0);
+    assert_int_equal(c.max_parts, CLI_UNSET);
   }
   {
     OwnArgs own = { 0 };
