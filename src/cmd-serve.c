@@ -27,6 +27,7 @@ typedef struct {
   int timeout;
   double rate_limit;          /* -1: not given (0 is a value) */
   gboolean limit_loopback;
+  char **domains;
 } ServeArgs;
 
 static const GOptionEntry serve_entries[] = {
@@ -52,6 +53,9 @@ static const GOptionEntry serve_entries[] = {
   { "limit-loopback", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(ServeArgs, limit_loopback),
     "Apply the per-address limits to loopback peers too (a reverse proxy on this host "
     "is exempt by default)", NULL },
+  { "domain", 'd', 0, G_OPTION_ARG_STRING_ARRAY, CLI_FIELD(ServeArgs, domains),
+    "Accept only reports for DOMAIN and its subdomains (repeatable); others get 403 and "
+    "go to the quarantine", "DOMAIN" },
   { NULL },
 };
 
@@ -68,6 +72,7 @@ serve_args_clear(ServeArgs *a)
   g_free(a->tls_cert);
   g_free(a->tls_key);
   g_free(a->path);
+  g_strfreev(a->domains);
   memset(a, 0, sizeof *a);
 }
 
@@ -108,6 +113,22 @@ serve_build(const CliCommon *c, const ServeArgs *a, TrOptions *opts, SourceHttpC
   if (a->rate_limit >= 0)
     cfg->rate = a->rate_limit;
   cfg->limit_loopback = a->limit_loopback;
+  if (a->domains != NULL) {
+    g_autoptr(GPtrArray) d = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; a->domains[i] != NULL; i++) {
+      g_autofree char *one = g_ascii_strdown(g_strstrip(a->domains[i]), -1);
+      while (g_str_has_suffix(one, "."))
+        one[strlen(one) - 1] = '\0';
+      if (*one == '\0' || strchr(one, '@') != NULL || strchr(one, '/') != NULL) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--domain %s: not a domain name",
+                    a->domains[i]);
+        return FALSE;
+      }
+      g_ptr_array_add(d, g_steal_pointer(&one));
+    }
+    g_ptr_array_add(d, NULL);
+    opts->domains = (char **) g_ptr_array_free(g_steal_pointer(&d), FALSE);
+  }
   if ((a->tls_cert == NULL) != (a->tls_key == NULL)) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--tls-cert and --tls-key go together");
     return FALSE;

@@ -56,6 +56,8 @@ typedef enum {
   REPORT_ERROR_JSON,          /* not JSON (syntax, depth, encoding) */
   REPORT_ERROR_INVALID,       /* JSON, but cannot be a TLS report */
   REPORT_ERROR_DECLINED,      /* REPORT_PARSE_STRICT only: the strict reader declined */
+  REPORT_ERROR_NOT_OURS,      /* valid, but for none of the domains we were told (serve
+                                 --domain): quarantined, answered 403 over HTTPS */
 } ReportError;
 
 /* Store and sink errors are transient unless noted: the message is not acknowledged. */
@@ -127,6 +129,8 @@ typedef struct {
   TrLimits limits;
   guint batch_size;           /* messages per group commit; default 512 */
   double lock_timeout;        /* seconds to wait for the store lock; default 60 */
+  char **domains;             /* NULL-terminated, lower case: store only reports for
+                                 these policy domains (and their subdomains); NULL: all */
 } TrOptions;
 
 void tr_options_init(TrOptions *opts);

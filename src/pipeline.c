@@ -154,6 +154,63 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
   }
 }
 
+/* ---- our domains ------------------------------------------------------------ */
+
+static gboolean
+pipeline_domain_is_ours(const char *domain, char **ours)
+{
+  if (domain == NULL)
+    return FALSE;
+  gsize dl = strlen(domain);
+  for (guint i = 0; ours[i] != NULL; i++) {
+    gsize ol = strlen(ours[i]);
+    if (g_ascii_strcasecmp(domain, ours[i]) == 0)
+      return TRUE;
+    if (dl > ol && domain[dl - ol - 1] == '.' && g_ascii_strcasecmp(domain + dl - ol, ours[i]) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* With opts->domains: a report none of whose policy domains (else its primary domain) is
+ * ours, or a subdomain of one, is taken out of @res and the message quarantined. */
+static void
+pipeline_check_domains(const TrOptions *opts, PipelineResult *res)
+{
+  if (opts->domains == NULL || res->reports == NULL)
+    return;
+  for (guint i = 0; i < res->reports->len;) {
+    const Report *r = res->reports->pdata[i];
+    gboolean ours = FALSE, any = FALSE;
+    for (guint j = 0; j < r->policies->len && !ours; j++) {
+      const ReportPolicy *pol = r->policies->pdata[j];
+      if (pol->policy_domain != NULL && *pol->policy_domain != '\0') {
+        any = TRUE;
+        ours = pipeline_domain_is_ours(pol->policy_domain, opts->domains);
+      }
+    }
+    if (!any)
+      ours = pipeline_domain_is_ours(report_primary_domain(r), opts->domains);
+    if (ours) {
+      i++;
+      continue;
+    }
+    g_autofree char *dom = tr_escape_terminal(report_primary_domain(r));
+    g_autofree char *why = g_strdup_printf("not for our domains: %s", dom);
+    if (res->quarantine_reason == NULL) {
+      res->quarantine_reason = g_steal_pointer(&why);
+      if (res->error == NULL)
+        res->error = g_error_new_literal(REPORT_ERROR, REPORT_ERROR_NOT_OURS,
+                                         res->quarantine_reason);
+    } else {
+      char *both = g_strdup_printf("%s; %s", res->quarantine_reason, why);
+      g_free(res->quarantine_reason);
+      res->quarantine_reason = both;
+    }
+    g_ptr_array_remove_index(res->reports, i);
+  }
+}
+
 /* ---- group commit -------------------------------------------------------- */
 
 typedef struct {
@@ -446,6 +503,10 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
   if (n == 0)
     return TRUE;
   pipeline_workers_wait(pl->workers, pl->pending, n);
+  for (guint i = 0; i < n; i++) {
+    PendingMessage *p = pl->pending->pdata[i];
+    pipeline_check_domains(pl->opts, &p->res);
+  }
 
   gboolean need_store = FALSE;
   for (guint i = 0; i < n && !need_store; i++) {

@@ -205,6 +205,8 @@ source_http_status_for(SourceOutcome outcome, const GError *error)
   case SOURCE_OUTCOME_QUARANTINED:
     if (g_error_matches(error, DECODE_ERROR, DECODE_ERROR_TOO_LARGE))
       return MHD_HTTP_CONTENT_TOO_LARGE;
+    if (g_error_matches(error, REPORT_ERROR, REPORT_ERROR_NOT_OURS))
+      return MHD_HTTP_FORBIDDEN;
     return MHD_HTTP_BAD_REQUEST;
   }
   return MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -224,6 +226,7 @@ typedef struct {
 
 typedef enum {
   HTTP_REQ_RECEIVING,         /* body arriving */
+  HTTP_REQ_DISCARDING,        /* body over the cap: read and dropped, then 413 */
   HTTP_REQ_WAITING,           /* body handed on, connection suspended */
   HTTP_REQ_ANSWERED,          /* answer decided, connection resumed */
   HTTP_REQ_DONE,              /* answer queued to libmicrohttpd */
@@ -244,6 +247,7 @@ typedef struct {
   guint status;
   char *text;                 /* the answer's one line */
   const char *retry_after;    /* header value or NULL */
+  gboolean answering;         /* counted in SourceHttp.answering */
 } HttpRequest;
 
 struct SourceHttpListener {
@@ -368,6 +372,7 @@ http_answer(HttpRequest *req, guint status, char *text_take, const char *retry_a
   req->text = text_take;
   req->retry_after = retry_after;
   self->answering++;
+  req->answering = TRUE;
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
   HttpConn *hc = ci != NULL ? ci->socket_context : NULL;
@@ -489,7 +494,8 @@ http_request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
       /* The client went away (or was cut) before its body was complete. */
       self->receiving--;
       g_cond_broadcast(&self->cond);
-    } else if (req->state == HTTP_REQ_ANSWERED || req->state == HTTP_REQ_DONE) {
+    } else if (req->answering) {
+      req->answering = FALSE;
       self->answering--;
       g_cond_broadcast(&self->cond);
     }
@@ -699,11 +705,16 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
   if (state == HTTP_REQ_RECEIVING && *upload_data_size > 0) {
     gsize n = *upload_data_size;
     if (req->body->len + n > self->cfg.max_body) {
-      /* A chunked body over the cap: stop reading it, never hold it whole. */
-      g_autofree char *line = g_strdup_printf(
-          "report too large: more than %" G_GSIZE_FORMAT " bytes", self->cfg.max_body);
-      http_log(req->peer, method, url, MHD_HTTP_CONTENT_TOO_LARGE, line);
-      return MHD_NO;
+      /* A chunked body over the cap. libmicrohttpd answers only once the body is read:
+       * the rest is read and dropped (never held), within the --timeout, then 413. */
+      g_mutex_lock(&self->lock);
+      req->state = HTTP_REQ_DISCARDING;
+      self->receiving--;
+      g_cond_broadcast(&self->cond);
+      g_mutex_unlock(&self->lock);
+      g_clear_pointer(&req->body, g_byte_array_unref);
+      *upload_data_size = 0;
+      return MHD_YES;
     }
     if (req->body->len + n > req->reserved && !http_reserve(self, req, req->body->len + n -
                                                                            req->reserved)) {
@@ -716,13 +727,26 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
     return MHD_YES;
   }
 
+  if (state == HTTP_REQ_DISCARDING) {
+    if (*upload_data_size > 0) {
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    g_mutex_lock(&self->lock);
+    req->state = HTTP_REQ_DONE;
+    g_mutex_unlock(&self->lock);
+    g_autofree char *line = g_strdup_printf(
+        "report too large: more than %" G_GSIZE_FORMAT " bytes", self->cfg.max_body);
+    return http_reject(self, conn, req->peer, method, url, MHD_HTTP_CONTENT_TOO_LARGE, line,
+                       NULL, NULL);
+  }
+
   if (state == HTTP_REQ_RECEIVING) {
     /* The body is complete: hand it to the pipeline and wait for its commit. */
     if (req->body->len == 0) {
       g_mutex_lock(&self->lock);
       req->state = HTTP_REQ_DONE;
       self->receiving--;
-      self->answering++;      /* undone by http_request_completed() */
       g_cond_broadcast(&self->cond);
       g_mutex_unlock(&self->lock);
       return http_reject(self, conn, req->peer, method, url, MHD_HTTP_BAD_REQUEST,
@@ -1098,10 +1122,10 @@ http_sweeper_main(gpointer data)
         continue;
       /* Not a whole request within the timeout (or idle that long): cut it. Shutting
        * the socket down makes libmicrohttpd's next read fail and close it. */
-      shutdown(hc->fd, SHUT_RDWR);
-      hc->cut = TRUE;
       tr_log_info("%s: connection cut: no complete request within %u s", hc->peer,
                   self->cfg.timeout);
+      shutdown(hc->fd, SHUT_RDWR);
+      hc->cut = TRUE;
     }
     g_cond_wait_until(&self->cond, &self->lock, now + SOURCE_HTTP_SWEEP_US);
   }

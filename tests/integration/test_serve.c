@@ -7,11 +7,25 @@
  *    server keeps serving;
  *  - 500 concurrent POSTs of 250 distinct reports (each twice): 250 stored once, every
  *    client answered, CSV rows whole;
+ *  - kill -9 during a load run, restart, re-POST of what got no 2xx: every report
+ *    exactly once, nothing that got 2xx missing;
+ *  - a full store (tmpfs): 503 with Retry-After, nothing partial, then 201 once space
+ *    returns;
+ *  - a slowloris client is cut after --timeout while others are served; per-IP
+ *    connection and rate limits (429); --domain (403, quarantined);
+ *  - HTTPS with a certificate made by openssl, talked to with the curl command, and
+ *    the certificate replaced on SIGHUP; systemd socket activation (LISTEN_FDS);
+ *  - every fixture (the fuzz seed corpus) POSTed as a body: answered, no crash;
  *  - SIGTERM: exit 0 after answering. */
 #include "../hostile/faultutil.c"
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -384,6 +398,493 @@ test_concurrent_posts(void **state)
   serve_clear(&s, TRUE);
 }
 
+
+/* ---- kill -9 under load ----------------------------------------------------- */
+
+static void
+run_multi(Post *posts, guint n, pid_t kill_pid, guint kill_after, guint *answered)
+{
+  CURLM *multi = curl_multi_init();
+  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
+  for (guint i = 0; i < n; i++)
+    curl_multi_add_handle(multi, posts[i].easy);
+  int running = 1;
+  guint done = 0;
+  gboolean killed = FALSE;
+  while (running > 0) {
+    curl_multi_perform(multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+      if (m->msg != CURLMSG_DONE)
+        continue;
+      Post *p = NULL;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &p);
+      p->status = 0;
+      if (m->data.result == CURLE_OK)
+        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &p->status);
+      done++;
+    }
+    if (!killed && kill_pid > 0 && done >= kill_after) {
+      kill(kill_pid, SIGKILL);
+      killed = TRUE;
+    }
+    if (running > 0)
+      curl_multi_poll(multi, NULL, 0, 50, NULL);
+  }
+  for (guint i = 0; i < n; i++)
+    curl_multi_remove_handle(multi, posts[i].easy);
+  curl_multi_cleanup(multi);
+  if (answered != NULL)
+    *answered = done;
+}
+
+static void
+test_kill_under_load(void **state)
+{
+  const guint n = 600;
+  g_autofree char *tmp = tu_mkdtemp();
+  Serve s;
+  serve_start_in(&s, tmp, NULL);
+  g_autofree Post *posts = g_new0(Post, n);
+  for (guint i = 0; i < n; i++) {
+    g_autoptr(GBytes) r = report_n(5000 + i);
+    post_setup(&posts[i], s.url, "application/tlsrpt+json", r);
+  }
+  run_multi(posts, n, s.pid, n / 3, NULL);
+  assert_int_equal(fu_wait(s.pid), -SIGKILL);
+  s.pid = 0;
+  guint acked = 0;
+  g_autoptr(GPtrArray) again = g_ptr_array_new();
+  for (guint i = 0; i < n; i++) {
+    if (posts[i].status == 200 || posts[i].status == 201)
+      acked++;
+    else
+      g_ptr_array_add(again, GUINT_TO_POINTER(i));
+    post_clear(&posts[i]);
+  }
+  print_message("killed under load: %u of %u answered 2xx before the kill\n", acked, n);
+  assert_true(acked >= n / 3 && acked < n);
+
+  /* Restart on the same store; POST again only what got no success answer. */
+  serve_clear(&s, FALSE);
+  serve_start_in(&s, tmp, NULL);
+  for (guint k = 0; k < again->len; k++) {
+    guint i = GPOINTER_TO_UINT(again->pdata[k]);
+    g_autoptr(GBytes) r = report_n(5000 + i);
+    long st = post(s.url, "application/tlsrpt+json", r, NULL);
+    assert_true(st == 200 || st == 201);
+  }
+  assert_int_equal(serve_stop(&s), 0);
+  /* Exactly once each: so none that was answered 2xx was lost. */
+  assert_int_equal(fu_check_index(s.store), n);
+  g_autoptr(GHashTable) ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  assert_int_equal(fu_check_csv(s.csv, ids), 2 * n);
+  assert_int_equal(g_hash_table_size(ids), n);
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, ids);
+  while (g_hash_table_iter_next(&it, NULL, &v))
+    assert_int_equal(GPOINTER_TO_UINT(v), 1);
+  assert_int_equal(fu_check_store_tree(s.store, NULL), n);
+  serve_clear(&s, TRUE);
+}
+
+/* ---- a full store ----------------------------------------------------------- */
+
+static void
+test_disk_full(void **state)
+{
+  g_autofree char *tmp = tu_mkdtemp();
+  g_autofree char *mnt = g_build_filename(tmp, "mnt", NULL);
+  if (!fu_can_mount() || !fu_mount_tmpfs(mnt, 512)) {
+    print_message("cannot mount a tmpfs here: skipped\n");
+    tu_rmtree(tmp);
+    skip();
+  }
+  Serve s;
+  serve_start_in(&s, mnt, NULL);
+  g_autoptr(GBytes) r1 = report_n(1);
+  assert_int_equal(post(s.url, "application/tlsrpt+json", r1, NULL), 201);
+  /* Fill the file system. */
+  g_autofree char *filler = g_build_filename(mnt, "filler", NULL);
+  {
+    FILE *f = fopen(filler, "w");
+    assert_non_null(f);
+    char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    while (fwrite(buf, 1, sizeof buf, f) == sizeof buf && fflush(f) == 0) {
+    }
+    fclose(f);
+  }
+  g_autofree char *csv_before = tu_read_file(s.csv, NULL);
+  guint index_before = fu_check_index(s.store);
+  guint tree_before = fu_check_store_tree(s.store, NULL);
+  g_autoptr(GBytes) r2 = report_n(2);
+  long st = 0;
+  {
+    Post p = { 0 };
+    post_setup(&p, s.url, "application/tlsrpt+json", r2);
+    g_autoptr(GString) hdr = g_string_new(NULL);
+    curl_easy_setopt(p.easy, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(p.easy, CURLOPT_HEADERDATA, hdr);
+    assert_int_equal(curl_easy_perform(p.easy), CURLE_OK);
+    curl_easy_getinfo(p.easy, CURLINFO_RESPONSE_CODE, &st);
+    assert_int_equal(st, 503);
+    assert_non_null(strcasestr(hdr->str, "Retry-After: "));
+    post_clear(&p);
+  }
+  /* Nothing partial: the CSV, the index and the tree are as before. */
+  g_autofree char *csv_after = tu_read_file(s.csv, NULL);
+  assert_string_equal(csv_before, csv_after);
+  assert_int_equal(fu_check_index(s.store), index_before);
+  assert_int_equal(fu_check_store_tree(s.store, NULL), tree_before);
+  g_autofree char *health = g_strdup_printf("http://127.0.0.1:%u/healthz", s.port);
+  assert_int_equal(request(health, "GET", NULL), 503);
+  /* Space returns: the same POST succeeds, once. */
+  assert_int_equal(unlink(filler), 0);
+  assert_int_equal(post(s.url, "application/tlsrpt+json", r2, NULL), 201);
+  assert_int_equal(post(s.url, "application/tlsrpt+json", r2, NULL), 200);
+  assert_int_equal(request(health, "GET", NULL), 200);
+  assert_int_equal(serve_stop(&s), 0);
+  assert_int_equal(fu_check_index(s.store), 2);
+  assert_int_equal(fu_check_csv(s.csv, NULL), 4);
+  serve_clear(&s, FALSE);
+  fu_umount(mnt);
+  tu_rmtree(tmp);
+}
+
+/* ---- slow clients and limits ------------------------------------------------ */
+
+static int
+connect_to(guint port)
+{
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
+  return fd;
+}
+
+/* TRUE when the server closed @fd within @seconds (without sending anything). */
+static gboolean
+closed_within(int fd, double seconds)
+{
+  struct timeval tv = { (time_t) seconds, (suseconds_t) ((seconds - (time_t) seconds) * 1e6) };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char c;
+  ssize_t r = recv(fd, &c, 1, 0);
+  return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void
+test_slowloris(void **state)
+{
+  const char *extra[] = { "--timeout", "2", NULL };
+  Serve s;
+  serve_start(&s, extra);
+  int fd = connect_to(s.port);
+  static const char head[] = "POST /v1/tlsrpt HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Type: application/tlsrpt+json\r\n";
+  gint64 t0 = g_get_monotonic_time();
+  gboolean cut = FALSE;
+  guint served = 0;
+  signal(SIGPIPE, SIG_IGN);
+  for (gsize i = 0; i < sizeof head - 1 && !cut; i++) {
+    if (send(fd, head + i, 1, MSG_NOSIGNAL) != 1) {
+      cut = TRUE;
+      break;
+    }
+    /* Meanwhile another client is served at once. */
+    g_autoptr(GBytes) r = report_n(300 + (guint) i);
+    if (post(s.url, "application/tlsrpt+json", r, NULL) == 201)
+      served++;
+    cut = closed_within(fd, 0.3);
+  }
+  double took = (g_get_monotonic_time() - t0) / 1e6;
+  print_message("slowloris cut after %.1f s; %u other POSTs served meanwhile\n", took, served);
+  assert_true(cut);
+  assert_true(took >= 1.9 && took < 5.0);
+  assert_true(served >= 3);
+  close(fd);
+  assert_int_equal(serve_stop(&s), 0);
+  g_autofree char *log = tu_read_file(s.log, NULL);
+  assert_non_null(strstr(log, "connection cut"));
+  serve_clear(&s, TRUE);
+}
+
+static void
+test_limits(void **state)
+{
+  const char *extra[] = { "--limit-loopback", "--max-connections-per-ip", "2",
+                          "--rate-limit", "2", "--domain", "example.com", NULL };
+  Serve s;
+  serve_start(&s, extra);
+  /* Per-IP connections: the third is closed at once, the first two stay open. */
+  int a = connect_to(s.port), b = connect_to(s.port);
+  g_usleep(100 * 1000);
+  int c = connect_to(s.port);
+  assert_true(closed_within(c, 2.0));
+  assert_false(closed_within(a, 0.2));
+  close(a);
+  close(b);
+  close(c);
+  g_usleep(200 * 1000);
+
+  /* Rate: bursts of 4 at 2/s, then 429 with Retry-After. */
+  guint ok = 0, limited = 0;
+  for (guint i = 0; i < 10; i++) {
+    g_autoptr(GBytes) r = report_n(400 + i);
+    long st = post(s.url, "application/tlsrpt+json", r, NULL);
+    if (st == 201)
+      ok++;
+    else if (st == 429)
+      limited++;
+    else
+      fail_msg("answer %ld", st);
+  }
+  print_message("rate limit: %u stored, %u answered 429\n", ok, limited);
+  assert_true(ok >= 4 && ok <= 6);
+  assert_true(limited >= 4);
+  g_usleep(1500 * 1000);
+
+  /* --domain: a report for another domain is 403 and quarantined. */
+  g_autofree char *json = fu_report_json("Other Org", "other-1", "elsewhere.example");
+  char *t = NULL;
+  assert_int_equal(post_str(s.url, "application/tlsrpt+json", json, &t), 403);
+  assert_non_null(strstr(t, "not for our domains"));
+  g_free(t);
+  g_autofree char *sub = fu_report_json("Sub Org", "sub-1", "mail.example.com");
+  assert_int_equal(post_str(s.url, "application/tlsrpt+json", sub, NULL), 201);
+  assert_int_equal(serve_stop(&s), 0);
+  g_autofree char *q = g_build_filename(s.store, "quarantine", NULL);
+  assert_int_equal(fu_count_in_dir(q, ".eml"), 1);
+  serve_clear(&s, TRUE);
+}
+
+static void
+test_chunked_over_the_cap(void **state)
+{
+  const char *extra[] = { "--max-report-size", "100K", NULL };
+  Serve s;
+  serve_start(&s, extra);
+  g_autofree char *big = g_malloc(3 * 1024 * 1024);
+  memset(big, ' ', 3 * 1024 * 1024);
+  big[0] = '{';
+  g_autoptr(GBytes) b = g_bytes_new(big, 3 * 1024 * 1024);
+  Post p = { 0 };
+  post_setup(&p, s.url, "application/tlsrpt+json", b);
+  p.headers = curl_slist_append(p.headers, "Transfer-Encoding: chunked");
+  curl_easy_setopt(p.easy, CURLOPT_HTTPHEADER, p.headers);
+  curl_easy_setopt(p.easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) -1);
+  assert_int_equal(curl_easy_perform(p.easy), CURLE_OK);
+  curl_easy_getinfo(p.easy, CURLINFO_RESPONSE_CODE, &p.status);
+  assert_int_equal(p.status, 413);
+  post_clear(&p);
+  g_autoptr(GBytes) r = report_n(9);
+  assert_int_equal(post(s.url, "application/tlsrpt+json", r, NULL), 201);
+  assert_int_equal(serve_stop(&s), 0);
+  serve_clear(&s, TRUE);
+}
+
+/* ---- HTTPS, SIGHUP, socket activation ------------------------------------------ */
+
+static void
+make_cert(const char *dir, const char *name, const char *cn)
+{
+  g_autofree char *cert = g_strdup_printf("%s/%s.crt", dir, name);
+  g_autofree char *key = g_strdup_printf("%s/%s.key", dir, name);
+  g_autofree char *subj = g_strdup_printf("/CN=%s", cn);
+  const char *argv[] = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                         "-keyout", key, "-out", cert, "-days", "2", "-subj", subj,
+                         "-addext", "subjectAltName=IP:127.0.0.1", NULL };
+  int status = 0;
+  g_autoptr(GError) error = NULL;
+  if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH |
+                    G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                    NULL, NULL, NULL, NULL, &status, &error) || status != 0)
+    fail_msg("openssl req failed: %s", error ? error->message : "exit status");
+}
+
+/* curl (the command) POSTing @file over HTTPS, trusting @cacert: the status, or 0. */
+static long
+curl_cmd(const char *url, const char *cacert, const char *file, char **out)
+{
+  g_autofree char *data = g_strdup_printf("@%s", file);
+  const char *argv[] = { "curl", "-sS", "--cacert", cacert, "-H",
+                         "Content-Type: application/tlsrpt+json", "--data-binary", data,
+                         "-w", "\n%{http_code}", url, NULL };
+  g_autofree char *sout = NULL;
+  int status = 0;
+  if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH |
+                    G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &sout, NULL, &status, NULL))
+    return 0;
+  const char *nl = strrchr(sout, '\n');
+  long code = nl != NULL ? atol(nl + 1) : 0;
+  if (out != NULL)
+    *out = g_strdup(sout);
+  return code;
+}
+
+static void
+test_https_and_sighup(void **state)
+{
+  g_autofree char *tmp = tu_mkdtemp();
+  make_cert(tmp, "one", "first");
+  make_cert(tmp, "two", "second");
+  g_autofree char *cert = g_build_filename(tmp, "live.crt", NULL);
+  g_autofree char *key = g_build_filename(tmp, "live.key", NULL);
+  g_autofree char *one_crt = g_build_filename(tmp, "one.crt", NULL);
+  g_autofree char *one_key = g_build_filename(tmp, "one.key", NULL);
+  g_autofree char *two_crt = g_build_filename(tmp, "two.crt", NULL);
+  g_autofree char *two_key = g_build_filename(tmp, "two.key", NULL);
+  g_autofree char *pem = NULL;
+  g_file_get_contents(one_crt, &pem, NULL, NULL);
+  g_file_set_contents(cert, pem, -1, NULL);
+  g_clear_pointer(&pem, g_free);
+  g_file_get_contents(one_key, &pem, NULL, NULL);
+  g_file_set_contents(key, pem, -1, NULL);
+  g_clear_pointer(&pem, g_free);
+
+  const char *extra[] = { "--tls-cert", cert, "--tls-key", key, NULL };
+  Serve s;
+  serve_start_in(&s, tmp, extra);
+  g_autofree char *url = g_strdup_printf("https://127.0.0.1:%u/v1/tlsrpt", s.port);
+  g_autofree char *body = g_build_filename(tmp, "r.json", NULL);
+  g_autofree char *json = fu_report_json("TLS Org", "tls-1", "example.com");
+  g_file_set_contents(body, json, -1, NULL);
+  g_autofree char *out = NULL;
+  assert_int_equal(curl_cmd(url, one_crt, body, &out), 201);
+  assert_true(g_str_has_prefix(out, "stored "));
+  /* Not trusted: the second certificate is not served yet. */
+  assert_int_equal(curl_cmd(url, two_crt, body, NULL), 0);
+
+  /* Replace the files, SIGHUP: new connections get the new certificate. */
+  g_file_get_contents(two_crt, &pem, NULL, NULL);
+  g_file_set_contents(cert, pem, -1, NULL);
+  g_clear_pointer(&pem, g_free);
+  g_file_get_contents(two_key, &pem, NULL, NULL);
+  g_file_set_contents(key, pem, -1, NULL);
+  g_clear_pointer(&pem, g_free);
+  kill(s.pid, SIGHUP);
+  long st = 0;
+  for (int i = 0; i < 50 && st != 200; i++) {
+    g_usleep(100 * 1000);
+    st = curl_cmd(url, two_crt, body, NULL);
+  }
+  assert_int_equal(st, 200);   /* the duplicate, over the new certificate */
+  assert_int_equal(curl_cmd(url, one_crt, body, NULL), 0);
+  /* A broken key on SIGHUP: logged, the current certificate stays. */
+  g_file_set_contents(key, "not a key\n", -1, NULL);
+  kill(s.pid, SIGHUP);
+  g_usleep(300 * 1000);
+  assert_int_equal(curl_cmd(url, two_crt, body, NULL), 200);
+  assert_int_equal(serve_stop(&s), 0);
+  g_autofree char *log = tu_read_file(s.log, NULL);
+  assert_non_null(strstr(log, "listening on 127.0.0.1:"));
+  assert_non_null(strstr(log, "(https)"));
+  assert_non_null(strstr(log, "SIGHUP: certificate and key read again"));
+  assert_non_null(strstr(log, "the previous certificate stays"));
+  g_autofree char *csv = tu_read_file(s.csv, NULL);
+  assert_non_null(strstr(csv, "https:127.0.0.1"));
+  serve_clear(&s, TRUE);
+}
+
+static void
+test_socket_activation(void **state)
+{
+  g_autofree char *tmp = tu_mkdtemp();
+  g_autofree char *store = g_build_filename(tmp, "store", NULL);
+  g_autofree char *log = g_build_filename(tmp, "log", NULL);
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET };
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(ls, (struct sockaddr *) &a, sizeof a), 0);
+  assert_int_equal(listen(ls, 16), 0);
+  socklen_t al = sizeof a;
+  getsockname(ls, (struct sockaddr *) &a, &al);
+  guint port = ntohs(a.sin_port);
+  const char *bin = g_getenv("TLSRPT_BIN");
+  pid_t pid = fork();
+  if (pid == 0) {
+    int lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(lf, 2);
+    if (ls != 3) {
+      dup2(ls, 3);
+      close(ls);
+    }
+    char pidbuf[32];
+    g_snprintf(pidbuf, sizeof pidbuf, "%d", (int) getpid());
+    setenv("LISTEN_PID", pidbuf, 1);
+    setenv("LISTEN_FDS", "1", 1);
+    execl(bin, bin, "serve", "--store", store, "-v", (char *) NULL);
+    _exit(127);
+  }
+  close(ls);
+  g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u/v1/tlsrpt", port);
+  g_autoptr(GBytes) r = report_n(77);
+  /* The socket already listens: no need to wait for the server to start. */
+  assert_int_equal(post(url, "application/tlsrpt+json", r, NULL), 201);
+  kill(pid, SIGTERM);
+  assert_int_equal(fu_wait(pid), 0);
+  g_autofree char *text = tu_read_file(log, NULL);
+  g_autofree char *want = g_strdup_printf("listening on 127.0.0.1:%u", port);
+  assert_non_null(strstr(text, want));
+  assert_int_equal(fu_check_index(store), 1);
+  tu_rmtree(tmp);
+}
+
+/* ---- the fuzz seed corpus as bodies ----------------------------------------------- */
+
+static void
+post_tree(const char *url, const char *dir, guint *n)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  if (d == NULL)
+    return;
+  const char *name;
+  while ((name = g_dir_read_name(d)) != NULL) {
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+      post_tree(url, path, n);
+      continue;
+    }
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &data, &len, NULL) || len == 0)
+      continue;
+    g_autoptr(GBytes) b = g_bytes_new(data, len);
+    const char *ct = (*n % 2) ? "application/tlsrpt+gzip" : "application/tlsrpt+json";
+    long st = post(url, ct, b, NULL);
+    if (st != 200 && st != 201 && st != 400 && st != 413)
+      fail_msg("%s answered %ld", path, st);
+    (*n)++;
+  }
+}
+
+static void
+test_fixtures_as_bodies(void **state)
+{
+  const char *extra[] = { "--rate-limit", "0", NULL };
+  Serve s;
+  serve_start(&s, extra);
+  const char *root = g_getenv("TLSRPT_FIXTURES");
+  assert_non_null(root);
+  guint n = 0;
+  for (const char *const *sub = (const char *const[]) { "corpus", "synthetic", "hostile",
+                                                         NULL };
+       *sub != NULL; sub++) {
+    g_autofree char *dir = g_build_filename(root, *sub, NULL);
+    post_tree(s.url, dir, &n);
+  }
+  print_message("%u fixture files POSTed as bodies\n", n);
+  assert_true(n > 50);
+  g_autofree char *health = g_strdup_printf("http://127.0.0.1:%u/healthz", s.port);
+  assert_int_equal(request(health, "GET", NULL), 200);
+  assert_int_equal(serve_stop(&s), 0);
+  serve_clear(&s, TRUE);
+}
+
 static void
 test_usage_errors(void **state)
 {
@@ -415,6 +916,14 @@ main(void)
     cmocka_unit_test(test_stores_json_and_gzip_once),
     cmocka_unit_test(test_bad_inputs),
     cmocka_unit_test(test_concurrent_posts),
+    cmocka_unit_test(test_chunked_over_the_cap),
+    cmocka_unit_test(test_limits),
+    cmocka_unit_test(test_slowloris),
+    cmocka_unit_test(test_https_and_sighup),
+    cmocka_unit_test(test_socket_activation),
+    cmocka_unit_test(test_fixtures_as_bodies),
+    cmocka_unit_test(test_kill_under_load),
+    cmocka_unit_test(test_disk_full),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
