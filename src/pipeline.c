@@ -502,6 +502,8 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
   g_assert(n <= pl->pending->len);
   if (n == 0)
     return TRUE;
+  g_autofree SourceMessage **acks = NULL;          /* for source->commit_batch */
+  g_autofree SourceOutcome *ack_outcomes = NULL;
   pipeline_workers_wait(pl->workers, pl->pending, n);
   for (guint i = 0; i < n; i++) {
     PendingMessage *p = pl->pending->pdata[i];
@@ -566,8 +568,14 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
     store_unlock(pl->store);
   }
 
-  /* Durable: acknowledge, count and log. */
+  /* Durable: acknowledge, count and log. A source that acknowledges a batch at once
+   * (IMAP: one command per outcome) gets the whole batch after the log lines. */
   gboolean ok = TRUE;
+  gboolean batched = pl->source->commit_batch != NULL;
+  if (batched) {
+    acks = g_new(SourceMessage *, n);
+    ack_outcomes = g_new(SourceOutcome, n);
+  }
   for (guint i = 0; i < n; i++) {
     PendingMessage *p = pl->pending->pdata[i];
     SourceOutcome outcome = pending_outcome(p);
@@ -580,6 +588,11 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
     else if (outcome == SOURCE_OUTCOME_NOT_REPORT)
       st->not_reports++;
     pipeline_log_message(pl, p, outcome);
+    if (batched) {
+      acks[i] = p->msg;
+      ack_outcomes[i] = outcome;
+      continue;
+    }
     if (!ok)
       continue;
     g_autoptr(GError) cerr = NULL;
@@ -594,6 +607,16 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
         g_propagate_error(error, g_steal_pointer(&cerr));
         ok = FALSE;
       }
+    }
+  }
+  if (batched) {
+    g_autoptr(GError) cerr = NULL;
+    if (!pl->source->commit_batch(pl->source_self, acks, ack_outcomes, n, &cerr)) {
+      for (guint i = 0; i < n; i++)
+        tr_log_error("%s: stored, but could not acknowledge it: %s", acks[i]->origin,
+                     cerr->message);
+      g_propagate_error(error, g_steal_pointer(&cerr));
+      ok = FALSE;
     }
   }
   g_ptr_array_remove_range(pl->pending, 0, n);

@@ -204,4 +204,5 @@ source_file_close(gpointer self_)
 
 const SourceOps source_file_ops = {
   "file", source_file_open, source_file_next, source_file_commit, source_file_close, NULL,
+  NULL,
 };

@@ -14,10 +14,17 @@
  *
  * One pass (one pipeline run): SELECT the mailbox (UIDVALIDITY), UID SEARCH for new
  * messages (UNSEEN, or ALL with --all; UIDs at or below the saved last_uid are skipped
- * when the UIDVALIDITY matches), then per message UID FETCH RFC822.SIZE INTERNALDATE
- * and UID FETCH BODY.PEEK[]. commit() flags (\Seen) or moves the message and only then
- * advances last_uid in the state file. next() returns FALSE at the end of a pass; the
- * next call starts a new pass on the same connection (reconnecting when it was lost).
+ * when the UIDVALIDITY matches), UID FETCH <set> (UID RFC822.SIZE INTERNALDATE) for all
+ * of them (in chunks of SOURCE_IMAP_META_CHUNK), then the bodies a batch at a time:
+ * UID FETCH <set> (UID BODY.PEEK[]) for up to --batch-size messages and
+ * SOURCE_IMAP_BATCH_BYTES bytes (by RFC822.SIZE; a message over --max-message-size is
+ * never fetched). The pipeline acknowledges a durable batch with commit_batch(): one
+ * UID STORE <set> +FLAGS.SILENT (\Seen), or UID MOVE <set> (UID COPY + STORE \Deleted
+ * + UID EXPUNGE without MOVE), per outcome, and only then is last_uid advanced in the
+ * state file. UID sets use ranges ("1:500,502") and every command stays under
+ * SOURCE_IMAP_SET_CHARS characters of set. next() returns FALSE at the end of a pass;
+ * the next call starts a new pass on the same connection (reconnecting when it was
+ * lost).
  *
  * Files in the store directory, per user@host:port/mailbox (H = 16 hex of its SHA-256):
  *   .imap-H.state   "uidvalidity N\nlast_uid N\n", replaced atomically
@@ -44,6 +51,11 @@
 #define SOURCE_IMAP_LOGOUT_TIMEOUT_MS (5 * 1000)
 #define SOURCE_IMAP_MAX_LINE        (64u * 1024 * 1024)  /* e.g. a huge SEARCH result */
 #define SOURCE_IMAP_SMALL_LITERAL   (1024u * 1024)       /* literals outside BODY[] */
+#define SOURCE_IMAP_REPLY_BUDGET    (128u * 1024 * 1024) /* a reply's lines + literals */
+#define SOURCE_IMAP_META_CHUNK      10000u    /* UIDs per UID FETCH of sizes and dates */
+#define SOURCE_IMAP_SET_CHARS       2000u     /* characters of UID set per command */
+#define SOURCE_IMAP_BATCH_BYTES     (16u * 1024 * 1024)  /* bodies per FETCH, by size */
+#define SOURCE_IMAP_LITERAL_SLACK   (64u * 1024)  /* BODY[] vs RFC822.SIZE, per message */
 
 /* libcurl is loaded with dlopen() the first time an IMAP source opens, not linked: it
  * pulls in some 30 shared objects (TLS, Kerberos, LDAP, SSH, ...) whose loading and
@@ -171,13 +183,33 @@ typedef struct {
   GByteArray *rbuf;
   gsize rpos;
   int io_timeout_ms;
+  gsize reply_left;           /* bytes the reply being read may still bring */
+  guint commands;             /* sent after the logins of this source (for the trace) */
 
   /* the pass */
   gboolean in_pass;
   gboolean fresh_select;      /* the SELECT of open() still serves the first pass */
-  GArray *uids;               /* guint32, ascending */
-  guint pos;
+  GArray *uids;               /* guint32, ascending: what UID SEARCH found */
+  GArray *meta;               /* SourceImapMeta, ascending UID: sizes and dates */
+  guint pos;                  /* the next entry of meta to fetch or skip */
+  GQueue ready;               /* SourceMessage*: the fetched batch, handed out in order */
+  guint batch_max;            /* messages per body FETCH (--batch-size) */
+  gsize batch_bytes;          /* bytes per body FETCH (by RFC822.SIZE) */
+
+  /* tests: canned server output instead of a connection (source_imap_test_fetch_batch) */
+  const guint8 *canned;
+  gsize canned_len;
+  gsize canned_pos;
+  gsize canned_step;
 } SourceImap;
+
+/* What RFC822.SIZE and INTERNALDATE said about one UID of the search result. */
+typedef struct {
+  guint32 uid;
+  guint64 size;
+  gint64 received;            /* epoch seconds, 0 if unknown */
+  gboolean answered;          /* the server sent its size (else: expunged meanwhile) */
+} SourceImapMeta;
 
 /* What commit() needs to find the message again. */
 typedef struct {
@@ -576,7 +608,7 @@ source_imap_read_password_file(const char *path, GError **error)
 static void
 source_imap_disconnect(SourceImap *self)
 {
-  if (self->curl != NULL)
+  if (self->curl != NULL && self->canned == NULL)
     curl_easy_cleanup(self->curl);
   self->curl = NULL;
   self->sock = CURL_SOCKET_BAD;
@@ -624,6 +656,8 @@ source_imap_wait(SourceImap *self, short events, GError **error)
 static gboolean
 source_imap_send_all(SourceImap *self, const char *data, gsize len, GError **error)
 {
+  if (self->canned != NULL)
+    return TRUE;   /* tests: the answer is canned, what is asked goes nowhere */
   gsize done = 0;
   while (done < len) {
     size_t n = 0;
@@ -646,6 +680,19 @@ source_imap_send_all(SourceImap *self, const char *data, gsize len, GError **err
 static gboolean
 source_imap_recv_some(SourceImap *self, guint8 *buf, gsize len, gsize *got, GError **error)
 {
+  if (self->canned != NULL) {
+    gsize n = MIN(len, self->canned_len - self->canned_pos);
+    if (self->canned_step > 0)
+      n = MIN(n, self->canned_step);
+    if (n == 0) {
+      source_imap_io_error(self, error, "connection closed by the server");
+      return FALSE;
+    }
+    memcpy(buf, self->canned + self->canned_pos, n);
+    self->canned_pos += n;
+    *got = n;
+    return TRUE;
+  }
   for (;;) {
     size_t n = 0;
     CURLcode rc = curl_easy_recv(self->curl, buf, len, &n);
@@ -775,6 +822,13 @@ source_imap_read_response(SourceImap *self, gsize literal_cap, GError **error)
     g_autofree char *line = source_imap_read_line(self, error);
     if (line == NULL)
       return NULL;
+    gsize linelen = strlen(line) + 2;
+    if (linelen > self->reply_left) {
+      source_imap_io_error(self, error, "the server's answer exceeds the %" G_GSIZE_FORMAT
+                           " bytes expected", self->reply_left);
+      return NULL;
+    }
+    self->reply_left -= linelen;
     g_string_append(r->text, line);
     guint64 size = 0;
     if (!source_imap_literal_size(line, &size)) {
@@ -782,12 +836,13 @@ source_imap_read_response(SourceImap *self, gsize literal_cap, GError **error)
         source_imap_trace_line("<", r->text->str, r->text->len);
       return g_steal_pointer(&r);
     }
-    if (size > literal_cap) {
+    if (size > literal_cap || size > self->reply_left) {
       source_imap_io_error(self, error, "server announced a %" G_GUINT64_FORMAT
                            "-byte literal (more than the %" G_GSIZE_FORMAT " expected)",
-                           size, literal_cap);
+                           size, MIN(literal_cap, self->reply_left));
       return NULL;
     }
+    self->reply_left -= (gsize) size;
     GBytes *lit = source_imap_read_literal(self, (gsize) size, error);
     if (lit == NULL)
       return NULL;
@@ -795,12 +850,16 @@ source_imap_read_response(SourceImap *self, gsize literal_cap, GError **error)
   }
 }
 
-/* Send "<tag> @cmd" and read everything up to the tagged status. A NO or BAD answer is
- * not an error here: the caller looks at reply->status. */
+/* Send "<tag> @cmd" and read everything up to the tagged status: each literal at most
+ * @literal_cap bytes, the whole reply (lines and literals) at most @budget. A NO or BAD
+ * answer is not an error here: the caller looks at reply->status. */
 static SourceImapReply *
-source_imap_command(SourceImap *self, const char *cmd, gsize literal_cap, GError **error)
+source_imap_command_budget(SourceImap *self, const char *cmd, gsize literal_cap,
+                           gsize budget, GError **error)
 {
-  g_assert(self->curl != NULL);
+  g_assert(self->curl != NULL || self->canned != NULL);
+  self->reply_left = budget;
+  self->commands++;
   g_autofree char *tag = g_strdup_printf("t%04u", ++self->tag);
   g_autofree char *line = g_strdup_printf("%s %s\r\n", tag, cmd);
   if (tr_log_verbosity() >= 2)
@@ -837,6 +896,12 @@ source_imap_command(SourceImap *self, const char *cmd, gsize literal_cap, GError
     }
     g_ptr_array_add(reply->untagged, r);
   }
+}
+
+static SourceImapReply *
+source_imap_command(SourceImap *self, const char *cmd, gsize literal_cap, GError **error)
+{
+  return source_imap_command_budget(self, cmd, literal_cap, SOURCE_IMAP_REPLY_BUDGET, error);
 }
 
 /* A command that must succeed; NO/BAD become SOURCE_ERROR_PROTOCOL. */
@@ -1229,6 +1294,10 @@ source_imap_open(const SourceConfig *opts, char **args, GError **error)
   self->sock = CURL_SOCKET_BAD;
   self->rbuf = g_byte_array_new();
   self->uids = g_array_new(FALSE, FALSE, sizeof(guint32));
+  self->meta = g_array_new(FALSE, FALSE, sizeof(SourceImapMeta));
+  g_queue_init(&self->ready);
+  self->batch_max = MAX(opts->batch_size, 1u);
+  self->batch_bytes = SOURCE_IMAP_BATCH_BYTES;
   self->user = g_strdup(opts->imap.user);
   self->starttls = opts->imap.starttls;
   self->cacert = g_strdup(opts->imap.cacert);
@@ -1305,6 +1374,32 @@ source_imap_uid_cmp(gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
+/* Append to @out the UID set of @uids[@from..] (ascending), with ranges for runs of
+ * consecutive UIDs, until it holds @max_count UIDs or about @max_chars characters.
+ * Returns the index of the first UID left out. */
+static guint
+source_imap_uid_set(const GArray *uids, guint from, guint max_count, gsize max_chars,
+                    GString *out)
+{
+  const guint32 *u = (const guint32 *) uids->data;
+  guint i = from;
+  while (i < uids->len && i - from < max_count && out->len < max_chars) {
+    guint j = i;
+    while (j + 1 < uids->len && j + 1 - from < max_count && u[j + 1] == u[j] + 1)
+      j++;
+    if (out->len > 0)
+      g_string_append_c(out, ',');
+    if (j > i)
+      g_string_append_printf(out, "%u:%u", u[i], u[j]);
+    else
+      g_string_append_printf(out, "%u", u[i]);
+    i = j + 1;
+  }
+  return i;
+}
+
+static gboolean source_imap_fetch_meta(SourceImap *self, GError **error);
+
 static gboolean
 source_imap_start_pass(SourceImap *self, GError **error)
 {
@@ -1355,6 +1450,8 @@ source_imap_start_pass(SourceImap *self, GError **error)
     }
   }
   g_array_sort(self->uids, source_imap_uid_cmp);
+  if (!source_imap_fetch_meta(self, error))
+    return FALSE;
   self->pos = 0;
   self->in_pass = TRUE;
   return TRUE;
@@ -1497,23 +1594,168 @@ source_imap_parse_fetch(const SourceImapResponse *r, SourceImapFetch *f)
   return TRUE;
 }
 
-/* The FETCH response for @uid in @reply (other FETCH responses may be unsolicited flag
- * updates). FALSE when there is none: the message was expunged meanwhile. */
-static gboolean
-source_imap_find_fetch(const SourceImapReply *reply, guint32 uid, SourceImapFetch *out)
+/* The entry of @meta for @uid, or NULL. */
+static SourceImapMeta *
+source_imap_find_meta(GArray *meta, guint from, guint to, guint32 uid)
 {
-  for (guint i = 0; i < reply->untagged->len; i++) {
+  while (from < to) {
+    guint mid = from + (to - from) / 2;
+    SourceImapMeta *m = &g_array_index(meta, SourceImapMeta, mid);
+    if (m->uid == uid)
+      return m;
+    if (m->uid < uid)
+      from = mid + 1;
+    else
+      to = mid;
+  }
+  return NULL;
+}
+
+/* Sizes and dates of every UID of the search, SOURCE_IMAP_META_CHUNK at a time; a UID
+ * the server does not answer for was expunged meanwhile and is dropped. */
+static gboolean
+source_imap_fetch_meta(SourceImap *self, GError **error)
+{
+  g_array_set_size(self->meta, 0);
+  for (guint i = 0; i < self->uids->len;) {
+    g_autoptr(GString) set = g_string_new(NULL);
+    guint from = i;
+    i = source_imap_uid_set(self->uids, i, SOURCE_IMAP_META_CHUNK, SOURCE_IMAP_SET_CHARS, set);
+    g_autofree char *cmd = g_strdup_printf("UID FETCH %s (UID RFC822.SIZE INTERNALDATE)",
+                                           set->str);
+    g_autoptr(SourceImapReply) reply = source_imap_command_ok(self, cmd,
+                                                              SOURCE_IMAP_SMALL_LITERAL, error);
+    if (reply == NULL)
+      return FALSE;
+    guint first = self->meta->len;
+    for (guint k = from; k < i; k++) {
+      SourceImapMeta m = { g_array_index(self->uids, guint32, k), 0, 0, FALSE };
+      g_array_append_val(self->meta, m);
+    }
+    for (guint k = 0; k < reply->untagged->len; k++) {
+      SourceImapFetch f;
+      if (!source_imap_parse_fetch(reply->untagged->pdata[k], &f))
+        continue;
+      SourceImapMeta *m = f.have_uid && f.have_size
+                              ? source_imap_find_meta(self->meta, first, self->meta->len, f.uid)
+                              : NULL;
+      if (m != NULL) {
+        m->size = f.size;
+        m->answered = TRUE;
+        m->received = f.internaldate ? source_imap_parse_internaldate(f.internaldate) : 0;
+      }
+      source_imap_fetch_clear(&f);
+    }
+    /* Drop what got no answer. */
+    guint keep = first;
+    for (guint k = first; k < self->meta->len; k++) {
+      SourceImapMeta *m = &g_array_index(self->meta, SourceImapMeta, k);
+      if (m->answered)
+        g_array_index(self->meta, SourceImapMeta, keep++) = *m;
+    }
+    g_array_set_size(self->meta, keep);
+  }
+  return TRUE;
+}
+
+static SourceMessage *
+source_imap_new_message(SourceImap *self, const SourceImapMeta *m)
+{
+  SourceMessage *msg = g_new0(SourceMessage, 1);
+  msg->origin = g_strdup_printf("%s;UIDVALIDITY=%u/;UID=%u", self->origin_base,
+                                self->uidvalidity, m->uid);
+  msg->received = m->received != 0 ? m->received : g_get_real_time() / G_USEC_PER_SEC;
+  return msg;
+}
+
+/* The next batch from meta[pos]: a message over --max-message-size at its head is
+ * handed out as skipped (never fetched); else the following messages up to
+ * batch_max / batch_bytes (at least one) are fetched with one UID FETCH and queued in
+ * UID order. A UID without a body in the answer was expunged meanwhile. */
+static gboolean
+source_imap_fetch_batch(SourceImap *self, GError **error)
+{
+  SourceImapMeta *head = &g_array_index(self->meta, SourceImapMeta, self->pos);
+  if (head->size > self->max_message_size) {
+    SourceMessage *m = source_imap_new_message(self, head);
+    m->skip_reason = g_strdup_printf("message exceeds --max-message-size (%" G_GUINT64_FORMAT
+                                     " > %" G_GSIZE_FORMAT " bytes)",
+                                     head->size, self->max_message_size);
+    g_queue_push_tail(&self->ready, m);
+    self->pos++;
+    return TRUE;
+  }
+  guint from = self->pos, to = self->pos;
+  guint64 bytes = 0;
+  g_autoptr(GArray) uids = g_array_new(FALSE, FALSE, sizeof(guint32));
+  while (to < self->meta->len && to - from < self->batch_max) {
+    SourceImapMeta *m = &g_array_index(self->meta, SourceImapMeta, to);
+    if (m->size > self->max_message_size || (to > from && bytes + m->size > self->batch_bytes))
+      break;
+    bytes += m->size;
+    g_array_append_val(uids, m->uid);
+    to++;
+  }
+  /* The set of a batch stays short: cut it where it would grow too long. */
+  g_autoptr(GString) set = g_string_new(NULL);
+  guint used = source_imap_uid_set(uids, 0, uids->len, SOURCE_IMAP_SET_CHARS, set);
+  to = from + used;
+  bytes = 0;
+  for (guint k = from; k < to; k++)
+    bytes += g_array_index(self->meta, SourceImapMeta, k).size;
+
+  g_autofree char *cmd = g_strdup_printf("UID FETCH %s (UID BODY.PEEK[])", set->str);
+  /* RFC822.SIZE is the size of BODY[]; a little slack per message for servers that
+   * differ, and for the lines around the literals. */
+  gsize budget = (gsize) bytes + (gsize) used * SOURCE_IMAP_LITERAL_SLACK + 1024 * 1024;
+  g_autoptr(SourceImapReply) reply = source_imap_command_budget(
+      self, cmd, self->max_message_size + SOURCE_IMAP_LITERAL_SLACK, budget, error);
+  if (reply == NULL)
+    return FALSE;
+  if (strcmp(reply->status, "OK") != 0) {
+    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_PROTOCOL, "imap %s:%ld: %s: %s %s",
+                self->host, self->port, cmd, reply->status, reply->text);
+    return FALSE;
+  }
+  g_autoptr(GPtrArray) bodies = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
+  g_ptr_array_set_size(bodies, (gint) used);
+  for (guint k = 0; k < reply->untagged->len; k++) {
     SourceImapFetch f;
-    if (!source_imap_parse_fetch(reply->untagged->pdata[i], &f))
+    if (!source_imap_parse_fetch(reply->untagged->pdata[k], &f))
       continue;
-    if (f.have_uid && f.uid == uid) {
-      *out = f;
-      return TRUE;
+    SourceImapMeta *m = f.have_uid && f.body != NULL
+                            ? source_imap_find_meta(self->meta, from, to, f.uid) : NULL;
+    if (m != NULL) {
+      guint idx = (guint) (m - &g_array_index(self->meta, SourceImapMeta, from));
+      g_clear_pointer(&bodies->pdata[idx], g_bytes_unref);
+      bodies->pdata[idx] = g_steal_pointer(&f.body);
     }
     source_imap_fetch_clear(&f);
   }
-  memset(out, 0, sizeof *out);
-  return FALSE;
+  g_clear_pointer(&reply, source_imap_reply_free);
+  for (guint k = 0; k < used; k++) {
+    if (bodies->pdata[k] == NULL)
+      continue;   /* expunged since the search */
+    const SourceImapMeta *m = &g_array_index(self->meta, SourceImapMeta, from + k);
+    SourceMessage *msg = source_imap_new_message(self, m);
+    msg->data = g_steal_pointer(&bodies->pdata[k]);
+    SourceImapHandle *h = g_new0(SourceImapHandle, 1);
+    h->uid = m->uid;
+    h->uidvalidity = self->uidvalidity;
+    msg->handle = h;
+    msg->handle_free = g_free;
+    g_queue_push_tail(&self->ready, msg);
+  }
+  self->pos = to;
+  return TRUE;
+}
+
+static void
+source_imap_drop_ready(SourceImap *self)
+{
+  SourceMessage *m;
+  while ((m = g_queue_pop_head(&self->ready)) != NULL)
+    source_message_free(m);
 }
 
 /* ---- next --------------------------------------------------------------------------- */
@@ -1524,82 +1766,31 @@ source_imap_next(gpointer data, SourceMessage **msg, GError **error)
   SourceImap *self = data;
   if (!self->in_pass && !source_imap_start_pass(self, error))
     return FALSE;
-
-  while (self->pos < self->uids->len) {
-    guint32 uid = g_array_index(self->uids, guint32, self->pos);
-    g_autofree char *cmd = g_strdup_printf("UID FETCH %u (UID RFC822.SIZE INTERNALDATE)",
-                                           uid);
-    g_autoptr(SourceImapReply) meta = source_imap_command_ok(self, cmd,
-                                                             SOURCE_IMAP_SMALL_LITERAL, error);
-    if (meta == NULL)
-      goto fail;
-    SourceImapFetch info;
-    if (!source_imap_find_fetch(meta, uid, &info) || !info.have_size) {
-      source_imap_fetch_clear(&info);
-      self->pos++;
-      continue;   /* expunged since the search */
+  while (g_queue_is_empty(&self->ready) && self->pos < self->meta->len) {
+    if (!source_imap_fetch_batch(self, error)) {
+      self->in_pass = FALSE;
+      return FALSE;
     }
-    gint64 received = info.internaldate ? source_imap_parse_internaldate(info.internaldate)
-                                        : 0;
-    guint64 size = info.size;
-    source_imap_fetch_clear(&info);
-
-    g_autoptr(SourceMessage) m = g_new0(SourceMessage, 1);
-    m->origin = g_strdup_printf("%s;UIDVALIDITY=%u/;UID=%u", self->origin_base,
-                                self->uidvalidity, uid);
-    m->received = received != 0 ? received : g_get_real_time() / G_USEC_PER_SEC;
-    if (size > self->max_message_size) {
-      m->skip_reason = g_strdup_printf("message exceeds --max-message-size (%"
-                                       G_GUINT64_FORMAT " > %" G_GSIZE_FORMAT " bytes)",
-                                       size, self->max_message_size);
-      self->pos++;
-      *msg = g_steal_pointer(&m);
-      return TRUE;
-    }
-
-    g_free(cmd);
-    cmd = g_strdup_printf("UID FETCH %u (UID BODY.PEEK[])", uid);
-    /* RFC822.SIZE is the size of BODY[]; a little slack for servers that differ. */
-    g_autoptr(SourceImapReply) body = source_imap_command_ok(
-        self, cmd, self->max_message_size + 64 * 1024, error);
-    if (body == NULL)
-      goto fail;
-    SourceImapFetch got;
-    if (!source_imap_find_fetch(body, uid, &got) || got.body == NULL) {
-      source_imap_fetch_clear(&got);
-      self->pos++;
-      continue;   /* expunged since the size was asked */
-    }
-    m->data = g_steal_pointer(&got.body);
-    source_imap_fetch_clear(&got);
-    SourceImapHandle *h = g_new0(SourceImapHandle, 1);
-    h->uid = uid;
-    h->uidvalidity = self->uidvalidity;
-    m->handle = h;
-    m->handle_free = g_free;
-    self->pos++;
-    *msg = g_steal_pointer(&m);
+  }
+  if (!g_queue_is_empty(&self->ready)) {
+    *msg = g_queue_pop_head(&self->ready);
     return TRUE;
   }
   /* The end of the pass; the next call starts a new one. */
-  self->in_pass = FALSE;
-  return FALSE;
-
-fail:
   self->in_pass = FALSE;
   return FALSE;
 }
 
 /* ---- commit ------------------------------------------------------------------------ */
 
-/* UID MOVE (or COPY + \Deleted + UID EXPUNGE), creating @folder on TRYCREATE. */
+/* UID MOVE of @set (or COPY + \Deleted + UID EXPUNGE), creating @folder on TRYCREATE. */
 static gboolean
-source_imap_move(SourceImap *self, guint32 uid, const char *folder, GError **error)
+source_imap_move(SourceImap *self, const char *set, const char *folder, GError **error)
 {
   g_autofree char *quoted = source_imap_quote(folder);
   for (int attempt = 0;; attempt++) {
-    g_autofree char *cmd = g_strdup_printf("UID %s %u %s", self->cap_move ? "MOVE" : "COPY",
-                                           uid, quoted);
+    g_autofree char *cmd = g_strdup_printf("UID %s %s %s", self->cap_move ? "MOVE" : "COPY",
+                                           set, quoted);
     g_autoptr(SourceImapReply) reply = source_imap_command(self, cmd,
                                                            SOURCE_IMAP_SMALL_LITERAL, error);
     if (reply == NULL)
@@ -1629,81 +1820,119 @@ source_imap_move(SourceImap *self, guint32 uid, const char *folder, GError **err
   if (self->cap_move)
     return TRUE;
 
-  g_autofree char *store = g_strdup_printf("UID STORE %u +FLAGS.SILENT (\\Seen \\Deleted)",
-                                           uid);
+  g_autofree char *store = g_strdup_printf("UID STORE %s +FLAGS.SILENT (\\Seen \\Deleted)",
+                                           set);
   g_autoptr(SourceImapReply) stored = source_imap_command_ok(self, store,
                                                              SOURCE_IMAP_SMALL_LITERAL, error);
   if (stored == NULL)
     return FALSE;
   if (!self->cap_uidplus)
     return TRUE;  /* no UID EXPUNGE: a plain EXPUNGE could remove other people's mail */
-  g_autofree char *expunge = g_strdup_printf("UID EXPUNGE %u", uid);
+  g_autofree char *expunge = g_strdup_printf("UID EXPUNGE %s", set);
   g_autoptr(SourceImapReply) expunged = source_imap_command_ok(self, expunge,
                                                                SOURCE_IMAP_SMALL_LITERAL,
                                                                error);
   return expunged != NULL;
 }
 
+/* Flag (\Seen) or move every UID of @uids (ascending), a set of at most
+ * SOURCE_IMAP_SET_CHARS characters per command. */
 static gboolean
-source_imap_commit(gpointer data, SourceMessage *msg, SourceOutcome outcome, GError **error)
+source_imap_ack_set(SourceImap *self, GArray *uids, const char *folder, GError **error)
+{
+  g_array_sort(uids, source_imap_uid_cmp);
+  for (guint i = 0; i < uids->len;) {
+    g_autoptr(GString) set = g_string_new(NULL);
+    i = source_imap_uid_set(uids, i, G_MAXUINT, SOURCE_IMAP_SET_CHARS, set);
+    if (folder != NULL) {
+      if (!source_imap_move(self, set->str, folder, error))
+        return FALSE;
+      continue;
+    }
+    g_autofree char *cmd = g_strdup_printf("UID STORE %s +FLAGS.SILENT (\\Seen)", set->str);
+    g_autoptr(SourceImapReply) reply = source_imap_command_ok(self, cmd,
+                                                              SOURCE_IMAP_SMALL_LITERAL,
+                                                              error);
+    if (reply == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The messages of one durable batch: one command per outcome (STORE \Seen, MOVE to
+ * --move-to, MOVE to --error-folder), then last_uid. Not reports are left as they
+ * are, but never fetched again. */
+static gboolean
+source_imap_commit_batch(gpointer data, SourceMessage *const *msgs,
+                         const SourceOutcome *outcomes, guint n, GError **error)
 {
   SourceImap *self = data;
-  SourceImapHandle *h = msg->handle;
-  g_assert(h != NULL);
-
-  const char *folder = NULL;
-  gboolean flag_seen = FALSE;
-  switch (outcome) {
-  case SOURCE_OUTCOME_NOT_REPORT:
-    break;    /* left unseen and in place */
-  case SOURCE_OUTCOME_QUARANTINED:
-    if (self->error_folder != NULL) {
-      folder = self->error_folder;
+  if (n == 0)
+    return TRUE;
+  guint32 uidvalidity = ((SourceImapHandle *) msgs[0]->handle)->uidvalidity;
+  for (guint i = 1; i < n; i++) {
+    if (((SourceImapHandle *) msgs[i]->handle)->uidvalidity != uidvalidity) {
+      /* From two passes with a UIDVALIDITY change between them: one after the other. */
+      return source_imap_commit_batch(self, msgs, outcomes, i, error) &&
+             source_imap_commit_batch(self, msgs + i, outcomes + i, n - i, error);
+    }
+  }
+  g_autoptr(GArray) seen = g_array_new(FALSE, FALSE, sizeof(guint32));
+  g_autoptr(GArray) moved = g_array_new(FALSE, FALSE, sizeof(guint32));
+  g_autoptr(GArray) errors = g_array_new(FALSE, FALSE, sizeof(guint32));
+  guint32 max_uid = 0;
+  for (guint i = 0; i < n; i++) {
+    SourceImapHandle *h = msgs[i]->handle;
+    g_assert(h != NULL);
+    max_uid = MAX(max_uid, h->uid);
+    switch (outcomes[i]) {
+    case SOURCE_OUTCOME_NOT_REPORT:
+      break;    /* left unseen and in place */
+    case SOURCE_OUTCOME_QUARANTINED:
+      if (self->error_folder != NULL) {
+        g_array_append_val(errors, h->uid);
+        break;
+      }
+      /* no error folder: handled like a stored message */
+      G_GNUC_FALLTHROUGH;
+    case SOURCE_OUTCOME_STORED:
+    case SOURCE_OUTCOME_DUPLICATE:
+      g_array_append_val(self->move_to != NULL ? moved : seen, h->uid);
       break;
     }
-    /* no error folder: handled like a stored message */
-    G_GNUC_FALLTHROUGH;
-  case SOURCE_OUTCOME_STORED:
-  case SOURCE_OUTCOME_DUPLICATE:
-    if (self->move_to != NULL)
-      folder = self->move_to;
-    else
-      flag_seen = TRUE;
-    break;
   }
 
-  if (folder != NULL || flag_seen) {
+  if (seen->len + moved->len + errors->len > 0) {
     /* After a lost connection (the pipeline still acknowledges what it stored). */
     if (!source_imap_ensure_selected(self, FALSE, error))
       return FALSE;
-    if (self->uidvalidity != h->uidvalidity) {
+    if (self->uidvalidity != uidvalidity) {
       g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_PROTOCOL,
                   "imap %s: UIDVALIDITY changed from %u to %u since UID %u was fetched; "
-                  "it is left for the next run", self->origin_base, h->uidvalidity,
-                  self->uidvalidity, h->uid);
+                  "it is left for the next run", self->origin_base, uidvalidity,
+                  self->uidvalidity, max_uid);
       return FALSE;
     }
-    if (folder != NULL) {
-      if (!source_imap_move(self, h->uid, folder, error))
-        return FALSE;
-    } else {
-      g_autofree char *cmd = g_strdup_printf("UID STORE %u +FLAGS.SILENT (\\Seen)", h->uid);
-      g_autoptr(SourceImapReply) reply = source_imap_command_ok(self, cmd,
-                                                                SOURCE_IMAP_SMALL_LITERAL,
-                                                                error);
-      if (reply == NULL)
-        return FALSE;
-    }
+    if (!source_imap_ack_set(self, moved, self->move_to, error) ||
+        !source_imap_ack_set(self, errors, self->error_folder, error) ||
+        !source_imap_ack_set(self, seen, NULL, error))
+      return FALSE;
   }
 
-  /* Acknowledged: never fetch it again (also with --all, or if \Seen gets lost). */
-  if (!self->have_state || self->state_uidvalidity != h->uidvalidity ||
-      h->uid > self->state_last_uid)
-    return source_imap_save_state(self, h->uidvalidity,
-                                  self->have_state && self->state_uidvalidity == h->uidvalidity
-                                      ? MAX(h->uid, self->state_last_uid) : h->uid,
+  /* Acknowledged: never fetch them again (also with --all, or if \Seen gets lost). */
+  if (!self->have_state || self->state_uidvalidity != uidvalidity ||
+      max_uid > self->state_last_uid)
+    return source_imap_save_state(self, uidvalidity,
+                                  self->have_state && self->state_uidvalidity == uidvalidity
+                                      ? MAX(max_uid, self->state_last_uid) : max_uid,
                                   error);
   return TRUE;
+}
+
+static gboolean
+source_imap_commit(gpointer data, SourceMessage *msg, SourceOutcome outcome, GError **error)
+{
+  return source_imap_commit_batch(data, &msg, &outcome, 1, error);
 }
 
 /* ---- close --------------------------------------------------------------------------- */
@@ -1720,7 +1949,10 @@ source_imap_close(gpointer data)
     g_autoptr(SourceImapReply) reply = source_imap_command(self, "LOGOUT",
                                                            SOURCE_IMAP_SMALL_LITERAL, NULL);
   }
+  if (tr_log_verbosity() >= 2)
+    tr_log_debug("imap %s: %u commands after the login", self->origin_base, self->commands);
   source_imap_disconnect(self);
+  source_imap_drop_ready(self);
   if (self->lock_fd >= 0)
     close(self->lock_fd);
   if (self->store_fd >= 0)
@@ -1740,9 +1972,69 @@ source_imap_close(gpointer data)
   g_free(self->state_name);
   g_byte_array_unref(self->rbuf);
   g_array_unref(self->uids);
+  g_array_unref(self->meta);
   g_free(self);
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+char *
+source_imap_test_fetch_batch(const guint32 *uids, const guint64 *sizes, guint n,
+                             guint batch_max, gsize batch_bytes, gsize max_message_size,
+                             GBytes *canned, gsize step, GError **error)
+{
+  SourceImap *self = g_new0(SourceImap, 1);
+  self->store_fd = self->lock_fd = -1;
+  self->sock = CURL_SOCKET_BAD;
+  self->rbuf = g_byte_array_new();
+  self->uids = g_array_new(FALSE, FALSE, sizeof(guint32));
+  self->meta = g_array_new(FALSE, FALSE, sizeof(SourceImapMeta));
+  g_queue_init(&self->ready);
+  self->host = g_strdup("canned");
+  self->origin_base = g_strdup("imap://test@canned:143/INBOX");
+  self->uidvalidity = 1;
+  self->batch_max = MAX(batch_max, 1u);
+  self->batch_bytes = batch_bytes;
+  self->max_message_size = max_message_size;
+  self->io_timeout_ms = 1000;
+  gsize len = 0;
+  self->canned = g_bytes_get_data(canned, &len);
+  self->canned_len = len;
+  self->canned_step = step;
+  for (guint i = 0; i < n; i++) {
+    SourceImapMeta m = { uids[i], sizes[i], 0, TRUE };
+    g_array_append_val(self->meta, m);
+  }
+  /* One line per message handed out: "UID LEN SHA256" or "UID skipped"; then one per
+   * FETCH sent: "fetch SET". */
+  g_autoptr(GString) out = g_string_new(NULL);
+  g_autoptr(GString) cmds = g_string_new(NULL);
+  gboolean ok = TRUE;
+  while (ok && self->pos < self->meta->len) {
+    guint before = self->commands;
+    guint from = self->pos;
+    ok = source_imap_fetch_batch(self, error);
+    if (self->commands > before)
+      g_string_append_printf(cmds, "fetch %u..%u\n", from, self->pos - 1);
+    SourceMessage *m;
+    while ((m = g_queue_pop_head(&self->ready)) != NULL) {
+      const char *uid = strrchr(m->origin, '=') + 1;
+      if (m->data == NULL) {
+        g_string_append_printf(out, "%s skipped\n", uid);
+      } else {
+        g_autofree char *sha = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, m->data);
+        g_string_append_printf(out, "%s %" G_GSIZE_FORMAT " %s\n", uid,
+                               g_bytes_get_size(m->data), sha);
+      }
+      source_message_free(m);
+    }
+  }
+  g_string_append(out, cmds->str);
+  source_imap_close(self);
+  return ok ? g_string_free(g_steal_pointer(&out), FALSE) : NULL;
 }
 
 const SourceOps source_imap_ops = {
   "imap", source_imap_open, source_imap_next, source_imap_commit, source_imap_close, NULL,
+  source_imap_commit_batch,
 };

@@ -954,5 +954,5 @@ source_maildir_known(gpointer self_)
 
 const SourceOps source_maildir_ops = {
   "maildir", source_maildir_open, source_maildir_next, source_maildir_commit,
-  source_maildir_close, source_maildir_known,
+  source_maildir_close, source_maildir_known, NULL,
 };

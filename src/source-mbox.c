@@ -449,4 +449,5 @@ source_mbox_close(gpointer self_)
 
 const SourceOps source_mbox_ops = {
   "mbox", source_mbox_open, source_mbox_next, source_mbox_commit, source_mbox_close, NULL,
+  NULL,
 };

@@ -124,4 +124,5 @@ source_mda_close(gpointer self)
 
 const SourceOps source_mda_ops = {
   "mda", source_mda_open, source_mda_next, source_mda_commit, source_mda_close, NULL,
+  NULL,
 };

@@ -85,6 +85,11 @@ typedef struct {
   /* Optional: how many messages the source recognized as ingested by an earlier run
    * and did not hand out (Maildir); for the summary line. */
   guint (*known)(gpointer self);
+  /* Optional: acknowledge the @n messages of one durable batch at once, as commit()
+   * would one by one (IMAP: one STORE or MOVE per outcome for the whole batch). FALSE +
+   * error when they could not all be acknowledged; none or some of them may be. */
+  gboolean (*commit_batch)(gpointer self, SourceMessage *const *msgs,
+                           const SourceOutcome *outcomes, guint n, GError **error);
 } SourceOps;
 
 extern const SourceOps source_mda_ops;
@@ -104,6 +109,17 @@ gboolean source_maildir_check(const SourceConfig *config, GError **error);
 
 /* libcurl's version string (source-imap.c loads libcurl on first use). */
 const char *source_imap_libcurl_version(void);
+
+/* For tests: the batched body FETCH of the IMAP source, answered by the canned server
+ * output @canned (tags t0001, t0002, ... in order), handed to the reader @step bytes at
+ * a time (0: as it comes). @uids/@sizes are the search result with its RFC822.SIZEs.
+ * Returns (transfer full) one line per message handed out ("UID LEN SHA256", or "UID
+ * skipped"), then one per FETCH sent ("fetch FIRST..LAST", indexes into @uids); NULL +
+ * error when the answer is refused. */
+char *source_imap_test_fetch_batch(const guint32 *uids, const guint64 *sizes, guint n,
+                                   guint batch_max, gsize batch_bytes,
+                                   gsize max_message_size, GBytes *canned, gsize step,
+                                   GError **error);
 
 /* ---- helpers shared by the local sources (source.c) ------------------------ */
 

@@ -90,7 +90,7 @@ dove_start(Dove *d)
   if (!g_file_test("/usr/sbin/dovecot", G_FILE_TEST_IS_EXECUTABLE) &&
       g_find_program_in_path("dovecot") == NULL)
     fail_msg("dovecot is not installed: the IMAP tests need the Debian packages "
-             "dovecot-imapd and openssl (tests/setup-debian.sh --test)");
+             "dovecot-core and openssl and Dovecot's imap (tests/setup-debian.sh --test)");
   if (geteuid() != 0)
     fail_msg("the IMAP tests start Dovecot and must run as root");
   g_autofree char *p1 = g_strdup_printf("%d", d->port_imap);
@@ -966,13 +966,15 @@ test_cli_uidvalidity_reset_no_duplicates(void **state)
 }
 
 /* A TCP relay in front of Dovecot's plain port that stops Dovecot right after the
- * client asked for the body of the N-th message: the server dies in the middle of a
- * batch, exactly there. */
+ * client asked for the bodies of the N-th batch (the N-th "BODY.PEEK[]" command): the
+ * server dies in the middle of a run, exactly there. With @cut, only part of that
+ * answer gets through (the connection drops inside a literal of the batch). */
 typedef struct {
   Dove *d;
   int listen_fd;
   int port;
   guint kill_after;
+  gboolean cut;
   guint fetched;
   gboolean killed;
 } Relay;
@@ -1012,11 +1014,15 @@ relay_thread(gpointer data)
       }
       g_string_truncate(upstream, 0);
       if (r->fetched >= r->kill_after) {
-        /* Let the answer for this one through, then the server goes away. */
+        /* Let the answer for this one through (or half its first part), then the
+         * server goes away. */
         g_usleep(200 * 1000);
-        while (poll(&p[1], 1, 0) > 0 && (n = read(s, buf, sizeof buf)) > 0)
-          if (write(c, buf, (size_t) n) != n)
+        while (poll(&p[1], 1, 0) > 0 && (n = read(s, buf, sizeof buf)) > 0) {
+          if (r->cut)
+            n = n > 1 ? n / 2 : n;
+          if (write(c, buf, (size_t) n) != n || r->cut)
             break;
+        }
         dove_stop(r->d);
         r->killed = TRUE;
         /* Reconnects are refused at once, as by a host whose server is down. */
@@ -1039,7 +1045,7 @@ relay_thread(gpointer data)
 }
 
 static void
-test_cli_server_killed_mid_batch(void **state)
+server_killed_mid_run(void **state, guint kill_after, gboolean cut, guint min_seen)
 {
   Dove *d = *state;
   const guint total = 40;
@@ -1047,7 +1053,7 @@ test_cli_server_killed_mid_batch(void **state)
     g_autoptr(GBytes) m = make_report_message(100 + i);
     dove_deliver(d, m);
   }
-  Relay r = { .d = d, .kill_after = 14 };
+  Relay r = { .d = d, .kill_after = kill_after, .cut = cut };
   r.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
   assert_int_equal(bind(r.listen_fd, (struct sockaddr *) &a, sizeof a), 0);
@@ -1075,7 +1081,7 @@ test_cli_server_killed_mid_batch(void **state)
   guint seen = 0;
   assert_int_equal(dove_count(d, "", &seen), total);
   guint stored = store_index_lines(d);
-  assert_true(seen >= 8);
+  assert_true(seen >= min_seen);
   assert_true(seen <= stored);
   assert_true(stored < total);
   assert_int_equal(csv_rows(d), stored);
@@ -1099,6 +1105,133 @@ test_cli_server_killed_mid_batch(void **state)
     assert_non_null(first);
     assert_null(strstr(first + 1, id));
   }
+}
+
+/* The commands a run sent after its login, from Dovecot's rawlog of the client's side:
+ * the lines that start with one of our tags. *@n_match counts those containing @match;
+ * @all (nullable) gets them all. */
+static guint
+rawlog_commands(Dove *d, const char *match, guint *n_match, GString *all)
+{
+  g_autofree char *dir = g_build_filename(d->dir, "rawlog", NULL);
+  GDir *dh = g_dir_open(dir, 0, NULL);
+  assert_non_null(dh);
+  guint n = 0;
+  *n_match = 0;
+  const char *name;
+  while ((name = g_dir_read_name(dh)) != NULL) {
+    if (!g_str_has_suffix(name, ".in"))
+      continue;
+    g_autofree char *p = g_build_filename(dir, name, NULL);
+    g_autofree char *text = tu_read_file(p, NULL);
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+      /* Each line starts with its time stamp ("1796165467.411962 "). */
+      const char *l = lines[i];
+      if (g_ascii_isdigit(l[0]) && strchr(l, ' ') != NULL)
+        l = strchr(l, ' ') + 1;
+      if (l[0] != 't' || !g_ascii_isdigit(l[1]))
+        continue;
+      n++;
+      if (strstr(l, match) != NULL)
+        (*n_match)++;
+      if (all != NULL)
+        g_string_append_printf(all, "%s\n", l);
+    }
+  }
+  g_dir_close(dh);
+  return n;
+}
+
+static void
+rawlog_enable(Dove *d, const char *more_conf)
+{
+  dove_stop(d);
+  g_autofree char *dir = g_build_filename(d->dir, "rawlog", NULL);
+  assert_int_equal(g_mkdir_with_parents(dir, 0755), 0);
+  assert_int_equal(chown(dir, 8, 8), 0);
+  g_autofree char *extra = g_build_filename(d->dir, "extra.conf", NULL);
+  g_autofree char *conf = g_strdup_printf("rawlog_dir = %s\n%s", dir, more_conf);
+  tu_write_file(extra, conf, strlen(conf));
+  dove_start(d);
+}
+
+/* 30 messages in batches of 8: sizes and dates in one FETCH, the bodies in 4 (one per
+ * batch), one STORE per batch after its commit; with --move-to on a server without
+ * MOVE, COPY + STORE + UID EXPUNGE per batch. At most 10 + 4 per batch in all. */
+static void
+test_cli_batches_one_command_per_step(void **state)
+{
+  Dove *d = *state;
+  rawlog_enable(d, "");
+  for (guint i = 0; i < 30; i++) {
+    g_autoptr(GBytes) m = make_report_message(200 + i);
+    dove_deliver(d, m);
+  }
+  const char *batch[] = { "--batch-size", "8", NULL };
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, batch, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  assert_int_equal(csv_rows(d), 30);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 30);
+  assert_int_equal(seen, 30);
+  g_autoptr(GString) log = g_string_new(NULL);
+  guint bodies = 0, stores = 0, metas = 0;
+  guint total = rawlog_commands(d, "(UID BODY.PEEK[])", &bodies, log);
+  rawlog_commands(d, "+FLAGS.SILENT (\\Seen)", &stores, NULL);
+  rawlog_commands(d, "UID FETCH 1:30 (UID RFC822.SIZE INTERNALDATE)", &metas, NULL);
+  print_message("%u commands:\n%s", total, log->str);
+  assert_int_equal(bodies, 4);
+  assert_int_equal(stores, 4);
+  assert_int_equal(metas, 1);
+  assert_true(total <= 10 + 4 * 4);
+
+  /* Without MOVE: per batch COPY, STORE \Deleted, UID EXPUNGE of the batch's set. */
+  dove_stop(d);
+  g_autofree char *rawdir = g_build_filename(d->dir, "rawlog", NULL);
+  tu_rmtree(rawdir);
+  rawlog_enable(d, "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS\n");
+  for (guint i = 0; i < 30; i++) {
+    g_autoptr(GBytes) m = make_report_message(300 + i);
+    dove_deliver(d, m);
+  }
+  const char *move[] = { "--batch-size", "8", "--move-to", "Processed", NULL };
+  g_free(err);
+  err = NULL;
+  rc = run_imap(d, TRUE, move, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  assert_int_equal(csv_rows(d), 60);
+  assert_int_equal(dove_count(d, ".Processed", NULL), 30);
+  assert_int_equal(dove_count(d, "", NULL), 30);   /* the first 30, flagged \Seen */
+  guint copies = 0, deleted = 0, expunges = 0;
+  g_string_truncate(log, 0);
+  total = rawlog_commands(d, "UID COPY 31:38 \"Processed\"", &copies, log);
+  rawlog_commands(d, "+FLAGS.SILENT (\\Seen \\Deleted)", &deleted, NULL);
+  rawlog_commands(d, "UID EXPUNGE ", &expunges, NULL);
+  print_message("%u commands:\n%s", total, log->str);
+  assert_int_equal(copies, 1);
+  assert_int_equal(deleted, 4);
+  assert_int_equal(expunges, 4);
+  assert_true(total <= 10 + 4 * 4);
+}
+
+/* Batches of 4: the server goes away after the 5th batch was fetched; the 3rd and 4th
+ * (stored, the 4th maybe not yet) are not acknowledged, two are. */
+static void
+test_cli_server_killed_mid_batch(void **state)
+{
+  server_killed_mid_run(state, 5, FALSE, 8);
+}
+
+/* The connection drops inside the answer of the 3rd batch: that batch is never
+ * stored, the 2nd maybe not acknowledged, the 1st is. */
+static void
+test_cli_connection_cut_inside_batch_literal(void **state)
+{
+  server_killed_mid_run(state, 3, TRUE, 4);
 }
 
 static void
@@ -1172,6 +1305,10 @@ main(void)
                                     dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_errors_exit_codes, dove_setup, dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_uidvalidity_reset_no_duplicates, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_batches_one_command_per_step, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_connection_cut_inside_batch_literal, dove_setup,
                                     dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_server_killed_mid_batch, dove_setup,
                                     dove_teardown),

@@ -63,6 +63,7 @@ fake_source_close(gpointer self)
 
 static const SourceOps fake_source_ops = {
   "fake", fake_source_open, fake_source_next, fake_source_commit, fake_source_close, NULL,
+  NULL,
 };
 
 /* ---- fake sink: counts writes and flushes; can fail its flush -------------------- */
