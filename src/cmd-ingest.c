@@ -236,6 +236,7 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
   }
   src->store_dir = g_strdup(opts->store_dir);
   src->max_message_size = opts->limits.max_message_size;
+  src->batch_size = opts->batch_size;
   src->mark_seen = a->mark_seen;
   src->move_to = g_strdup(a->move_to);
   *watch = 0;

@@ -32,6 +32,7 @@ source_config_init(SourceConfig *config)
 {
   memset(config, 0, sizeof *config);
   config->max_message_size = TR_DEFAULT_MAX_MESSAGE_SIZE;
+  config->batch_size = 512;   /* as tr_options_init() */
 }
 
 void

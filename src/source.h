@@ -30,6 +30,7 @@ typedef struct {
   gsize max_message_size;     /* larger messages are skipped, left alone */
   gboolean mark_seen;         /* maildir, imap: after storing */
   char *move_to;              /* maildir, imap: after storing (NULL = none) */
+  guint batch_size;           /* imap: messages per body FETCH (the pipeline's batch) */
   TrImapOptions imap;         /* imap only: left empty for the other sources */
 } SourceConfig;
 
