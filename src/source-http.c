@@ -897,7 +897,7 @@ source_http_close_ops(gpointer self)
 
 const SourceOps source_http_ops = {
   "http", source_http_open, source_http_next, source_http_commit, source_http_close_ops,
-  NULL,
+  NULL, NULL,
 };
 
 void
