@@ -30,6 +30,7 @@
  *   .imap-H.state   "uidvalidity N\nlast_uid N\n", replaced atomically
  *   .imap-H.lock    flock()ed for the life of the source: one poller per mailbox */
 #include "source.h"
+#include "store.h"
 
 #include "log.h"
 
@@ -521,10 +522,10 @@ source_imap_save_state(SourceImap *self, guint32 uidvalidity, guint32 last_uid,
 }
 
 static gboolean
-source_imap_take_lock(SourceImap *self, const char *hash, GError **error)
+source_imap_take_lock(SourceImap *self, const char *key, GError **error)
 {
-  g_autofree char *name = g_strdup_printf(".imap-%s.lock", hash);
-  g_autofree char *path = g_build_filename(self->store_dir, name, NULL);
+  g_autofree char *name = NULL;
+  g_autofree char *path = store_state_path(self->store_dir, "imap", key, "lock", &name);
   self->lock_fd = openat(self->store_fd, name,
                          O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (self->lock_fd < 0) {
@@ -1346,10 +1347,8 @@ source_imap_open(const SourceConfig *opts, char **args, GError **error)
   {
     g_autofree char *key = g_strdup_printf("%s@%s:%ld/%s", self->user, self->host, self->port,
                                            self->mailbox);
-    g_autofree char *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, key, -1);
-    sha[16] = '\0';
-    self->state_name = g_strdup_printf(".imap-%s.state", sha);
-    if (!source_imap_take_lock(self, sha, error))
+    g_free(store_state_path(self->store_dir, "imap", key, "state", &self->state_name));
+    if (!source_imap_take_lock(self, key, error))
       goto fail;
   }
   source_imap_load_state(self);

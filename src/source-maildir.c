@@ -37,6 +37,7 @@
  * is a duplicate), so it is written without fsync; a run that read a whole Maildir
  * rewrites it without the keys of messages that are gone. */
 #include "source.h"
+#include "store.h"
 
 #include "log.h"
 
@@ -255,11 +256,8 @@ source_maildir_seen_load(SourceMaildirBox *box, const char *store_dir)
     free(real);
     return;
   }
-  g_autofree char *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, real, -1);
+  g_autofree char *path = store_state_path(store_dir, "maildir", real, "seen", &box->seen_name);
   free(real);
-  sha[16] = '\0';
-  box->seen_name = g_strdup_printf(".maildir-%s.seen", sha);
-  g_autofree char *path = g_build_filename(store_dir, box->seen_name, NULL);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return;

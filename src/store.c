@@ -784,6 +784,21 @@ store_rollback(Store *store)
   store_forget_commit(store);
 }
 
+/* ---- the sources' state files ---------------------------------------------- */
+
+char *
+store_state_path(const char *store_dir, const char *source, const char *key,
+                 const char *kind, char **name)
+{
+  g_autofree char *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, key, -1);
+  sha[16] = '\0';
+  g_autofree char *base = g_strdup_printf(".%s-%s.%s", source, sha, kind);
+  char *path = g_build_filename(store_dir, base, NULL);
+  if (name != NULL)
+    *name = g_steal_pointer(&base);
+  return path;
+}
+
 /* ---- quarantine ----------------------------------------------------------- */
 
 char *

@@ -7,6 +7,8 @@
  *   .journal    present and non-empty only while a commit is in flight: the sizes of
  *               the index and of every append-only sink file before the commit
  *   quarantine/ messages that hold no valid report (default; --quarantine)
+ *   .maildir-H.seen, .imap-H.state, .imap-H.lock
+ *               the sources' own state, named by store_state_path()
  * Crash recovery (done by store_lock() when it finds a non-empty journal): every file
  * named in the journal is truncated back to its recorded size, so a commit is all or
  * nothing: a report is in the index iff its CSV/JSONL rows are complete. */
@@ -62,6 +64,15 @@ void store_rollback(Store *store);
  * (transfer full) or NULL + STORE_ERROR_IO. */
 char *store_quarantine(Store *store, GBytes *message, const char *origin,
                        const char *reason, GError **error);
+
+/* A source's own state file in the store @store_dir: STORE/.<source>-<H>.<kind>, H the
+ * first 16 hex digits of the SHA-256 of @key (what the state is about: a Maildir's real
+ * path, an IMAP account and mailbox), e.g. ".maildir-H.seen", ".imap-H.state",
+ * ".imap-H.lock". The leading '.' keeps it apart from the tree (whose names never start
+ * with one) and out of `file STORE`. Returns the path (transfer full); *name (nullable)
+ * gets the file name alone, for openat() on the store directory (transfer full). */
+char *store_state_path(const char *store_dir, const char *source, const char *key,
+                       const char *kind, char **name);
 
 /* Number of keys in the index (after the last refresh). */
 guint store_index_size(Store *store);

@@ -445,6 +445,26 @@ test_lock_timeout(void **state)
   close(down[1]);
 }
 
+/* The sources' state files: one name scheme, kept as the stores written before have it. */
+static void
+test_state_path(void **state)
+{
+  g_autofree char *name = NULL;
+  g_autofree char *path = store_state_path("/var/st", "maildir", "/home/u/Maildir", "seen", &name);
+  g_autofree char *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, "/home/u/Maildir", -1);
+  g_autofree char *want = g_strdup_printf(".maildir-%.16s.seen", sha);
+  assert_string_equal(name, want);
+  g_autofree char *want_path = g_strconcat("/var/st/", want, NULL);
+  assert_string_equal(path, want_path);
+  g_autofree char *lock = store_state_path("st", "imap", "u@h:993/INBOX", "lock", NULL);
+  g_autofree char *st = NULL;
+  g_autofree char *st_path = store_state_path("st", "imap", "u@h:993/INBOX", "state", &st);
+  assert_true(g_str_has_prefix(lock, "st/.imap-"));
+  assert_true(g_str_has_suffix(lock, ".lock"));
+  assert_int_equal(strlen(st), strlen(".imap-") + 16 + strlen(".state"));
+  assert_memory_equal(lock + 3, st, strlen(".imap-") + 16);
+}
+
 static void
 test_quarantine(void **state)
 {
@@ -626,6 +646,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_malformed_index_lines, setup, teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_committers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
+    cmocka_unit_test(test_state_path),
     cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
     cmocka_unit_test_setup_teardown(test_quarantine_elsewhere_and_symlink, setup, teardown),
     cmocka_unit_test_setup_teardown(test_symlinked_index_refused, setup, teardown),
