@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 #include <pthread.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -389,18 +390,51 @@ fsutil_write_atomic(int dir_fd, const char *name, const void *data, gsize len,
   return fsutil_fsync_fd(dir_fd, "directory", error);
 }
 
-void
+/* The pid of a ".tmp-<final>-<pid>-<8 hex>" name, or 0. */
+static pid_t
+fsutil_tmp_pid(const char *name)
+{
+  if (!g_str_has_prefix(name, ".tmp-"))
+    return 0;
+  const char *rnd = strrchr(name, '-');
+  if (rnd == NULL || strlen(rnd + 1) != 8)
+    return 0;
+  for (const char *p = rnd + 1; *p; p++)
+    if (!g_ascii_isxdigit(*p))
+      return 0;
+  const char *dash = rnd;
+  while (dash > name + 5 && g_ascii_isdigit(dash[-1]))
+    dash--;
+  if (dash == rnd || dash <= name + 5 || dash[-1] != '-' || rnd - dash > 10)
+    return 0;
+  guint64 pid = g_ascii_strtoull(dash, NULL, 10);
+  return pid > 0 && pid <= G_MAXINT32 ? (pid_t) pid : 0;
+}
+
+gboolean
+fsutil_tmp_writer_alive(const char *name)
+{
+  pid_t pid = fsutil_tmp_pid(name);
+  if (pid <= 0)
+    return FALSE;
+  if (pid == fsutil_pid())
+    return TRUE;
+  return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+guint
 fsutil_sweep_tmp(int dir_fd, gint64 max_age)
 {
   int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
-    return;
+    return 0;
   DIR *d = fdopendir(fd);
   if (d == NULL) {
     close(fd);
-    return;
+    return 0;
   }
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  guint removed = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     if (!g_str_has_prefix(e->d_name, ".tmp-"))
@@ -410,10 +444,43 @@ fsutil_sweep_tmp(int dir_fd, gint64 max_age)
       continue;
     if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
       continue;
-    if (now - (gint64) st.st_mtime > max_age)
-      unlinkat(dir_fd, e->d_name, 0);
+    pid_t pid = fsutil_tmp_pid(e->d_name);
+    gboolean dead = pid > 0 && !fsutil_tmp_writer_alive(e->d_name);
+    if ((dead || now - (gint64) st.st_mtime > max_age) && unlinkat(dir_fd, e->d_name, 0) == 0)
+      removed++;
   }
   closedir(d);
+  return removed;
+}
+
+guint
+fsutil_sweep_tmp_tree(int dir_fd, gint64 max_age, guint max_depth)
+{
+  guint removed = fsutil_sweep_tmp(dir_fd, max_age);
+  if (max_depth == 0)
+    return removed;
+  int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return removed;
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return removed;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)
+      continue;
+    int sub = openat(dir_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0)
+      continue;
+    removed += fsutil_sweep_tmp_tree(sub, max_age, max_depth - 1);
+    close(sub);
+  }
+  closedir(d);
+  return removed;
 }
 
 static gboolean

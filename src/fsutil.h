@@ -50,8 +50,19 @@ gboolean fsutil_write_atomic(int dir_fd, const char *name, const void *data, gsi
 
 gboolean fsutil_fsync_fd(int fd, const char *what, GError **error);
 
-/* Remove ".tmp-*" files older than @max_age seconds left in @dir_fd by a crash. */
-void fsutil_sweep_tmp(int dir_fd, gint64 max_age);
+/* Remove the ".tmp-*" files (regular files and symlinks) that a writer which died left
+ * in @dir_fd: those whose name carries the pid of a process that no longer exists on
+ * this host (see fsutil_write_tmp()), and those older than @max_age seconds whatever
+ * their name says (a reused pid, another pid namespace, a foreign name). A file of a
+ * live process, this one included, younger than @max_age is never touched. Returns
+ * how many were removed. */
+guint fsutil_sweep_tmp(int dir_fd, gint64 max_age);
+/* The same in @dir_fd and every directory below it, at most @max_depth levels down,
+ * never through a symlink. */
+guint fsutil_sweep_tmp_tree(int dir_fd, gint64 max_age, guint max_depth);
+/* Whether @name is a ".tmp-*" name whose writer (the pid in it) is alive on this host;
+ * FALSE for a dead writer, and for a name without a pid. */
+gboolean fsutil_tmp_writer_alive(const char *name);
 
 /* A file-name component made from untrusted text: bytes outside [A-Za-z0-9._+@=-]
  * become '_', no leading '.', never empty ("_"), at most @max_len bytes (cut at a

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #define QUARANTINE_REASON_MAX (64 * 1024)   /* an earlier .reason read back, at most */
+#define QUARANTINE_TMP_MAX_AGE 3600         /* see fsutil_sweep_tmp() and docs/store.md */
 
 struct Quarantine {
   char *store_path;
@@ -119,7 +120,24 @@ quarantine_open(Quarantine *q, StoreSync *sync, GError **error)
   q->other_fs = fstat(fd, &qst) != 0 || fstat(q->store_fd, &sst) != 0 ||
                 qst.st_dev != sst.st_dev;
   q->fd = fd;
+  /* Once per run: what killed writers left here (never a live writer's). */
+  fsutil_sweep_tmp(fd, QUARANTINE_TMP_MAX_AGE);
   return TRUE;
+}
+
+guint
+quarantine_sweep(Quarantine *q)
+{
+  if (q->fd >= 0)
+    return fsutil_sweep_tmp(q->fd, QUARANTINE_TMP_MAX_AGE);
+  int fd = q->dir != NULL
+               ? open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+               : openat(q->store_fd, "quarantine", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return 0;                   /* none yet: nothing to sweep */
+  guint n = fsutil_sweep_tmp(fd, QUARANTINE_TMP_MAX_AGE);
+  close(fd);
+  return n;
 }
 
 /* Write one quarantine file: inside a commit without fsync (the commit's sync makes it

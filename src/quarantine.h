@@ -28,4 +28,9 @@ void quarantine_free(Quarantine *q);
 char *quarantine_put(Quarantine *q, StoreSync *sync, GBytes *message, const char *origin,
                      const char *reason, GError **error);
 
+/* Remove the ".tmp-*" files that killed writers left in the quarantine (see
+ * fsutil_sweep_tmp(): never a live writer's). Also done once per run when the
+ * quarantine is first opened for writing. Returns how many were removed. */
+guint quarantine_sweep(Quarantine *q);
+
 #endif

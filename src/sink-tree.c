@@ -28,6 +28,7 @@
 #define SINK_TREE_DIRECT_MAX 4        /* reports of a commit written by write() itself */
 #define SINK_TREE_STAGED_MAX (8u * 1024 * 1024) /* staged bytes written out early */
 #define SINK_TREE_WRITERS_MAX 4       /* threads writing the staged files */
+#define SINK_TREE_TMP_MAX_AGE 3600    /* a .tmp-* of a live pid is kept this long */
 
 /* A file of the commit in flight: put in place, or staged (rendered, not yet written). */
 typedef struct {
@@ -43,7 +44,9 @@ typedef struct {
   GPtrArray *written;       /* SinkTreeFile*: put in place by the commit in flight */
   guint64 written_commits;  /* store_sync_commit_count() when they were written */
   GHashTable *known;        /* directories below the store known to exist (rel paths) */
-  GMutex known_lock;        /* @known and @made, shared by the writer threads */
+  GHashTable *swept;        /* directories whose dead writers' .tmp-* files were removed
+                               in this run (under known_lock) */
+  GMutex known_lock;        /* @known, @swept and @made, shared by the writer threads */
   GPtrArray *made;          /* char*: directories the commit in flight created, in order */
   GPtrArray *staged;        /* SinkTreeFile* with data: the rest of the commit in flight */
   gsize staged_bytes;
@@ -148,6 +151,23 @@ sink_tree_forget_all(SinkTree *self)
   g_mutex_lock(&self->known_lock);
   g_hash_table_remove_all(self->known);
   g_mutex_unlock(&self->known_lock);
+}
+
+/* Once per run for each directory a commit writes in: remove the .tmp-* files that
+ * killed runs left there (fsutil_sweep_tmp(): never a live writer's, nor ours). */
+static void
+sink_tree_sweep_once(SinkTree *self, const char *rel, int dir_fd)
+{
+  g_mutex_lock(&self->known_lock);
+  gboolean first = !g_hash_table_contains(self->swept, rel);
+  if (first) {
+    if (g_hash_table_size(self->swept) >= SINK_TREE_KNOWN_MAX)
+      g_hash_table_remove_all(self->swept);
+    g_hash_table_add(self->swept, g_strdup(rel));
+  }
+  g_mutex_unlock(&self->known_lock);
+  if (first)
+    fsutil_sweep_tmp(dir_fd, SINK_TREE_TMP_MAX_AGE);
 }
 
 /* The existing directory @rel below the store: an fd, or -1 with *missing set when it
@@ -391,6 +411,7 @@ sink_tree_writer_main(gpointer data)
       sink_tree_run_fail(run, error);
       break;
     }
+    sink_tree_sweep_once(run->self, rel, dir_fd);
     for (guint i = first; i < end && error == NULL; i++) {
       SinkTreeFile *j = run->jobs->pdata[i];
       gsize len = 0;
@@ -492,6 +513,7 @@ sink_tree_open(const SinkConfig *config, StoreSync *sync, GError **error)
   self->written = g_ptr_array_new_with_free_func(sink_tree_file_free);
   self->written_commits = store_sync_commit_count(sync);
   self->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  self->swept = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init(&self->known_lock);
   self->made = g_ptr_array_new_with_free_func(g_free);
   self->early_sync_fd = -1;
@@ -528,6 +550,8 @@ sink_tree_write(gpointer p, const Report *r, GError **error)
 
   self->direct++;
   int dir_fd = sink_tree_dir(self, rel, error);
+  if (dir_fd >= 0)
+    sink_tree_sweep_once(self, rel, dir_fd);
   gboolean ok = dir_fd >= 0 &&
                 sink_tree_put(self, self->written, rel, dir_fd, json_name, json->str,
                               json->len, error);
@@ -616,6 +640,7 @@ sink_tree_close(gpointer p)
   g_ptr_array_unref(self->staged);
   g_hash_table_unref(self->known);
   g_ptr_array_unref(self->made);
+  g_hash_table_unref(self->swept);
   g_mutex_clear(&self->known_lock);
   if (self->early_sync_fd >= 0)
     close(self->early_sync_fd);

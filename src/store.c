@@ -23,7 +23,8 @@
 
 #define STORE_KEY_LEN 16
 #define STORE_HEX_LINE (STORE_KEY_LEN * 2 + 1)
-#define STORE_TMP_MAX_AGE 3600
+#define STORE_TMP_MAX_AGE 3600   /* a .tmp-* file of a live pid is kept this long */
+#define STORE_SWEEP_DEPTH 8       /* <domain>/<YYYY>/<MM>/<DD> is 4 */
 #define STORE_JOURNAL_MAGIC "tlsrpt-journal 1"
 
 /* ---- a compact set of 16-byte keys: open addressing, linear probing ------- */
@@ -455,6 +456,13 @@ store_journal_parse(const char *text, gint64 *index_size, GArray *files)
   return magic && complete && *index_size >= 0;
 }
 
+guint
+store_sweep_tmp(Store *store)
+{
+  return fsutil_sweep_tmp_tree(store->dir_fd, STORE_TMP_MAX_AGE, STORE_SWEEP_DEPTH) +
+         quarantine_sweep(store->quarantine);
+}
+
 /* A non-empty journal: a commit died midway. Undo it. */
 static gboolean
 store_recover(Store *store, GError **error)
@@ -498,6 +506,11 @@ store_recover(Store *store, GError **error)
   g_autoptr(GArray) files = g_array_new(FALSE, TRUE, sizeof(StoreJournalFile));
   g_array_set_clear_func(files, store_journal_file_clear);
   gint64 index_size = -1;
+  /* The commit died: its writer's temporary files are left wherever it was writing (the
+   * journal does not say where), so the whole store and the quarantine are swept. The
+   * store lock is held, so no writer of this store is running; other processes' live
+   * temporary files (a shared quarantine) are kept by the pid in their names. */
+  store_sweep_tmp(store);
   if (!store_journal_parse(text, &index_size, files))
     return store_clear_journal(store, error);
   if (!store_undo(store, index_size, files, error)) {

@@ -11,7 +11,8 @@
  *               the sources' own state, named by store_state_path()
  * Crash recovery (done by store_lock() when it finds a non-empty journal): every file
  * named in the journal is truncated back to its recorded size, so a commit is all or
- * nothing: a report is in the index iff its CSV/JSONL rows are complete. */
+ * nothing: a report is in the index iff its CSV/JSONL rows are complete; and the
+ * ".tmp-*" files the dead commit left are removed (store_sweep_tmp()). */
 #ifndef TLSRPT_STORE_H
 #define TLSRPT_STORE_H
 
@@ -37,6 +38,11 @@ int store_dir_fd(Store *store);
  * appended since the last refresh into the in-memory set. */
 gboolean store_lock(Store *store, double timeout, GError **error);
 void store_unlock(Store *store);
+
+/* Remove the ".tmp-*" files of dead writers everywhere below the store (a few levels,
+ * never through a symlink) and in the quarantine: fsutil_sweep_tmp(), which never
+ * touches a live writer's. Done by the recovery; returns how many were removed. */
+guint store_sweep_tmp(Store *store);
 
 /* Under the lock: is the key in the index, or added by store_add() in this commit? */
 gboolean store_contains(Store *store, const guint8 key[16]);

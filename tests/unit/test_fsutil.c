@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -302,6 +303,119 @@ test_sweep_tmp(void **state)
   close(fd);
 }
 
+/* A pid that was a process and is no more (reaped at once). */
+static pid_t
+dead_pid(void)
+{
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0)
+    _exit(0);
+  assert_int_equal(waitpid(pid, NULL, 0), pid);
+  return pid;
+}
+
+/* A child that lives until killed. */
+static pid_t
+live_pid(void)
+{
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    for (;;)
+      pause();
+  }
+  return pid;
+}
+
+static char *
+plant(const char *dir, const char *name)
+{
+  char *path = g_build_filename(dir, name, NULL);
+  tu_write_file(path, "x", 1);
+  return path;
+}
+
+static void
+test_sweep_tmp_dead_writers(void **state)
+{
+  const char *dir = *state;
+  pid_t dead = dead_pid(), live = live_pid();
+  g_autofree char *n_dead = g_strdup_printf(".tmp-a!b!c.json-%d-0badcafe", (int) dead);
+  g_autofree char *n_dash = g_strdup_printf(".tmp-x-1-2.json.gz-%d-00000001", (int) dead);
+  g_autofree char *n_live = g_strdup_printf(".tmp-a!b!c.json-%d-0badcafe", (int) live);
+  g_autofree char *n_self = g_strdup_printf(".tmp-mine.json-%d-12345678", (int) getpid());
+  g_autofree char *p_dead = plant(dir, n_dead);
+  g_autofree char *p_dash = plant(dir, n_dash);
+  g_autofree char *p_live = plant(dir, n_live);
+  g_autofree char *p_self = plant(dir, n_self);
+  g_autofree char *p_foreign = plant(dir, ".tmp-no-pid-here");      /* young: kept */
+  g_autofree char *p_short = plant(dir, ".tmp-x-123-abc");          /* not 8 hex: no pid */
+  g_autofree char *p_data = plant(dir, "data.json");
+  assert_false(fsutil_tmp_writer_alive(n_dead));
+  assert_true(fsutil_tmp_writer_alive(n_live));
+  assert_true(fsutil_tmp_writer_alive(n_self));
+  assert_false(fsutil_tmp_writer_alive(".tmp-no-pid-here"));
+  assert_false(fsutil_tmp_writer_alive("data.json"));
+
+  int fd = open_dir(dir);
+  assert_int_equal(fsutil_sweep_tmp(fd, 3600), 2);
+  assert_false(g_file_test(p_dead, G_FILE_TEST_EXISTS));
+  assert_false(g_file_test(p_dash, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_live, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_self, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_foreign, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_short, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_data, G_FILE_TEST_EXISTS));
+
+  /* Past the age limit, a file goes whatever its name says, but a live writer's own
+   * fresh file stays. */
+  struct timespec ts[2] = { { time(NULL) - 7200, 0 }, { time(NULL) - 7200, 0 } };
+  assert_int_equal(utimensat(AT_FDCWD, p_foreign, ts, 0), 0);
+  assert_int_equal(fsutil_sweep_tmp(fd, 3600), 1);
+  assert_false(g_file_test(p_foreign, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_live, G_FILE_TEST_EXISTS));
+
+  /* When the writer dies, its file goes. */
+  kill(live, SIGKILL);
+  assert_int_equal(waitpid(live, NULL, 0), live);
+  assert_false(fsutil_tmp_writer_alive(n_live));
+  assert_int_equal(fsutil_sweep_tmp(fd, 3600), 1);
+  assert_false(g_file_test(p_live, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_self, G_FILE_TEST_EXISTS));
+  close(fd);
+}
+
+static void
+test_sweep_tmp_tree(void **state)
+{
+  const char *dir = *state;
+  pid_t dead = dead_pid();
+  g_autofree char *name = g_strdup_printf(".tmp-r.json-%d-deadbeef", (int) dead);
+  g_autofree char *deep = g_build_filename(dir, "example.com", "2024", "03", "01", NULL);
+  g_autofree char *deeper = g_build_filename(deep, "a", "b", NULL);
+  g_autofree char *outside = tu_mkdtemp();
+  assert_int_equal(g_mkdir_with_parents(deeper, 0755), 0);
+  g_autofree char *p_top = plant(dir, name);
+  g_autofree char *p_deep = plant(deep, name);
+  g_autofree char *p_deeper = plant(deeper, name);     /* 6 levels down */
+  g_autofree char *p_outside = plant(outside, name);
+  g_autofree char *link = g_build_filename(dir, "example.com", "link", NULL);
+  assert_int_equal(symlink(outside, link), 0);          /* never followed */
+
+  int fd = open_dir(dir);
+  assert_int_equal(fsutil_sweep_tmp_tree(fd, 3600, 4), 2);
+  assert_false(g_file_test(p_top, G_FILE_TEST_EXISTS));
+  assert_false(g_file_test(p_deep, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_deeper, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_outside, G_FILE_TEST_EXISTS));
+  assert_int_equal(fsutil_sweep_tmp_tree(fd, 3600, 8), 1);
+  assert_false(g_file_test(p_deeper, G_FILE_TEST_EXISTS));
+  assert_true(g_file_test(p_outside, G_FILE_TEST_EXISTS));
+  close(fd);
+  tu_rmtree(outside);
+}
+
 static void
 check_sanitized(const char *in, gsize max, const char *want)
 {
@@ -363,6 +477,8 @@ main(void)
     cmocka_unit_test_setup_teardown(test_open_dir_below, setup, teardown),
     cmocka_unit_test_setup_teardown(test_open_dir_below_refuses_symlinks, setup, teardown),
     cmocka_unit_test_setup_teardown(test_sweep_tmp, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_sweep_tmp_dead_writers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_sweep_tmp_tree, setup, teardown),
     cmocka_unit_test(test_sanitize),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
