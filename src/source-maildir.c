@@ -330,8 +330,9 @@ source_maildir_seen_compact(SourceMaildirBox *box, const char *store_dir)
   if (gone * 2 < box->loaded)
     return;
   g_autofree char *path = g_build_filename(store_dir, box->seen_name, NULL);
-  g_autofree char *tmp = g_strdup_printf("%s/.tmp-%s-%d", store_dir, box->seen_name,
-                                         (int) getpid());
+  /* Named as fsutil names temporary files, so a sweep knows when its writer is gone. */
+  g_autofree char *tmp = g_strdup_printf("%s/.tmp-%s-%d-%08x", store_dir, box->seen_name,
+                                         (int) getpid(), g_random_int());
   int in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   gboolean ok = in >= 0 && out >= 0;
