@@ -12,6 +12,9 @@ const TrCommand *const tr_commands[] = {
   &cmd_imap,
   &cmd_record,
   &cmd_serve,
+  &cmd_summary,
+  &cmd_show,
+  &cmd_explain,
   &cmd_reindex,
   NULL,
 };
@@ -31,6 +34,8 @@ extern const CliGroup cmd_ingest_maildir_group, cmd_ingest_imap_group;
 extern const CliGroup cmd_record_mailbox_group;
 /* cmd-serve.c */
 extern const CliGroup cmd_serve_group;
+/* cmd-summary.c */
+extern const CliGroup cmd_summary_group;
 
 /* Every option group a config file may set: a key of a group the running command does
  * not take is accepted and ignored (cli.h). A command whose own options belong in the
@@ -43,5 +48,6 @@ const CliGroup *const cli_config_groups[] = {
   &cmd_ingest_imap_group,
   &cmd_record_mailbox_group,
   &cmd_serve_group,
+  &cmd_summary_group,
   NULL,
 };

@@ -31,5 +31,8 @@ extern const TrCommand cmd_mda, cmd_maildir, cmd_mbox, cmd_file, cmd_imap;
 extern const TrCommand cmd_record; /* cmd-record.c */
 extern const TrCommand cmd_serve;  /* cmd-serve.c */
 extern const TrCommand cmd_reindex; /* cmd-reindex.c */
+extern const TrCommand cmd_summary; /* cmd-summary.c */
+extern const TrCommand cmd_show;    /* cmd-show.c */
+extern const TrCommand cmd_explain; /* cmd-explain.c */
 
 #endif
