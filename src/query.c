@@ -327,6 +327,18 @@ query_domain_details(TrDb *db, const QueryParams *p, QueryDomain *d, GError **er
   return ok;
 }
 
+/* Worst first: severity, then failure ratio, then name. */
+static gint
+query_domain_cmp(gconstpointer a, gconstpointer b)
+{
+  const QueryDomain *x = *(const QueryDomain *const *) a, *y = *(const QueryDomain *const *) b;
+  if (x->severity != y->severity)
+    return x->severity > y->severity ? -1 : 1;
+  if (x->failure_ratio != y->failure_ratio)
+    return x->failure_ratio > y->failure_ratio ? -1 : 1;
+  return strcmp(x->policy_domain, y->policy_domain);
+}
+
 QuerySummary *
 query_summary(TrDb *db, const QueryParams *p, GError **error)
 {
@@ -386,6 +398,7 @@ query_summary(TrDb *db, const QueryParams *p, GError **error)
     if (!ok)
       return NULL;
   }
+  g_ptr_array_sort(sum->domains, query_domain_cmp);
   for (guint i = 0; i < sum->domains->len; i++) {
     QueryDomain *d = sum->domains->pdata[i];
     if (d->failed_sessions > 0 || d->severity != QUERY_SEVERITY_OK) {

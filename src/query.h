@@ -82,7 +82,7 @@ typedef struct {
 
 typedef struct {
   gint64 since, until;
-  GPtrArray *domains;         /* QueryDomain*, by policy domain */
+  GPtrArray *domains;         /* QueryDomain*, worst first (severity, ratio, name) */
   gint64 reports;             /* in the window (after the domain filter) */
   gint64 store_reports;       /* in the whole index */
   char store_first[11], store_last[11];  /* days of the oldest and newest report, "" */

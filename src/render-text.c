@@ -142,6 +142,20 @@ render_domain_details(GString *out, const QuerySummary *s, const QueryDomain *d)
                dom, query_severity_name(d->severity), d->failed_sessions,
                d->successful_sessions + d->failed_sessions, pct, d->reports,
                d->reports == 1 ? "" : "s");
+  /* Recovered: every result type has clean reports after its last day. */
+  if (d->result_types != NULL && d->result_types->len > 0) {
+    gint64 clean = G_MAXINT64;
+    const char *last = "";
+    for (guint i = 0; i < d->result_types->len; i++) {
+      const QueryResultType *t = d->result_types->pdata[i];
+      clean = MIN(clean, t->clean_reports_since);
+      if (strcmp(t->last_seen, last) > 0)
+        last = t->last_seen;
+    }
+    if (clean > 0)
+      render_wrapf(out, 4, "  ", "Recovered? No failure since %s: %" G_GINT64_FORMAT
+                   " clean report%s since then.", last, clean, clean == 1 ? "" : "s");
+  }
   if (d->result_types != NULL && d->result_types->len > 0) {
     g_string_append(out, "  What failed (failed sessions by result type):\n");
     for (guint i = 0; i < d->result_types->len; i++) {
