@@ -219,6 +219,7 @@ typedef struct {
   int fd;
   char peer[INET6_ADDRSTRLEN];
   gboolean limited;           /* the per-IP limits apply to this peer */
+  gboolean loopback;          /* a peer on this host (a reverse proxy) */
   gint64 deadline;            /* monotonic µs by which the request must be complete;
                                  G_MAXINT64 while the pipeline has it */
   gboolean cut;               /* shut down by the sweeper */
@@ -248,7 +249,30 @@ typedef struct {
   char *text;                 /* the answer's one line */
   const char *retry_after;    /* header value or NULL */
   gboolean answering;         /* counted in SourceHttp.answering */
+  const char *scheme;         /* "https" or "http": the transport the sender used */
 } HttpRequest;
+
+/* A reverse proxy on this host (the peer is loopback) names the sender: the last
+ * address of X-Forwarded-For (the one the proxy itself saw) and X-Forwarded-Proto.
+ * Only a literal IP address is taken: it is the peer of the origin and the log line. */
+static void
+http_forwarded(struct MHD_Connection *conn, HttpRequest *req)
+{
+  const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+  if (xff != NULL) {
+    const char *last = strrchr(xff, ',');
+    g_autofree char *addr = g_strstrip(g_strdup(last != NULL ? last + 1 : xff));
+    guint8 buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, addr, buf) == 1 || inet_pton(AF_INET6, addr, buf) == 1) {
+      char peer[INET6_ADDRSTRLEN + 16];
+      g_snprintf(peer, sizeof peer, "%s", addr);
+      g_strlcpy(req->peer, peer, sizeof req->peer);
+    }
+  }
+  const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+  if (proto != NULL && g_ascii_strcasecmp(proto, "https") == 0)
+    req->scheme = "https";
+}
 
 struct SourceHttpListener {
   int fd;                     /* ours until handed to a daemon */
@@ -450,7 +474,8 @@ http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_con
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
     http_peer_name(sa, hc->peer);
-    hc->limited = self->cfg.limit_loopback || sa == NULL || !http_peer_is_loopback(sa);
+    hc->loopback = sa != NULL && http_peer_is_loopback(sa);
+    hc->limited = self->cfg.limit_loopback || !hc->loopback;
     hc->deadline = g_get_monotonic_time() + (gint64) self->cfg.timeout * G_USEC_PER_SEC;
     g_mutex_lock(&self->lock);
     g_hash_table_add(self->conns, hc);
@@ -670,6 +695,9 @@ http_begin(SourceHttp *self, struct MHD_Connection *conn, HttpConn *hc, const ch
   req->received = g_get_real_time() / G_USEC_PER_SEC;
   req->started_us = g_get_monotonic_time();
   g_strlcpy(req->peer, peer, sizeof req->peer);
+  req->scheme = self->scheme;
+  if (hc != NULL && hc->loopback)
+    http_forwarded(conn, req);
   if (!http_reserve(self, req, (gsize) length)) {
     http_request_unref(req);
     return http_reject(self, conn, peer, method, url, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -754,7 +782,7 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
     }
     SourceMessage *msg = g_new0(SourceMessage, 1);
     msg->data = g_byte_array_free_to_bytes(g_steal_pointer(&req->body));
-    msg->origin = g_strdup_printf("%s:%s", self->scheme, req->peer);
+    msg->origin = g_strdup_printf("%s:%s", req->scheme, req->peer);
     msg->raw_report = TRUE;
     msg->received = req->received;
     msg->handle = http_request_ref(req);

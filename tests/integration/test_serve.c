@@ -834,6 +834,93 @@ test_socket_activation(void **state)
   tu_rmtree(tmp);
 }
 
+
+/* ---- behind nginx: contrib/nginx/tlsrpt-ingest.conf ---------------------------- */
+
+static char *
+replace_all(const char *text, const char *from, const char *to)
+{
+  g_auto(GStrv) parts = g_strsplit(text, from, -1);
+  return g_strjoinv(to, parts);
+}
+
+static guint
+free_port(void)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET };
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, (struct sockaddr *) &a, sizeof a);
+  socklen_t al = sizeof a;
+  getsockname(fd, (struct sockaddr *) &a, &al);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+static void
+test_behind_nginx(void **state)
+{
+  g_autofree char *nginx = g_find_program_in_path("nginx");
+  if (nginx == NULL)
+    nginx = g_file_test("/usr/sbin/nginx", G_FILE_TEST_IS_EXECUTABLE) ? g_strdup("/usr/sbin/nginx")
+                                                                      : NULL;
+  if (nginx == NULL) {
+    print_message("no nginx here: skipped\n");
+    skip();
+  }
+  g_autofree char *tmp = tu_mkdtemp();
+  make_cert(tmp, "site", "reports.example.com");
+  Serve s;
+  serve_start_in(&s, tmp, NULL);
+  g_autofree char *example_path = g_build_filename(g_getenv("TLSRPT_SOURCE_DIR"), "contrib",
+                                                   "nginx", "tlsrpt-ingest.conf", NULL);
+  g_autofree char *example = tu_read_file(example_path, NULL);
+  assert_non_null(example);
+  guint port = free_port();
+  g_autofree char *listen = g_strdup_printf("listen 127.0.0.1:%u ssl http2;", port);
+  g_autofree char *upstream = g_strdup_printf("server 127.0.0.1:%u;", s.port);
+  g_autofree char *crt = g_build_filename(tmp, "site.crt", NULL);
+  g_autofree char *key = g_build_filename(tmp, "site.key", NULL);
+  g_autofree char *c1 = replace_all(example, "listen 443 ssl http2;", listen);
+  g_autofree char *c2 = replace_all(c1, "listen [::]:443 ssl http2;", "");
+  g_autofree char *c3 = replace_all(c2, "server 127.0.0.1:8080;", upstream);
+  g_autofree char *c4 =
+      replace_all(c3, "/etc/letsencrypt/live/reports.example.com/fullchain.pem", crt);
+  g_autofree char *c5 =
+      replace_all(c4, "/etc/letsencrypt/live/reports.example.com/privkey.pem", key);
+  g_autofree char *site = g_build_filename(tmp, "site.conf", NULL);
+  g_file_set_contents(site, c5, -1, NULL);
+  g_autofree char *main_conf = g_strdup_printf(
+      "daemon off;\npid %s/nginx.pid;\nerror_log %s/nginx-error.log;\nevents {}\n"
+      "http { access_log off; client_body_temp_path %s/body; proxy_temp_path %s/proxy;\n"
+      "include %s; }\n", tmp, tmp, tmp, tmp, site);
+  g_autofree char *conf = g_build_filename(tmp, "nginx.conf", NULL);
+  g_file_set_contents(conf, main_conf, -1, NULL);
+  const char *argv[] = { nginx, "-c", conf, "-p", tmp, NULL };
+  GPid npid = 0;
+  g_autoptr(GError) error = NULL;
+  assert_true(g_spawn_async(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD |
+                            G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &npid, &error));
+  g_autofree char *url = g_strdup_printf("https://127.0.0.1:%u/v1/tlsrpt", port);
+  g_autofree char *body = g_build_filename(tmp, "r.json", NULL);
+  g_autofree char *json = fu_report_json("Proxied Org", "via-nginx-1", "example.com");
+  g_file_set_contents(body, json, -1, NULL);
+  long st = 0;
+  for (int i = 0; i < 50 && st == 0; i++) {
+    g_usleep(100 * 1000);
+    st = curl_cmd(url, crt, body, NULL);
+  }
+  assert_int_equal(st, 201);
+  assert_int_equal(curl_cmd(url, crt, body, NULL), 200);
+  kill(npid, SIGTERM);
+  waitpid(npid, NULL, 0);
+  assert_int_equal(serve_stop(&s), 0);
+  /* The sender's transport as nginx told it (https), not the proxy's plain HTTP. */
+  g_autofree char *csv = tu_read_file(s.csv, NULL);
+  assert_non_null(strstr(csv, ",https:127.0.0.1"));
+  serve_clear(&s, TRUE);
+}
+
 /* ---- the fuzz seed corpus as bodies ----------------------------------------------- */
 
 static void
@@ -921,6 +1008,7 @@ main(void)
     cmocka_unit_test(test_slowloris),
     cmocka_unit_test(test_https_and_sighup),
     cmocka_unit_test(test_socket_activation),
+    cmocka_unit_test(test_behind_nginx),
     cmocka_unit_test(test_fixtures_as_bodies),
     cmocka_unit_test(test_kill_under_load),
     cmocka_unit_test(test_disk_full),
