@@ -237,6 +237,9 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
   src->store_dir = g_strdup(opts->store_dir);
   src->max_message_size = opts->limits.max_message_size;
   src->batch_size = opts->batch_size;
+  /* What the source has to say is logged by the pipeline's logger. */
+  src->events.func = pipeline_source_event;
+  src->events.trace = opts->verbosity >= 2;
   src->mark_seen = a->mark_seen;
   src->move_to = g_strdup(a->move_to);
   *watch = 0;

@@ -132,15 +132,25 @@ mime_walk_sniff(const guint8 *d, gsize len)
 }
 
 static void
-mime_walk_problem(MimeWalk *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+mime_walk_problem(MimeWalk *w, gboolean strong, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 static void
-mime_walk_problem(MimeWalk *w, const char *fmt, ...)
+mime_walk_problem(MimeWalk *w, gboolean strong, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  g_ptr_array_add(w->msg->problems, g_strdup_vprintf(fmt, ap));
+  MimeProblem *p = g_new0(MimeProblem, 1);
+  p->text = g_strdup_vprintf(fmt, ap);
+  p->evidence = strong ? MIME_EVIDENCE_STRONG : MIME_EVIDENCE_WEAK;
+  g_ptr_array_add(w->msg->problems, p);
   va_end(ap);
+}
+
+static void
+mime_problem_free(MimeProblem *p)
+{
+  g_free(p->text);
+  g_free(p);
 }
 
 /* The transfer-decoded content of @part (base64 / quoted-printable / uuencode undone),
@@ -242,8 +252,8 @@ mime_walk_leaf(MimeWalk *w, GMimePart *part, gboolean whole_body)
 
   GBytes *content = mime_walk_part_content(part);
   if (content == NULL) {
-    mime_walk_problem(w, "part %u (%s): cannot decode its transfer encoding", w->parts_seen,
-                      mime);
+    mime_walk_problem(w, strong, "part %u (%s): cannot decode its transfer encoding",
+                      w->parts_seen, mime);
     return;
   }
   mime_walk_add_candidate(w, content, g_steal_pointer(&mime), fname, why, strong);
@@ -1073,7 +1083,7 @@ mime_walk_new_message(void)
 {
   MimeMessage *msg = g_new0(MimeMessage, 1);
   msg->parts = g_ptr_array_new_with_free_func((GDestroyNotify) mime_part_free);
-  msg->problems = g_ptr_array_new_with_free_func(g_free);
+  msg->problems = g_ptr_array_new_with_free_func((GDestroyNotify) mime_problem_free);
   return msg;
 }
 
@@ -1099,6 +1109,9 @@ mime_walk_end(MimeWalk *w, gboolean ok)
                                                            : MIME_EVIDENCE_WEAK;
       g_ptr_array_add(msg->parts, g_steal_pointer(&c->part));
     }
+    /* The same rule for the parts that could not be read. */
+    for (guint i = 0; i < msg->problems->len && msg->tlsrpt_markers; i++)
+      ((MimeProblem *) msg->problems->pdata[i])->evidence = MIME_EVIDENCE_STRONG;
   } else {
     g_clear_pointer(&msg, mime_message_free);
   }

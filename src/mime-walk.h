@@ -25,7 +25,16 @@ typedef struct {
 void mime_part_free(MimePart *part);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MimePart, mime_part_free)
 
+/* A candidate part that could not be read at all (its transfer encoding could not be
+ * undone): a STRONG one makes the message a quarantine case, as a part that fails to
+ * parse does. */
 typedef struct {
+  char *text;             /* "part N (type/subtype): ..." */
+  MimeEvidence evidence;
+} MimeProblem;
+
+typedef struct MimeMessage MimeMessage;
+struct MimeMessage {
   char *report_domain;    /* TLS-Report-Domain header, or NULL */
   char *submitter;        /* TLS-Report-Submitter header, or NULL */
   char *subject;          /* decoded Subject, or NULL */
@@ -34,9 +43,10 @@ typedef struct {
   gint64 date;            /* Date header as epoch seconds, or 0 */
   gboolean tlsrpt_markers;/* report-type=tlsrpt or TLS-Report-* headers present */
   GPtrArray *parts;       /* MimePart*, in message order (element free func set) */
-  GPtrArray *problems;    /* char*: permanent problems met on the way (e.g. a part over
-                             the depth limit, undecodable base64), kept for the log */
-} MimeMessage;
+  GPtrArray *problems;    /* MimeProblem*: candidate parts that could not be read; the
+                             pipeline puts them in the quarantine reason (STRONG) or
+                             the message's log line (WEAK) */
+};
 
 void mime_message_free(MimeMessage *msg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MimeMessage, mime_message_free)

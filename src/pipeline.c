@@ -32,11 +32,35 @@ pipeline_stop_requested(void)
 }
 
 void
+pipeline_source_event(SourceEventLevel level, const char *origin, const char *text,
+                      gpointer data)
+{
+  const char *sep = origin != NULL ? ": " : "";
+  if (origin == NULL)
+    origin = "";
+  switch (level) {
+  case SOURCE_EVENT_DEBUG:
+    tr_log_debug("%s%s%s", origin, sep, text);
+    break;
+  case SOURCE_EVENT_VERBOSE:
+    tr_log_verbose("%s%s%s", origin, sep, text);
+    break;
+  case SOURCE_EVENT_INFO:
+    tr_log_info("%s%s%s", origin, sep, text);
+    break;
+  case SOURCE_EVENT_WARNING:
+    tr_log_warn("%s%s%s", origin, sep, text);
+    break;
+  }
+}
+
+void
 pipeline_result_clear(PipelineResult *res)
 {
   g_clear_pointer(&res->reports, g_ptr_array_unref);
   g_clear_pointer(&res->quarantine_reason, g_free);
   g_clear_error(&res->error);
+  g_clear_pointer(&res->notes, g_free);
   res->not_report = FALSE;
 }
 
@@ -115,8 +139,29 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
     res->quarantine_reason = g_strdup_printf("not a mail message: %s", error->message);
     return;
   }
+  pipeline_result_from_walk(msg, mm, limits, res);
+}
 
+/* "part N (type, name): why" for the reason or the notes; one line: the sender's file
+ * name may hold any byte. */
+static void
+pipeline_append_part(GString *out, guint n, const MimePart *part, const char *why)
+{
+  if (out->len > 0)
+    g_string_append(out, "; ");
+  g_autofree char *fname = tr_escape_terminal(part->filename);
+  g_string_append_printf(out, "part %u (%s%s%s, found by its %s): %s", n, part->content_type,
+                         part->filename ? ", " : "", fname, part->why, why);
+}
+
+void
+pipeline_result_from_walk(const SourceMessage *msg, const MimeMessage *mm,
+                          const TrLimits *limits, PipelineResult *res)
+{
+  /* A strong candidate that fails (or could not be read at all) quarantines the
+   * message with its reason; a weak one that fails is only noted for the log line. */
   g_autoptr(GString) reasons = g_string_new(NULL);
+  g_autoptr(GString) notes = g_string_new(NULL);
   guint strong_failures = 0;
   for (guint i = 0; i < mm->parts->len; i++) {
     MimePart *part = mm->parts->pdata[i];
@@ -125,13 +170,20 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
       continue;
     if (part->evidence == MIME_EVIDENCE_STRONG) {
       strong_failures++;
-      if (reasons->len > 0)
-        g_string_append(reasons, "; ");
-      /* The reason is one line: the sender's file name may hold any byte. */
-      g_autofree char *fname = tr_escape_terminal(part->filename);
-      g_string_append_printf(reasons, "part %u (%s%s%s): %s", i + 1, part->content_type,
-                             part->filename ? ", " : "", fname, perr->message);
+      pipeline_append_part(reasons, i + 1, part, perr->message);
+    } else {
+      pipeline_append_part(notes, i + 1, part, perr->message);
     }
+  }
+  for (guint i = 0; i < mm->problems->len; i++) {
+    const MimeProblem *pr = mm->problems->pdata[i];
+    g_autofree char *text = tr_escape_terminal(pr->text);
+    GString *to = pr->evidence == MIME_EVIDENCE_STRONG ? reasons : notes;
+    if (pr->evidence == MIME_EVIDENCE_STRONG)
+      strong_failures++;
+    if (to->len > 0)
+      g_string_append(to, "; ");
+    g_string_append(to, text);
   }
 
   if (strong_failures > 0)
@@ -142,6 +194,8 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
                                           : "TLS-RPT message whose parts hold no report");
   else if (res->reports->len == 0)
     res->not_report = TRUE;
+  if (notes->len > 0)
+    res->notes = g_string_free(g_steal_pointer(&notes), FALSE);
 
   g_autofree char *from_domain = pipeline_domain_of(mm->from);
   for (guint i = 0; i < res->reports->len; i++) {
@@ -469,17 +523,24 @@ pipeline_log_message(Pipeline *pl, const PendingMessage *p, SourceOutcome outcom
         g_string_append_printf(ids, "%s%s/%s", i ? ", " : "", r->organization_name,
                                r->report_id);
       }
-      tr_log_info("%s: %s %u report%s, %u new (%s)", origin,
+      tr_log_info("%s: %s %u report%s, %u new (%s)%s%s", origin,
                   outcome == SOURCE_OUTCOME_STORED ? "stored" : "duplicate", n,
-                  n == 1 ? "" : "s", p->new_reports, ids->str);
+                  n == 1 ? "" : "s", p->new_reports, ids->str,
+                  p->res.notes != NULL ? "; ignored: " : "",
+                  p->res.notes != NULL ? p->res.notes : "");
     }
     return;
-  case SOURCE_OUTCOME_NOT_REPORT:
+  case SOURCE_OUTCOME_NOT_REPORT: {
+    /* What was looked at and given up is said with the message, not dropped. */
+    const char *notes = p->res.notes;
     if (pl->mda_mode)
-      tr_log_info("%s: not a report, ignored", origin);
+      tr_log_info("%s: not a report, ignored%s%s", origin, notes ? ": " : "",
+                  notes ? notes : "");
     else
-      tr_log_verbose("%s: not a report, ignored", origin);
+      tr_log_verbose("%s: not a report, ignored%s%s", origin, notes ? ": " : "",
+                     notes ? notes : "");
     return;
+  }
   }
 }
 

@@ -27,6 +27,8 @@ typedef struct {
   char *quarantine_reason;/* non-NULL: keep the message in the quarantine for this */
   gboolean not_report;    /* no candidate part at all (or only weak ones that failed) */
   GError *error;          /* raw report: the error behind quarantine_reason, or NULL */
+  char *notes;            /* weak candidates that failed, for the message's log line, or
+                             NULL */
 } PipelineResult;
 
 void pipeline_result_clear(PipelineResult *res);
@@ -35,6 +37,14 @@ void pipeline_result_clear(PipelineResult *res);
  * input ends in res->quarantine_reason or res->not_report. Used by the fuzz target. */
 void pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
                               PipelineResult *res);
+
+/* Its second half, once the message is walked: decode and parse each part of @mm into
+ * @res (set up by pipeline_process_message(): reports array, the rest zero). A STRONG
+ * part that fails, or a STRONG MimeProblem, puts its reason in res->quarantine_reason;
+ * WEAK ones go to res->notes. Exported for tests. */
+typedef struct MimeMessage MimeMessage;
+void pipeline_result_from_walk(const SourceMessage *msg, const MimeMessage *mm,
+                               const TrLimits *limits, PipelineResult *res);
 
 /* Run a whole source through the sinks with group commit. In batch mode the messages
  * of a batch are processed (pipeline_process_message(), which must stay thread-safe)
@@ -53,6 +63,12 @@ int pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOpt
 /* Number of worker threads of later pipeline_run() calls: 0 (the default) is one per
  * CPU (at most 8), 1 processes every message on the calling thread. For tests. */
 void pipeline_set_workers(guint n);
+
+/* A SourceEventFunc that logs the event, "ORIGIN: TEXT", at its level: give it to a
+ * source (SourceConfig.events.func) so that what the source has to say is logged here,
+ * where every message's outcome is. @data is unused. */
+void pipeline_source_event(SourceEventLevel level, const char *origin, const char *text,
+                           gpointer data);
 
 /* Async-signal-safe: ask pipeline_run() to stop after the message in flight (its
  * batch is still flushed and acknowledged). */

@@ -32,7 +32,6 @@
 #include "source.h"
 #include "store.h"
 
-#include "log.h"
 
 #define CURL_DISABLE_TYPECHECK 1 /* curl_easy_setopt() is called through a pointer */
 #include <curl/curl.h>
@@ -202,6 +201,7 @@ typedef struct {
   gsize canned_len;
   gsize canned_pos;
   gsize canned_step;
+  SourceEvents events;        /* what is said goes up through these (the trace, UIDVALIDITY) */
 } SourceImap;
 
 /* What RFC822.SIZE and INTERNALDATE said about one UID of the search result. */
@@ -267,14 +267,16 @@ source_imap_secure_free(char *s)
 /* ---- tracing (verbosity >= 2), with credentials redacted --------------------------- */
 
 static void
-source_imap_trace_line(const char *dir, const char *data, gsize len)
+source_imap_trace_line(SourceImap *self, const char *dir, const char *data, gsize len)
 {
   while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
     len--;
   if (len > 300)
-    tr_log_debug("imap %s %.*s ...(%" G_GSIZE_FORMAT " bytes)", dir, 300, data, len);
+    source_event(&self->events, SOURCE_EVENT_DEBUG, NULL,
+                 "imap %s %.*s ...(%" G_GSIZE_FORMAT " bytes)", dir, 300, data, len);
   else
-    tr_log_debug("imap %s %.*s", dir, (int) len, data);
+    source_event(&self->events, SOURCE_EVENT_DEBUG, NULL, "imap %s %.*s", dir, (int) len,
+                 data);
 }
 
 /* libcurl's side of the conversation: greeting, CAPABILITY, STARTTLS, the login. The
@@ -283,14 +285,14 @@ static int
 source_imap_curl_debug(CURL *handle, curl_infotype type, char *data, size_t size,
                        void *userp)
 {
+  SourceImap *self = userp;
   (void) handle;
-  (void) userp;
   switch (type) {
   case CURLINFO_TEXT:
-    source_imap_trace_line("*", data, size);
+    source_imap_trace_line(self, "*", data, size);
     break;
   case CURLINFO_HEADER_IN:
-    source_imap_trace_line("<", data, size);
+    source_imap_trace_line(self, "<", data, size);
     break;
   case CURLINFO_HEADER_OUT: {
     g_autofree char *line = g_strndup(data, size);
@@ -300,14 +302,14 @@ source_imap_curl_debug(CURL *handle, curl_infotype type, char *data, size_t size
          g_ascii_strncasecmp(words[1], "AUTHENTICATE", 12) == 0)) {
       g_autofree char *red = g_strdup_printf("%s %s <credentials redacted>", words[0],
                                              words[1]);
-      source_imap_trace_line(">", red, strlen(red));
+      source_imap_trace_line(self, ">", red, strlen(red));
     } else if (words[0] != NULL &&
                (g_ascii_strcasecmp(words[1] ? words[1] : "", "CAPABILITY\r\n") == 0 ||
                 g_ascii_strcasecmp(words[1] ? words[1] : "", "STARTTLS\r\n") == 0)) {
-      source_imap_trace_line(">", data, size);
+      source_imap_trace_line(self, ">", data, size);
     } else {
       /* A SASL continuation (base64 user name / password) or anything else. */
-      source_imap_trace_line(">", "<redacted>", strlen("<redacted>"));
+      source_imap_trace_line(self, ">", "<redacted>", strlen("<redacted>"));
     }
     g_strfreev(words);
     break;
@@ -833,8 +835,8 @@ source_imap_read_response(SourceImap *self, gsize literal_cap, GError **error)
     g_string_append(r->text, line);
     guint64 size = 0;
     if (!source_imap_literal_size(line, &size)) {
-      if (tr_log_verbosity() >= 2)
-        source_imap_trace_line("<", r->text->str, r->text->len);
+      if (self->events.trace)
+        source_imap_trace_line(self, "<", r->text->str, r->text->len);
       return g_steal_pointer(&r);
     }
     if (size > literal_cap || size > self->reply_left) {
@@ -863,8 +865,8 @@ source_imap_command_budget(SourceImap *self, const char *cmd, gsize literal_cap,
   self->commands++;
   g_autofree char *tag = g_strdup_printf("t%04u", ++self->tag);
   g_autofree char *line = g_strdup_printf("%s %s\r\n", tag, cmd);
-  if (tr_log_verbosity() >= 2)
-    source_imap_trace_line(">", line, strlen(line));
+  if (self->events.trace)
+    source_imap_trace_line(self, ">", line, strlen(line));
   if (!source_imap_send_all(self, line, strlen(line), error))
     return NULL;
 
@@ -1002,9 +1004,10 @@ source_imap_connect(SourceImap *self, GError **error)
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  if (tr_log_verbosity() >= 2) {
+  if (self->events.trace) {
     /* The debug callback redacts the login; raw verbose output never goes anywhere. */
     curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, source_imap_curl_debug);
+    curl_easy_setopt(curl, CURLOPT_DEBUGDATA, self);
     curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
   }
   self->curl = curl;
@@ -1300,6 +1303,7 @@ source_imap_open(const SourceConfig *opts, char **args, GError **error)
   self->batch_max = MAX(opts->batch_size, 1u);
   self->batch_bytes = SOURCE_IMAP_BATCH_BYTES;
   self->user = g_strdup(opts->imap.user);
+  self->events = opts->events;
   self->starttls = opts->imap.starttls;
   self->cacert = g_strdup(opts->imap.cacert);
   self->insecure = opts->imap.insecure;
@@ -1413,11 +1417,12 @@ source_imap_start_pass(SourceImap *self, GError **error)
   if (self->have_state && self->state_uidvalidity == self->uidvalidity) {
     floor = self->state_last_uid;
   } else {
-    if (self->have_state && tr_log_verbosity() >= 2)
-      tr_log_debug("imap %s: UIDVALIDITY changed from %u to %u: last_uid %u reset to 0 "
-                   "(messages are fetched again; the store skips duplicates)",
-                   self->origin_base, self->state_uidvalidity, self->uidvalidity,
-                   self->state_last_uid);
+    /* The whole mailbox is fetched again: worth saying at the default level. */
+    if (self->have_state)
+      source_event(&self->events, SOURCE_EVENT_WARNING, self->origin_base,
+                   "UIDVALIDITY changed from %u to %u: every message is fetched again "
+                   "(the store skips the duplicates; last_uid %u reset to 0)",
+                   self->state_uidvalidity, self->uidvalidity, self->state_last_uid);
     if (!source_imap_save_state(self, self->uidvalidity, 0, error))
       return FALSE;
   }
@@ -1948,8 +1953,8 @@ source_imap_close(gpointer data)
     g_autoptr(SourceImapReply) reply = source_imap_command(self, "LOGOUT",
                                                            SOURCE_IMAP_SMALL_LITERAL, NULL);
   }
-  if (tr_log_verbosity() >= 2)
-    tr_log_debug("imap %s: %u commands after the login", self->origin_base, self->commands);
+  source_event(&self->events, SOURCE_EVENT_DEBUG, NULL,
+               "imap %s: %u commands after the login", self->origin_base, self->commands);
   source_imap_disconnect(self);
   source_imap_drop_ready(self);
   if (self->lock_fd >= 0)

@@ -39,7 +39,6 @@
 #include "source.h"
 #include "store.h"
 
-#include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -147,6 +146,7 @@ typedef struct {
   gboolean seen_broken;   /* the file could not be written: stop trying */
   gboolean listed_all;    /* new/ and cur/ read to the end */
   guint known;            /* messages not read again */
+  SourceEvents events;    /* the source's, for what is said about this box */
 } SourceMaildirBox;
 
 typedef struct {
@@ -299,15 +299,17 @@ source_maildir_seen_flush(SourceMaildirBox *box, const char *store_dir)
     done += (gsize) n;
   }
   if (fd < 0 || done < box->seen_out->len) {
-    tr_log_verbose("%s: cannot write %s (%s): its messages will be read again next time",
-                   box->path, path, g_strerror(errno));
+    source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path,
+                 "cannot write %s (%s): its messages will be read again next time", path,
+                 g_strerror(errno));
     box->seen_broken = TRUE;
     /* A partial record would shift every later key: cut the file back. */
     if (fd >= 0 && done % SOURCE_MAILDIR_KEY != 0) {
       struct stat st;
       if (fstat(fd, &st) == 0 &&
           ftruncate(fd, st.st_size - (off_t) (done % SOURCE_MAILDIR_KEY)) != 0)
-        tr_log_verbose("%s: truncate %s: %s", box->path, path, g_strerror(errno));
+        source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path, "truncate %s: %s", path,
+                     g_strerror(errno));
     }
   }
   if (fd >= 0)
@@ -367,7 +369,8 @@ source_maildir_seen_compact(SourceMaildirBox *box, const char *store_dir)
     ok = FALSE;
   if (ok && rename(tmp, path) == 0)
     return;
-  tr_log_verbose("%s: could not rewrite %s: %s", box->path, path, g_strerror(errno));
+  source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path, "could not rewrite %s: %s",
+               path, g_strerror(errno));
   if (out >= 0)
     unlink(tmp);
 }
@@ -505,7 +508,8 @@ source_maildir_sync_box(SourceMaildirBox *box)
       continue;
     *dirs[i].flag = FALSE;
     if (dirs[i].fd >= 0 && fsync(dirs[i].fd) != 0 && errno != EINVAL && errno != EROFS)
-      tr_log_warn("%s: fsync %s: %s", box->path, dirs[i].what, g_strerror(errno));
+      source_event(&box->events, SOURCE_EVENT_WARNING, box->path, "fsync %s: %s",
+                   dirs[i].what, g_strerror(errno));
   }
 }
 
@@ -558,6 +562,8 @@ source_maildir_open(const SourceConfig *opts, char **args, GError **error)
 
   for (guint i = 0; args[i] != NULL; i++) {
     SourceMaildirBox *box = source_maildir_box_open(args[i], self->store_dir, error);
+    if (box != NULL)
+      box->events = opts->events;
     if (box == NULL) {
       source_maildir_close(self);
       return NULL;
@@ -931,8 +937,9 @@ source_maildir_close(gpointer self_)
     source_maildir_seen_flush(box, self->store_dir);
     source_maildir_seen_compact(box, self->store_dir);
     if (box->known > 0)
-      tr_log_verbose("%s: %u message%s ingested by an earlier run, not read again",
-                     box->path, box->known, box->known == 1 ? "" : "s");
+      source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path,
+                   "%u message%s ingested by an earlier run, not read again", box->known,
+                   box->known == 1 ? "" : "s");
   }
   g_ptr_array_unref(self->boxes);
   g_ptr_array_unref(self->chunk);

@@ -3,6 +3,7 @@
 #include "source.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,20 @@ source_find(const char *name)
     if (strcmp(source_registry[i]->name, name) == 0)
       return source_registry[i];
   return NULL;
+}
+
+void
+source_event(const SourceEvents *events, SourceEventLevel level, const char *origin,
+             const char *format, ...)
+{
+  if (events == NULL || events->func == NULL ||
+      (level == SOURCE_EVENT_DEBUG && !events->trace))
+    return;
+  va_list ap;
+  va_start(ap, format);
+  g_autofree char *text = g_strdup_vprintf(format, ap);
+  va_end(ap);
+  events->func(level, origin, text, events->data);
 }
 
 void

@@ -24,6 +24,29 @@ typedef struct {
   char *error_folder;         /* quarantined messages go here, if set */
 } TrImapOptions;
 
+/* How a source hands up what it has to say (sources never log: the pipeline does, or a
+ * test collects). @origin is the mailbox, file or server the event is about (nullable);
+ * @text is one line. */
+typedef enum {
+  SOURCE_EVENT_DEBUG,         /* shown at -vv: protocol traces (only sent when trace) */
+  SOURCE_EVENT_VERBOSE,       /* shown at -v */
+  SOURCE_EVENT_INFO,          /* shown by default */
+  SOURCE_EVENT_WARNING,
+} SourceEventLevel;
+
+typedef void (*SourceEventFunc)(SourceEventLevel level, const char *origin,
+                                const char *text, gpointer data);
+
+typedef struct {
+  SourceEventFunc func;       /* NULL: events are dropped */
+  gpointer data;
+  gboolean trace;             /* SOURCE_EVENT_DEBUG is wanted (costly to format) */
+} SourceEvents;
+
+/* Hand an event to @events->func (nothing when it is NULL, or DEBUG without trace). */
+void source_event(const SourceEvents *events, SourceEventLevel level, const char *origin,
+                  const char *format, ...) G_GNUC_PRINTF(4, 5);
+
 /* What a source is given: only what sources use (no sink or output settings). */
 typedef struct {
   char *store_dir;            /* the store directory: the source's own state files */
@@ -32,6 +55,7 @@ typedef struct {
   char *move_to;              /* maildir, imap: after storing (NULL = none) */
   guint batch_size;           /* imap: messages per body FETCH (the pipeline's batch) */
   TrImapOptions imap;         /* imap only: left empty for the other sources */
+  SourceEvents events;        /* where the source's own events go (copied by open()) */
 } SourceConfig;
 
 /* Defaults (max_message_size TR_DEFAULT_MAX_MESSAGE_SIZE); clear frees the strings and

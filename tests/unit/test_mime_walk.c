@@ -797,8 +797,12 @@ test_same_message(const char *name, const MimeMessage *f, const MimeMessage *g)
   }
   if (f->problems->len != g->problems->len)
     fail_msg("%s: %u problems, GMime %u", name, f->problems->len, g->problems->len);
-  for (guint i = 0; i < f->problems->len; i++)
-    test_same_str("problem", name, f->problems->pdata[i], g->problems->pdata[i]);
+  for (guint i = 0; i < f->problems->len; i++) {
+    const MimeProblem *fp = f->problems->pdata[i], *gp = g->problems->pdata[i];
+    test_same_str("problem", name, fp->text, gp->text);
+    if (fp->evidence != gp->evidence)
+      fail_msg("%s: problem %u: evidence differs", name, i);
+  }
 }
 
 /* Walk @bytes through both paths under @limits; returns TRUE when the fast path took
