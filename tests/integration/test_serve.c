@@ -668,7 +668,8 @@ test_chunked_over_the_cap(void **state)
   const char *extra[] = { "--max-report-size", "100K", NULL };
   Serve s;
   serve_start(&s, extra);
-  g_autofree char *big = g_malloc(3 * 1024 * 1024);
+  /* NUL-terminated: with POSTFIELDSIZE -1 (chunked) libcurl takes strlen() of it. */
+  g_autofree char *big = g_malloc0(3 * 1024 * 1024 + 1);
   memset(big, ' ', 3 * 1024 * 1024);
   big[0] = '{';
   g_autoptr(GBytes) b = g_bytes_new(big, 3 * 1024 * 1024);
