@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "escape.h"
+#include "record-check.h"
 #include "record.h"
 
 #include <errno.h>
@@ -95,6 +96,27 @@ static const CliGroup *const record_generate_groups[] = {
 };
 static const CliGroup *const record_validate_groups[] = { &record_format_group, NULL };
 
+static const GOptionEntry record_check_entries[] = {
+  { "nameserver", 'n', 0, G_OPTION_ARG_STRING, CLI_FIELD(RecordArgs, nameserver),
+    "Ask this DNS server (IP, IP:PORT or [IPv6]:PORT) instead of those of "
+    "/etc/resolv.conf", "ADDR" },
+  { "trust-anchor", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(RecordArgs, trust_anchor),
+    "DNSSEC trust anchors (DS or DNSKEY lines) instead of the root key of dns-root-data",
+    "FILE" },
+  { "cacert", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(RecordArgs, cacert),
+    "Trust the CA certificates in FILE for the MTA-STS policy server", "FILE" },
+  { "mta-sts-port", 0, 0, G_OPTION_ARG_INT, CLI_FIELD(RecordArgs, https_port),
+    "Port of the MTA-STS policy server (default 443, the only one senders use; for "
+    "tests)", "PORT" },
+  { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, CLI_FIELD(RecordArgs, timeout),
+    "Seconds to wait for each lookup and for the policy fetch (default 10)", "SECONDS" },
+  { NULL },
+};
+static const CliGroup record_check_group = { "check", "Lookup options", record_check_entries,
+                                             FALSE };
+static const CliGroup *const record_check_groups[] = { &record_check_group,
+                                                       &record_format_group, NULL };
+
 static const TrCommand record_cmd_generate = {
   "record generate", "--domain DOMAIN --rua URI...",
   "Print the _smtp._tls TXT record that asks senders for TLS reports (RFC 8460): the "
@@ -109,6 +131,16 @@ static const TrCommand record_cmd_validate = {
   "its byte position and a fix. Exit 0 valid, 1 invalid.\n\n"
   "Example:\n  tlsrpt-ingest record validate 'v=TLSRPTv1; "
   "rua=mailto:tlsrpt@example.com'\nSee docs/record.md.",
+  NULL, NULL,
+};
+
+static const TrCommand record_cmd_check = {
+  "record check", "DOMAIN",
+  "Look up the TLS-RPT record of DOMAIN (_smtp._tls), its MTA-STS record and policy "
+  "(checking every MX against the policy's mx: patterns) and the TLSA records of its MX "
+  "hosts with their DNSSEC status; a verdict per part with a fix for each problem. "
+  "Exit 0 all good, 1 problems found, 2 a lookup failed.\n\n"
+  "Example:\n  tlsrpt-ingest record check example.com\nSee docs/record.md.",
   NULL, NULL,
 };
 
@@ -453,6 +485,106 @@ record_validate_run(int argc, char **argv)
   return ok ? TR_EXIT_OK : 1;
 }
 
+/* ---- record check ------------------------------------------------------------------------ */
+
+static const char *
+record_part_verdict(const RecordCheckPart *part)
+{
+  if (part->lookup_failed)
+    return "lookup failed";
+  switch (record_worst(part->problems)) {
+  case RECORD_ERROR: return "problems";
+  case RECORD_WARNING: return "ok, with warnings";
+  default: return "ok";
+  }
+}
+
+static int
+record_check_run(int argc, char **argv)
+{
+  const TrCommand *cmd = &record_cmd_check;
+  g_auto(RecordArgs) own = { 0 };
+  g_auto(CliCommon) common = CLI_COMMON_INIT;
+  int rc;
+  if (!cli_parse(cmd, record_check_groups, &own, &common, argc, argv, &rc))
+    return rc;
+  RecordFormat fmt;
+  if (!record_parse_format(cmd, own.format, FALSE, &fmt, &rc))
+    return rc;
+  if (common.n_args != 1)
+    return cli_usage_error(cmd, TR_MODE_BATCH, "expected one DOMAIN");
+  if (own.https_port < 0 || own.https_port > 65535)
+    return cli_usage_error(cmd, TR_MODE_BATCH, "--mta-sts-port takes 1 to 65535");
+  if (own.timeout < 0 || own.timeout > 3600)
+    return cli_usage_error(cmd, TR_MODE_BATCH, "--timeout takes 0 to 3600 seconds");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *domain = record_domain_normalize(common.args[0], &error);
+  if (domain == NULL)
+    return cli_fail(cmd, error, TR_MODE_BATCH);
+  RecordCheckOptions opts = {
+    own.nameserver, own.trust_anchor, own.cacert, (guint) own.https_port,
+    own.timeout > 0 ? own.timeout : 10,
+  };
+  g_autoptr(RecordCheck) check = record_check(domain, &opts, &error);
+  if (check == NULL) {
+    fprintf(stderr, "tlsrpt-ingest record check: %s\n", error->message);
+    return 2;
+  }
+  int exit_code = record_check_exit_code(check);
+  guint errors = 0, warnings = 0;
+  for (guint i = 0; i < check->parts->len; i++) {
+    const RecordCheckPart *part = g_ptr_array_index(check->parts, i);
+    for (guint k = 0; k < part->problems->len; k++) {
+      const RecordProblem *pr = g_ptr_array_index(part->problems, k);
+      errors += pr->severity == RECORD_ERROR;
+      warnings += pr->severity == RECORD_WARNING;
+    }
+  }
+  const char *overall = exit_code == 2 ? "lookup failed"
+                        : exit_code == 1 ? "problems found"
+                        : warnings > 0 ? "ok, with warnings" : "ok";
+  if (fmt == RECORD_FMT_JSON) {
+    g_autoptr(TrJson) o = json_object_new_object();
+    json_object_object_add(o, "domain", json_object_new_string(check->domain));
+    TrJson *parts = json_object_new_array();
+    for (guint i = 0; i < check->parts->len; i++) {
+      const RecordCheckPart *part = g_ptr_array_index(check->parts, i);
+      TrJson *p = json_object_new_object();
+      json_object_object_add(p, "part", json_object_new_string(part->name));
+      json_object_object_add(p, "subject", json_object_new_string(part->subject));
+      json_object_object_add(p, "verdict", json_object_new_string(record_part_verdict(part)));
+      TrJson *facts = json_object_new_array();
+      for (guint k = 0; k < part->facts->len; k++)
+        json_object_array_add(facts, record_json_string(g_ptr_array_index(part->facts, k), -1));
+      json_object_object_add(p, "found", facts);
+      json_object_object_add(p, "problems", record_problems_json(part->problems));
+      json_object_array_add(parts, p);
+    }
+    json_object_object_add(o, "parts", parts);
+    json_object_object_add(o, "verdict", json_object_new_string(overall));
+    json_object_object_add(o, "errors", json_object_new_int((int) errors));
+    json_object_object_add(o, "warnings", json_object_new_int((int) warnings));
+    record_print_json(o);
+    return exit_code;
+  }
+  for (guint i = 0; i < check->parts->len; i++) {
+    const RecordCheckPart *part = g_ptr_array_index(check->parts, i);
+    printf("%s%s: %s\n", i ? "\n" : "", part->name, part->subject);
+    for (guint k = 0; k < part->facts->len; k++)
+      printf("  found: %s\n", (char *) g_ptr_array_index(part->facts, k));
+    for (guint k = 0; k < part->problems->len; k++) {
+      const RecordProblem *pr = g_ptr_array_index(part->problems, k);
+      printf("  %s: %s\n", record_severity_names[pr->severity], pr->message);
+      if (pr->fix != NULL)
+        printf("    fix: %s\n", pr->fix);
+    }
+    printf("  verdict: %s\n", record_part_verdict(part));
+  }
+  printf("\n%s: %s (%u error%s, %u warning%s)\n", check->domain, overall, errors,
+         errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
+  return exit_code;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 static void
@@ -492,6 +624,8 @@ record_run(const TrCommand *cmd, int argc, char **argv)
     return record_generate_run(argc - 1, argv + 1);
   if (strcmp(sub, "validate") == 0)
     return record_validate_run(argc - 1, argv + 1);
+  if (strcmp(sub, "check") == 0)
+    return record_check_run(argc - 1, argv + 1);
   g_autofree char *shown = tr_escape_terminal(sub);
   fprintf(stderr, "tlsrpt-ingest record: unknown subcommand '%s'\n\n", shown);
   record_print_usage(stderr);

@@ -22,6 +22,8 @@ record_problem_free(gpointer p)
   g_free(pr);
 }
 
+#define record_add record_problem_add
+
 /* By position, those of the whole text last; g_ptr_array_sort() is stable. */
 static gint
 record_problem_cmp(gconstpointer a, gconstpointer b)
@@ -37,10 +39,9 @@ record_problems_new(void)
   return g_ptr_array_new_with_free_func(record_problem_free);
 }
 
-G_GNUC_PRINTF(5, 6)
-static void
-record_add(GPtrArray *problems, RecordSeverity sev, gsize pos, const char *fix,
-           const char *fmt, ...)
+void
+record_problem_add(GPtrArray *problems, RecordSeverity sev, gsize pos, const char *fix,
+                   const char *fmt, ...)
 {
   RecordProblem *pr = g_new0(RecordProblem, 1);
   pr->severity = sev;

@@ -55,6 +55,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(RecordTlsrpt, record_tlsrpt_free)
 /* An empty array of RecordProblem* that frees them. (transfer full) */
 GPtrArray *record_problems_new(void);
 
+/* Append a problem; @fix nullable. */
+void record_problem_add(GPtrArray *problems, RecordSeverity sev, gsize pos, const char *fix,
+                        const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+
 /* The worst severity among @problems, or -1 when there is none. */
 int record_worst(const GPtrArray *problems);
 /* TRUE when @problems holds no RECORD_ERROR. */

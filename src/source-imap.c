@@ -32,10 +32,8 @@
 #include "source.h"
 #include "store.h"
 
+#include "curl-dl.h"
 
-#define CURL_DISABLE_TYPECHECK 1 /* curl_easy_setopt() is called through a pointer */
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -57,87 +55,23 @@
 #define SOURCE_IMAP_BATCH_BYTES     (16u * 1024 * 1024)  /* bodies per FETCH, by size */
 #define SOURCE_IMAP_LITERAL_SLACK   (64u * 1024)  /* BODY[] vs RFC822.SIZE, per message */
 
-/* libcurl is loaded with dlopen() the first time an IMAP source opens, not linked: it
- * pulls in some 30 shared objects (TLS, Kerberos, LDAP, SSH, ...) whose loading and
- * relocation would otherwise be paid by every process, and `mda` runs once per
- * delivered message. TLSRPT_LIBCURL_SONAME is the library the build found (CMake). */
-#ifndef TLSRPT_LIBCURL_SONAME
-#define TLSRPT_LIBCURL_SONAME "libcurl.so.4"
-#endif
-
-#define SOURCE_IMAP_CURL_FUNCTIONS(X)                                                    \
-  X(curl_global_init) X(curl_version) X(curl_easy_init) X(curl_easy_setopt)              \
-  X(curl_easy_perform) X(curl_easy_getinfo) X(curl_easy_cleanup) X(curl_easy_send)       \
-  X(curl_easy_recv) X(curl_easy_strerror) X(curl_free) X(curl_url) X(curl_url_set)       \
-  X(curl_url_get) X(curl_url_cleanup) X(curl_url_strerror)
-
-#define SOURCE_IMAP_CURL_POINTER(name) static __typeof__(name) *source_imap_##name;
-SOURCE_IMAP_CURL_FUNCTIONS(SOURCE_IMAP_CURL_POINTER)
-#undef SOURCE_IMAP_CURL_POINTER
-
-static char *source_imap_curl_error; /* why libcurl could not be loaded, or NULL */
-
-/* Load libcurl once (thread-safe) and call curl_global_init(). FALSE + error when the
- * library or one of its functions is missing. */
+/* libcurl is loaded with dlopen() the first time an IMAP source opens (curl-dl.h). */
 static gboolean
 source_imap_load_curl(GError **error)
 {
-  static gsize loaded = 0;
-  if (g_once_init_enter(&loaded)) {
-    void *lib = dlopen(TLSRPT_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL)
-      lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
-      const char *why = dlerror();
-      source_imap_curl_error = g_strdup(why != NULL ? why : TLSRPT_LIBCURL_SONAME);
-    } else {
-#define SOURCE_IMAP_CURL_LOAD(name)                                                      \
-  if (source_imap_curl_error == NULL) {                                                  \
-    *(void **) (&source_imap_##name) = dlsym(lib, #name);                                \
-    if (source_imap_##name == NULL)                                                      \
-      source_imap_curl_error = g_strdup_printf("%s: no symbol %s", TLSRPT_LIBCURL_SONAME, \
-                                               #name);                                   \
-  }
-      SOURCE_IMAP_CURL_FUNCTIONS(SOURCE_IMAP_CURL_LOAD)
-#undef SOURCE_IMAP_CURL_LOAD
-      if (source_imap_curl_error == NULL)
-        source_imap_curl_global_init(CURL_GLOBAL_DEFAULT);
-    }
-    g_once_init_leave(&loaded, 1);
-  }
-  if (source_imap_curl_error != NULL) {
+  const char *why = NULL;
+  if (!curl_dl_load(&why)) {
     g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_IO,
-                "imap: cannot load libcurl (Debian package libcurl4): %s",
-                source_imap_curl_error);
+                "imap: cannot load libcurl (Debian package libcurl4): %s", why);
     return FALSE;
   }
   return TRUE;
 }
 
-/* From here on, every curl_*() call goes through the loaded pointers. */
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
-#define curl_global_init   source_imap_curl_global_init
-#define curl_version       source_imap_curl_version
-#define curl_easy_init     source_imap_curl_easy_init
-#define curl_easy_setopt   source_imap_curl_easy_setopt
-#define curl_easy_perform  source_imap_curl_easy_perform
-#define curl_easy_getinfo  source_imap_curl_easy_getinfo
-#define curl_easy_cleanup  source_imap_curl_easy_cleanup
-#define curl_easy_send     source_imap_curl_easy_send
-#define curl_easy_recv     source_imap_curl_easy_recv
-#define curl_easy_strerror source_imap_curl_easy_strerror
-#define curl_free          source_imap_curl_free
-#define curl_url           source_imap_curl_url
-#define curl_url_set       source_imap_curl_url_set
-#define curl_url_get       source_imap_curl_url_get
-#define curl_url_cleanup   source_imap_curl_url_cleanup
-#define curl_url_strerror  source_imap_curl_url_strerror
-
 const char *
 source_imap_libcurl_version(void)
 {
-  return source_imap_load_curl(NULL) ? curl_version() : "libcurl not loadable";
+  return curl_dl_version();
 }
 
 typedef struct {

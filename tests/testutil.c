@@ -134,7 +134,9 @@ tu_run(const char *const *argv, GBytes *stdin_data, char **out, char **err)
     fail_msg("spawn %s: %s", bin, error->message);
   g_autoptr(GBytes) ob = NULL;
   g_autoptr(GBytes) eb = NULL;
-  if (!g_subprocess_communicate(p, stdin_data, NULL, &ob, &eb, &error))
+  /* GLib 2.74 asserts on a NULL buffer with a stdin pipe: NULL means empty input. */
+  g_autoptr(GBytes) none = stdin_data == NULL ? g_bytes_new(NULL, 0) : NULL;
+  if (!g_subprocess_communicate(p, stdin_data ? stdin_data : none, NULL, &ob, &eb, &error))
     fail_msg("communicate: %s", error->message);
   if (out)
     *out = g_strndup(g_bytes_get_data(ob, NULL), g_bytes_get_size(ob));
