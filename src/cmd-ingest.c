@@ -393,16 +393,17 @@ cmd_ingest_run(const TrCommand *cmd, int argc, char **argv)
   g_auto(CliCommon) common = CLI_COMMON_INIT;
   IngestArgs args = { 0 };
   int rc;
+  if (!cli_parse_mode(cmd, ci->groups, &args, &common, argc, argv, ci->mode, &rc)) {
+    ingest_args_clear(&args);
+    return rc;
+  }
   if (ci->mode == TR_MODE_MDA && cli_stdin_was_closed()) {
+    ingest_args_clear(&args);
     g_autoptr(GError) closed = g_error_new_literal(
         CLI_ERROR, CLI_ERROR_USAGE,
         "standard input is closed: mda reads the message from standard input (a pipe "
         "or a redirect, as an MTA gives it)");
     return cli_fail(cmd, closed, ci->mode);
-  }
-  if (!cli_parse_mode(cmd, ci->groups, &args, &common, argc, argv, ci->mode, &rc)) {
-    ingest_args_clear(&args);
-    return rc;
   }
   if (common.n_args < ci->min_args || common.n_args > ci->max_args) {
     ingest_args_clear(&args);
