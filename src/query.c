@@ -144,20 +144,6 @@ query_counts(TrDbStmt *st, gboolean have_successful, guint limit, GError **error
   return g_steal_pointer(&rows);
 }
 
-/* A statement over one domain: $1 since, $2 until, $3 the domain. */
-static TrDbStmt *
-query_domain_stmt(TrDb *db, const char *sql, const QueryParams *p, const char *domain,
-                  GError **error)
-{
-  TrDbStmt *st = db_prepare(db, sql, error);
-  if (st == NULL)
-    return NULL;
-  db_bind_int64(st, 1, p->since);
-  db_bind_int64(st, 2, p->until);
-  db_bind_text(st, 3, domain);
-  return st;
-}
-
 static gint64
 query_one_int(TrDbStmt *st, GError **error, gboolean *ok)
 {
@@ -169,161 +155,236 @@ query_one_int(TrDbStmt *st, GError **error, gboolean *ok)
   return s == DB_STEP_ROW ? db_col_int64(st, 0) : 0;
 }
 
-static gint64
-query_day_start(gint64 epoch)
-{
-  gint64 d = epoch / 86400;
-  if (epoch < 0 && epoch % 86400 != 0)
-    d--;
-  return d * 86400;
-}
-
 static gint
 query_str_cmp(gconstpointer a, gconstpointer b)
 {
   return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-static gboolean
-query_domain_details(TrDb *db, const QueryParams *p, QueryDomain *d, GError **error)
-{
-  const char *dom = d->policy_domain;
-  gboolean ok = TRUE;
+/* The details of every domain with failures come from one statement per question,
+ * grouped by domain (a statement per domain would be thousands of statements for a
+ * large store). Each row's first column is the policy domain; rows of domains without
+ * failures are skipped. */
+typedef struct {
+  TrDb *db;
+  const QueryParams *p;
+  GHashTable *failing;      /* policy domain -> QueryDomain* (borrowed) */
+  char *filter;             /* the domain filter, placeholders from $3 */
+} QueryBulk;
 
-  /* Result types, with their history up to the window's end. */
-  d->result_types = g_ptr_array_new_with_free_func(query_result_type_free);
-  {
-    g_autoptr(TrDbStmt) st = query_domain_stmt(
-        db,
-        "SELECT result_type, SUM(failed_session_count) FROM failure_detail "
-        "WHERE policy_domain = $3 AND begin_epoch >= $1 AND begin_epoch < $2 "
-        "GROUP BY result_type ORDER BY 2 DESC, 1",
-        p, dom, error);
-    if (st == NULL)
-      return FALSE;
-    DbStep s;
-    while ((s = db_step(st, error)) == DB_STEP_ROW) {
-      QueryResultType *t = g_new0(QueryResultType, 1);
-      t->result_type = g_strdup(db_col_text(st, 0) != NULL ? db_col_text(st, 0) : "");
-      t->known = result_type_find(t->result_type) != NULL;
-      t->failed_sessions = db_col_int64(st, 1);
-      g_ptr_array_add(d->result_types, t);
-    }
-    if (s == DB_STEP_ERROR)
-      return FALSE;
+static TrDbStmt *
+query_bulk_stmt(QueryBulk *b, const char *sql_fmt, GError **error)
+{
+  /* "%s" in @sql_fmt marks where the domain filter goes. */
+  g_auto(GStrv) parts = g_strsplit(sql_fmt, "%s", -1);
+  g_autofree char *sql = g_strjoinv(b->filter, parts);
+  TrDbStmt *st = db_prepare(b->db, sql, error);
+  if (st != NULL)
+    query_bind_window(st, b->p, 3);
+  return st;
+}
+
+/* Step @st; for each row of a failing domain call @row. */
+static gboolean
+query_bulk_each(QueryBulk *b, TrDbStmt *st, void (*row)(QueryDomain *d, TrDbStmt *st),
+                GError **error)
+{
+  DbStep s;
+  while ((s = db_step(st, error)) == DB_STEP_ROW) {
+    const char *dom = db_col_text(st, 0);
+    QueryDomain *d = g_hash_table_lookup(b->failing, dom != NULL ? dom : "");
+    if (d != NULL)
+      row(d, st);
   }
-  g_autoptr(TrDbStmt) hist = db_prepare(
-      db,
-      "SELECT MIN(begin_epoch), MAX(begin_epoch) FROM failure_detail "
-      "WHERE policy_domain = $3 AND result_type = $4 AND begin_epoch < $2",
-      error);
-  g_autoptr(TrDbStmt) clean = db_prepare(
-      db,
-      "SELECT COUNT(DISTINCT report_key) FROM policy "
-      "WHERE policy_domain = $3 AND begin_epoch >= $4 AND begin_epoch < $2",
-      error);
-  if (hist == NULL || clean == NULL)
-    return FALSE;
+  return s != DB_STEP_ERROR;
+}
+
+static void
+query_row_result_type(QueryDomain *d, TrDbStmt *st)
+{
+  QueryResultType *t = g_new0(QueryResultType, 1);
+  t->result_type = g_strdup(db_col_text(st, 1) != NULL ? db_col_text(st, 1) : "");
+  t->known = result_type_find(t->result_type) != NULL;
+  t->failed_sessions = db_col_int64(st, 2);
+  g_ptr_array_add(d->result_types, t);
+}
+
+static QueryCount *
+query_row_count(TrDbStmt *st, gboolean have_successful)
+{
+  QueryCount *c = g_new0(QueryCount, 1);
+  const char *name = db_col_text(st, 1);
+  c->name = g_strdup(name != NULL ? name : "");
+  c->reports = db_col_int64(st, 2);
+  c->successful_sessions = have_successful ? db_col_int64(st, 3) : -1;
+  c->failed_sessions = db_col_int64(st, 4);
+  return c;
+}
+
+static void
+query_row_mx(QueryDomain *d, TrDbStmt *st)
+{
+  g_ptr_array_add(d->mx_hosts, query_row_count(st, FALSE));
+}
+
+static void
+query_row_org(QueryDomain *d, TrDbStmt *st)
+{
+  g_ptr_array_add(d->organizations_list, query_row_count(st, TRUE));
+}
+
+static void
+query_row_ip(QueryDomain *d, TrDbStmt *st)
+{
+  if (d->sending_ips->len < QUERY_TOP_IPS)
+    g_ptr_array_add(d->sending_ips, query_row_count(st, FALSE));
+}
+
+static void
+query_row_patterns(QueryDomain *d, TrDbStmt *st)
+{
+  g_auto(GStrv) parts = g_strsplit(db_col_text(st, 1) ? db_col_text(st, 1) : "", "|", -1);
+  for (guint i = 0; parts[i] != NULL; i++) {
+    g_autofree char *mx = g_ascii_strdown(g_strstrip(parts[i]), -1);
+    gboolean seen = mx[0] == '\0';
+    for (guint j = 0; !seen && j < d->mx_patterns->len; j++)
+      seen = strcmp(d->mx_patterns->pdata[j], mx) == 0;
+    if (!seen)
+      g_ptr_array_add(d->mx_patterns, g_steal_pointer(&mx));
+  }
+}
+
+static void
+query_row_mismatch(QueryDomain *d, TrDbStmt *st)
+{
+  d->detail_mismatches = db_col_int64(st, 1);
+}
+
+/* (domain, result type) -> first and last begin, before the window's end. */
+static void
+query_row_history(QueryDomain *d, TrDbStmt *st)
+{
+  const char *rt = db_col_text(st, 1) != NULL ? db_col_text(st, 1) : "";
   for (guint i = 0; i < d->result_types->len; i++) {
     QueryResultType *t = d->result_types->pdata[i];
-    db_reset(hist);
-    db_bind_int64(hist, 2, p->until);
-    db_bind_text(hist, 3, dom);
-    db_bind_text(hist, 4, t->result_type);
-    if (db_step(hist, error) != DB_STEP_ROW)
-      return FALSE;
-    gint64 first = db_col_int64(hist, 0), last = db_col_int64(hist, 1);
+    if (strcmp(t->result_type, rt) != 0)
+      continue;
+    gint64 first = db_col_int64(st, 2), last = db_col_int64(st, 3);
     db_format_day(first, t->first_seen);
     db_format_day(last, t->last_seen);
-    t->new_in_window = first >= p->since;
-    db_reset(clean);
-    db_bind_int64(clean, 2, p->until);
-    db_bind_text(clean, 3, dom);
-    db_bind_int64(clean, 4, query_day_start(last) + 86400);
-    t->clean_reports_since = query_one_int(clean, error, &ok);
-    if (!ok)
-      return FALSE;
+    t->first_epoch = first;
+    return;
   }
+}
 
-  /* Receiving MX hosts, and the MX patterns of the policies. */
-  {
-    g_autoptr(TrDbStmt) st = query_domain_stmt(
-        db,
-        "SELECT COALESCE(receiving_mx_hostname, ''), COUNT(DISTINCT report_key), 0, "
-        "SUM(failed_session_count) FROM failure_detail "
-        "WHERE policy_domain = $3 AND begin_epoch >= $1 AND begin_epoch < $2 "
-        "GROUP BY COALESCE(receiving_mx_hostname, '') ORDER BY 4 DESC, 1",
-        p, dom, error);
-    if (st == NULL || (d->mx_hosts = query_counts(st, FALSE, 0, error)) == NULL)
-      return FALSE;
-  }
-  {
-    g_autoptr(TrDbStmt) st = query_domain_stmt(
-        db,
-        "SELECT DISTINCT mx_hosts FROM policy "
-        "WHERE policy_domain = $3 AND begin_epoch >= $1 AND begin_epoch < $2",
-        p, dom, error);
-    if (st == NULL)
-      return FALSE;
+static gboolean
+query_details(TrDb *db, const QueryParams *p, GPtrArray *domains, GError **error)
+{
+  QueryBulk b = { db, p, g_hash_table_new(g_str_hash, g_str_equal), query_domain_filter(p, 3) };
+  gboolean ok = FALSE;
+  for (guint i = 0; i < domains->len; i++) {
+    QueryDomain *d = domains->pdata[i];
+    if (d->failed_sessions <= 0)
+      continue;
+    d->result_types = g_ptr_array_new_with_free_func(query_result_type_free);
+    d->mx_hosts = g_ptr_array_new_with_free_func(query_count_free);
     d->mx_patterns = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    d->organizations_list = g_ptr_array_new_with_free_func(query_count_free);
+    d->sending_ips = g_ptr_array_new_with_free_func(query_count_free);
+    g_hash_table_insert(b.failing, d->policy_domain, d);
+  }
+  if (g_hash_table_size(b.failing) == 0) {
+    ok = TRUE;
+    goto out;
+  }
+  static const struct {
+    const char *sql;
+    void (*row)(QueryDomain *d, TrDbStmt *st);
+  } bulk[] = {
+    { "SELECT policy_domain, result_type, SUM(failed_session_count) FROM failure_detail "
+      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s GROUP BY policy_domain, result_type "
+      "ORDER BY 1, 3 DESC, 2",
+      query_row_result_type },
+    { "SELECT policy_domain, result_type, MIN(begin_epoch), MAX(begin_epoch) "
+      "FROM failure_detail WHERE begin_epoch < $2%s "
+      "GROUP BY policy_domain, result_type",
+      query_row_history },
+    { "SELECT policy_domain, COALESCE(receiving_mx_hostname, ''), "
+      "COUNT(DISTINCT report_key), 0, SUM(failed_session_count) FROM failure_detail "
+      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s "
+      "GROUP BY policy_domain, COALESCE(receiving_mx_hostname, '') ORDER BY 1, 5 DESC, 2",
+      query_row_mx },
+    { "SELECT DISTINCT policy_domain, mx_hosts FROM policy "
+      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s ORDER BY 1, 2",
+      query_row_patterns },
+    { "SELECT policy_domain, organization_name, COUNT(DISTINCT report_key), "
+      "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
+      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s "
+      "GROUP BY policy_domain, organization_name ORDER BY 1, 5 DESC, 2",
+      query_row_org },
+    { "SELECT policy_domain, COALESCE(sending_mta_ip, ''), COUNT(DISTINCT report_key), 0, "
+      "SUM(failed_session_count) FROM failure_detail "
+      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s "
+      "GROUP BY policy_domain, COALESCE(sending_mta_ip, '') ORDER BY 1, 5 DESC, 2",
+      query_row_ip },
+    { "SELECT p.policy_domain, COUNT(*) FROM policy p JOIN (SELECT report_key, "
+      "policy_index, SUM(failed_session_count) AS s FROM failure_detail "
+      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s GROUP BY report_key, policy_index) f "
+      "ON f.report_key = p.report_key AND f.policy_index = p.policy_index "
+      "WHERE p.total_failure_session_count <> f.s GROUP BY p.policy_domain",
+      query_row_mismatch },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(bulk); i++) {
+    g_autoptr(TrDbStmt) st = query_bulk_stmt(&b, bulk[i].sql, error);
+    if (st == NULL || !query_bulk_each(&b, st, bulk[i].row, error))
+      goto out;
+  }
+  /* The trend: first seen inside the window, and the clean reports after the last
+   * day seen, from the domain's reports per day. */
+  {
+    g_autoptr(TrDbStmt) st = query_bulk_stmt(
+        &b,
+        "SELECT policy_domain, begin_day, COUNT(DISTINCT report_key) FROM policy "
+        "WHERE begin_epoch >= $1 AND begin_epoch < $2%s GROUP BY policy_domain, begin_day",
+        error);
+    if (st == NULL)
+      goto out;
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, b.failing);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+      QueryDomain *d = v;
+      for (guint i = 0; i < d->result_types->len; i++) {
+        QueryResultType *t = d->result_types->pdata[i];
+        t->new_in_window = t->first_epoch >= p->since;
+        t->clean_reports_since = 0;
+      }
+    }
     DbStep s;
     while ((s = db_step(st, error)) == DB_STEP_ROW) {
-      g_auto(GStrv) parts = g_strsplit(db_col_text(st, 0) ? db_col_text(st, 0) : "", "|", -1);
-      for (guint i = 0; parts[i] != NULL; i++) {
-        g_autofree char *mx = g_ascii_strdown(g_strstrip(parts[i]), -1);
-        if (mx[0] == '\0' || g_hash_table_contains(seen, mx))
-          continue;
-        g_hash_table_add(seen, mx);
-        g_ptr_array_add(d->mx_patterns, g_steal_pointer(&mx));
+      QueryDomain *d = g_hash_table_lookup(b.failing, db_col_text(st, 0) ? db_col_text(st, 0) : "");
+      if (d == NULL)
+        continue;
+      const char *day = db_col_text(st, 1) != NULL ? db_col_text(st, 1) : "";
+      gint64 n = db_col_int64(st, 2);
+      for (guint i = 0; i < d->result_types->len; i++) {
+        QueryResultType *t = d->result_types->pdata[i];
+        if (strcmp(day, t->last_seen) > 0)
+          t->clean_reports_since += n;
       }
     }
     if (s == DB_STEP_ERROR)
-      return FALSE;
-    g_ptr_array_sort(d->mx_patterns, query_str_cmp);
+      goto out;
   }
-
-  /* Reporting organizations and the top sending IPs. */
-  {
-    g_autoptr(TrDbStmt) st = query_domain_stmt(
-        db,
-        "SELECT organization_name, COUNT(DISTINCT report_key), "
-        "SUM(total_successful_session_count), SUM(total_failure_session_count) "
-        "FROM policy WHERE policy_domain = $3 AND begin_epoch >= $1 AND begin_epoch < $2 "
-        "GROUP BY organization_name ORDER BY 4 DESC, 1",
-        p, dom, error);
-    if (st == NULL || (d->organizations_list = query_counts(st, TRUE, 0, error)) == NULL)
-      return FALSE;
+  for (guint i = 0; i < domains->len; i++) {
+    QueryDomain *d = domains->pdata[i];
+    if (d->mx_patterns != NULL)
+      g_ptr_array_sort(d->mx_patterns, query_str_cmp);
   }
-  {
-    g_autoptr(TrDbStmt) st = query_domain_stmt(
-        db,
-        "SELECT COALESCE(sending_mta_ip, ''), COUNT(DISTINCT report_key), 0, "
-        "SUM(failed_session_count) FROM failure_detail "
-        "WHERE policy_domain = $3 AND begin_epoch >= $1 AND begin_epoch < $2 "
-        "GROUP BY COALESCE(sending_mta_ip, '') ORDER BY 4 DESC, 1",
-        p, dom, error);
-    if (st == NULL ||
-        (d->sending_ips = query_counts(st, FALSE, QUERY_TOP_IPS, error)) == NULL)
-      return FALSE;
-  }
-
-  /* Policies whose failure details do not add up to their summary's total. */
-  {
-    g_autoptr(TrDbStmt) st = query_domain_stmt(
-        db,
-        "SELECT COUNT(*) FROM policy p "
-        "WHERE p.policy_domain = $3 AND p.begin_epoch >= $1 AND p.begin_epoch < $2 "
-        "AND EXISTS (SELECT 1 FROM failure_detail f WHERE f.report_key = p.report_key "
-        "AND f.policy_index = p.policy_index) "
-        "AND p.total_failure_session_count <> (SELECT SUM(f.failed_session_count) "
-        "FROM failure_detail f WHERE f.report_key = p.report_key "
-        "AND f.policy_index = p.policy_index)",
-        p, dom, error);
-    if (st == NULL)
-      return FALSE;
-    d->detail_mismatches = query_one_int(st, error, &ok);
-  }
+  ok = TRUE;
+out:
+  g_hash_table_unref(b.failing);
+  g_free(b.filter);
   return ok;
 }
 
@@ -398,17 +459,9 @@ query_summary(TrDb *db, const QueryParams *p, GError **error)
     if (!ok)
       return NULL;
   }
+  if (!query_details(db, p, sum->domains, error))
+    return NULL;
   g_ptr_array_sort(sum->domains, query_domain_cmp);
-  for (guint i = 0; i < sum->domains->len; i++) {
-    QueryDomain *d = sum->domains->pdata[i];
-    if (d->failed_sessions > 0 || d->severity != QUERY_SEVERITY_OK) {
-      if (!query_domain_details(db, p, d, error))
-        return NULL;
-    } else {
-      /* A clean domain may still have had failure details with zero counts, or
-       * failures that stopped before the window: only its totals are shown. */
-    }
-  }
   return g_steal_pointer(&sum);
 }
 

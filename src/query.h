@@ -52,6 +52,7 @@ typedef struct {
   char last_seen[11];         /* ... of the last one */
   gboolean new_in_window;     /* first seen inside the window */
   gint64 clean_reports_since; /* reports of the domain after the last day it was seen */
+  gint64 first_epoch;         /* start of the first report with it */
 } QueryResultType;
 
 typedef struct {
