@@ -79,6 +79,8 @@ typedef enum {
   SOURCE_ERROR_TLS,           /* fatal: certificate / TLS negotiation */
   SOURCE_ERROR_LOCKED,        /* another poller holds the mailbox lock */
   SOURCE_ERROR_PROTOCOL,      /* transient: server said something unexpected */
+  SOURCE_ERROR_CONFIG,        /* permanent: the server refuses a folder we were told to
+                                 use (a NO to CREATE, COPY or MOVE): exit 2 */
 } SourceError;
 
 typedef enum {

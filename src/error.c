@@ -26,6 +26,7 @@ tr_error_classify(const GError *error)
     case SOURCE_ERROR_AUTH:
     case SOURCE_ERROR_TLS:
     case SOURCE_ERROR_LOCKED:
+    case SOURCE_ERROR_CONFIG:
       return TR_ERROR_PERMANENT;
     case SOURCE_ERROR_IO:
     case SOURCE_ERROR_PROTOCOL:

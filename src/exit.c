@@ -12,7 +12,9 @@ const TrExitInfo tr_exit_table[] = {
     "read the .reason files" },
   { TR_EXIT_USAGE_BATCH, "all but mda",
     "usage or config error (bad option or value, unknown config key, empty or missing "
-    "path, output directory missing, no password given); nothing was read",
+    "path, output directory missing, no password given, an IMAP folder the server "
+    "refuses to create or copy into); nothing was read, or (a folder refused at the "
+    "acknowledgement) nothing more is acknowledged",
     "fix the command or the config file named in the message" },
   { TR_EXIT_AUTH, "imap", "the server refused the login", "check user and password" },
   { TR_EXIT_TLS, "imap", "TLS or certificate failure (untrusted, expired, STARTTLS refused)",
@@ -63,6 +65,7 @@ tr_exit_for(const GError *error, TrExitMode mode)
     case SOURCE_ERROR_LOCKED:
       return TR_EXIT_LOCKED;
     case SOURCE_ERROR_NOT_FOUND:
+    case SOURCE_ERROR_CONFIG:
       return TR_EXIT_USAGE_BATCH;
     default:
       break;

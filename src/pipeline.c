@@ -673,9 +673,13 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
   if (batched) {
     g_autoptr(GError) cerr = NULL;
     if (!pl->source->commit_batch(pl->source_self, acks, ack_outcomes, n, &cerr)) {
-      for (guint i = 0; i < n; i++)
-        tr_log_error("%s: stored, but could not acknowledge it: %s", acks[i]->origin,
-                     cerr->message);
+      /* A folder the server refuses is one configuration error, said once. */
+      if (g_error_matches(cerr, SOURCE_ERROR, SOURCE_ERROR_CONFIG))
+        tr_log_error("%u messages stored, but not acknowledged: %s", n, cerr->message);
+      else
+        for (guint i = 0; i < n; i++)
+          tr_log_error("%s: stored, but could not acknowledge it: %s", acks[i]->origin,
+                       cerr->message);
       g_propagate_error(error, g_steal_pointer(&cerr));
       ok = FALSE;
     }

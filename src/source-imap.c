@@ -83,8 +83,10 @@ typedef struct {
   char *cacert;
   gboolean insecure;
   gboolean all;
-  char *move_to;              /* mUTF-7, or NULL */
-  char *error_folder;         /* mUTF-7, or NULL */
+  char *move_to_name;         /* as given (UTF-8, "/" as separator), or NULL */
+  char *error_folder_name;
+  char *move_to;              /* the server's name (personal namespace, mUTF-7), or NULL */
+  char *error_folder;
   gsize max_message_size;
 
   /* from the URL */
@@ -112,6 +114,7 @@ typedef struct {
   guint tag;
   gboolean cap_move;
   gboolean cap_uidplus;
+  gboolean cap_namespace;
   gboolean selected;
   guint32 uidvalidity;        /* of the selected mailbox */
   GByteArray *rbuf;
@@ -964,7 +967,7 @@ source_imap_connect(SourceImap *self, GError **error)
                                                            SOURCE_IMAP_SMALL_LITERAL, error);
   if (caps == NULL)
     return FALSE;
-  self->cap_move = self->cap_uidplus = FALSE;
+  self->cap_move = self->cap_uidplus = self->cap_namespace = FALSE;
   for (guint i = 0; i < caps->untagged->len; i++) {
     SourceImapResponse *r = caps->untagged->pdata[i];
     if (!g_str_has_prefix(r->text->str, "* CAPABILITY "))
@@ -975,6 +978,8 @@ source_imap_connect(SourceImap *self, GError **error)
         self->cap_move = TRUE;
       else if (g_ascii_strcasecmp(words[j], "UIDPLUS") == 0)
         self->cap_uidplus = TRUE;
+      else if (g_ascii_strcasecmp(words[j], "NAMESPACE") == 0)
+        self->cap_namespace = TRUE;
     }
   }
   return TRUE;
@@ -1032,6 +1037,210 @@ source_imap_ensure_selected(SourceImap *self, gboolean reselect, GError **error)
   if (!source_imap_connect(self, error))
     return FALSE;
   return source_imap_select(self, error);
+}
+
+/* ---- folders: the personal namespace (RFC 2342), CREATE, SUBSCRIBE ----------------- */
+
+char *
+source_imap_resolve_folder(const char *name, const char *prefix, char delim)
+{
+  g_autofree char *n = g_strdup(name);
+  if (delim != '\0' && delim != '/')
+    for (char *p = n; *p != '\0'; p++)
+      if (*p == '/')
+        *p = delim;
+  if (prefix == NULL || prefix[0] == '\0' || g_ascii_strcasecmp(n, "INBOX") == 0)
+    return g_steal_pointer(&n);
+  gsize plen = strlen(prefix);
+  if (g_ascii_strncasecmp(n, prefix, plen) == 0)
+    return g_strconcat(prefix, n + plen, NULL);   /* given with it: the server's spelling */
+  return g_strconcat(prefix, n, NULL);
+}
+
+static char *source_imap_parse_quoted(const char **pp);
+
+/* A quoted one-character delimiter at *p, or NIL: the character, or '\0'. */
+static char
+source_imap_parse_delimiter(const char *p)
+{
+  if (*p != '"')
+    return '\0';
+  g_autofree char *d = source_imap_parse_quoted(&p);
+  return strlen(d) == 1 ? d[0] : '\0';
+}
+
+/* The first personal namespace of "* NAMESPACE ((PREFIX DELIM)...) OTHER SHARED":
+ * *prefix (transfer full; mUTF-7 as sent) and *delim. FALSE when there is none. */
+static gboolean
+source_imap_parse_namespace(const char *text, char **prefix, char *delim)
+{
+  const char *p = text;
+  if (g_ascii_strncasecmp(p, "* NAMESPACE ", 12) != 0)
+    return FALSE;
+  p += 12;
+  while (*p == ' ')
+    p++;
+  if (strncmp(p, "((", 2) != 0)
+    return FALSE;     /* NIL: no personal namespace */
+  p += 2;
+  if (*p != '"')
+    return FALSE;
+  g_autofree char *pre = source_imap_parse_quoted(&p);
+  while (*p == ' ')
+    p++;
+  *delim = source_imap_parse_delimiter(p);
+  *prefix = g_steal_pointer(&pre);
+  return TRUE;
+}
+
+/* The user's name for the folder whose server name is @wire (for messages). */
+static const char *
+source_imap_folder_name(SourceImap *self, const char *wire)
+{
+  if (self->move_to != NULL && strcmp(wire, self->move_to) == 0)
+    return self->move_to_name;
+  if (self->error_folder != NULL && strcmp(wire, self->error_folder) == 0)
+    return self->error_folder_name;
+  return wire;
+}
+
+/* RFC 5530 response codes that say "not now" rather than "never". */
+static gboolean
+source_imap_no_is_transient(const char *text)
+{
+  static const char *const codes[] = { "[UNAVAILABLE]", "[INUSE]", "[LIMIT]", "[SERVERBUG]",
+                                       "[OVERQUOTA]", "[EXPUNGEISSUED]" };
+  for (gsize i = 0; i < G_N_ELEMENTS(codes); i++)
+    if (g_ascii_strncasecmp(text, codes[i], strlen(codes[i])) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* A NO the server will say again on every run: a configuration error (exit 2). */
+static void
+source_imap_folder_error(SourceImap *self, GError **error, const char *wire, const char *what,
+                         const SourceImapReply *reply)
+{
+  const char *name = source_imap_folder_name(self, wire);
+  gboolean same = strcmp(name, wire) == 0;
+  gboolean transient = source_imap_no_is_transient(reply->text);
+  g_set_error(error, SOURCE_ERROR, transient ? SOURCE_ERROR_PROTOCOL : SOURCE_ERROR_CONFIG,
+              "imap %s:%ld: folder '%s'%s%s%s: the server refused %s: %s %s", self->host,
+              self->port, name, same ? "" : " (on the server: '", same ? "" : wire,
+              same ? "" : "')", what, reply->status, reply->text);
+}
+
+/* CREATE @wire (its parents first if the server wants them), then SUBSCRIBE it. */
+static gboolean
+source_imap_create_folder(SourceImap *self, const char *wire, char delim, gsize prefix_len,
+                          GError **error)
+{
+  g_autofree char *quoted = source_imap_quote(wire);
+  g_autofree char *create = g_strdup_printf("CREATE %s", quoted);
+  g_autoptr(SourceImapReply) created = source_imap_command(self, create,
+                                                           SOURCE_IMAP_SMALL_LITERAL, error);
+  if (created == NULL)
+    return FALSE;
+  if (strcmp(created->status, "OK") != 0 && strstr(created->text, "[ALREADYEXISTS]") == NULL &&
+      delim != '\0' && strchr(wire + prefix_len, delim) != NULL) {
+    /* Servers that do not create the levels above it: one by one, then again. */
+    for (const char *p = wire + prefix_len; (p = strchr(p, delim)) != NULL; p++) {
+      g_autofree char *parent = g_strndup(wire, (gsize) (p - wire));
+      g_autofree char *qp = source_imap_quote(parent);
+      g_autofree char *cp = g_strdup_printf("CREATE %s", qp);
+      g_autoptr(SourceImapReply) r = source_imap_command(self, cp, SOURCE_IMAP_SMALL_LITERAL,
+                                                         error);
+      if (r == NULL)
+        return FALSE;
+    }
+    g_clear_pointer(&created, source_imap_reply_free);
+    created = source_imap_command(self, create, SOURCE_IMAP_SMALL_LITERAL, error);
+    if (created == NULL)
+      return FALSE;
+  }
+  if (strcmp(created->status, "OK") != 0 && strstr(created->text, "[ALREADYEXISTS]") == NULL) {
+    source_imap_folder_error(self, error, wire, "to create it", created);
+    return FALSE;
+  }
+  /* So that mail clients show it; a server without subscriptions may say NO. */
+  g_autofree char *sub = g_strdup_printf("SUBSCRIBE %s", quoted);
+  g_autoptr(SourceImapReply) subscribed = source_imap_command(self, sub,
+                                                              SOURCE_IMAP_SMALL_LITERAL, error);
+  return subscribed != NULL;
+}
+
+/* Resolve --move-to and --error-folder in the server's personal namespace and make sure
+ * they exist: NAMESPACE (when offered) or LIST "" "" for the delimiter, LIST per folder,
+ * CREATE + SUBSCRIBE when missing. Once per source: the names stay for its life. */
+static gboolean
+source_imap_prepare_folders(SourceImap *self, GError **error)
+{
+  if (self->move_to_name == NULL && self->error_folder_name == NULL)
+    return TRUE;
+  if (self->move_to != NULL || self->error_folder != NULL)
+    return TRUE;    /* done at the first connection */
+  g_autofree char *prefix = NULL;
+  char delim = '\0';
+  gboolean have_delim = FALSE;
+  if (self->cap_namespace) {
+    g_autoptr(SourceImapReply) ns = source_imap_command(self, "NAMESPACE",
+                                                        SOURCE_IMAP_SMALL_LITERAL, error);
+    if (ns == NULL)
+      return FALSE;
+    for (guint i = 0; strcmp(ns->status, "OK") == 0 && i < ns->untagged->len && !have_delim;
+         i++) {
+      SourceImapResponse *r = ns->untagged->pdata[i];
+      have_delim = source_imap_parse_namespace(r->text->str, &prefix, &delim);
+    }
+  }
+  if (!have_delim) {
+    g_autoptr(SourceImapReply) list = source_imap_command(self, "LIST \"\" \"\"",
+                                                          SOURCE_IMAP_SMALL_LITERAL, error);
+    if (list == NULL)
+      return FALSE;
+    for (guint i = 0; strcmp(list->status, "OK") == 0 && i < list->untagged->len; i++) {
+      const char *t = ((SourceImapResponse *) list->untagged->pdata[i])->text->str;
+      const char *close = g_ascii_strncasecmp(t, "* LIST (", 8) == 0 ? strchr(t, ')') : NULL;
+      if (close != NULL) {
+        delim = source_imap_parse_delimiter(close + 1 + (close[1] == ' '));
+        break;
+      }
+    }
+  }
+  gsize prefix_len = prefix != NULL ? strlen(prefix) : 0;
+  const char *names[] = { self->move_to_name, self->error_folder_name };
+  char **wires[] = { &self->move_to, &self->error_folder };
+  for (guint k = 0; k < G_N_ELEMENTS(names); k++) {
+    if (names[k] == NULL)
+      continue;
+    g_autofree char *utf7 = source_imap_mutf7_encode(names[k], error);
+    if (utf7 == NULL)
+      return FALSE;
+    *wires[k] = source_imap_resolve_folder(utf7, prefix, delim);
+    if (tr_log_verbosity() >= 2)
+      tr_log_debug("imap %s: folder '%s' is '%s' on the server (namespace '%s', "
+                   "delimiter '%c')", self->origin_base, names[k], *wires[k],
+                   prefix ? prefix : "", delim ? delim : ' ');
+    if (k == 1 && self->move_to != NULL && strcmp(self->move_to, self->error_folder) == 0)
+      continue;
+    g_autofree char *quoted = source_imap_quote(*wires[k]);
+    g_autofree char *cmd = g_strdup_printf("LIST \"\" %s", quoted);
+    g_autoptr(SourceImapReply) list = source_imap_command(self, cmd, SOURCE_IMAP_SMALL_LITERAL,
+                                                          error);
+    if (list == NULL)
+      return FALSE;
+    gboolean exists = FALSE;
+    for (guint i = 0; strcmp(list->status, "OK") == 0 && i < list->untagged->len; i++) {
+      const char *t = ((SourceImapResponse *) list->untagged->pdata[i])->text->str;
+      exists = exists || (g_ascii_strncasecmp(t, "* LIST ", 7) == 0 &&
+                          g_strstr_len(t, -1, "\\Noselect") == NULL &&
+                          g_strstr_len(t, -1, "\\NoSelect") == NULL &&
+                          g_strstr_len(t, -1, "\\NonExistent") == NULL);
+    }
+    if (!exists && !source_imap_create_folder(self, *wires[k], delim, prefix_len, error))
+      return FALSE;
+  }
+  return TRUE;
 }
 
 /* ---- open ------------------------------------------------------------------------- */
@@ -1248,12 +1457,8 @@ source_imap_open(const SourceConfig *opts, char **args, GError **error)
 
   if (!source_imap_parse_url(self, args[0], error))
     goto fail;
-  if (opts->move_to != NULL &&
-      (self->move_to = source_imap_mutf7_encode(opts->move_to, error)) == NULL)
-    goto fail;
-  if (opts->imap.error_folder != NULL &&
-      (self->error_folder = source_imap_mutf7_encode(opts->imap.error_folder, error)) == NULL)
-    goto fail;
+  self->move_to_name = g_strdup(opts->move_to);
+  self->error_folder_name = g_strdup(opts->imap.error_folder);
 
   /* Credentials: password file, environment, config file, ~/.netrc (libcurl). */
   const char *env = g_getenv("TLSRPT_IMAP_PASSWORD");
@@ -1291,8 +1496,10 @@ source_imap_open(const SourceConfig *opts, char **args, GError **error)
   }
   source_imap_load_state(self);
 
-  /* Log in now: a wrong password or an untrusted certificate is reported at once. */
-  if (!source_imap_ensure_selected(self, FALSE, error))
+  /* Log in now: a wrong password or an untrusted certificate is reported at once, and
+   * so is a folder the server refuses. */
+  if (!source_imap_ensure_selected(self, FALSE, error) ||
+      !source_imap_prepare_folders(self, error))
     goto fail;
   self->fresh_select = TRUE;
   return self;
@@ -1744,15 +1951,13 @@ source_imap_move(SourceImap *self, const char *set, const char *folder, GError *
         return FALSE;
       if (strcmp(created->status, "OK") != 0 &&
           strstr(created->text, "[ALREADYEXISTS]") == NULL) {
-        g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_PROTOCOL,
-                    "imap %s:%ld: cannot create folder %s: %s %s", self->host, self->port,
-                    folder, created->status, created->text);
+        source_imap_folder_error(self, error, folder, "to create it", created);
         return FALSE;
       }
       continue;
     }
-    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_PROTOCOL, "imap %s:%ld: %s: %s %s",
-                self->host, self->port, cmd, reply->status, reply->text);
+    g_autofree char *what = g_strdup_printf("UID %s into it", self->cap_move ? "MOVE" : "COPY");
+    source_imap_folder_error(self, error, folder, what, reply);
     return FALSE;
   }
   if (self->cap_move)
@@ -1899,6 +2104,8 @@ source_imap_close(gpointer data)
   source_imap_secure_free(self->password);
   g_free(self->password_origin);
   g_free(self->cacert);
+  g_free(self->move_to_name);
+  g_free(self->error_folder_name);
   g_free(self->move_to);
   g_free(self->error_folder);
   g_free(self->conn_url);

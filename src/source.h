@@ -135,6 +135,11 @@ gboolean source_maildir_check(const SourceConfig *config, GError **error);
 /* libcurl's version string (source-imap.c loads libcurl on first use). */
 const char *source_imap_libcurl_version(void);
 
+/* The server's name of folder @name (mUTF-7, "/" as separator, as given): "/" becomes
+ * @delim ('\0': flat), and the personal namespace @prefix (e.g. "INBOX.") is put in
+ * front unless @name already starts with it or is INBOX. (transfer full) */
+char *source_imap_resolve_folder(const char *name, const char *prefix, char delim);
+
 /* For tests: the batched body FETCH of the IMAP source, answered by the canned server
  * output @canned (tags t0001, t0002, ... in order), handed to the reader @step bytes at
  * a time (0: as it comes). @uids/@sizes are the search result with its RFC822.SIZEs.

@@ -13,6 +13,8 @@
 #                   files, about a minute to generate)
 #   --floors-only   only the floors (no tlsrpt-ingest build)
 #   --keep          keep the work directory (corpora, stores, CSV) for inspection
+#   --no-imap       skip the IMAP rows (they need root and Dovecot: tests/imap/dovecot.sh)
+#   --imap-only     only the IMAP rows (and the Maildir run of the same files)
 #
 # Environment: BENCH_DIR (where the work directory goes), TLSRPT_INGEST (measure this
 # binary instead of building one), CC.
@@ -25,6 +27,8 @@ RUNS=5
 BIG=0
 FLOORS_ONLY=0
 KEEP=0
+NO_IMAP=0
+IMAP_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
@@ -32,7 +36,9 @@ while [ $# -gt 0 ]; do
     --big) BIG=1; shift ;;
     --floors-only) FLOORS_ONLY=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-imap) NO_IMAP=1; shift ;;
+    --imap-only) IMAP_ONLY=1; shift ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +50,11 @@ BUILD=$REPO/build-bench
 BENCH_DIR=${BENCH_DIR:-/var/tmp}
 mkdir -p "$BENCH_DIR"
 WORK=$(mktemp -d "$BENCH_DIR/tlsrpt-bench.XXXXXX")
+IMAP_NS="" IMAP_DOVE=""
 cleanup() {
+  [ -n "$IMAP_DOVE" ] && bash "$REPO/tests/imap/dovecot.sh" stop "$IMAP_DOVE" 2>/dev/null
+  [ -n "$IMAP_NS" ] && ip netns delete "$IMAP_NS" 2>/dev/null
+  [ -n "$IMAP_NS" ] && ip link delete "tbv0-$$" 2>/dev/null
   if [ "$KEEP" = 1 ]; then
     echo "work directory kept: $WORK" >&2
   else
@@ -240,7 +250,117 @@ fi
 csv_rows() { if [ -f "$1" ]; then echo $(( $(wc -l <"$1") - 1 )); else echo 0; fi; }
 ING_OK="0 1"   # 1: some messages quarantined (the corpus holds 1 % broken reports)
 
-if [ -n "$TI" ]; then
+# ------------------------------------------------------------------ imap
+# bench_imap: the IMAP rows (see inside).
+bench_imap() {
+  # 5,000 of the Maildir's messages in the suite's Dovecot (tests/imap/dovecot.sh), read
+  # over IMAPS: on loopback, and through a veth pair into a network namespace with
+  # 12.5 ms of netem delay on each side (25 ms round trip). Commands counted from
+  # Dovecot's rawlog of one more run.
+  if [ "$NO_IMAP" = 1 ]; then
+    note "IMAP rows: skipped (--no-imap)."
+  elif [ "$(id -u)" != 0 ]; then
+    note "IMAP rows: skipped (they start Dovecot and a network namespace: run as root)."
+  else
+    IMAP_N=5000
+    free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+    # The delayed path first: Dovecot must listen on its address when it starts.
+    NS_READY=0 listen=127.0.0.1
+    ns=tlsrpt-bench-$$
+    if ip netns add "$ns" 2>"$WORK/netns.err"; then
+      IMAP_NS=$ns
+      if ip link add "tbv0-$$" type veth peer name "tbv1-$$" 2>>"$WORK/netns.err" &&
+         ip link set "tbv1-$$" netns "$ns" &&
+         ip addr add 10.231.0.1/30 dev "tbv0-$$" && ip link set "tbv0-$$" up &&
+         ip -n "$ns" addr add 10.231.0.2/30 dev "tbv1-$$" && ip -n "$ns" link set "tbv1-$$" up &&
+         ip -n "$ns" link set lo up &&
+         tc qdisc add dev "tbv0-$$" root netem delay 12.5ms 2>>"$WORK/netns.err" &&
+         ip netns exec "$ns" tc qdisc add dev "tbv1-$$" root netem delay 12.5ms 2>>"$WORK/netns.err"; then
+        NS_READY=1 listen=127.0.0.1,10.231.0.1
+      fi
+    fi
+    [ "$NS_READY" = 1 ] || note "IMAP with 25 ms round trip: skipped, the kernel refused the namespace, veth or netem: $(tr '\n' ' ' <"$WORK/netns.err")"
+    IMAP_DOVE=$WORK/dovecot
+    mkdir -p "$IMAP_DOVE"
+    PORT_IMAP=$(free_port) PORT_IMAPS=$(free_port)
+    if DOVECOT_LISTEN=$listen bash "$REPO/tests/imap/dovecot.sh" start "$IMAP_DOVE" "$PORT_IMAP" "$PORT_IMAPS" 2>"$WORK/dovecot.err"; then
+      mkdir -p "$WORK/md5k/new" "$WORK/md5k/cur" "$WORK/md5k/tmp"
+      find "$CORPUS/md10k/new" -type f | sort | head -n "$IMAP_N" | while read -r f; do
+        cp "$f" "$IMAP_DOVE/home/Maildir/new/"
+        cp "$f" "$WORK/md5k/new/"
+      done
+      chown -R 8:8 "$IMAP_DOVE/home"
+      printf 'secret\n' >"$WORK/imap-pw"
+      chmod 600 "$WORK/imap-pw"
+      MD5K_BYTES=$(cat "$WORK"/md5k/new/* | wc -c)
+      for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT_IMAPS") 2>/dev/null && break
+        sleep 0.1
+      done
+      # imap_run URL [PREFIX...]: one run of every message (--all, fresh state, no store)
+      imap_run() {
+        local url=$1; shift
+        rm -rf "$WORK/istate" "$WORK/imap.csv"
+        run_once "$ING_OK" "" "$@" "$TI" imap "$url" --user test --password-file "$WORK/imap-pw" \
+          --cacert "$IMAP_DOVE/cert.pem" --all --no-store --csv "$WORK/imap.csv" \
+          --store "$WORK/istate"
+      }
+
+      log "tlsrpt-ingest maildir --no-store --csv (the same $IMAP_N messages)"
+      reset_results
+      for _ in $(seq "$RUNS"); do
+        rm -rf "$WORK/state" "$WORK/out.csv"
+        run_once "$ING_OK" "" "$TI" maildir --no-store --csv "$WORK/out.csv" --store "$WORK/state" \
+          "$WORK/md5k" || break
+      done
+      record "maildir 5,000 -> CSV (--no-store), the IMAP row's files" $IMAP_N "$MD5K_BYTES" none 0 "(for the IMAP rows)"
+      MD5K_WALL=$LAST_WALL
+
+      log "tlsrpt-ingest imap, IMAPS on loopback ($IMAP_N)"
+      reset_results
+      for _ in $(seq "$RUNS"); do imap_run "imaps://localhost:$PORT_IMAPS/INBOX" || break; done
+      record "imap 5,000 over IMAPS, loopback -> CSV (--all --no-store)" $IMAP_N "$MD5K_BYTES" wall 1 "<= 1 s"
+      note "IMAP on loopback: $(csv_rows "$WORK/imap.csv") CSV rows (the Maildir run of the same files: $(csv_rows "$WORK/out.csv")); $(awk -v a="$LAST_WALL" -v b="$MD5K_WALL" 'BEGIN {printf "%.1f", a / b}')x the Maildir run (goal <= 4x). Before batching: 9.9 s (about 500 messages/s, three round trips a message)."
+
+      if [ "$NS_READY" = 1 ]; then
+        log "tlsrpt-ingest imap, IMAPS with 25 ms round trip ($IMAP_N)"
+        reset_results
+        DELAY_RUNS=$(( RUNS < 3 ? RUNS : 3 ))
+        for _ in $(seq "$DELAY_RUNS"); do
+          imap_run "imaps://10.231.0.1:$PORT_IMAPS/INBOX" timeout 300 ip netns exec "$IMAP_NS" || break
+        done
+        record "imap 5,000 over IMAPS, 25 ms round trip (netns + netem) -> CSV" $IMAP_N "$MD5K_BYTES" wall 15 "<= 15 s"
+        rtt=$(ip netns exec "$IMAP_NS" ping -c 3 -q 10.231.0.1 2>/dev/null | awk -F/ '/^rtt/ {print $5}')
+        note "IMAP with delay: measured ping round trip ${rtt:-?} ms; $(csv_rows "$WORK/imap.csv") CSV rows. Before batching the same run needed three round trips a message: $IMAP_N x 3 x 25 ms = $(( IMAP_N * 3 * 25 / 1000 )) s at least."
+      fi
+
+      # Commands of one run, from Dovecot's rawlog (the client's side, after the login;
+      # the login itself adds CAPABILITY and LOGIN, or AUTHENTICATE).
+      bash "$REPO/tests/imap/dovecot.sh" stop "$IMAP_DOVE"
+      mkdir -p "$IMAP_DOVE/rawlog"
+      chown 8:8 "$IMAP_DOVE/rawlog"
+      printf 'rawlog_dir = %s\n' "$IMAP_DOVE/rawlog" >"$IMAP_DOVE/extra.conf"
+      if DOVECOT_LISTEN=$listen bash "$REPO/tests/imap/dovecot.sh" start "$IMAP_DOVE" "$PORT_IMAP" "$PORT_IMAPS" 2>>"$WORK/dovecot.err"; then
+        sleep 1
+        reset_results
+        imap_run "imaps://localhost:$PORT_IMAPS/INBOX" || true
+        cmds=$(cat "$IMAP_DOVE"/rawlog/*.in 2>/dev/null | grep -c -E '^[0-9.]+ t[0-9]{4} ' || true)
+        bodies=$(cat "$IMAP_DOVE"/rawlog/*.in 2>/dev/null | grep -c -E 'BODY\.PEEK\[\]' || true)
+        batches=$(( (IMAP_N + 511) / 512 ))
+        note "IMAP commands of one run of $IMAP_N messages (--batch-size 512: $batches batches): $cmds after the login + 2 for it ($bodies body FETCHes, $(cat "$IMAP_DOVE"/rawlog/*.in | grep -c 'UID STORE' || true) STOREs); goal <= 10 + 4 x $batches = $(( 10 + 4 * batches )). Before batching: 3 a message, $(( IMAP_N * 3 + 5 ))."
+      fi
+    else
+      note "IMAP rows: Dovecot did not start: $(tail -n 2 "$WORK/dovecot.err" | tr '\n' ' ')"
+      FAILED=1
+    fi
+  fi
+}
+
+if [ -n "$TI" ] && [ "$IMAP_ONLY" = 1 ]; then
+  "$TI" --version | head -n 1 | sed 's/^/- binary: /'
+  echo
+  bench_imap
+elif [ -n "$TI" ]; then
   EXPECT_ROWS=$(stat_of md10k rows)
   "$TI" --version | head -n 1 | sed 's/^/- binary: /'
   echo
@@ -338,6 +458,8 @@ if [ -n "$TI" ]; then
   else
     note "Peak RSS for 200,000 messages: run with --big."
   fi
+
+  bench_imap
 
   log "tlsrpt-ingest file: one report of 200,000 failure details"
   LARGE_JSON=$(stat_of large json_bytes)

@@ -3,6 +3,8 @@
 #   dovecot.sh start DIR PORT_IMAP PORT_IMAPS   config, self-signed cert, user "test"
 #                                               (password "secret", uid 8), start
 #   dovecot.sh stop DIR                         kill the master (from its pid file)
+# DOVECOT_LISTEN: the addresses to listen on (default 127.0.0.1; e.g. "127.0.0.1,
+# 10.231.0.1" for the benchmark's delayed path), all in the certificate's names.
 # Needs root, Debian's dovecot-core and openssl, and the IMAP processes of dovecot-imapd:
 # installed (/usr/lib/dovecot/imap), or unpacked into $TLSRPT_DOVECOT_IMAPD (default
 # /usr/local/lib/tlsrpt-test/dovecot-imapd) by tests/setup-debian.sh --test, because
@@ -33,15 +35,18 @@ start)
   chmod 755 "$dir"
   mkdir -p "$dir/run" "$dir/state" "$dir/home/Maildir/new" "$dir/home/Maildir/cur" \
            "$dir/home/Maildir/tmp"
+  listen=${DOVECOT_LISTEN:-127.0.0.1}
+  san=DNS:localhost
+  for ip in ${listen//,/ }; do san=$san,IP:$ip; done
   if [ ! -s "$dir/cert.pem" ]; then
     openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 \
-      -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+      -addext "subjectAltName=$san" \
       -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
   fi
   printf 'test:{PLAIN}secret:8:8::%s/home\n' "$dir" >"$dir/passwd"
   chown -R 8:8 "$dir/home"
   sed -e "s|@DIR@|$dir|g" -e "s|@PORT_IMAP@|$port_imap|g" -e "s|@PORT_IMAPS@|$port_imaps|g" \
-    -e "s|@IMAPD@|$imapd|g" \
+    -e "s|@IMAPD@|$imapd|g" -e "s|@LISTEN@|$listen|g" \
     "$here/dovecot.conf.in" >"$dir/dovecot.conf"
   # The master daemonizes: it must not keep the caller's stdout/stderr open.
   if ! "$dovecot" -c "$dir/dovecot.conf" </dev/null >"$dir/start.log" 2>&1; then

@@ -1127,6 +1127,7 @@ rawlog_commands(Dove *d, const char *match, guint *n_match, GString *all)
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     for (guint i = 0; lines[i] != NULL; i++) {
       /* Each line starts with its time stamp ("1796165467.411962 "). */
+      g_strchomp(lines[i]);   /* the CR */
       const char *l = lines[i];
       if (g_ascii_isdigit(l[0]) && strchr(l, ' ') != NULL)
         l = strchr(l, ' ') + 1;
@@ -1212,10 +1213,115 @@ test_cli_batches_one_command_per_step(void **state)
   rawlog_commands(d, "+FLAGS.SILENT (\\Seen \\Deleted)", &deleted, NULL);
   rawlog_commands(d, "UID EXPUNGE ", &expunges, NULL);
   print_message("%u commands:\n%s", total, log->str);
-  assert_int_equal(copies, 2);     /* [TRYCREATE], CREATE, the same COPY again */
+  assert_int_equal(copies, 1);     /* the folder was created before the first message */
   assert_int_equal(deleted, 4);
   assert_int_equal(expunges, 4);
   assert_true(total <= 10 + 4 * 4);
+}
+
+/* Dovecot set up the way Courier and Cyrus lay out folders (Dovecot's documented
+ * Courier migration: the inbox namespace "INBOX." with "." as separator) and without
+ * MOVE, as Courier has none. */
+static const char courier_layout_conf[] =
+    "namespace inbox {\n  prefix = INBOX.\n  separator = .\n}\n"
+    "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS NAMESPACE CHILDREN\n";
+
+/* --move-to Processed and --error-folder Errors resolve to INBOX.Processed and
+ * INBOX.Errors (created, subscribed); the non-report stays in INBOX; a rerun stores
+ * nothing new. */
+static void
+test_cli_namespace_prefix_folders(void **state)
+{
+  Dove *d = *state;
+  rawlog_enable(d, courier_layout_conf);
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  g_autoptr(GBytes) broken = make_broken_gzip_message();
+  dove_deliver(d, broken);
+  g_autoptr(GBytes) plain = make_plain_message();
+  dove_deliver(d, plain);
+  const char *extra[] = { "--move-to", "Processed", "--error-folder", "Errors/TLS", NULL };
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, extra, &err);
+  if (rc != 1)
+    fail_msg("imap exited %d (expected 1, one quarantined): %s", rc, err);
+  /* Maildir++ keeps INBOX.X as .X on disk. */
+  assert_int_equal(dove_count(d, ".Processed", NULL), 3);
+  assert_int_equal(dove_count(d, ".Errors.TLS", NULL), 1);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);
+  assert_int_equal(seen, 0);
+  g_autoptr(GString) log = g_string_new(NULL);
+  guint n = 0;
+  rawlog_commands(d, "", &n, log);
+  print_message("%s", log->str);
+  assert_non_null(strstr(log->str, " NAMESPACE\n"));
+  assert_non_null(strstr(log->str, " CREATE \"INBOX.Processed\"\n"));
+  assert_non_null(strstr(log->str, " SUBSCRIBE \"INBOX.Processed\"\n"));
+  assert_non_null(strstr(log->str, " CREATE \"INBOX.Errors.TLS\"\n"));
+  assert_null(strstr(log->str, "UID MOVE"));
+  assert_int_equal(store_index_lines(d), 3);
+
+  /* Again: the folders exist now (LIST, no CREATE), nothing new is stored. */
+  g_free(err);
+  err = NULL;
+  rc = run_imap(d, TRUE, extra, &err);
+  if (rc != 0)
+    fail_msg("rerun exited %d: %s", rc, err);
+  assert_non_null(strstr(err, "stored=0"));
+  assert_int_equal(store_index_lines(d), 3);
+  assert_int_equal(dove_count(d, ".Processed", NULL), 3);
+}
+
+/* --mark-seen (the default) on the same layout. */
+static void
+test_cli_namespace_prefix_mark_seen(void **state)
+{
+  Dove *d = *state;
+  dove_stop(d);
+  g_autofree char *extra = g_build_filename(d->dir, "extra.conf", NULL);
+  tu_write_file(extra, courier_layout_conf, strlen(courier_layout_conf));
+  dove_start(d);
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, NULL, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 3);
+  assert_int_equal(seen, 3);
+  assert_int_equal(store_index_lines(d), 3);
+}
+
+/* A folder the server refuses is a configuration error: exit 2 with the server's words,
+ * before any message is fetched; nothing is stored or acknowledged. The same on every
+ * run, and --watch stops with it instead of polling on. */
+static void
+test_cli_refused_folder_is_config_error(void **state)
+{
+  Dove *d = *state;
+  dove_stop(d);
+  g_autofree char *conf = g_build_filename(d->dir, "extra.conf", NULL);
+  tu_write_file(conf, courier_layout_conf, strlen(courier_layout_conf));
+  dove_start(d);
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  const char *extra[] = { "--move-to", "~Refused", NULL };
+  const char *watch[] = { "--move-to", "~Refused", "--watch", "1", NULL };
+  for (guint run = 0; run < 2; run++) {
+    g_autofree char *err = NULL;
+    int rc = run_imap(d, TRUE, run == 0 ? extra : watch, &err);
+    if (rc != 2)
+      fail_msg("imap exited %d (expected 2): %s", rc, err);
+    assert_non_null(strstr(err, "folder '~Refused' (on the server: 'INBOX.~Refused')"));
+    assert_non_null(strstr(err, "the server refused to create it: NO"));
+    assert_non_null(strstr(err, "Begins with '~'"));
+    guint seen = 0;
+    assert_int_equal(dove_count(d, "", &seen), 3);
+    assert_int_equal(seen, 0);
+    assert_int_equal(store_index_lines(d), 0);
+  }
 }
 
 /* Batches of 4: the server goes away after the 5th batch was fetched; the 3rd and 4th
@@ -1305,6 +1411,12 @@ main(void)
                                     dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_errors_exit_codes, dove_setup, dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_uidvalidity_reset_no_duplicates, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_namespace_prefix_folders, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_namespace_prefix_mark_seen, dove_setup,
+                                    dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_refused_folder_is_config_error, dove_setup,
                                     dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_batches_one_command_per_step, dove_setup,
                                     dove_teardown),

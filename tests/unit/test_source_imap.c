@@ -1,6 +1,7 @@
 /* test_source_imap.c - the IMAP source's batched body FETCH against canned server
- * output, handed to the reader whole and one byte at a time (literals split anywhere);
- * the real conversation with a server is in tests/integration/test_imap.c. */
+ * output, handed to the reader whole and one byte at a time (literals split anywhere),
+ * and folder names in a server's namespace; the real conversation with a server is in
+ * tests/integration/test_imap.c. */
 #include "testutil.h"
 
 #include "source.h"
@@ -144,6 +145,36 @@ test_batch_refused(void **state)
   }
 }
 
+/* Folder names in the server's personal namespace (issue: Courier, Cyrus). */
+static void
+test_resolve_folder(void **state)
+{
+  (void) state;
+  struct {
+    const char *name, *prefix;
+    char delim;
+    const char *want;
+  } cases[] = {
+    { "Processed", "", '/', "Processed" },             /* Dovecot's default */
+    { "Processed", NULL, '\0', "Processed" },
+    { "Processed", "INBOX.", '.', "INBOX.Processed" }, /* Courier, Cyrus */
+    { "INBOX.Processed", "INBOX.", '.', "INBOX.Processed" },
+    { "inbox.Processed", "INBOX.", '.', "INBOX.Processed" },
+    { "Errors/TLS R&AOk-", "INBOX.", '.', "INBOX.Errors.TLS R&AOk-" },
+    { "Errors/TLS", "", '/', "Errors/TLS" },
+    { "Errors/TLS", "", '.', "Errors.TLS" },
+    { "INBOX", "INBOX.", '.', "INBOX" },
+    { "a.b", "", '/', "a.b" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autofree char *got = source_imap_resolve_folder(cases[i].name, cases[i].prefix,
+                                                      cases[i].delim);
+    if (strcmp(got, cases[i].want) != 0)
+      fail_msg("case %" G_GSIZE_FORMAT ": '%s' -> '%s', want '%s'", i, cases[i].name, got,
+               cases[i].want);
+  }
+}
+
 int
 main(void)
 {
@@ -151,6 +182,7 @@ main(void)
     cmocka_unit_test(test_batch_split_anywhere),
     cmocka_unit_test(test_batch_limits),
     cmocka_unit_test(test_batch_refused),
+    cmocka_unit_test(test_resolve_folder),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
