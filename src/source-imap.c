@@ -1217,10 +1217,10 @@ source_imap_prepare_folders(SourceImap *self, GError **error)
     if (utf7 == NULL)
       return FALSE;
     *wires[k] = source_imap_resolve_folder(utf7, prefix, delim);
-    if (tr_log_verbosity() >= 2)
-      tr_log_debug("imap %s: folder '%s' is '%s' on the server (namespace '%s', "
-                   "delimiter '%c')", self->origin_base, names[k], *wires[k],
-                   prefix ? prefix : "", delim ? delim : ' ');
+    source_event(&self->events, SOURCE_EVENT_DEBUG, NULL,
+                 "imap %s: folder '%s' is '%s' on the server (namespace '%s', "
+                 "delimiter '%c')", self->origin_base, names[k], *wires[k],
+                 prefix ? prefix : "", delim ? delim : ' ');
     if (k == 1 && self->move_to != NULL && strcmp(self->move_to, self->error_folder) == 0)
       continue;
     g_autofree char *quoted = source_imap_quote(*wires[k]);
