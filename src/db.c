@@ -2,6 +2,7 @@
  * Schema and the reasons for it: docs/sql.md. */
 #include "db.h"
 #include "report-deviation.h"
+#include "report-datetime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -542,7 +543,7 @@ void
 db_format_day(gint64 epoch, char buf[11])
 {
   char dt[21];
-  report_format_datetime(epoch, dt);
+  report_datetime_format(epoch, dt);
   memcpy(buf, dt, 10);
   buf[10] = '\0';
 }

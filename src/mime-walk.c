@@ -21,6 +21,7 @@
  * submitter come from the top message, else from the first forwarded message that has
  * them. */
 #include "mime-walk.h"
+#include "report-filename.h"
 
 #include <string.h>
 
@@ -85,37 +86,6 @@ static const char *const mime_walk_generic_types[] = {
   "application/octet-stream", "application/x-zip-compressed",
 };
 
-static const char *const mime_walk_report_extensions[] = {
-  ".json.gz", ".json", ".gz", ".zip",
-};
-
-static gboolean
-mime_walk_has_suffix_ci(const char *s, const char *suffix)
-{
-  gsize n = strlen(s), m = strlen(suffix);
-  return n >= m && g_ascii_strcasecmp(s + n - m, suffix) == 0;
-}
-
-/* RFC 8460 §5.1 shape: sender "!" policy-domain "!" begin "!" end ["!" id] "." ext,
- * with non-empty sender, domain, begin and end. */
-static gboolean
-mime_walk_tlsrpt_filename(const char *name)
-{
-  if (name == NULL)
-    return FALSE;
-  const char *base = strrchr(name, '/');
-  base = base != NULL ? base + 1 : name;
-  g_auto(GStrv) fields = g_strsplit(base, "!", 6);
-  guint n = g_strv_length(fields);
-  if (n < 4)
-    return FALSE;
-  for (guint i = 0; i < 4; i++) {
-    if (fields[i][0] == '\0' || fields[i][0] == '.')
-      return FALSE;
-  }
-  return TRUE;
-}
-
 static gboolean
 mime_walk_sniff(const guint8 *d, gsize len)
 {
@@ -176,7 +146,7 @@ static const char *
 mime_walk_classify(const char *mime, const char *fname, gboolean whole_body,
                    gboolean *strong, gboolean *sniff)
 {
-  gboolean tlsrpt_name = mime_walk_tlsrpt_filename(fname);
+  gboolean tlsrpt_name = report_filename_matches(fname);
   gboolean is_text = g_str_has_prefix(mime, "text/");
 
   const char *why = NULL;
@@ -192,13 +162,9 @@ mime_walk_classify(const char *mime, const char *fname, gboolean whole_body,
       }
     }
   }
-  if (why == NULL && fname != NULL) {
-    for (guint i = 0; i < G_N_ELEMENTS(mime_walk_report_extensions) && why == NULL; i++) {
-      if (mime_walk_has_suffix_ci(fname, mime_walk_report_extensions[i])) {
-        why = "file name";
-        *strong = tlsrpt_name;
-      }
-    }
+  if (why == NULL && report_filename_has_extension(fname)) {
+    why = "file name";
+    *strong = tlsrpt_name;
   }
   /* Human-readable text is sniffed only when it is the whole body. */
   *sniff = why == NULL && (!is_text || whole_body);

@@ -9,6 +9,7 @@
 #include "decode.h"
 #include "log.h"
 #include "mime-walk.h"
+#include "report-parse.h"
 
 #include <errno.h>
 #include <fcntl.h>

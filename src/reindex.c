@@ -2,6 +2,8 @@
 #include "reindex.h"
 
 #include "db.h"
+#include "report-datetime.h"
+#include "report-parse.h"
 #include "fsutil.h"
 #include "log.h"
 #include "report-deviation.h"
@@ -70,7 +72,7 @@ reindex_read_report(const char *path, GError **error)
     g_autofree char *received = reindex_json_string(in, "received");
     gboolean zoneless;
     if (received != NULL)
-      report_parse_datetime(received, &ing->received, &zoneless);
+      report_datetime_parse(received, &ing->received, &zoneless);
     g_autofree char *key = reindex_json_string(in, "key");
     reindex_hex_key(key, r->key);
     TrJson *devs = NULL;

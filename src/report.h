@@ -1,10 +1,15 @@
-/* report.h - the TLS report (RFC 8460 §4) as one C struct: parse and validate with
- * json-c, tolerating real senders' quirks (each recorded as a deviation), normalize,
- * serialize, and the file-name metadata of §5.1. */
+/* report.h - the TLS report (RFC 8460 §4) as one C struct, its dedup key, and its
+ * normalized JSON form (written with json-writer.h, no JSON library).
+ *
+ * The report's other modules: report-parse.h (JSON bytes into a Report),
+ * report-deviation.h (the tolerated quirks, as a table), report-filename.h (the §5.1
+ * file names), report-datetime.h (its datetimes), report-json.h (the JSON values the
+ * parser converts). */
 #ifndef TLSRPT_REPORT_H
 #define TLSRPT_REPORT_H
 
 #include "common.h"
+#include "json-writer.h"
 #include "report-deviation.h"
 
 /* In a report from report_parse() the strings of a failure detail, and the detail
@@ -30,15 +35,6 @@ typedef struct {
   gint64 total_failure;           /* 0 when absent */
   GPtrArray *failures;            /* ReportFailure*, never NULL (see above) */
 } ReportPolicy;
-
-/* Metadata from a §5.1 file name: sender!policy-domain!begin!end[!unique-id].json[.gz] */
-typedef struct {
-  char *sender;
-  char *policy_domain;
-  gint64 begin;                   /* epoch seconds (ISO-8601 stamps accepted) */
-  gint64 end;
-  char *unique_id;                /* NULL when absent */
-} ReportFilename;
 
 /* Where the report came from: filled by the pipeline, written in the "ingest" block. */
 typedef struct {
@@ -67,66 +63,30 @@ typedef struct {
                                      report built by hand */
 } Report;
 
+/* An empty report (policies and deviations empty, no arena): what the parser fills,
+ * or a report built by hand. (transfer full) */
+Report *report_new(void);
 void report_free(Report *report);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Report, report_free)
 
-/* Parse and validate JSON bytes (at most @limits->max_json_depth levels). Below 64 KiB
- * the strict reader of report-json.h reads them without json-c; what it declines, and
- * every larger document, goes to the json-c tokener, with the same result either way.
- * Thread-safe: each thread reuses its own tokeners and arenas. The "failure-details"
- * arrays of a large report are parsed one element at a time (see
- * REPORT_PARSE_INCREMENTAL), so that their json-c objects never all exist at once.
- * Rejects (REPORT_ERROR_JSON / REPORT_ERROR_INVALID, one-line message) only what cannot
- * be a report: not JSON or not an object, no "policies" array, no usable date-range and
- * no @fname to take it from. @fname (nullable) fills a missing date-range and
- * policy-domain; the JSON wins when they disagree (recorded as a deviation).
- * Computes report->key. Returns (transfer full). */
-Report *report_parse(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
-                     GError **error);
+/* An empty policy (its arrays empty), for report->policies, which frees it. */
+ReportPolicy *report_policy_new(void);
 
-/* How report_parse_with() reads the JSON; the result (report or error) is the same. */
-typedef enum {
-  REPORT_PARSE_AUTO,          /* what report_parse() does: below 64 KiB the strict reader
-                                 of report-json.h, falling back to a json-c tree for what
-                                 it declines; from 64 KiB json-c, incrementally */
-  REPORT_PARSE_TREE,          /* one json-c object tree of the whole document */
-  REPORT_PARSE_INCREMENTAL,   /* a scanner finds each non-empty "failure-details" array;
-                                 its elements are parsed and converted one at a time and
-                                 the rest of the document is parsed with the array
-                                 replaced by a reference. Anything the scanner does not
-                                 follow (comments, single quotes, an invalid element)
-                                 gives the json-c error of the document, or a second
-                                 parse as a tree when the document is valid after all. */
-  REPORT_PARSE_STRICT,        /* the strict reader of report-json.h alone (tests): what
-                                 it declines fails with REPORT_ERROR_DECLINED */
-} ReportParseMode;
-
-Report *report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
-                          ReportParseMode mode, GError **error);
+/* A policy-domain as stored: lower case, invalid UTF-8 repaired. (transfer full) */
+char *report_lower_domain(const char *s);
 
 /* Dedup key: first 16 bytes of SHA-256 over organization-name, report-id, begin, end
  * (NUL separated, begin/end as decimal epoch seconds). */
 void report_compute_key(Report *report);
-/* 32 lower-case hex characters; (transfer full). */
+/* The key as 32 lower-case hex characters and a NUL, into @out: the one way a key is
+ * spelled (file names, the index, the JSON). */
+void report_key_to_hex(const guint8 key[16], char out[33]);
+/* The same, allocated. (transfer full) */
 char *report_key_hex(const guint8 key[16]);
 
-/* Parse an RFC 3339 date-time; zone-less stamps are UTC (*zoneless set TRUE).
- * Returns FALSE when unparseable. */
-gboolean report_parse_datetime(const char *s, gint64 *epoch_out, gboolean *zoneless);
-/* Format epoch seconds as "YYYY-MM-DDTHH:MM:SSZ" into @buf (at least 21 bytes). */
-void report_format_datetime(gint64 epoch, char buf[21]);
-
-/* Append the decimal digits of @v to @out (the JSON and CSV writers' integers). */
-void report_append_int(GString *out, gint64 v);
-
-/* Parse a §5.1 file name (base name only; directories ignored). Returns FALSE (and
- * leaves @out zeroed) when the name does not have that shape. */
-gboolean report_filename_parse(const char *filename, ReportFilename *out);
-void report_filename_clear(ReportFilename *f);
-
 /* The first policy-domain of the report, else ingest.report_domain, else the file
- * name's, else "unknown". (transfer none) */
-const char *report_primary_domain(const Report *report);
+ * name's (lower case), else "unknown". (transfer full) */
+char *report_primary_domain(const Report *report);
 
 /* The normalized report as JSON: RFC field names, RFC 3339 UTC "Z" datetimes, arrays
  * always arrays, absent optional fields omitted, plus an "ingest" object (source,
@@ -139,7 +99,7 @@ void report_to_json(const Report *report, gboolean pretty, GString *out);
  * between two failure details, so that the text of a large report need not be held
  * whole; @spill writes out what it wants and truncates @out. Stops at the first
  * @spill that fails and returns FALSE with its error. */
-typedef gboolean (*ReportJsonSpill)(GString *out, gpointer user_data, GError **error);
+typedef JsonWriterSpill ReportJsonSpill;
 gboolean report_to_json_spill(const Report *report, gboolean pretty, GString *out,
                               gsize spill_at, ReportJsonSpill spill, gpointer user_data,
                               GError **error);

@@ -3,6 +3,7 @@
 #include "sink.h"
 #include "sink-spill.h"
 #include "escape.h"
+#include "report-datetime.h"
 
 #include <string.h>
 
@@ -40,7 +41,7 @@ static void
 sink_csv_int(GString *out, gint64 v)
 {
   g_string_append_c(out, ',');
-  report_append_int(out, v);
+  json_append_int(out, v);
 }
 
 static void
@@ -81,8 +82,8 @@ static gboolean
 sink_csv_rows(const Report *r, gboolean raw, GString *out, SinkCsv *self, GError **error)
 {
   char begin[21], end[21];
-  report_format_datetime(r->begin, begin);
-  report_format_datetime(r->end, end);
+  report_datetime_format(r->begin, begin);
+  report_datetime_format(r->end, end);
   g_autoptr(GString) own_head = NULL, own_tail = NULL, own_scratch = NULL;
   GString *head, *tail, *scratch;
   if (self != NULL) {

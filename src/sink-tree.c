@@ -275,7 +275,8 @@ sink_tree_dir(SinkTree *self, const char *rel, GError **error)
 static char *
 sink_tree_dir_rel(const Report *r)
 {
-  g_autofree char *lower = g_ascii_strdown(report_primary_domain(r), -1);
+  g_autofree char *primary = report_primary_domain(r);
+  g_autofree char *lower = g_ascii_strdown(primary, -1);
   g_autofree char *domain = fsutil_sanitize_component(lower, SINK_TREE_DOMAIN_MAX);
   if (strcmp(domain, "quarantine") == 0 || domain[0] == '.') {
     char *d = g_strconcat("_", domain, NULL);

@@ -10,6 +10,7 @@
  * begins with a header field ("Name:") or a From_ line: it is parsed as MIME. Anything
  * else (a README, notes) is neither: counted as not a report, never quarantined. */
 #include "source.h"
+#include "report-filename.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -113,14 +114,6 @@ source_file_open(const SourceConfig *opts, char **args, GError **error)
 }
 
 static gboolean
-source_file_name_is_report(const char *name)
-{
-  g_autofree char *lower = g_ascii_strdown(name, -1);
-  return g_str_has_suffix(lower, ".json") || g_str_has_suffix(lower, ".gz") ||
-         g_str_has_suffix(lower, ".zip");
-}
-
-static gboolean
 source_file_content_is_report(GBytes *data)
 {
   gsize len;
@@ -172,7 +165,7 @@ source_file_next(gpointer self_, SourceMessage **msg, GError **error)
       m->skip_reason = g_strdup(rerr->message);
     } else {
       m->data = data;
-      m->raw_report = source_file_name_is_report(base) || source_file_content_is_report(data);
+      m->raw_report = report_filename_has_extension(base) || source_file_content_is_report(data);
       if (m->raw_report)
         m->filename = g_steal_pointer(&base);
       else

@@ -55,7 +55,8 @@ fuzz_exercise_report(const Report *r)
   g_autofree char *hex = report_key_hex(r->key);
   if (strlen(hex) != 32)
     abort();
-  fuzz_check_component(report_primary_domain(r), 255);
+  g_autofree char *primary = report_primary_domain(r);
+  fuzz_check_component(primary, 255);
   fuzz_check_component(r->organization_name, 128);
   fuzz_check_component(r->report_id, 128);
   fuzz_check_component(r->ingest.filename, 128);

@@ -4,6 +4,7 @@
  * §5.1 file-name parser with the same bytes taken as a string. */
 #include "fsutil.h"
 #include "report.h"
+#include "report-parse.h"
 #include "sink.h"
 
 #include <stdint.h>

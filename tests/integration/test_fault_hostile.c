@@ -11,6 +11,7 @@
 
 #include "mime-walk.h"
 #include "pipeline.h"
+#include "report-parse.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,6 +4,8 @@
 #include "testutil.h"
 
 #include "report.h"
+#include "report-datetime.h"
+#include "report-parse.h"
 
 #include <string.h>
 
@@ -57,6 +59,18 @@ static const char *
 dev_text(const Report *r, guint i)
 {
   return report_deviation_text(g_array_index(r->deviations, ReportDeviation, i));
+}
+
+/* report_primary_domain() of @r, freed at the end of the test. */
+static const char *
+primary(const Report *r)
+{
+  static GPtrArray *keep = NULL;
+  if (keep == NULL)
+    keep = g_ptr_array_new_with_free_func(g_free);
+  char *d = report_primary_domain(r);
+  g_ptr_array_add(keep, d);
+  return d;
 }
 
 static gboolean
@@ -697,7 +711,7 @@ test_policies_and_policy_shapes(void **state)
   assert_int_equal(empty->policies->len, 0);
   static const char *const devs2[] = { "policies is empty", NULL };
   assert_devs(empty, devs2, "no policies");
-  assert_string_equal(report_primary_domain(empty), "unknown");
+  assert_string_equal(primary(empty), "unknown");
 }
 
 static void
@@ -1021,7 +1035,7 @@ test_parse_datetime(void **state)
   for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
     gint64 e = -1;
     gboolean zl = !good[i].zoneless;
-    if (!report_parse_datetime(good[i].s, &e, &zl))
+    if (!report_datetime_parse(good[i].s, &e, &zl))
       fail_msg("rejected %s", good[i].s);
     if (e != good[i].epoch || zl != good[i].zoneless)
       fail_msg("%s: %" G_GINT64_FORMAT " zoneless=%d", good[i].s, e, zl);
@@ -1039,12 +1053,12 @@ test_parse_datetime(void **state)
   };
   for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
     gint64 e = 42;
-    if (report_parse_datetime(bad[i], &e, NULL))
+    if (report_datetime_parse(bad[i], &e, NULL))
       fail_msg("accepted %s", bad[i]);
     assert_int_equal(e, 42);
   }
-  assert_false(report_parse_datetime(NULL, NULL, NULL));
-  assert_true(report_parse_datetime("2024-01-01T00:00:00Z", NULL, NULL));
+  assert_false(report_datetime_parse(NULL, NULL, NULL));
+  assert_true(report_datetime_parse("2024-01-01T00:00:00Z", NULL, NULL));
 }
 
 static void
@@ -1066,14 +1080,14 @@ test_format_datetime(void **state)
   };
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
     memset(buf, 'x', sizeof buf);
-    report_format_datetime(cases[i].epoch, buf);
+    report_datetime_format(cases[i].epoch, buf);
     assert_string_equal(buf, cases[i].s);
   }
   /* every day boundary of four centuries of leap rules parses back */
   for (gint64 e = 0; e < G_GINT64_CONSTANT(253402300799); e += 86399 * 97 + 13) {
     gint64 back = -1;
-    report_format_datetime(e, buf);
-    assert_true(report_parse_datetime(buf, &back, NULL));
+    report_datetime_format(e, buf);
+    assert_true(report_datetime_parse(buf, &back, NULL));
     assert_int_equal(back, e);
   }
 }
@@ -1224,16 +1238,16 @@ static void
 test_primary_domain(void **state)
 {
   g_autoptr(Report) r = parse_fixture("corpus/stalwart-mail-auth/rpt03.json", NULL);
-  assert_string_equal(report_primary_domain(r), "unknown");
+  assert_string_equal(primary(r), "unknown");
   r->ingest.filename = g_strdup("google.com!Example.ORG!1555200000!1555286399.json");
-  assert_string_equal(report_primary_domain(r), "example.org");
+  assert_string_equal(primary(r), "example.org");
   r->ingest.report_domain = g_strdup("header.example");
-  assert_string_equal(report_primary_domain(r), "header.example");
+  assert_string_equal(primary(r), "header.example");
   policy(r, 1)->policy_domain = g_strdup("second.example");
-  assert_string_equal(report_primary_domain(r), "second.example");
+  assert_string_equal(primary(r), "second.example");
 
   g_autoptr(Report) m = parse_fixture("corpus/mox/tlsrptdb_report_test.reportMixedJSON.json", NULL);
-  assert_string_equal(report_primary_domain(m), "mail.mox.example");
+  assert_string_equal(primary(m), "mail.mox.example");
 }
 
 /* ---- the strict reader ------------------------------------------------------------ */

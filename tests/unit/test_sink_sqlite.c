@@ -3,6 +3,7 @@
  * idempotent inserts, and clear errors for foreign or damaged files. */
 #include "testutil.h"
 #include "db.h"
+#include "report-parse.h"
 #include "sink.h"
 #include "store.h"
 
