@@ -32,16 +32,37 @@ decode_format_extension(DecodeFormat format)
   return "json";
 }
 
-/* TRUE when @data, after an optional UTF-8 BOM and white space, starts with '{'. */
+gboolean
+decode_sniff(const guint8 *data, gsize len, DecodeFormat *format)
+{
+  DecodeFormat f;
+  if (data == NULL)
+    return FALSE;
+  if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
+    f = DECODE_FORMAT_GZIP;
+  } else if (len >= 4 && data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4) {
+    f = DECODE_FORMAT_ZIP;
+  } else {
+    gsize i = 0;
+    if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf)
+      i = 3;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+      i++;
+    if (i == len || data[i] != '{')
+      return FALSE;
+    f = DECODE_FORMAT_JSON;
+  }
+  if (format != NULL)
+    *format = f;
+  return TRUE;
+}
+
+/* TRUE when @data is a JSON object by its first bytes. */
 static gboolean
 decode_looks_like_json(const guint8 *data, gsize len)
 {
-  gsize i = 0;
-  if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf)
-    i = 3;
-  while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
-    i++;
-  return i < len && data[i] == '{';
+  DecodeFormat f;
+  return decode_sniff(data, len, &f) && f == DECODE_FORMAT_JSON;
 }
 
 static void
@@ -534,10 +555,10 @@ decode_payload(GBytes *payload, gsize max_size, DecodeFormat *format_out, GError
     len = 0;
 
   g_autoptr(GBytes) out = NULL;
-  DecodeFormat format;
+  DecodeFormat format = DECODE_FORMAT_JSON;
   const char *what;
-  if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
-    format = DECODE_FORMAT_GZIP;
+  gboolean known = decode_sniff(data, len, &format);
+  if (known && format == DECODE_FORMAT_GZIP) {
     what = "gzip";
     g_autoptr(DecodeGzip) z = decode_gzip_new(max_size);
     /* The last member's ISIZE (length mod 2^32) is a good guess of the output size:
@@ -553,14 +574,13 @@ decode_payload(GBytes *payload, gsize max_size, DecodeFormat *format_out, GError
     out = decode_gzip_finish(z, error);
     if (out == NULL)
       return NULL;
-  } else if (len >= 4 && data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4) {
-    format = DECODE_FORMAT_ZIP;
+  } else if (known && format == DECODE_FORMAT_ZIP) {
     what = "zip";
     out = decode_zip(data, len, max_size, error);
     if (out == NULL)
       return NULL;
   } else {
-    if (!decode_looks_like_json(data, len)) {
+    if (!known) {
       g_set_error(error, DECODE_ERROR, DECODE_ERROR_NOT_JSON,
                   "content is neither gzip, zip nor JSON");
       return NULL;

@@ -13,6 +13,11 @@ typedef enum {
 /* "json", "json.gz" or "zip": the extension under which the original bytes are kept. */
 const char *decode_format_extension(DecodeFormat format);
 
+/* What the first bytes of @data say the payload is: gzip (1f 8b), zip (PK\3\4), or a
+ * JSON object ('{' after an optional UTF-8 BOM and JSON white space). FALSE when none
+ * (*format untouched). The one sniffer: the MIME walk and the file source ask it too. */
+gboolean decode_sniff(const guint8 *data, gsize len, DecodeFormat *format);
+
 /* Detect the payload by magic bytes (1f 8b gzip, PK\3\4 zip, else JSON after optional
  * UTF-8 BOM and white space starting with '{'), then inflate with zlib directly:
  * CRC and ISIZE checked, trailing bytes after the (last) gzip member tolerated when they

@@ -26,14 +26,14 @@ int fsutil_open_dir_beneath(int base_fd, const char *relpath, GError **error);
 int fsutil_mkdir_open(int dir_fd, const char *name, const char *what, gboolean *created,
                       GError **error);
 
-/* Write @len bytes to a new temporary file in @dir_fd (O_CREAT|O_EXCL|O_NOFOLLOW,
- * name ".tmp-<final>-<pid>-<random>"). When @do_fsync, fsync it. Returns the temporary
- * name (transfer full) or NULL + G_IO_ERROR (the partial file is removed). */
 /* Write all of @data to @fd, retrying on EINTR and short writes; @what names the file
  * in the error. */
 gboolean fsutil_write_all(int fd, const void *data, gsize len, const char *what,
                           GError **error);
 
+/* Write @len bytes to a new temporary file in @dir_fd (O_CREAT|O_EXCL|O_NOFOLLOW,
+ * name ".tmp-<final>-<pid>-<random>"). When @do_fsync, fsync it. Returns the temporary
+ * name (transfer full) or NULL + G_IO_ERROR (the partial file is removed). */
 char *fsutil_write_tmp(int dir_fd, const char *final_name, const void *data, gsize len,
                        gboolean do_fsync, GError **error);
 

@@ -21,6 +21,7 @@
  * submitter come from the top message, else from the first forwarded message that has
  * them. */
 #include "mime-walk.h"
+#include "decode.h"
 #include "report-filename.h"
 
 #include <string.h>
@@ -86,20 +87,6 @@ static const char *const mime_walk_generic_types[] = {
   "application/octet-stream", "application/x-zip-compressed",
 };
 
-static gboolean
-mime_walk_sniff(const guint8 *d, gsize len)
-{
-  if (len >= 2 && d[0] == 0x1f && d[1] == 0x8b)
-    return TRUE;
-  if (len >= 4 && d[0] == 'P' && d[1] == 'K' && d[2] == 3 && d[3] == 4)
-    return TRUE;
-  gsize i = 0;
-  if (len >= 3 && d[0] == 0xef && d[1] == 0xbb && d[2] == 0xbf)
-    i = 3;
-  while (i < len && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n'))
-    i++;
-  return i < len && d[i] == '{';
-}
 
 static void
 mime_walk_problem(MimeWalk *w, gboolean strong, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -180,7 +167,7 @@ mime_walk_add_candidate(MimeWalk *w, GBytes *content, char *mime, const char *fn
   if (why == NULL) {
     gsize len = 0;
     const guint8 *d = g_bytes_get_data(content, &len);
-    if (!mime_walk_sniff(d, len)) {
+    if (!decode_sniff(d, len, NULL)) {
       g_bytes_unref(content);
       g_free(mime);
       return;
@@ -782,7 +769,7 @@ mime_fast_leaf(MimeWalk *w, const MimeFastHeaders *h, const MimeFastType *ct,
                                enc == GMIME_CONTENT_ENCODING_7BIT ||
                                enc == GMIME_CONTENT_ENCODING_8BIT ||
                                enc == GMIME_CONTENT_ENCODING_BINARY) &&
-               !mime_walk_sniff((const guint8 *) start, (gsize) (end - start))) {
+               !decode_sniff((const guint8 *) start, (gsize) (end - start), NULL)) {
       /* Not transfer-encoded and its content does not look like a report: GMime's
        * content is a prefix of these bytes, which would not either. */
     } else {

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "mime-walk.h"
 #include "report-parse.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,7 @@
 /* quarantine.c - messages that hold no valid report, kept whole (see quarantine.h). */
 #include "quarantine.h"
 #include "fsutil.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,15 +68,17 @@ quarantine_set_errno(GError **error, int errsv, const char *what, const char *pa
               g_strerror(errsv));
 }
 
-/* @s on one line: CR, LF and other control bytes become spaces. (transfer full) */
+/* @s on one line of the .reason file: line breaks and tabs folded into spaces (as a
+ * header is unfolded), every other unsafe byte shown as "\xNN" by the one escaper
+ * (escape.h). (transfer full) */
 static char *
 quarantine_one_line(const char *s)
 {
-  char *out = g_strdup(s != NULL ? s : "");
-  for (char *p = out; *p; p++)
-    if ((guchar) *p < 0x20 || *p == 0x7f)
+  g_autofree char *folded = g_strdup(s != NULL ? s : "");
+  for (char *p = folded; *p != '\0'; p++)
+    if (*p == '\r' || *p == '\n' || *p == '\t')
       *p = ' ';
-  return out;
+  return tr_escape_terminal(folded);
 }
 
 /* The quarantine directory, created when missing, never through a symlink below the

@@ -5,6 +5,7 @@
 #include "report-datetime.h"
 #include "report-parse.h"
 #include "fsutil.h"
+#include "keyset.h"
 #include "log.h"
 #include "report-deviation.h"
 #include "sink.h"
@@ -25,20 +26,6 @@ reindex_json_string(TrJson *obj, const char *key)
     return NULL;
   const char *s = json_object_get_string(v);
   return s != NULL && s[0] != '\0' ? g_strdup(s) : NULL;
-}
-
-static gboolean
-reindex_hex_key(const char *hex, guint8 key[16])
-{
-  if (hex == NULL || strlen(hex) != 32)
-    return FALSE;
-  for (guint i = 0; i < 16; i++) {
-    int hi = g_ascii_xdigit_value(hex[2 * i]), lo = g_ascii_xdigit_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return FALSE;
-    key[i] = (guint8) (hi << 4 | lo);
-  }
-  return TRUE;
 }
 
 Report *
@@ -74,7 +61,8 @@ reindex_read_report(const char *path, GError **error)
     if (received != NULL)
       report_datetime_parse(received, &ing->received, &zoneless);
     g_autofree char *key = reindex_json_string(in, "key");
-    reindex_hex_key(key, r->key);
+    if (key != NULL)
+      keyset_key_from_hex(key, strlen(key), r->key);
     TrJson *devs = NULL;
     if (json_object_object_get_ex(in, "deviations", &devs) &&
         json_object_is_type(devs, json_type_array)) {

@@ -2,6 +2,7 @@
  * domain, and the normalized JSON form (RFC field names, RFC 3339 UTC datetimes, arrays
  * always arrays, plus the "ingest" block). Parsing is report-parse.c. */
 #include "report.h"
+#include "keyset.h"
 #include "report-datetime.h"
 #include "report-filename.h"
 #include "report-parse.h"
@@ -92,22 +93,11 @@ report_compute_key(Report *report)
   memcpy(report->key, digest, sizeof report->key);
 }
 
-void
-report_key_to_hex(const guint8 key[16], char out[33])
-{
-  static const char hex[] = "0123456789abcdef";
-  for (guint i = 0; i < 16; i++) {
-    out[2 * i] = hex[key[i] >> 4];
-    out[2 * i + 1] = hex[key[i] & 0xf];
-  }
-  out[32] = '\0';
-}
-
 char *
 report_key_hex(const guint8 key[16])
 {
-  char *s = g_malloc(33);
-  report_key_to_hex(key, s);
+  char *s = g_malloc(2 * KEYSET_KEY_LEN + 1);
+  keyset_key_hex(key, s);
   return s;
 }
 
@@ -205,7 +195,7 @@ report_write(const Report *report, JsonWriter *w)
   json_writer_key(w, "ingest");
   json_writer_begin_object(w);
   char hex[33];
-  report_key_to_hex(report->key, hex);
+  keyset_key_hex(report->key, hex);
   json_writer_member_string(w, "key", hex);
   json_writer_member_string(w, "source", in->source);
   json_writer_member_string(w, "submitter", in->submitter);

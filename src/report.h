@@ -78,10 +78,7 @@ char *report_lower_domain(const char *s);
 /* Dedup key: first 16 bytes of SHA-256 over organization-name, report-id, begin, end
  * (NUL separated, begin/end as decimal epoch seconds). */
 void report_compute_key(Report *report);
-/* The key as 32 lower-case hex characters and a NUL, into @out: the one way a key is
- * spelled (file names, the index, the JSON). */
-void report_key_to_hex(const guint8 key[16], char out[33]);
-/* The same, allocated. (transfer full) */
+/* 32 lower-case hex characters (keyset_key_hex()); (transfer full). */
 char *report_key_hex(const guint8 key[16]);
 
 /* The first policy-domain of the report, else ingest.report_domain, else the file

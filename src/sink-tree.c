@@ -13,6 +13,7 @@
  * Layout: docs/store.md. */
 #include "sink.h"
 #include "fsutil.h"
+#include "keyset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -298,11 +299,9 @@ sink_tree_base_name(const Report *r)
 {
   g_autofree char *org = fsutil_sanitize_component(r->organization_name, SINK_TREE_PART_MAX);
   g_autofree char *id = fsutil_sanitize_component(r->report_id, SINK_TREE_PART_MAX);
-  GString *s = g_string_new(NULL);
-  g_string_append_printf(s, "%s!%s!", org, id);
-  for (guint i = 0; i < G_N_ELEMENTS(r->key); i++)
-    g_string_append_printf(s, "%02x", r->key[i]);
-  return g_string_free(s, FALSE);
+  char hex[2 * KEYSET_KEY_LEN + 1];
+  keyset_key_hex(r->key, hex);
+  return g_strconcat(org, "!", id, "!", hex, NULL);
 }
 
 /* The name of the original attachment beside "<base>.json". A plain JSON attachment

@@ -10,6 +10,7 @@
  * begins with a header field ("Name:") or a From_ line: it is parsed as MIME. Anything
  * else (a README, notes) is neither: counted as not a report, never quarantined. */
 #include "source.h"
+#include "decode.h"
 #include "report-filename.h"
 
 #include <dirent.h>
@@ -114,23 +115,6 @@ source_file_open(const SourceConfig *opts, char **args, GError **error)
 }
 
 static gboolean
-source_file_content_is_report(GBytes *data)
-{
-  gsize len;
-  const guint8 *p = g_bytes_get_data(data, &len);
-  if (len >= 2 && p[0] == 0x1f && p[1] == 0x8b)
-    return TRUE;
-  if (len >= 4 && memcmp(p, "PK\003\004", 4) == 0)
-    return TRUE;
-  gsize i = 0;
-  if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
-    i = 3;
-  while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
-    i++;
-  return i < len && p[i] == '{';
-}
-
-static gboolean
 source_file_name_is_message(const char *name)
 {
   g_autofree char *lower = g_ascii_strdown(name, -1);
@@ -165,7 +149,8 @@ source_file_next(gpointer self_, SourceMessage **msg, GError **error)
       m->skip_reason = g_strdup(rerr->message);
     } else {
       m->data = data;
-      m->raw_report = report_filename_has_extension(base) || source_file_content_is_report(data);
+      m->raw_report = report_filename_has_extension(base) ||
+                      decode_sniff(g_bytes_get_data(data, NULL), g_bytes_get_size(data), NULL);
       if (m->raw_report)
         m->filename = g_steal_pointer(&base);
       else

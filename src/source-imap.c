@@ -31,6 +31,7 @@
  *   .imap-H.lock    flock()ed for the life of the source: one poller per mailbox */
 #include "source.h"
 #include "store.h"
+#include "fsutil.h"
 
 #include "curl-dl.h"
 
@@ -407,51 +408,17 @@ source_imap_load_state(SourceImap *self)
     self->state_last_uid = 0;
 }
 
-/* tmp file + fsync + rename + fsync of the directory. */
+/* Durably replaced (fsutil_write_atomic(): tmp file, fsync, rename, fsync of the
+ * directory). */
 static gboolean
 source_imap_save_state(SourceImap *self, guint32 uidvalidity, guint32 last_uid,
                        GError **error)
 {
   g_autofree char *text = g_strdup_printf("uidvalidity %u\nlast_uid %u\n", uidvalidity,
                                           last_uid);
-  g_autofree char *tmp = g_strdup_printf(".tmp-%s-%d-%08x", self->state_name, (int) getpid(),
-                                         g_random_int());
-  int fd = openat(self->store_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
-  if (fd < 0) {
-    source_imap_set_errno(error, errno, "create", tmp);
-    return FALSE;
-  }
-  gsize len = strlen(text), done = 0;
-  while (done < len) {
-    ssize_t n = write(fd, text + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int errsv = errno;
-      close(fd);
-      unlinkat(self->store_fd, tmp, 0);
-      source_imap_set_errno(error, errsv, "write", tmp);
-      return FALSE;
-    }
-    done += (gsize) n;
-  }
-  if (fsync(fd) != 0) {
-    int errsv = errno;
-    close(fd);
-    unlinkat(self->store_fd, tmp, 0);
-    source_imap_set_errno(error, errsv, "fsync", tmp);
-    return FALSE;
-  }
-  close(fd);
-  if (renameat(self->store_fd, tmp, self->store_fd, self->state_name) != 0) {
-    int errsv = errno;
-    unlinkat(self->store_fd, tmp, 0);
-    source_imap_set_errno(error, errsv, "rename", self->state_name);
-    return FALSE;
-  }
-  if (fsync(self->store_fd) != 0) {
-    source_imap_set_errno(error, errno, "fsync", self->store_dir);
+  g_autoptr(GError) local = NULL;
+  if (!fsutil_write_atomic(self->store_fd, self->state_name, text, strlen(text), &local)) {
+    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_IO, "imap state: %s", local->message);
     return FALSE;
   }
   self->have_state = TRUE;

@@ -38,6 +38,8 @@
  * rewrites it without the keys of messages that are gone. */
 #include "source.h"
 #include "store.h"
+#include "keyset.h"
+#include "fsutil.h"
 
 
 #include <dirent.h>
@@ -54,80 +56,73 @@
 #define SOURCE_MAILDIR_KIND_ACKED 1 /* stored, duplicate or quarantined: acknowledged */
 #define SOURCE_MAILDIR_KIND_LEFT 2  /* not a report: left where it was */
 
-/* An open-addressing set of records, found by their hash bytes (an all-zero record
- * marks an empty slot: a real one always has a kind). */
-typedef struct {
-  guint8 *keys;           /* cap * SOURCE_MAILDIR_KEY */
-  guint8 *hit;            /* cap: 1 = loaded from the file, 2 = loaded and met again,
-                             3 = added by this run */
-  gsize cap;              /* a power of two, or 0 */
-  gsize len;
-} SourceMaildirSet;
+/* The records in memory: a KeySet (keyset.h) keyed by the hash bytes (and a zero
+ * byte), whose value holds the kind (low bits) and what this run did with it. */
+enum {
+  SOURCE_MAILDIR_KIND = 0x0f,          /* the record's kind; larger ones read as 0x0f */
+  SOURCE_MAILDIR_LOADED = 1 << 4,      /* loaded from the file, not met yet */
+  SOURCE_MAILDIR_MET = 2 << 4,         /* loaded and met again */
+  SOURCE_MAILDIR_ADDED = 3 << 4,       /* added by this run */
+  SOURCE_MAILDIR_STATE = 3 << 4,
+};
 
 static gboolean
-source_maildir_key_empty(const guint8 *k)
+source_maildir_hash_empty(const guint8 *k)
 {
-  for (guint i = 0; i < SOURCE_MAILDIR_KEY; i++)
+  for (guint i = 0; i < SOURCE_MAILDIR_HASH; i++)
     if (k[i] != 0)
       return FALSE;
   return TRUE;
 }
 
-/* The slot of @key, or of the empty slot where it would go. cap must be > 0. */
-static gsize
-source_maildir_set_slot(const SourceMaildirSet *set, const guint8 *key)
+/* The set's key of a record (or of an entry's key). */
+static void
+source_maildir_set_key(const guint8 *record, guint8 key[KEYSET_KEY_LEN])
 {
-  guint64 h;
-  memcpy(&h, key, sizeof h);
-  gsize i = (gsize) h & (set->cap - 1);
-  while (!source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY) &&
-         memcmp(set->keys + i * SOURCE_MAILDIR_KEY, key, SOURCE_MAILDIR_HASH) != 0)
-    i = (i + 1) & (set->cap - 1);
-  return i;
+  memcpy(key, record, SOURCE_MAILDIR_HASH);
+  key[SOURCE_MAILDIR_HASH] = 0;
 }
 
-/* Add @key (or update its kind). */
-static void
-source_maildir_set_add(SourceMaildirSet *set, const guint8 *key, guint8 mark)
+/* The value of the record with the hash bytes of @record, or NULL. */
+static guint8 *
+source_maildir_set_find(KeySet *set, const guint8 *record)
 {
-  if (key[SOURCE_MAILDIR_HASH] == 0)
+  guint8 key[KEYSET_KEY_LEN];
+  source_maildir_set_key(record, key);
+  return keyset_value(set, key);
+}
+
+/* Add @record (or update its kind), in @state (LOADED or ADDED; a record added by
+ * this run stays ADDED). */
+static void
+source_maildir_set_add(KeySet *set, const guint8 *record, guint8 state)
+{
+  guint8 kind = record[SOURCE_MAILDIR_HASH];
+  if (kind == 0)
     return;
-  if ((set->len + 1) * 4 >= set->cap * 3) {
-    SourceMaildirSet bigger = { NULL, NULL, set->cap ? set->cap * 2 : 1024, 0 };
-    bigger.keys = g_malloc0(bigger.cap * SOURCE_MAILDIR_KEY);
-    bigger.hit = g_malloc0(bigger.cap);
-    for (gsize i = 0; i < set->cap; i++)
-      if (!source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY))
-        source_maildir_set_add(&bigger, set->keys + i * SOURCE_MAILDIR_KEY, set->hit[i]);
-    g_free(set->keys);
-    g_free(set->hit);
-    *set = bigger;
+  kind = MIN(kind, (guint8) SOURCE_MAILDIR_KIND);
+  guint8 *v = source_maildir_set_find(set, record);
+  if (v == NULL) {
+    guint8 key[KEYSET_KEY_LEN];
+    source_maildir_set_key(record, key);
+    keyset_add(set, key, kind | state);
+  } else {
+    *v = kind | (state == SOURCE_MAILDIR_ADDED ? state : (*v & SOURCE_MAILDIR_STATE));
   }
-  gsize i = source_maildir_set_slot(set, key);
-  if (source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY)) {
-    set->hit[i] = mark;
-    set->len++;
-  } else if (mark == 3) {
-    set->hit[i] = 3;
-  }
-  memcpy(set->keys + i * SOURCE_MAILDIR_KEY, key, SOURCE_MAILDIR_KEY);
 }
 
 /* The kind recorded for the hash of @key, 0 when unknown; a loaded record is marked as
- * met again. */
+ * met again (*earlier: met for the first time). */
 static guint8
-source_maildir_set_check(SourceMaildirSet *set, const guint8 *key, gboolean *earlier)
+source_maildir_set_check(KeySet *set, const guint8 *key, gboolean *earlier)
 {
-  *earlier = FALSE;
-  if (set->cap == 0)
+  guint8 *v = source_maildir_set_find(set, key);
+  *earlier = v != NULL && (*v & SOURCE_MAILDIR_STATE) == SOURCE_MAILDIR_LOADED;
+  if (v == NULL)
     return 0;
-  gsize i = source_maildir_set_slot(set, key);
-  if (source_maildir_key_empty(set->keys + i * SOURCE_MAILDIR_KEY))
-    return 0;
-  *earlier = set->hit[i] == 1; /* loaded, and met for the first time */
-  if (set->hit[i] == 1)
-    set->hit[i] = 2;
-  return set->keys[i * SOURCE_MAILDIR_KEY + SOURCE_MAILDIR_HASH];
+  if (*earlier)
+    *v = (guint8) ((*v & SOURCE_MAILDIR_KIND) | SOURCE_MAILDIR_MET);
+  return *v & SOURCE_MAILDIR_KIND;
 }
 
 /* One Maildir given on the command line; shared by the handles of its messages. */
@@ -140,7 +135,7 @@ typedef struct {
   gboolean sync_new, sync_cur, sync_move;  /* renamed in since the last fsync */
   /* the cache of ingested messages */
   char *seen_name;        /* ".maildir-H.seen", NULL when the real path is unknown */
-  SourceMaildirSet seen;
+  KeySet seen;             /* records, see source_maildir_set_add() */
   guint loaded;           /* keys loaded from the file */
   GString *seen_out;      /* keys to append */
   gboolean seen_broken;   /* the file could not be written: stop trying */
@@ -184,8 +179,7 @@ source_maildir_box_clear(gpointer data)
   if (box->move_fd >= 0)
     close(box->move_fd);
   g_free(box->seen_name);
-  g_free(box->seen.keys);
-  g_free(box->seen.hit);
+  keyset_clear(&box->seen);
   if (box->seen_out != NULL)
     g_string_free(box->seen_out, TRUE);
 }
@@ -272,12 +266,12 @@ source_maildir_seen_load(SourceMaildirBox *box, const char *store_dir)
     have += (gsize) n;
     gsize whole = have - have % SOURCE_MAILDIR_KEY;
     for (gsize off = 0; off < whole; off += SOURCE_MAILDIR_KEY)
-      source_maildir_set_add(&box->seen, buf + off, 1);
+      source_maildir_set_add(&box->seen, buf + off, SOURCE_MAILDIR_LOADED);
     memmove(buf, buf + whole, have - whole);
     have -= whole;
   }
   close(fd);
-  box->loaded = (guint) box->seen.len;
+  box->loaded = (guint) keyset_size(&box->seen);
 }
 
 /* Append the keys gathered since the last call (best effort: a cache). */
@@ -289,28 +283,26 @@ source_maildir_seen_flush(SourceMaildirBox *box, const char *store_dir)
     return;
   g_autofree char *path = g_build_filename(store_dir, box->seen_name, NULL);
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  gsize done = 0;
-  while (fd >= 0 && done < box->seen_out->len) {
-    ssize_t n = write(fd, box->seen_out->str + done, box->seen_out->len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    done += (gsize) n;
-  }
-  if (fd < 0 || done < box->seen_out->len) {
+  struct stat before;
+  g_autoptr(GError) local = NULL;
+  if (fd >= 0 && fstat(fd, &before) != 0)
+    fsutil_set_error_errno(&local, errno, "stat", path);
+  else if (fd < 0)
+    fsutil_set_error_errno(&local, errno, "open", path);
+  if (local == NULL)
+    fsutil_write_all(fd, box->seen_out->str, box->seen_out->len, path, &local);
+  if (local != NULL) {
     source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path,
                  "cannot write %s (%s): its messages will be read again next time", path,
-                 g_strerror(errno));
+                 local->message);
     box->seen_broken = TRUE;
     /* A partial record would shift every later key: cut the file back. */
-    if (fd >= 0 && done % SOURCE_MAILDIR_KEY != 0) {
-      struct stat st;
-      if (fstat(fd, &st) == 0 &&
-          ftruncate(fd, st.st_size - (off_t) (done % SOURCE_MAILDIR_KEY)) != 0)
-        source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path, "truncate %s: %s", path,
-                     g_strerror(errno));
-    }
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > before.st_size &&
+        (st.st_size - before.st_size) % SOURCE_MAILDIR_KEY != 0 &&
+        ftruncate(fd, st.st_size - (st.st_size - before.st_size) % SOURCE_MAILDIR_KEY) != 0)
+      source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path, "truncate %s: %s", path,
+                   g_strerror(errno));
   }
   if (fd >= 0)
     close(fd);
@@ -326,53 +318,50 @@ source_maildir_seen_compact(SourceMaildirBox *box, const char *store_dir)
   if (!box->listed_all || box->seen_name == NULL || box->seen_broken || box->loaded < 1024)
     return;
   gsize gone = 0;
-  for (gsize i = 0; i < box->seen.cap; i++)
-    if (box->seen.hit[i] == 1)
+  const guint8 *key;
+  guint8 *value;
+  for (gsize it = 0; keyset_next(&box->seen, &it, &key, &value);)
+    if ((*value & SOURCE_MAILDIR_STATE) == SOURCE_MAILDIR_LOADED)
       gone++;
   if (gone * 2 < box->loaded)
     return;
   g_autofree char *path = g_build_filename(store_dir, box->seen_name, NULL);
-  /* Named as fsutil names temporary files, so a sweep knows when its writer is gone. */
-  g_autofree char *tmp = g_strdup_printf("%s/.tmp-%s-%d-%08x", store_dir, box->seen_name,
-                                         (int) getpid(), g_random_int());
   int in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  gboolean ok = in >= 0 && out >= 0;
+  int dir = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_autoptr(GError) local = NULL;
+  if (in < 0 || dir < 0)
+    fsutil_set_error_errno(&local, errno, "open", in < 0 ? path : store_dir);
+  g_autoptr(GByteArray) kept = g_byte_array_new();
   guint8 buf[SOURCE_MAILDIR_KEY * 1024];
   gsize have = 0;
-  while (ok) {
+  while (local == NULL) {
     ssize_t n = read(in, buf + have, sizeof buf - have);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      ok = FALSE;
+      fsutil_set_error_errno(&local, errno, "read", path);
     if (n <= 0)
       break;
     have += (gsize) n;
-    gsize whole = have - have % SOURCE_MAILDIR_KEY, kept = 0;
+    gsize whole = have - have % SOURCE_MAILDIR_KEY;
     for (gsize off = 0; off < whole; off += SOURCE_MAILDIR_KEY) {
-      gsize i = source_maildir_set_slot(&box->seen, buf + off);
-      if (!source_maildir_key_empty(box->seen.keys + i * SOURCE_MAILDIR_KEY) &&
-          box->seen.hit[i] == 1)
-        continue;
-      memmove(buf + kept, buf + off, SOURCE_MAILDIR_KEY);
-      kept += SOURCE_MAILDIR_KEY;
+      const guint8 *v = source_maildir_set_find(&box->seen, buf + off);
+      if (v == NULL || (*v & SOURCE_MAILDIR_STATE) != SOURCE_MAILDIR_LOADED)
+        g_byte_array_append(kept, buf + off, SOURCE_MAILDIR_KEY);
     }
-    if (kept > 0 && write(out, buf, kept) != (ssize_t) kept)
-      ok = FALSE;
     memmove(buf, buf + whole, have - whole);
     have -= whole;
   }
   if (in >= 0)
     close(in);
-  if (out >= 0 && close(out) != 0)
-    ok = FALSE;
-  if (ok && rename(tmp, path) == 0)
-    return;
-  source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path, "could not rewrite %s: %s",
-               path, g_strerror(errno));
-  if (out >= 0)
-    unlink(tmp);
+  /* Replaced by fsutil (temp file, rename), not synced: a cache. */
+  if (local == NULL)
+    fsutil_write_replace(dir, box->seen_name, kept->data, kept->len, NULL, &local);
+  if (dir >= 0)
+    close(dir);
+  if (local != NULL)
+    source_event(&box->events, SOURCE_EVENT_VERBOSE, box->path, "could not rewrite %s: %s",
+                 path, local->message);
 }
 
 /* @path itself cannot be opened as a directory. */
@@ -426,6 +415,7 @@ source_maildir_box_open(const char *path, const char *store_dir, GError **error)
   for (gsize n = strlen(box->path); n > 1 && box->path[n - 1] == '/'; n--)
     box->path[n - 1] = '\0';
   box->fd = box->new_fd = box->cur_fd = box->move_fd = -1;
+  keyset_init(&box->seen, TRUE);
 
   box->fd = source_maildir_open_dir(AT_FDCWD, path);
   if (box->fd < 0) {
@@ -848,13 +838,13 @@ static void
 source_maildir_remember(SourceMaildirBox *box, const guint8 *hash, guint8 kind,
                         gboolean renamed_in)
 {
-  if (source_maildir_key_empty(hash))
+  if (source_maildir_hash_empty(hash))
     return;
   guint8 key[SOURCE_MAILDIR_KEY];
   memcpy(key, hash, SOURCE_MAILDIR_HASH);
   key[SOURCE_MAILDIR_HASH] = kind;
   if (renamed_in)
-    source_maildir_set_add(&box->seen, key, 3);
+    source_maildir_set_add(&box->seen, key, SOURCE_MAILDIR_ADDED);
   if (box->seen_name != NULL && !box->seen_broken)
     g_string_append_len(box->seen_out, (const char *) key, SOURCE_MAILDIR_KEY);
 }

@@ -11,6 +11,7 @@
 #include "store.h"
 #include "fsutil.h"
 #include "quarantine.h"
+#include "keyset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,104 +22,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define STORE_KEY_LEN 16
+#define STORE_KEY_LEN KEYSET_KEY_LEN
 #define STORE_HEX_LINE (STORE_KEY_LEN * 2 + 1)
 #define STORE_TMP_MAX_AGE 3600   /* a .tmp-* file of a live pid is kept this long */
 #define STORE_SWEEP_DEPTH 8       /* <domain>/<YYYY>/<MM>/<DD> is 4 */
 #define STORE_JOURNAL_MAGIC "tlsrpt-journal 1"
-
-/* ---- a compact set of 16-byte keys: open addressing, linear probing ------- */
-
-typedef struct {
-  guint8 *slots;            /* capacity * 16 bytes; an all-zero slot is empty */
-  gsize capacity;           /* power of two, or 0 */
-  gsize count;              /* keys in slots */
-  gboolean has_zero;        /* the all-zero key, which cannot live in a slot */
-} StoreKeySet;
-
-static const guint8 store_zero_key[STORE_KEY_LEN];
-
-static gsize
-store_keyset_hash(const guint8 *key)
-{
-  guint64 h;
-  memcpy(&h, key, sizeof h);
-  h ^= h >> 33;
-  h *= G_GUINT64_CONSTANT(0xff51afd7ed558ccd);
-  h ^= h >> 33;
-  return (gsize) h;
-}
-
-static void
-store_keyset_clear(StoreKeySet *set)
-{
-  g_free(set->slots);
-  memset(set, 0, sizeof *set);
-}
-
-static gboolean
-store_keyset_contains(const StoreKeySet *set, const guint8 *key)
-{
-  if (memcmp(key, store_zero_key, STORE_KEY_LEN) == 0)
-    return set->has_zero;
-  if (set->capacity == 0)
-    return FALSE;
-  gsize mask = set->capacity - 1;
-  for (gsize i = store_keyset_hash(key) & mask;; i = (i + 1) & mask) {
-    const guint8 *slot = set->slots + i * STORE_KEY_LEN;
-    if (memcmp(slot, store_zero_key, STORE_KEY_LEN) == 0)
-      return FALSE;
-    if (memcmp(slot, key, STORE_KEY_LEN) == 0)
-      return TRUE;
-  }
-}
-
-/* Insert into a table known to have room; no growth. */
-static gboolean
-store_keyset_put(StoreKeySet *set, const guint8 *key)
-{
-  gsize mask = set->capacity - 1;
-  for (gsize i = store_keyset_hash(key) & mask;; i = (i + 1) & mask) {
-    guint8 *slot = set->slots + i * STORE_KEY_LEN;
-    if (memcmp(slot, store_zero_key, STORE_KEY_LEN) == 0) {
-      memcpy(slot, key, STORE_KEY_LEN);
-      set->count++;
-      return TRUE;
-    }
-    if (memcmp(slot, key, STORE_KEY_LEN) == 0)
-      return FALSE;
-  }
-}
-
-static void
-store_keyset_add(StoreKeySet *set, const guint8 *key)
-{
-  if (memcmp(key, store_zero_key, STORE_KEY_LEN) == 0) {
-    set->has_zero = TRUE;
-    return;
-  }
-  /* Load factor at most 4/5: 200,000 keys fit in 2^18 slots (4 MiB). */
-  if ((set->count + 1) * 5 > set->capacity * 4) {
-    StoreKeySet bigger = { 0 };
-    bigger.capacity = set->capacity ? set->capacity * 2 : 1024;
-    bigger.slots = g_malloc0(bigger.capacity * STORE_KEY_LEN);
-    bigger.has_zero = set->has_zero;
-    for (gsize i = 0; i < set->capacity; i++) {
-      const guint8 *slot = set->slots + i * STORE_KEY_LEN;
-      if (memcmp(slot, store_zero_key, STORE_KEY_LEN) != 0)
-        store_keyset_put(&bigger, slot);
-    }
-    g_free(set->slots);
-    *set = bigger;
-  }
-  store_keyset_put(set, key);
-}
-
-static gsize
-store_keyset_size(const StoreKeySet *set)
-{
-  return set->count + (set->has_zero ? 1 : 0);
-}
 
 /* ---- the store ------------------------------------------------------------ */
 
@@ -136,10 +44,10 @@ struct Store {
   int journal_fd;
   gboolean locked;
 
-  StoreKeySet index;        /* keys read from .index */
+  KeySet index;        /* keys read from .index */
   gint64 index_offset;      /* bytes of .index parsed into @index */
 
-  StoreKeySet added;        /* keys of the commit in flight */
+  KeySet added;        /* keys of the commit in flight */
   GArray *added_list;       /* guint8[16] in store_add() order */
 
   StoreSync *sync;          /* durability of the commit in flight */
@@ -225,8 +133,8 @@ store_close(Store *store)
   store_sync_free(store->sync);
   quarantine_free(store->quarantine);
   close(store->dir_fd);
-  store_keyset_clear(&store->index);
-  store_keyset_clear(&store->added);
+  keyset_clear(&store->index);
+  keyset_clear(&store->added);
   g_array_unref(store->added_list);
   g_array_unref(store->journal_files);
   g_free(store->path);
@@ -255,7 +163,7 @@ store_durability(Store *store)
 guint
 store_index_size(Store *store)
 {
-  return (guint) store_keyset_size(&store->index);
+  return (guint) keyset_size(&store->index);
 }
 
 guint64
@@ -267,7 +175,7 @@ store_commit_count(Store *store)
 gsize
 store_index_memory(Store *store)
 {
-  return (store->index.capacity + store->added.capacity) * STORE_KEY_LEN +
+  return keyset_memory(&store->index) + keyset_memory(&store->added) +
          store->added_list->len * STORE_KEY_LEN;
 }
 
@@ -532,7 +440,7 @@ store_refresh(Store *store, GError **error)
   }
   if ((gint64) st.st_size < store->index_offset) {
     /* Shrunk under us (replaced or recovered): read it again from the start. */
-    store_keyset_clear(&store->index);
+    keyset_clear(&store->index);
     store->index_offset = 0;
   }
   char buf[64 * 1024];
@@ -557,16 +465,8 @@ store_refresh(Store *store, GError **error)
         break;
       gsize line_len = (gsize) (nl - (buf + start));
       guint8 key[STORE_KEY_LEN];
-      gboolean ok = line_len == STORE_KEY_LEN * 2;
-      for (gsize k = 0; ok && k < STORE_KEY_LEN; k++) {
-        int hi = g_ascii_xdigit_value(buf[start + 2 * k]);
-        int lo = g_ascii_xdigit_value(buf[start + 2 * k + 1]);
-        ok = hi >= 0 && lo >= 0;
-        if (ok)
-          key[k] = (guint8) ((guint) hi << 4 | (guint) lo);
-      }
-      if (ok)
-        store_keyset_add(&store->index, key);
+      if (keyset_key_from_hex(buf + start, line_len, key))
+        keyset_add(&store->index, key, 0);
       start += line_len + 1;
     }
     off += (gint64) start;
@@ -653,7 +553,7 @@ static void
 store_forget_commit(Store *store)
 {
   store_sync_reset(store->sync);
-  store_keyset_clear(&store->added);
+  keyset_clear(&store->added);
   g_array_set_size(store->added_list, 0);
   g_array_set_size(store->journal_files, 0);
   store->begun = FALSE;
@@ -673,7 +573,7 @@ store_unlock(Store *store)
 gboolean
 store_contains(Store *store, const guint8 key[16])
 {
-  return store_keyset_contains(&store->index, key) || store_keyset_contains(&store->added, key);
+  return keyset_contains(&store->index, key) || keyset_contains(&store->added, key);
 }
 
 void
@@ -682,7 +582,7 @@ store_add(Store *store, const guint8 key[16])
   g_return_if_fail(store->locked);
   if (store_contains(store, key))
     return;
-  store_keyset_add(&store->added, key);
+  keyset_add(&store->added, key, 0);
   g_array_append_vals(store->added_list, key, 1);
 }
 
@@ -752,8 +652,9 @@ store_commit(Store *store, GError **error)
       g_string_append_c(lines, '\n');
     for (guint i = 0; i < n; i++) {
       const guint8 *key = &g_array_index(store->added_list, guint8, i * STORE_KEY_LEN);
-      for (guint k = 0; k < STORE_KEY_LEN; k++)
-        g_string_append_printf(lines, "%02x", key[k]);
+      char hex[2 * STORE_KEY_LEN + 1];
+      keyset_key_hex(key, hex);
+      g_string_append_len(lines, hex, 2 * STORE_KEY_LEN);
       g_string_append_c(lines, '\n');
     }
     g_autofree char *ipath = store_file_path(store, ".index");
@@ -775,8 +676,8 @@ store_commit(Store *store, GError **error)
 
   /* Committed: the keys join the index set. */
   for (guint i = 0; i < n; i++)
-    store_keyset_add(&store->index,
-                     &g_array_index(store->added_list, guint8, i * STORE_KEY_LEN));
+    keyset_add(&store->index,
+                     &g_array_index(store->added_list, guint8, i * STORE_KEY_LEN), 0);
   store_forget_commit(store);
   store_sync_committed(store->sync);
   GError *local = NULL;
