@@ -557,3 +557,152 @@ report_json_type_name(const ReportJsonValue *v)
   }
   return "null";
 }
+
+/* ---- what json-c tolerates ------------------------------------------------------ */
+
+static gboolean
+report_json_lenient_space(char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Whether [s, s + n) is a number as RFC 8259 §6 writes it:
+ * -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static gboolean
+report_json_number_ok(const char *s, gsize n)
+{
+  gsize i = 0;
+  if (i < n && s[i] == '-')
+    i++;
+  if (i == n || !g_ascii_isdigit(s[i]))
+    return FALSE;
+  if (s[i] == '0')
+    i++;
+  else
+    while (i < n && g_ascii_isdigit(s[i]))
+      i++;
+  if (i < n && s[i] == '.') {
+    i++;
+    if (i == n || !g_ascii_isdigit(s[i]))
+      return FALSE;
+    while (i < n && g_ascii_isdigit(s[i]))
+      i++;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+      i++;
+    if (i == n || !g_ascii_isdigit(s[i]))
+      return FALSE;
+    while (i < n && g_ascii_isdigit(s[i]))
+      i++;
+  }
+  return i == n;
+}
+
+static gboolean
+report_json_word_is(const char *s, gsize n, const char *word, gboolean any_case)
+{
+  gsize w = strlen(word);
+  if (n != w)
+    return FALSE;
+  return any_case ? g_ascii_strncasecmp(s, word, n) == 0 : memcmp(s, word, n) == 0;
+}
+
+guint
+report_json_leniency(const char *data, gsize len)
+{
+  guint kinds = 0;
+  char last = 0;                  /* the last structural character, 'v' after a value */
+  gsize i = 0;
+  while (i < len) {
+    char c = data[i];
+    if (report_json_lenient_space(c)) {
+      i++;
+      continue;
+    }
+    if (c == '/' && i + 1 < len && (data[i + 1] == '*' || data[i + 1] == '/')) {
+      kinds |= REPORT_JSON_LENIENT_COMMENTS;
+      if (data[i + 1] == '/') {
+        const char *nl = memchr(data + i, '\n', len - i);
+        i = nl != NULL ? (gsize) (nl - data) + 1 : len;
+      } else {
+        gsize j = i + 2;
+        while (j + 1 < len && !(data[j] == '*' && data[j + 1] == '/'))
+          j++;
+        i = MIN(j + 2, len);
+      }
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      if (c == '\'')
+        kinds |= REPORT_JSON_LENIENT_SINGLE_QUOTES;
+      gsize j = i + 1;
+      gboolean after_high = FALSE;    /* just after a \\uD800-\\uDBFF escape */
+      while (j < len && data[j] != c) {
+        if (data[j] == '\\') {
+          guint u = 0;
+          gboolean is_u = j + 5 < len && data[j + 1] == 'u';
+          for (guint k = 2; is_u && k < 6; k++) {
+            is_u = g_ascii_isxdigit(data[j + k]);
+            u = u * 16 + (guint) (is_u ? g_ascii_xdigit_value(data[j + k]) : 0);
+          }
+          gboolean low = is_u && u >= 0xdc00 && u <= 0xdfff;
+          if ((after_high && !low) || (!after_high && low))
+            kinds |= REPORT_JSON_LENIENT_SURROGATE;
+          after_high = is_u && u >= 0xd800 && u <= 0xdbff;
+          j += is_u ? 6 : 2;
+          continue;
+        }
+        if (after_high)
+          kinds |= REPORT_JSON_LENIENT_SURROGATE;
+        after_high = FALSE;
+        if ((guchar) data[j] < 0x20)
+          kinds |= REPORT_JSON_LENIENT_CONTROL;
+        j++;
+      }
+      if (after_high)
+        kinds |= REPORT_JSON_LENIENT_SURROGATE;
+      i = j + 1;
+      last = 'v';
+      continue;
+    }
+    if (c == ']' || c == '}') {
+      if (last == ',')
+        kinds |= REPORT_JSON_LENIENT_TRAILING_COMMAS;
+      last = 'v';
+      i++;
+      continue;
+    }
+    if (c == ',' || c == ':' || c == '[' || c == '{') {
+      last = c;
+      i++;
+      continue;
+    }
+    /* A bare word: a number or a literal. */
+    gsize j = i;
+    while (j < len && (g_ascii_isalnum(data[j]) || data[j] == '+' || data[j] == '-' ||
+                       data[j] == '.'))
+      j++;
+    if (j == i)
+      j = i + 1;                  /* anything else: json-c rejected it already */
+    const char *w = data + i;
+    gsize n = j - i;
+    const char *unsigned_w = n > 0 && w[0] == '-' ? w + 1 : w;
+    gsize unsigned_n = unsigned_w == w ? n : n - 1;
+    if (report_json_word_is(w, n, "true", FALSE) || report_json_word_is(w, n, "false", FALSE) ||
+        report_json_word_is(w, n, "null", FALSE))
+      ;
+    else if (report_json_word_is(w, n, "true", TRUE) || report_json_word_is(w, n, "false", TRUE) ||
+             report_json_word_is(w, n, "null", TRUE))
+      kinds |= REPORT_JSON_LENIENT_LITERAL_CASE;
+    else if (report_json_word_is(unsigned_w, unsigned_n, "nan", TRUE) ||
+             report_json_word_is(unsigned_w, unsigned_n, "infinity", TRUE))
+      kinds |= REPORT_JSON_LENIENT_NAN_INFINITY;
+    else if (!report_json_number_ok(w, n))
+      kinds |= REPORT_JSON_LENIENT_NUMBER;
+    last = 'v';
+    i = j;
+  }
+  return kinds;
+}

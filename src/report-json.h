@@ -82,4 +82,20 @@ gboolean report_json_member(const ReportJsonValue *obj, const char *key, const R
 /* The name json-c gives the type of @v ("null" for NULL). */
 const char *report_json_type_name(const ReportJsonValue *v);
 
+/* What json-c tolerated in @data (@len bytes, a document json-c accepted): the kinds
+ * of non-RFC 8259 text it holds, REPORT_JSON_LENIENT_* flags; 0 for strict JSON. A
+ * lexical pass, so it only reads text json-c took: "" after a comment or a string it
+ * cannot end is not looked at. */
+enum {
+  REPORT_JSON_LENIENT_SINGLE_QUOTES = 1 << 0,     /* 'strings' (keys included) */
+  REPORT_JSON_LENIENT_COMMENTS = 1 << 1,          /* slash-star and // comments */
+  REPORT_JSON_LENIENT_TRAILING_COMMAS = 1 << 2,   /* [1,] {"a":1,} */
+  REPORT_JSON_LENIENT_NAN_INFINITY = 1 << 3,      /* NaN, Infinity, -Infinity, any case */
+  REPORT_JSON_LENIENT_LITERAL_CASE = 1 << 4,      /* True, NULL, fALSE */
+  REPORT_JSON_LENIENT_NUMBER = 1 << 5,            /* 01, -01, 1., -.5, 2.e3, 1e, 1e+ */
+  REPORT_JSON_LENIENT_CONTROL = 1 << 6,           /* raw control bytes inside strings */
+  REPORT_JSON_LENIENT_SURROGATE = 1 << 7,         /* \\uD800 without its pair (I-JSON) */
+};
+guint report_json_leniency(const char *data, gsize len);
+
 #endif

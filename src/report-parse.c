@@ -1319,6 +1319,31 @@ typedef enum {
 
 static gboolean report_convert(ReportParse *ps, const ReportJsonValue *root, GError **error);
 
+/* What json-c tolerated in a document it accepted, one deviation a kind (issue: a
+ * report that is not I-JSON is kept, but says why it was accepted). The strict reader
+ * takes RFC 8259 JSON only: documents it reads need no look. */
+static void
+report_record_leniency(GArray *devs, const char *data, gsize len)
+{
+  static const struct {
+    guint kind;
+    ReportDeviation dev;
+  } kinds[] = {
+    { REPORT_JSON_LENIENT_SINGLE_QUOTES, REPORT_DEV_JSON_SINGLE_QUOTES },
+    { REPORT_JSON_LENIENT_COMMENTS, REPORT_DEV_JSON_COMMENTS },
+    { REPORT_JSON_LENIENT_TRAILING_COMMAS, REPORT_DEV_JSON_TRAILING_COMMAS },
+    { REPORT_JSON_LENIENT_NAN_INFINITY, REPORT_DEV_JSON_NAN_INFINITY },
+    { REPORT_JSON_LENIENT_LITERAL_CASE, REPORT_DEV_JSON_LITERAL_CASE },
+    { REPORT_JSON_LENIENT_NUMBER, REPORT_DEV_JSON_NUMBER_FORM },
+    { REPORT_JSON_LENIENT_CONTROL, REPORT_DEV_JSON_CONTROL_IN_STRING },
+    { REPORT_JSON_LENIENT_SURROGATE, REPORT_DEV_JSON_LONE_SURROGATE },
+  };
+  guint found = report_json_leniency(data, len);
+  for (guint i = 0; found != 0 && i < G_N_ELEMENTS(kinds); i++)
+    if (found & kinds[i].kind)
+      report_deviations_add(devs, kinds[i].dev);
+}
+
 /* One parse; NULL with *restart set (and no error) when the incremental parse must be
  * redone as a tree. */
 static Report *
@@ -1376,6 +1401,7 @@ report_parse_once(const guint8 *data, gsize len, const ReportFilename *fname, gu
     }
     root = report_json_from_jsonc(values, jroot);
     json_object_put(jroot);
+    report_record_leniency(devs, (const char *) data, len);
   }
   gboolean ok = report_convert(&ps, root, error);
   report_json_arena_reset(values);
