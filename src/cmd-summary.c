@@ -1,6 +1,7 @@
 /* cmd-summary.c - `tlsrpt-ingest summary`: is anything wrong with my mail's TLS, where,
  * since when, and what do I do. Reads the SQL index (query.h), renders (render.h). */
 #include "command.h"
+#include "report-datetime.h"
 
 #include "cli.h"
 #include "log.h"
@@ -93,7 +94,7 @@ summary_date(const char *opt, const char *s, gint64 *out, gboolean *date_only,
   gboolean zoneless;
   *date_only = strlen(s) == 10;
   g_autofree char *full = *date_only ? g_strdup_printf("%sT00:00:00Z", s) : g_strdup(s);
-  if (!report_parse_datetime(full, out, &zoneless)) {
+  if (!report_datetime_parse(full, out, &zoneless)) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                 "--%s takes a date (YYYY-MM-DD) or an RFC 3339 date-time, not '%s'", opt, s);
     return FALSE;

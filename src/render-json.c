@@ -1,6 +1,7 @@
 /* render-json.c - the summary as the JSON document of docs/summary.md, and the --by
  * table as CSV. json-c writes the JSON (its string escaping is complete). */
 #include "render.h"
+#include "report-datetime.h"
 
 #include "escape.h"
 
@@ -22,7 +23,7 @@ static TrJson *
 rj_datetime(gint64 epoch)
 {
   char buf[21];
-  report_format_datetime(epoch, buf);
+  report_datetime_format(epoch, buf);
   return json_object_new_string(buf);
 }
 

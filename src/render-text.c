@@ -1,6 +1,7 @@
 /* render-text.c - the reading commands' text for a terminal: 80 columns, plain words,
  * every string a sender controls through tr_escape_terminal(). */
 #include "render.h"
+#include "report-datetime.h"
 
 #include "escape.h"
 #include "report-deviation.h"
@@ -364,8 +365,8 @@ void
 render_report_text(const Report *r, double warn, double crit, GString *out)
 {
   char begin[21], end[21];
-  report_format_datetime(r->begin, begin);
-  report_format_datetime(r->end, end);
+  report_datetime_format(r->begin, begin);
+  report_datetime_format(r->end, end);
   g_autofree char *org = esc(r->organization_name[0] ? r->organization_name : "(no name)");
   g_autofree char *id = esc(r->report_id);
   g_autofree char *contact = esc(r->contact_info ? r->contact_info : "(none)");
