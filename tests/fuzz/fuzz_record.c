@@ -1,8 +1,10 @@
 /* fuzz_record.c - libFuzzer target over every parser of text a DNS server or a web
  * server controls (record.h): the bytes as a TLS-RPT record, as one rua destination,
  * as an MTA-STS TXT record and as an MTA-STS policy file; then as zone-file rdata, and
- * split at the first newline into an mx: pattern and a host name. */
+ * split at the first newline into an mx: pattern and a host name; and as the wire
+ * rdata of a DNS answer (TXT, MX, A/AAAA: record-dns.h), whole and cut in two records. */
 #include "escape.h"
+#include "record-dns.h"
 #include "record.h"
 
 #include <stdint.h>
@@ -77,6 +79,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nl[1] != '\0' && nl[1] != '*' && !record_sts_mx_match(nl + 1, nl + 1))
       abort();
   }
+  /* The bytes as DNS rdata: one record, and two records cut at the first byte's value. */
+  RecordDnsAnswer ans = { 0 };
+  ans.rdata = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
+  g_ptr_array_add(ans.rdata, g_bytes_new(p, size));
+  if (size > 1) {
+    gsize cut = 1 + (guchar) p[0] % (size - 1);
+    g_ptr_array_add(ans.rdata, g_bytes_new(p + 1, cut - 1));
+    g_ptr_array_add(ans.rdata, g_bytes_new(p + cut, size - cut));
+  }
+  g_autoptr(GPtrArray) txt = record_dns_txt(&ans);
+  for (guint i = 0; i < txt->len; i++)
+    if (g_bytes_get_size(g_ptr_array_index(txt, i)) > size)
+      abort();
+  g_autoptr(GPtrArray) mx = record_dns_mx(&ans);
+  for (guint i = 0; i < mx->len; i++) {
+    const RecordDnsMx *m = g_ptr_array_index(mx, i);
+    for (const char *c = m->host; *c != '\0'; c++)
+      if ((guchar) *c < 0x21 || (guchar) *c > 0x7e)
+        abort();              /* odd bytes are shown as \DDD: the name is printable */
+    if (m->preference > 65535)
+      abort();
+  }
+  g_free(record_dns_address(&ans));
+  g_ptr_array_unref(ans.rdata);
+
   g_free(p);
   return 0;
 }
