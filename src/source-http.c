@@ -255,20 +255,28 @@ typedef struct {
 /* A reverse proxy on this host (the peer is loopback) names the sender: the last
  * address of X-Forwarded-For (the one the proxy itself saw) and X-Forwarded-Proto.
  * Only a literal IP address is taken: it is the peer of the origin and the log line. */
+gboolean
+source_http_forwarded_for(const char *xff, char out[INET6_ADDRSTRLEN])
+{
+  if (xff == NULL)
+    return FALSE;
+  const char *last = strrchr(xff, ',');
+  g_autofree char *addr = g_strstrip(g_strdup(last != NULL ? last + 1 : xff));
+  guint8 buf[sizeof(struct in6_addr)];
+  if (strlen(addr) >= INET6_ADDRSTRLEN ||
+      (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1))
+    return FALSE;
+  g_strlcpy(out, addr, INET6_ADDRSTRLEN);
+  return TRUE;
+}
+
 static void
 http_forwarded(struct MHD_Connection *conn, HttpRequest *req)
 {
-  const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
-  if (xff != NULL) {
-    const char *last = strrchr(xff, ',');
-    g_autofree char *addr = g_strstrip(g_strdup(last != NULL ? last + 1 : xff));
-    guint8 buf[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, addr, buf) == 1 || inet_pton(AF_INET6, addr, buf) == 1) {
-      char peer[INET6_ADDRSTRLEN + 16];
-      g_snprintf(peer, sizeof peer, "%s", addr);
-      g_strlcpy(req->peer, peer, sizeof req->peer);
-    }
-  }
+  char addr[INET6_ADDRSTRLEN];
+  if (source_http_forwarded_for(
+          MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"), addr))
+    g_strlcpy(req->peer, addr, sizeof req->peer);
   const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
   if (proto != NULL && g_ascii_strcasecmp(proto, "https") == 0)
     req->scheme = "https";
@@ -812,6 +820,8 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
   /* WAITING (spurious call while suspended) or DONE: nothing to do. */
   return MHD_YES;
 }
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap) G_GNUC_PRINTF(2, 0);
 
 static void
 http_mhd_log(void *cls, const char *fmt, va_list ap)

@@ -79,6 +79,9 @@ gboolean source_http_encoding_ok(const char *content_encoding);
 /* @text as one line of printable ASCII (other bytes as '?'), at most @max bytes, for
  * answers and logs. (transfer full) */
 char *source_http_one_line(const char *text, gsize max);
+/* The last address of an X-Forwarded-For value into @out (46 bytes), when it is a
+ * literal IPv4 or IPv6 address; FALSE otherwise. */
+gboolean source_http_forwarded_for(const char *xff, char out[46]);
 /* The HTTP status for a pipeline outcome, with the reason the pipeline gave. */
 guint source_http_status_for(SourceOutcome outcome, const GError *quarantine_error);
 
