@@ -80,10 +80,22 @@ static gboolean
 serve_build(const CliCommon *c, const ServeArgs *a, TrOptions *opts, SourceHttpConfig *cfg,
             GError **error)
 {
+  if ((a->tls_cert == NULL) != (a->tls_key == NULL)) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--tls-cert and --tls-key go together");
+    return FALSE;
+  }
+  if (!cli_check_path(c, "store", c->store, CLI_PATH_DIR, error) ||
+      !cli_check_path(c, "quarantine", c->quarantine, CLI_PATH_DIR, error) ||
+      !cli_check_path(c, "tls-cert", a->tls_cert, CLI_PATH_INPUT, error) ||
+      !cli_check_path(c, "tls-key", a->tls_key, CLI_PATH_INPUT, error))
+    return FALSE;
   opts->store_dir = cli_store_dir(c);
   opts->no_store = c->no_store;
   opts->csv_path = g_strdup(c->csv);
+  opts->csv_raw = c->csv_raw;
   opts->jsonl_path = g_strdup(c->jsonl);
+  opts->sqlite_path = g_strdup(c->sqlite);
+  opts->no_sqlite = c->no_sqlite;
   opts->quarantine_dir = g_strdup(c->quarantine);
   opts->verbosity = cli_verbosity(c);
   if (!cli_common_limits(c, &opts->limits, &opts->batch_size, &opts->lock_timeout, error))
@@ -91,11 +103,16 @@ serve_build(const CliCommon *c, const ServeArgs *a, TrOptions *opts, SourceHttpC
   if (opts->jsonl_path != NULL && strcmp(opts->jsonl_path, "-") == 0) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                 "--jsonl - (standard output) is not for a server: name a file");
-    return FALSE;
+    return cli_blame(c, "jsonl", error);
   }
-  if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL) {
+  if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL &&
+      opts->sqlite_path == NULL) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                "--no-store needs --csv or --jsonl: reports would go nowhere");
+                "--no-store needs --csv, --jsonl or --sqlite: reports would go nowhere");
+    return cli_blame(c, "no-store", error);
+  }
+  if (opts->no_sqlite && opts->sqlite_path != NULL) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--sqlite and --no-sqlite exclude each other");
     return FALSE;
   }
   cfg->max_body = opts->limits.max_report_size;
@@ -128,10 +145,6 @@ serve_build(const CliCommon *c, const ServeArgs *a, TrOptions *opts, SourceHttpC
     }
     g_ptr_array_add(d, NULL);
     opts->domains = (char **) g_ptr_array_free(g_steal_pointer(&d), FALSE);
-  }
-  if ((a->tls_cert == NULL) != (a->tls_key == NULL)) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--tls-cert and --tls-key go together");
-    return FALSE;
   }
   cfg->tls_cert = g_strdup(a->tls_cert);
   cfg->tls_key = g_strdup(a->tls_key);

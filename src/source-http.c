@@ -881,6 +881,8 @@ source_http_next(gpointer self_, SourceMessage **msg, GError **error)
       /* Group commit: wait for the bodies on their way, at most the window. */
       gint64 until = self->first_handed_us + (gint64) self->cfg.window_ms * 1000;
       if (self->receiving == 0 || g_get_monotonic_time() >= until) {
+        tr_log_debug("group commit: %u reports (%s)", self->handed,
+                     self->receiving == 0 ? "none on the way" : "window over");
         self->handed = 0;
         g_mutex_unlock(&self->lock);
         return TRUE;        /* *msg NULL: flush now */

@@ -10,7 +10,7 @@
 #
 #   --runs N        timed runs per scenario (the mda scenario runs 100 deliveries each)
 #   --big           also the 200,000-message Maildir (RSS must stay flat; ~1 GB of
-#                   files, about a minute to generate)
+#                   files, about a minute to generate) and 200,000 POSTs to serve
 #   --floors-only   only the floors (no tlsrpt-ingest build)
 #   --keep          keep the work directory (corpora, stores, CSV) for inspection
 #   --no-imap       skip the IMAP rows (they need root and Dovecot: tests/imap/dovecot.sh)
@@ -88,6 +88,7 @@ CFLAGS_BENCH="-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra"
 log "building the benchmark tools"
 $CC $CFLAGS_BENCH -o "$BIN_DIR/gen-corpus" "$HERE/gen-corpus.c" -lz
 $CC $CFLAGS_BENCH -o "$BIN_DIR/floor-decode" "$HERE/floor-decode.c" -lz
+$CC $CFLAGS_BENCH -o "$BIN_DIR/http-load" "$HERE/http-load.c" -lcurl -lz
 $CC $CFLAGS_BENCH -o "$BIN_DIR/floor-files" "$HERE/floor-files.c"
 $CC $CFLAGS_BENCH -o "$BIN_DIR/rusage" "$HERE/rusage.c"
 RUSAGE=$BIN_DIR/rusage
@@ -457,6 +458,53 @@ elif [ -n "$TI" ]; then
     rm -rf "$WORK/state" "$WORK/out.csv"
   else
     note "Peak RSS for 200,000 messages: run with --big."
+  fi
+
+
+  # serve: 64 keep-alive clients on loopback POST distinct gzip'd reports (http-load.c);
+  # the server stores each in the tree, the CSV and the SQL index before answering.
+  # serve_run NAME REQUESTS RSS_TARGET_MB [SERVE OPTION...]: one run, one table row.
+  serve_run() {
+    local name=$1 n=$2 rss_target=$3; shift 3
+    local dir=$WORK/serve
+    discard "$dir"
+    mkdir -p "$dir"
+    "$TI" serve --listen 127.0.0.1:0 --store "$dir/store" --csv "$dir/store/reports.csv" \
+      --rate-limit 0 "$@" 2>"$dir/log" &
+    local pid=$! port=""
+    for _ in $(seq 100); do
+      port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$dir/log" 2>/dev/null | head -n 1 | cut -d: -f2)
+      [ -n "$port" ] && break
+      sleep 0.05
+    done
+    if [ -z "$port" ]; then
+      log "run.sh: serve did not start"; tail -n 5 "$dir/log" >&2; kill "$pid" 2>/dev/null
+      FAILED=1; ROWS+=("| $name | failed | | | | | | no |"); return
+    fi
+    local line rc=0
+    line=$("$BIN_DIR/http-load" --url "http://127.0.0.1:$port/v1/tlsrpt" --connections 64 \
+      --requests "$n" --pid "$pid") || rc=$?
+    kill -TERM "$pid"; wait "$pid" || rc=$?
+    [ "$rc" = 0 ] || { log "run.sh: serve load failed ($rc): $line"; FAILED=1; }
+    local kv; kv() { printf '%s\n' "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+    local rps p50 p99 hwm cpu wall mbps stored met
+    rps=$(kv rps) p50=$(kv p50_ms) p99=$(kv p99_ms) hwm=$(kv server_hwm_kb) cpu=$(kv server_cpu_s)
+    wall=$(kv wall) mbps=$(kv mbps)
+    stored=$(wc -l <"$dir/store/.index" 2>/dev/null || echo 0)
+    local rss_mb; rss_mb=$(awk -v k="$hwm" 'BEGIN {printf "%.1f", k / 1024}')
+    met=$(awk -v r="$rps" -v p="$p99" -v m="$rss_mb" -v t="$rss_target" \
+      'BEGIN {print (r >= 5000 && p <= 50 && m <= t) ? "yes" : "no"}')
+    ROWS+=("| $name | $wall | $cpu | $rps | $mbps | $rss_mb | >= 5,000/s, p99 <= 50 ms, RSS <= $rss_target MB | $met |")
+    note "$name: p50 $p50 ms, p99 $p99 ms, max $(kv max_ms) ms; $stored of $n reports in the index, $(csv_rows "$dir/store/reports.csv") CSV rows; messages/s = reports stored durably per second, CPU = the server's."
+    discard "$dir"
+  }
+  log "tlsrpt-ingest serve: 64 clients, 20,000 POSTs"
+  serve_run "serve: 64 clients, 20,000 gzip POSTs (tree + CSV + index)" 20000 64
+  log "tlsrpt-ingest serve --batch-size 1: 64 clients, 2,000 POSTs"
+  serve_run "serve --batch-size 1 (one commit per request): 2,000 POSTs" 2000 64 --batch-size 1
+  if [ "$BIG" = 1 ]; then
+    log "tlsrpt-ingest serve: 64 clients, 200,000 POSTs"
+    serve_run "serve: 64 clients, 200,000 gzip POSTs (RSS flat)" 200000 64
   fi
 
   bench_imap
