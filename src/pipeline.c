@@ -447,7 +447,7 @@ pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **er
 {
   /* Each sink is given its own settings only. */
   const SinkOps *list[8];
-  SinkConfig configs[8] = { { NULL } };
+  SinkConfig configs[8] = { { .path = NULL } };
   guint n = 0;
   if (!pl->opts->no_store)
     list[n++] = sink_find("tree");

@@ -1,7 +1,9 @@
 /* fuzz_report.c - libFuzzer target over the report JSON parser alone (report_parse,
  * then normalization and the CSV rows of whatever it accepted; the strict reader
  * against json-c wherever it takes the input), and over the RFC 8460
- * §5.1 file-name parser with the same bytes taken as a string. */
+ * §5.1 file-name parser with the same bytes taken as a string, and through every
+ * escaper of escape.h: nothing unsafe comes out of any of them. */
+#include "escape.h"
 #include "fsutil.h"
 #include "report.h"
 #include "report-parse.h"
@@ -28,6 +30,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     report_to_json(report, FALSE, out);
     g_string_truncate(out, 0);
     sink_csv_format_rows(report, out);
+    /* A neutralized CSV holds no control byte but TAB and the CR LF ending records. */
+    for (gsize i = 0; i < out->len; i++) {
+      guchar c = (guchar) out->str[i];
+      if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+        abort();
+      if (c == '\r' && (i + 1 >= out->len || out->str[i + 1] != '\n'))
+        abort();
+      if (c == '\n' && (i == 0 || out->str[i - 1] != '\r'))
+        abort();
+    }
+    g_string_truncate(out, 0);
+    sink_csv_format_rows_raw(report, out);
     /* The key depends only on the report: computing it again gives the same bytes. */
     guint8 key[16];
     memcpy(key, report->key, sizeof key);
@@ -69,6 +83,43 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       abort();
   }
   report_filename_clear(&fname);
+
+  /* Every escaper: valid UTF-8 out, without a C0 control, DEL or C1; the HTML one
+   * without a metacharacter; the Prometheus one with only its own escapes; the CSV cell
+   * changed exactly when tr_csv_cell_check() says so. */
+  {
+    g_autoptr(GString) term = g_string_new(NULL);
+    tr_escape_terminal_append(term, (const char *) data, (gssize) size);
+    g_autofree char *term_dup = tr_escape_terminal(name);
+    g_autoptr(GString) html = g_string_new(NULL);
+    tr_escape_html_append(html, name);
+    if (strpbrk(html->str, "<>\"'") != NULL)
+      abort();
+    g_autoptr(GString) prom = g_string_new(NULL);
+    tr_escape_prom_label_append(prom, name);
+    for (const char *q = prom->str; *q; q++) {
+      if (*q == '"')
+        abort();
+      if (*q == '\\') {
+        if (q[1] != '\\' && q[1] != '"' && q[1] != 'n')
+          abort();
+        q++;
+      }
+    }
+    g_autoptr(GString) cell = g_string_new(NULL);
+    if (tr_csv_cell_append(cell, name, FALSE) != (tr_csv_cell_check(name) != 0))
+      abort();
+    const char *outs[] = { term->str, term_dup, html->str, prom->str };
+    for (gsize k = 0; k < G_N_ELEMENTS(outs); k++) {
+      if (!g_utf8_validate(outs[k], -1, NULL))
+        abort();
+      for (const char *q = outs[k]; *q; q = g_utf8_next_char(q)) {
+        gunichar c = g_utf8_get_char(q);
+        if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f))
+          abort();
+      }
+    }
+  }
 
   g_autofree char *safe = fsutil_sanitize_component(name, 64);
   if (safe[0] == '\0' || safe[0] == '.' || strchr(safe, '/') != NULL || strlen(safe) > 64)
