@@ -213,7 +213,16 @@ record_check_tlsrpt_at(RecordCtx *ctx, RecordCheckPart *part, const char *owner,
   }
   for (guint i = 0; i < found->len; i++) {
     g_autofree char *q = record_quote(g_ptr_array_index(found, i));
-    record_fact(part, "%s TXT %s", owner, q);
+    /* Which rdata it came from, for its character-strings. */
+    guint strings = 1;
+    for (guint k = 0; txt->len == ans->rdata->len && k < txt->len; k++)
+      if (g_ptr_array_index(txt, k) == g_ptr_array_index(found, i))
+        strings = record_dns_txt_nstrings(g_ptr_array_index(ans->rdata, k));
+    if (strings > 1)
+      record_fact(part, "%s TXT %s (%u character-strings, joined without spaces)", owner, q,
+                  strings);
+    else
+      record_fact(part, "%s TXT %s", owner, q);
   }
   if (found->len > 1) {
     record_problem_add(part->problems, RECORD_ERROR, RECORD_NO_POS,

@@ -292,6 +292,17 @@ record_dns_txt(const RecordDnsAnswer *ans)
   return out;
 }
 
+guint
+record_dns_txt_nstrings(GBytes *rdata)
+{
+  gsize n = 0;
+  const guint8 *d = g_bytes_get_data(rdata, &n);
+  guint count = 0;
+  for (gsize k = 0; k < n; k += 1 + (gsize) d[k])
+    count++;
+  return count;
+}
+
 /* A wire-format name at @d (@n bytes; no compression in libunbound's rdata). */
 static char *
 record_dns_name(const guint8 *d, gsize n, gboolean *ok)

@@ -57,6 +57,9 @@ RecordDnsAnswer *record_dns_query(RecordDns *dns, const char *name, int rrtype,
  * (transfer full) */
 GPtrArray *record_dns_txt(const RecordDnsAnswer *ans);
 
+/* How many character-strings one TXT rdata holds. */
+guint record_dns_txt_nstrings(GBytes *rdata);
+
 typedef struct {
   guint preference;
   char *host;                 /* lower case, no trailing dot; odd bytes as \DDD */

@@ -101,6 +101,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (m->preference > 65535)
       abort();
   }
+  for (guint i = 0; i < ans.rdata->len; i++)
+    if (record_dns_txt_nstrings(g_ptr_array_index(ans.rdata, i)) > size)
+      abort();
   g_free(record_dns_address(&ans));
   g_ptr_array_unref(ans.rdata);
 

@@ -140,7 +140,8 @@ static const CheckCase cases[] = {
   { "wrongver.example", 1, { "does not begin with v=TLSRPTv1 exactly", "an unknown version" },
     NULL },
   { "nosemi.example", 1, { "byte 12: a ';' is missing before this field" }, NULL },
-  { "multi.example", 0, { "TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@multi.example\"",
+  { "multi.example", 0, { "TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@multi.example\" (2 "
+                          "character-strings, joined without spaces)",
                           "valid, 1 destination" }, "error:" },
   { "baduri.example", 1, { "byte 17: an e-mail address without mailto:",
                            "fix: write mailto: before the address" }, NULL },
