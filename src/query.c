@@ -144,247 +144,335 @@ query_counts(TrDbStmt *st, gboolean have_successful, guint limit, GError **error
   return g_steal_pointer(&rows);
 }
 
-static gint64
-query_one_int(TrDbStmt *st, GError **error, gboolean *ok)
-{
-  DbStep s = db_step(st, error);
-  if (s == DB_STEP_ERROR) {
-    *ok = FALSE;
-    return 0;
-  }
-  return s == DB_STEP_ROW ? db_col_int64(st, 0) : 0;
-}
-
 static gint
 query_str_cmp(gconstpointer a, gconstpointer b)
 {
   return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* The details of every domain with failures come from one statement per question,
- * grouped by domain (a statement per domain would be thousands of statements for a
- * large store). Each row's first column is the policy domain; rows of domains without
- * failures are skipped. */
+/* The summary is two scans of the window, the policy rows and the failure-detail
+ * rows, aggregated here per domain (GROUP BY statements per question sort every row
+ * again for each question; one statement per domain would be thousands of statements),
+ * plus one grouped statement for the history of each result type. When the window
+ * covers much of the index, the scans read the tables in order instead of through
+ * the begin_epoch index ("+begin_epoch": plain SQL that keeps the planner off it). */
 typedef struct {
-  TrDb *db;
-  const QueryParams *p;
-  GHashTable *failing;      /* policy domain -> QueryDomain* (borrowed) */
-  char *filter;             /* the domain filter, placeholders from $3 */
-} QueryBulk;
-
-static TrDbStmt *
-query_bulk_stmt(QueryBulk *b, const char *sql_fmt, GError **error)
-{
-  /* "%s" in @sql_fmt marks where the domain filter goes. */
-  g_auto(GStrv) parts = g_strsplit(sql_fmt, "%s", -1);
-  g_autofree char *sql = g_strjoinv(b->filter, parts);
-  TrDbStmt *st = db_prepare(b->db, sql, error);
-  if (st != NULL)
-    query_bind_window(st, b->p, 3);
-  return st;
-}
-
-/* Step @st; for each row of a failing domain call @row. */
-static gboolean
-query_bulk_each(QueryBulk *b, TrDbStmt *st, void (*row)(QueryDomain *d, TrDbStmt *st),
-                GError **error)
-{
-  DbStep s;
-  while ((s = db_step(st, error)) == DB_STEP_ROW) {
-    const char *dom = db_col_text(st, 0);
-    QueryDomain *d = g_hash_table_lookup(b->failing, dom != NULL ? dom : "");
-    if (d != NULL)
-      row(d, st);
-  }
-  return s != DB_STEP_ERROR;
-}
+  QueryDomain *d;
+  GHashTable *reports;      /* report keys seen for the domain */
+  GHashTable *orgs;         /* organization -> QueryCount* (owned by d) */
+  GHashTable *days;         /* "YYYY-MM-DD" -> reports that day (GINT_TO_POINTER) */
+  GHashTable *patterns;     /* mx_hosts strings seen */
+  GHashTable *rts;          /* result type -> QueryResultType* (owned by d) */
+  GHashTable *mx;           /* receiving MX -> QueryCount* */
+  GHashTable *ips;          /* sending IP -> QueryCount* */
+  GPtrArray *all_ips;       /* every QueryCount* of @ips (owned) */
+} QueryAgg;
 
 static void
-query_row_result_type(QueryDomain *d, TrDbStmt *st)
+query_agg_free(gpointer p)
 {
-  QueryResultType *t = g_new0(QueryResultType, 1);
-  t->result_type = g_strdup(db_col_text(st, 1) != NULL ? db_col_text(st, 1) : "");
-  t->known = result_type_find(t->result_type) != NULL;
-  t->failed_sessions = db_col_int64(st, 2);
-  g_ptr_array_add(d->result_types, t);
+  QueryAgg *a = p;
+  g_hash_table_unref(a->reports);
+  g_hash_table_unref(a->orgs);
+  g_hash_table_unref(a->days);
+  g_hash_table_unref(a->patterns);
+  g_hash_table_unref(a->rts);
+  g_hash_table_unref(a->mx);
+  g_hash_table_unref(a->ips);
+  g_ptr_array_unref(a->all_ips);
+  g_free(a);
 }
 
 static QueryCount *
-query_row_count(TrDbStmt *st, gboolean have_successful)
+query_count_get(GHashTable *h, GPtrArray *owner, const char *name, gboolean have_successful)
 {
-  QueryCount *c = g_new0(QueryCount, 1);
-  const char *name = db_col_text(st, 1);
-  c->name = g_strdup(name != NULL ? name : "");
-  c->reports = db_col_int64(st, 2);
-  c->successful_sessions = have_successful ? db_col_int64(st, 3) : -1;
-  c->failed_sessions = db_col_int64(st, 4);
+  QueryCount *c = g_hash_table_lookup(h, name);
+  if (c == NULL) {
+    c = g_new0(QueryCount, 1);
+    c->name = g_strdup(name);
+    c->successful_sessions = have_successful ? 0 : -1;
+    g_ptr_array_add(owner, c);
+    g_hash_table_insert(h, c->name, c);
+  }
   return c;
 }
 
-static void
-query_row_mx(QueryDomain *d, TrDbStmt *st)
+/* Most failed first, then by name. */
+static gint
+query_count_cmp(gconstpointer a, gconstpointer b)
 {
-  g_ptr_array_add(d->mx_hosts, query_row_count(st, FALSE));
+  const QueryCount *x = *(const QueryCount *const *) a, *y = *(const QueryCount *const *) b;
+  if (x->failed_sessions != y->failed_sessions)
+    return x->failed_sessions > y->failed_sessions ? -1 : 1;
+  return strcmp(x->name, y->name);
 }
 
-static void
-query_row_org(QueryDomain *d, TrDbStmt *st)
+static gint
+query_rt_cmp(gconstpointer a, gconstpointer b)
 {
-  g_ptr_array_add(d->organizations_list, query_row_count(st, TRUE));
+  const QueryResultType *x = *(const QueryResultType *const *) a;
+  const QueryResultType *y = *(const QueryResultType *const *) b;
+  if (x->failed_sessions != y->failed_sessions)
+    return x->failed_sessions > y->failed_sessions ? -1 : 1;
+  return strcmp(x->result_type, y->result_type);
 }
 
-static void
-query_row_ip(QueryDomain *d, TrDbStmt *st)
+static TrDbStmt *
+query_scan_stmt(TrDb *db, const QueryParams *p, const char *select_from, gboolean full,
+                GError **error)
 {
-  if (d->sending_ips->len < QUERY_TOP_IPS)
-    g_ptr_array_add(d->sending_ips, query_row_count(st, FALSE));
+  g_autofree char *filter = query_domain_filter(p, 3);
+  g_autofree char *sql = g_strdup_printf(
+      "%s WHERE %sbegin_epoch >= $1 AND %sbegin_epoch < $2%s", select_from, full ? "+" : "",
+      full ? "+" : "", filter);
+  TrDbStmt *st = db_prepare(db, sql, error);
+  if (st != NULL)
+    query_bind_window(st, p, 3);
+  return st;
 }
 
-static void
-query_row_patterns(QueryDomain *d, TrDbStmt *st)
-{
-  g_auto(GStrv) parts = g_strsplit(db_col_text(st, 1) ? db_col_text(st, 1) : "", "|", -1);
-  for (guint i = 0; parts[i] != NULL; i++) {
-    g_autofree char *mx = g_ascii_strdown(g_strstrip(parts[i]), -1);
-    gboolean seen = mx[0] == '\0';
-    for (guint j = 0; !seen && j < d->mx_patterns->len; j++)
-      seen = strcmp(d->mx_patterns->pdata[j], mx) == 0;
-    if (!seen)
-      g_ptr_array_add(d->mx_patterns, g_steal_pointer(&mx));
-  }
-}
-
-static void
-query_row_mismatch(QueryDomain *d, TrDbStmt *st)
-{
-  d->detail_mismatches = db_col_int64(st, 1);
-}
-
-/* (domain, result type) -> first and last begin, before the window's end. */
-static void
-query_row_history(QueryDomain *d, TrDbStmt *st)
-{
-  const char *rt = db_col_text(st, 1) != NULL ? db_col_text(st, 1) : "";
-  for (guint i = 0; i < d->result_types->len; i++) {
-    QueryResultType *t = d->result_types->pdata[i];
-    if (strcmp(t->result_type, rt) != 0)
-      continue;
-    gint64 first = db_col_int64(st, 2), last = db_col_int64(st, 3);
-    db_format_day(first, t->first_seen);
-    db_format_day(last, t->last_seen);
-    t->first_epoch = first;
-    return;
-  }
-}
+/* One policy of the window: its summary's failure total and what its details add up to. */
+typedef struct {
+  QueryAgg *agg;
+  gint64 total;
+  gint64 details;
+  gboolean has_details;
+} QueryPolicyTotal;
 
 static gboolean
-query_details(TrDb *db, const QueryParams *p, GPtrArray *domains, GError **error)
+query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean full, GError **error)
 {
-  QueryBulk b = { db, p, g_hash_table_new(g_str_hash, g_str_equal), query_domain_filter(p, 3) };
+  g_autoptr(GHashTable) aggs =
+      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, query_agg_free);
+  g_autoptr(GHashTable) policies = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr(GHashTable) all_reports = g_hash_table_new(g_str_hash, g_str_equal);
+  GStringChunk *strings = g_string_chunk_new(1 << 16);
   gboolean ok = FALSE;
-  for (guint i = 0; i < domains->len; i++) {
-    QueryDomain *d = domains->pdata[i];
-    if (d->failed_sessions <= 0)
-      continue;
-    d->result_types = g_ptr_array_new_with_free_func(query_result_type_free);
-    d->mx_hosts = g_ptr_array_new_with_free_func(query_count_free);
-    d->mx_patterns = g_ptr_array_new_with_free_func(g_free);
-    d->organizations_list = g_ptr_array_new_with_free_func(query_count_free);
-    d->sending_ips = g_ptr_array_new_with_free_func(query_count_free);
-    g_hash_table_insert(b.failing, d->policy_domain, d);
-  }
-  if (g_hash_table_size(b.failing) == 0) {
-    ok = TRUE;
-    goto out;
-  }
-  static const struct {
-    const char *sql;
-    void (*row)(QueryDomain *d, TrDbStmt *st);
-  } bulk[] = {
-    { "SELECT policy_domain, result_type, SUM(failed_session_count) FROM failure_detail "
-      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s GROUP BY policy_domain, result_type "
-      "ORDER BY 1, 3 DESC, 2",
-      query_row_result_type },
-    { "SELECT policy_domain, result_type, MIN(begin_epoch), MAX(begin_epoch) "
-      "FROM failure_detail WHERE begin_epoch < $2%s "
-      "GROUP BY policy_domain, result_type",
-      query_row_history },
-    { "SELECT policy_domain, COALESCE(receiving_mx_hostname, ''), "
-      "COUNT(DISTINCT report_key), 0, SUM(failed_session_count) FROM failure_detail "
-      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s "
-      "GROUP BY policy_domain, COALESCE(receiving_mx_hostname, '') ORDER BY 1, 5 DESC, 2",
-      query_row_mx },
-    { "SELECT DISTINCT policy_domain, mx_hosts FROM policy "
-      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s ORDER BY 1, 2",
-      query_row_patterns },
-    { "SELECT policy_domain, organization_name, COUNT(DISTINCT report_key), "
-      "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
-      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s "
-      "GROUP BY policy_domain, organization_name ORDER BY 1, 5 DESC, 2",
-      query_row_org },
-    { "SELECT policy_domain, COALESCE(sending_mta_ip, ''), COUNT(DISTINCT report_key), 0, "
-      "SUM(failed_session_count) FROM failure_detail "
-      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s "
-      "GROUP BY policy_domain, COALESCE(sending_mta_ip, '') ORDER BY 1, 5 DESC, 2",
-      query_row_ip },
-    { "SELECT p.policy_domain, COUNT(*) FROM policy p JOIN (SELECT report_key, "
-      "policy_index, SUM(failed_session_count) AS s FROM failure_detail "
-      "WHERE begin_epoch >= $1 AND begin_epoch < $2%s GROUP BY report_key, policy_index) f "
-      "ON f.report_key = p.report_key AND f.policy_index = p.policy_index "
-      "WHERE p.total_failure_session_count <> f.s GROUP BY p.policy_domain",
-      query_row_mismatch },
-  };
-  for (gsize i = 0; i < G_N_ELEMENTS(bulk); i++) {
-    g_autoptr(TrDbStmt) st = query_bulk_stmt(&b, bulk[i].sql, error);
-    if (st == NULL || !query_bulk_each(&b, st, bulk[i].row, error))
-      goto out;
-  }
-  /* The trend: first seen inside the window, and the clean reports after the last
-   * day seen, from the domain's reports per day. */
+  char pkey[64];
+
+  /* Policies: the totals, organizations, days and MX patterns. */
   {
-    g_autoptr(TrDbStmt) st = query_bulk_stmt(
-        &b,
-        "SELECT policy_domain, begin_day, COUNT(DISTINCT report_key) FROM policy "
-        "WHERE begin_epoch >= $1 AND begin_epoch < $2%s GROUP BY policy_domain, begin_day",
-        error);
+    g_autoptr(TrDbStmt) st = query_scan_stmt(
+        db, p,
+        "SELECT policy_domain, report_key, policy_index, organization_name, begin_day, "
+        "mx_hosts, total_successful_session_count, total_failure_session_count, "
+        "begin_epoch FROM policy",
+        full, error);
     if (st == NULL)
       goto out;
-    GHashTableIter it;
-    gpointer v;
-    g_hash_table_iter_init(&it, b.failing);
-    while (g_hash_table_iter_next(&it, NULL, &v)) {
-      QueryDomain *d = v;
-      for (guint i = 0; i < d->result_types->len; i++) {
-        QueryResultType *t = d->result_types->pdata[i];
-        t->new_in_window = t->first_epoch >= p->since;
-        t->clean_reports_since = 0;
-      }
-    }
     DbStep s;
     while ((s = db_step(st, error)) == DB_STEP_ROW) {
-      QueryDomain *d = g_hash_table_lookup(b.failing, db_col_text(st, 0) ? db_col_text(st, 0) : "");
-      if (d == NULL)
+      const char *dom = db_col_text(st, 0) ? db_col_text(st, 0) : "";
+      QueryAgg *a = g_hash_table_lookup(aggs, dom);
+      if (a == NULL) {
+        a = g_new0(QueryAgg, 1);
+        a->d = g_new0(QueryDomain, 1);
+        a->d->policy_domain = g_strdup(dom);
+        a->d->organizations_list = g_ptr_array_new_with_free_func(query_count_free);
+        a->reports = g_hash_table_new(g_str_hash, g_str_equal);
+        a->orgs = g_hash_table_new(g_str_hash, g_str_equal);
+        a->days = g_hash_table_new(g_str_hash, g_str_equal);
+        a->patterns = g_hash_table_new(g_str_hash, g_str_equal);
+        a->rts = g_hash_table_new(g_str_hash, g_str_equal);
+        a->mx = g_hash_table_new(g_str_hash, g_str_equal);
+        a->ips = g_hash_table_new(g_str_hash, g_str_equal);
+        a->all_ips = g_ptr_array_new_with_free_func(query_count_free);
+        g_ptr_array_add(sum->domains, a->d);
+        g_hash_table_insert(aggs, a->d->policy_domain, a);
+      }
+      QueryDomain *d = a->d;
+      const char *key =
+          g_string_chunk_insert_const(strings, db_col_text(st, 1) ? db_col_text(st, 1) : "");
+      const char *org = db_col_text(st, 3) ? db_col_text(st, 3) : "";
+      gint64 good = db_col_int64(st, 6), bad = db_col_int64(st, 7), begin = db_col_int64(st, 8);
+      g_hash_table_add(all_reports, (gpointer) key);
+      gboolean new_report = g_hash_table_add(a->reports, (gpointer) key);
+      d->successful_sessions += good;
+      d->failed_sessions += bad;
+      QueryCount *c = query_count_get(a->orgs, d->organizations_list, org, TRUE);
+      c->successful_sessions += good;
+      c->failed_sessions += bad;
+      if (new_report) {
+        d->reports++;
+        c->reports++;
+        const char *day =
+            g_string_chunk_insert_const(strings, db_col_text(st, 4) ? db_col_text(st, 4) : "");
+        g_hash_table_insert(a->days, (gpointer) day,
+                            GINT_TO_POINTER(GPOINTER_TO_INT(g_hash_table_lookup(a->days, day)) + 1));
+        char last[11];
+        db_format_day(begin, last);
+        if (strcmp(last, d->last_report) > 0)
+          memcpy(d->last_report, last, sizeof last);
+      }
+      const char *mxh = db_col_text(st, 5) ? db_col_text(st, 5) : "";
+      if (mxh[0] != '\0' && !g_hash_table_contains(a->patterns, mxh))
+        g_hash_table_add(a->patterns, (gpointer) g_string_chunk_insert_const(strings, mxh));
+      g_snprintf(pkey, sizeof pkey, "%s\t%" G_GINT64_FORMAT, key, db_col_int64(st, 2));
+      QueryPolicyTotal *pt = g_new0(QueryPolicyTotal, 1);
+      pt->agg = a;
+      pt->total = bad;
+      g_hash_table_replace(policies, (gpointer) g_string_chunk_insert(strings, pkey), pt);
+    }
+    if (s == DB_STEP_ERROR)
+      goto out;
+  }
+  sum->reports = g_hash_table_size(all_reports);
+
+  /* Failure details: result types, MX hosts, sending IPs, and the details' sums. */
+  {
+    g_autoptr(TrDbStmt) st = query_scan_stmt(
+        db, p,
+        "SELECT policy_domain, result_type, receiving_mx_hostname, sending_mta_ip, "
+        "failed_session_count, report_key, policy_index FROM failure_detail",
+        full, error);
+    if (st == NULL)
+      goto out;
+    DbStep s;
+    while ((s = db_step(st, error)) == DB_STEP_ROW) {
+      QueryAgg *a = g_hash_table_lookup(aggs, db_col_text(st, 0) ? db_col_text(st, 0) : "");
+      if (a == NULL)
         continue;
-      const char *day = db_col_text(st, 1) != NULL ? db_col_text(st, 1) : "";
-      gint64 n = db_col_int64(st, 2);
-      for (guint i = 0; i < d->result_types->len; i++) {
-        QueryResultType *t = d->result_types->pdata[i];
-        if (strcmp(day, t->last_seen) > 0)
-          t->clean_reports_since += n;
+      QueryDomain *d = a->d;
+      if (d->result_types == NULL) {
+        d->result_types = g_ptr_array_new_with_free_func(query_result_type_free);
+        d->mx_hosts = g_ptr_array_new_with_free_func(query_count_free);
+      }
+      gint64 n = db_col_int64(st, 4);
+      const char *rt = db_col_text(st, 1) ? db_col_text(st, 1) : "";
+      QueryResultType *t = g_hash_table_lookup(a->rts, rt);
+      if (t == NULL) {
+        t = g_new0(QueryResultType, 1);
+        t->result_type = g_strdup(rt);
+        t->known = result_type_find(rt) != NULL;
+        g_ptr_array_add(d->result_types, t);
+        g_hash_table_insert(a->rts, t->result_type, t);
+      }
+      t->failed_sessions += n;
+      query_count_get(a->mx, d->mx_hosts, db_col_text(st, 2) ? db_col_text(st, 2) : "", FALSE)
+          ->failed_sessions += n;
+      query_count_get(a->ips, a->all_ips, db_col_text(st, 3) ? db_col_text(st, 3) : "", FALSE)
+          ->failed_sessions += n;
+      g_snprintf(pkey, sizeof pkey, "%s\t%" G_GINT64_FORMAT,
+                 db_col_text(st, 5) ? db_col_text(st, 5) : "", db_col_int64(st, 6));
+      QueryPolicyTotal *pt = g_hash_table_lookup(policies, pkey);
+      if (pt != NULL) {
+        pt->details += n;
+        pt->has_details = TRUE;
       }
     }
     if (s == DB_STEP_ERROR)
       goto out;
   }
-  for (guint i = 0; i < domains->len; i++) {
-    QueryDomain *d = domains->pdata[i];
-    if (d->mx_patterns != NULL)
-      g_ptr_array_sort(d->mx_patterns, query_str_cmp);
+  {
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, policies);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+      QueryPolicyTotal *pt = v;
+      if (pt->has_details && pt->details != pt->total)
+        pt->agg->d->detail_mismatches++;
+    }
+  }
+
+  /* Per domain: ratio, severity, ordered lists; the details only for failing ones. */
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, aggs);
+  while (g_hash_table_iter_next(&it, NULL, &v)) {
+    QueryAgg *a = v;
+    QueryDomain *d = a->d;
+    gint64 total = d->successful_sessions + d->failed_sessions;
+    d->failure_ratio = total > 0 ? (double) d->failed_sessions / (double) total : 0.0;
+    d->severity = query_severity(d->successful_sessions, d->failed_sessions, p->warn, p->crit);
+    d->organizations = g_hash_table_size(a->orgs);
+    if (d->failed_sessions <= 0) {
+      g_clear_pointer(&d->organizations_list, g_ptr_array_unref);
+      g_clear_pointer(&d->result_types, g_ptr_array_unref);
+      g_clear_pointer(&d->mx_hosts, g_ptr_array_unref);
+      continue;
+    }
+    if (d->result_types == NULL) {
+      d->result_types = g_ptr_array_new_with_free_func(query_result_type_free);
+      d->mx_hosts = g_ptr_array_new_with_free_func(query_count_free);
+    }
+    g_ptr_array_sort(d->result_types, query_rt_cmp);
+    g_ptr_array_sort(d->mx_hosts, query_count_cmp);
+    g_ptr_array_sort(d->organizations_list, query_count_cmp);
+    g_ptr_array_sort(a->all_ips, query_count_cmp);
+    d->sending_ips = g_ptr_array_new_with_free_func(query_count_free);
+    for (guint i = 0; i < a->all_ips->len && i < QUERY_TOP_IPS; i++) {
+      QueryCount *c = a->all_ips->pdata[i];
+      QueryCount *copy = g_new0(QueryCount, 1);
+      *copy = *c;
+      copy->name = g_strdup(c->name);
+      g_ptr_array_add(d->sending_ips, copy);
+    }
+    d->mx_patterns = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter pi;
+    gpointer pk;
+    g_hash_table_iter_init(&pi, a->patterns);
+    while (g_hash_table_iter_next(&pi, &pk, NULL)) {
+      g_auto(GStrv) parts = g_strsplit(pk, "|", -1);
+      for (guint i = 0; parts[i] != NULL; i++) {
+        g_autofree char *mx = g_ascii_strdown(g_strstrip(parts[i]), -1);
+        gboolean seen = mx[0] == '\0';
+        for (guint j = 0; !seen && j < d->mx_patterns->len; j++)
+          seen = strcmp(d->mx_patterns->pdata[j], mx) == 0;
+        if (!seen)
+          g_ptr_array_add(d->mx_patterns, g_steal_pointer(&mx));
+      }
+    }
+    g_ptr_array_sort(d->mx_patterns, query_str_cmp);
+  }
+
+  /* Trend: the first and last day each type was seen (any time before the window's
+   * end), then the clean reports of the domain after the last one. */
+  {
+    g_autofree char *filter = query_domain_filter(p, 3);
+    g_autofree char *sql = g_strdup_printf(
+        "SELECT policy_domain, result_type, MIN(begin_epoch), MAX(begin_epoch) "
+        "FROM failure_detail WHERE begin_epoch < $2%s GROUP BY policy_domain, result_type",
+        filter);
+    g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
+    if (st == NULL)
+      goto out;
+    query_bind_window(st, p, 3);
+    DbStep s;
+    while ((s = db_step(st, error)) == DB_STEP_ROW) {
+      QueryAgg *a = g_hash_table_lookup(aggs, db_col_text(st, 0) ? db_col_text(st, 0) : "");
+      if (a == NULL || a->d->failed_sessions <= 0)
+        continue;
+      QueryResultType *t = g_hash_table_lookup(a->rts, db_col_text(st, 1) ? db_col_text(st, 1) : "");
+      if (t == NULL)
+        continue;
+      t->first_epoch = db_col_int64(st, 2);
+      db_format_day(t->first_epoch, t->first_seen);
+      db_format_day(db_col_int64(st, 3), t->last_seen);
+      t->new_in_window = t->first_epoch >= p->since;
+    }
+    if (s == DB_STEP_ERROR)
+      goto out;
+  }
+  g_hash_table_iter_init(&it, aggs);
+  while (g_hash_table_iter_next(&it, NULL, &v)) {
+    QueryAgg *a = v;
+    QueryDomain *d = a->d;
+    if (d->result_types == NULL)
+      continue;
+    GHashTableIter di;
+    gpointer dk, dv;
+    g_hash_table_iter_init(&di, a->days);
+    while (g_hash_table_iter_next(&di, &dk, &dv))
+      for (guint i = 0; i < d->result_types->len; i++) {
+        QueryResultType *t = d->result_types->pdata[i];
+        if (strcmp(dk, t->last_seen) > 0)
+          t->clean_reports_since += GPOINTER_TO_INT(dv);
+      }
   }
   ok = TRUE;
 out:
-  g_hash_table_unref(b.failing);
-  g_free(b.filter);
+  g_hash_table_remove_all(aggs);
+  g_string_chunk_free(strings);
   return ok;
 }
 
@@ -418,48 +506,18 @@ query_summary(TrDb *db, const QueryParams *p, GError **error)
       db_format_day(db_col_int64(st, 2), sum->store_last);
     }
   }
-  g_autofree char *filter = query_domain_filter(p, 3);
-  g_autofree char *sql = g_strdup_printf(
-      "SELECT policy_domain, COUNT(DISTINCT report_key), COUNT(DISTINCT organization_name), "
-      "SUM(total_successful_session_count), SUM(total_failure_session_count), "
-      "MAX(begin_epoch) FROM policy WHERE begin_epoch >= $1 AND begin_epoch < $2%s "
-      "GROUP BY policy_domain ORDER BY policy_domain",
-      filter);
-  g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
-  if (st == NULL)
-    return NULL;
-  query_bind_window(st, p, 3);
-  DbStep s;
-  while ((s = db_step(st, error)) == DB_STEP_ROW) {
-    QueryDomain *d = g_new0(QueryDomain, 1);
-    d->policy_domain = g_strdup(db_col_text(st, 0) != NULL ? db_col_text(st, 0) : "");
-    d->reports = db_col_int64(st, 1);
-    d->organizations = db_col_int64(st, 2);
-    d->successful_sessions = db_col_int64(st, 3);
-    d->failed_sessions = db_col_int64(st, 4);
-    db_format_day(db_col_int64(st, 5), d->last_report);
-    gint64 total = d->successful_sessions + d->failed_sessions;
-    d->failure_ratio = total > 0 ? (double) d->failed_sessions / (double) total : 0.0;
-    d->severity = query_severity(d->successful_sessions, d->failed_sessions, p->warn, p->crit);
-    g_ptr_array_add(sum->domains, d);
-  }
-  if (s == DB_STEP_ERROR)
-    return NULL;
+  /* A window over most of the index is read in table order, not through the index. */
+  gboolean full = FALSE;
   {
-    g_autofree char *rsql = g_strdup_printf(
-        "SELECT COUNT(DISTINCT report_key) FROM policy WHERE begin_epoch >= $1 AND "
-        "begin_epoch < $2%s",
-        filter);
-    g_autoptr(TrDbStmt) rst = db_prepare(db, rsql, error);
-    if (rst == NULL)
+    g_autoptr(TrDbStmt) st =
+        db_prepare(db, "SELECT MIN(begin_epoch), MAX(begin_epoch) FROM report", error);
+    if (st == NULL || db_step(st, error) != DB_STEP_ROW)
       return NULL;
-    query_bind_window(rst, p, 3);
-    gboolean ok = TRUE;
-    sum->reports = query_one_int(rst, error, &ok);
-    if (!ok)
-      return NULL;
+    gint64 lo = db_col_int64(st, 0), hi = db_col_int64(st, 1) + 1;
+    gint64 covered = MIN(hi, p->until) - MAX(lo, p->since);
+    full = sum->store_reports > 0 && covered * 3 > (hi - lo);
   }
-  if (!query_details(db, p, sum->domains, error))
+  if (!query_scan(db, p, sum, full, error))
     return NULL;
   g_ptr_array_sort(sum->domains, query_domain_cmp);
   return g_steal_pointer(&sum);

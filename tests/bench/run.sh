@@ -124,6 +124,9 @@ stat_of() { # stat_of NAME KEY
 gen md10k --format maildir --count 10000 --out "$CORPUS/md10k"
 gen mbox10k --format mbox --count 10000 --out "$CORPUS/mbox10k.mbox"
 gen large --format report --count 0 --large 1 --details 200000 --out "$CORPUS/large"
+# 100,000 bare reports (3 % of the numbers are non-reports, left out): the store that
+# summary and reindex are measured on (about 620,000 policy and failure rows).
+gen r100k --format report --count 103100 --out "$CORPUS/r100k"
 LARGE_FILE=$(ls "$CORPUS"/large/*.json.gz)
 if [ "$BIG" = 1 ]; then
   gen md200k --format maildir --count 200000 --out "$CORPUS/md200k"
@@ -388,6 +391,17 @@ elif [ -n "$TI" ]; then
   done
   record "maildir 10,000 -> tree store + CSV" 10000 "$MD10K_BYTES" wall 1.5 "<= 1.5 s"
   STORE_WALL=$LAST_WALL
+
+  log "tlsrpt-ingest maildir, tree store + CSV, no SQL index (10,000)"
+  reset_results
+  for _ in $(seq "$RUNS"); do
+    discard "$WORK/store-noidx" "$WORK/store-noidx.csv"
+    sync
+    run_once "$ING_OK" "" "$TI" maildir --no-sqlite --store "$WORK/store-noidx" \
+      --csv "$WORK/store-noidx.csv" "$CORPUS/md10k" || break
+  done
+  record "maildir 10,000 -> tree store + CSV, --no-sqlite" 10000 "$MD10K_BYTES" none 0 "(the SQL index's cost)"
+  note "SQL index: the tree store + CSV run with it vs without (--no-sqlite): $(awk -v a="$STORE_WALL" -v b="$LAST_WALL" 'BEGIN {printf "%+.0f %%", (a / b - 1) * 100}') wall (goal <= +15 %); $(sqlite3 "$WORK/store/reports.sqlite" 'SELECT COUNT(*) FROM report' 2>/dev/null || echo '?') reports indexed."
   note "Tree store vs the file-creation floor: $(awk -v a="$LAST_WALL" -v b="$FILES_FLOOR" 'BEGIN {printf "%.2f", a / b}')x (goal <= 1.5x); $(find "$WORK/store" -type f 2>/dev/null | wc -l) files in the store."
 
   # The same comparison against creating exactly the files and directories the store
@@ -532,6 +546,40 @@ elif [ -n "$TI" ]; then
   record "record validate, one record (median of $((RUNS * 20)) runs)" 1 0 wall 0.005 "<= 5 ms (a process start)"
 fi
 
+# ------------------------------------------------------------------ reading
+if [ -n "$TI" ]; then
+  R100K=$(stat_of r100k reports)
+  log "tlsrpt-ingest file: $R100K reports -> tree store + SQL index (once)"
+  reset_results
+  sync
+  run_once "$ING_OK" "" "$TI" file -q --store "$WORK/rstore" "$CORPUS/r100k" || true
+  record "file $R100K reports -> tree store + SQL index (setup, once)" "$R100K" "$(stat_of r100k bytes)" none 0 "(setup)"
+  # The reports start on 100 days from 2024-01-01: the whole store, and its last 30 days.
+  for fmt in text json; do
+    log "tlsrpt-ingest summary --format $fmt, the whole store"
+    reset_results
+    for _ in $(seq "$RUNS"); do
+      run_once "0" "" "$TI" summary --store "$WORK/rstore" --since 2024-01-01 --until 2024-12-31 \
+        --format "$fmt" || break
+    done
+    record "summary --format $fmt, $R100K reports (all in the window)" "$R100K" 0 wall 0.5 "<= 0.5 s"
+  done
+  log "tlsrpt-ingest summary, the store's last 30 days"
+  reset_results
+  for _ in $(seq "$RUNS"); do
+    run_once "0" "" "$TI" summary --store "$WORK/rstore" --since 2024-03-11 --until 2024-04-09 || break
+  done
+  record "summary, the last 30 days of a $R100K-report store" "$R100K" 0 wall 0.5 "<= 0.5 s"
+  note "summary output: $(wc -l <"$WORK/last.stdout") lines for the last 30 days; $(sqlite3 "$WORK/rstore/reports.sqlite" 'SELECT COUNT(*) FROM policy' 2>/dev/null || echo '?') policy and $(sqlite3 "$WORK/rstore/reports.sqlite" 'SELECT COUNT(*) FROM failure_detail' 2>/dev/null || echo '?') failure-detail rows in the index."
+  REINDEX_RUNS=$(( RUNS < 2 ? RUNS : 2 ))
+  log "tlsrpt-ingest reindex, $R100K reports ($REINDEX_RUNS runs)"
+  reset_results
+  for _ in $(seq "$REINDEX_RUNS"); do
+    run_once "0" "" "$TI" reindex -q --store "$WORK/rstore" || break
+  done
+  record "reindex, $R100K reports from the tree" "$R100K" 0 wall 10 "<= 10 s"
+fi
+
 # ------------------------------------------------------------------ table
 echo "## Corpus"
 echo
@@ -539,6 +587,7 @@ echo "- Maildir 10,000: $(stat_of md10k messages) messages, $(awk -v b="$MD10K_B
 echo "- mbox 10,000: the same messages in one file, $(awk -v b="$MBOX_BYTES" 'BEGIN {printf "%.1f", b / 1e6}') MB"
 [ "$BIG" = 1 ] && echo "- Maildir 200,000: $(awk -v b="$(stat_of md200k bytes)" 'BEGIN {printf "%.1f", b / 1e6}') MB, $(stat_of md200k rows) CSV rows expected"
 echo "- large report: $(basename "$LARGE_FILE"), $(stat_of large bytes) bytes gzip, $(stat_of large json_bytes) bytes JSON"
+echo "- reading store: $(stat_of r100k reports) bare reports, $(stat_of r100k rows) CSV rows (policies + failure details)"
 echo
 echo "## Results"
 echo
