@@ -5,6 +5,7 @@
 #include "command.h"
 #include "escape.h"
 #include "pipeline.h"
+#include "source-http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +153,7 @@ cli_print_version(void)
   printf("GMime %u.%u.%u, GLib %u.%u.%u, json-c %s, zlib %s, %s\n", gmime_major_version,
          gmime_minor_version, gmime_micro_version, glib_major_version, glib_minor_version,
          glib_micro_version, json_c_version(), zlibVersion(), source_imap_libcurl_version());
+  printf("%s (serve)\n", source_http_library_version());
 }
 
 static gboolean cli_stdin_closed;
