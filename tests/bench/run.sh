@@ -214,6 +214,9 @@ MD10K_BYTES=$(stat_of md10k bytes)
 MBOX_BYTES=$(stat_of mbox10k bytes)
 
 # ------------------------------------------------------------------ floors
+DISCARD=$WORK/discard
+mkdir -p "$DISCARD"
+if [ "$IMAP_ONLY" = 0 ]; then
 log "floor: reading the files only"
 reset_results
 for _ in $(seq "$RUNS"); do run_once "0" "" "$BIN_DIR/floor-decode" --read-only maildir "$CORPUS/md10k" || break; done
@@ -247,6 +250,8 @@ record "floor: create 20,000 files (write + rename) + syncfs" 20000 0 none 0 "(f
 FILES_FLOOR=$LAST_WALL
 if [ ${#FF_CREATE[@]} -gt 0 ]; then
   note "File-creation floor: median $(printf '%s\n' "${FF_CREATE[@]}" | median) s creating, $(printf '%s\n' "${FF_SYNC[@]}" | median) s in the final syncfs."
+fi
+
 fi
 
 # ------------------------------------------------------------------ tlsrpt-ingest

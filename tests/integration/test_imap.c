@@ -1327,6 +1327,168 @@ test_cli_refused_folder_is_config_error(void **state)
   }
 }
 
+/* ---- Courier-IMAP, the second real server (tests/imap/courier.sh) ------------------ */
+
+static char *
+courier_script(void)
+{
+  const char *src = g_getenv("TLSRPT_SOURCE_DIR");
+  return g_build_filename(src != NULL ? src : ".", "tests", "imap", "courier.sh", NULL);
+}
+
+static void
+courier_script_run(Dove *d, const char *cmd, const char *arg)
+{
+  g_autofree char *script = courier_script();
+  const char *argv[] = { "bash", script, cmd, d->dir, arg, NULL };
+  g_autofree char *err = NULL;
+  int status = 0;
+  g_autoptr(GError) error = NULL;
+  if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, &err,
+                    &status, &error))
+    fail_msg("spawn %s: %s", script, error->message);
+  if (!g_spawn_check_wait_status(status, NULL))
+    fail_msg("%s %s failed: %s", script, cmd, err);
+}
+
+/* Courier keeps Maildir files with LF line ends and adds a CR to every LF it sends
+ * (a file with CRLF would come back with CR CR LF): deliver @msg with LF. */
+static void
+courier_deliver(Dove *d, GBytes *msg)
+{
+  gsize len = 0;
+  const char *p = g_bytes_get_data(msg, &len);
+  GString *lf = g_string_sized_new(len);
+  for (gsize i = 0; i < len; i++)
+    if (!(p[i] == '\r' && i + 1 < len && p[i + 1] == '\n'))
+      g_string_append_c(lf, p[i]);
+  gsize n = lf->len;
+  g_autoptr(GBytes) b = g_bytes_new_take(g_string_free(lf, FALSE), n);
+  dove_deliver(d, b);
+}
+
+/* The same fixture as Dovecot's (a Dove: Maildir, store, certificate, IMAPS port). */
+static int
+courier_setup(void **state)
+{
+  if (geteuid() != 0)
+    fail_msg("the IMAP tests start Courier-IMAP and must run as root");
+  Dove *d = g_new0(Dove, 1);
+  d->dir = tu_mkdtemp();
+  d->store = tu_mkdtemp();
+  d->maildir = g_build_filename(d->dir, "home", "Maildir", NULL);
+  d->cacert = g_build_filename(d->dir, "cert.pem", NULL);
+  g_autofree char *pwdir = tu_mkdtemp();
+  d->password_file = g_build_filename(pwdir, "imap-password", NULL);
+  write_password(d, "unused: preauthenticated");
+  d->port_imaps = free_port();
+  d->port_imap = -1;
+  g_autofree char *port = g_strdup_printf("%d", d->port_imaps);
+  courier_script_run(d, "start", port);
+  *state = d;
+  return 0;
+}
+
+static int
+courier_teardown(void **state)
+{
+  Dove *d = *state;
+  courier_script_run(d, "stop", NULL);
+  g_autofree char *pwdir = g_path_get_dirname(d->password_file);
+  tu_rmtree(pwdir);
+  tu_rmtree(d->store);
+  tu_rmtree(d->dir);
+  g_free(d->dir);
+  g_free(d->store);
+  g_free(d->maildir);
+  g_free(d->cacert);
+  g_free(d->password_file);
+  g_free(d);
+  return 0;
+}
+
+/* Courier: --move-to Processed lands in INBOX.Processed (COPY + \Deleted + UID EXPUNGE:
+ * no MOVE), --error-folder Errors/TLS in INBOX.Errors.TLS, the non-report stays; a
+ * rerun stores nothing new. */
+static void
+test_courier_move_to_and_error_folder(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < 3; i++) {
+    g_autoptr(GBytes) m = make_report_message(400 + i);
+    courier_deliver(d, m);
+  }
+  g_autoptr(GBytes) broken = make_broken_gzip_message();
+  courier_deliver(d, broken);
+  g_autoptr(GBytes) plain = make_plain_message();
+  courier_deliver(d, plain);
+  const char *extra[] = { "--move-to", "Processed", "--error-folder", "Errors/TLS", "-v", "-v",
+                          NULL };
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, extra, &err);
+  if (rc != 1)
+    fail_msg("imap exited %d (expected 1, one quarantined): %s", rc, err);
+  assert_non_null(strstr(err, "folder 'Processed' is 'INBOX.Processed' on the server"));
+  assert_non_null(strstr(err, "UID COPY 1:3 \"INBOX.Processed\""));
+  assert_null(strstr(err, "UID MOVE"));
+  assert_int_equal(dove_count(d, ".Processed", NULL), 3);
+  assert_int_equal(dove_count(d, ".Errors.TLS", NULL), 1);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);
+  assert_int_equal(seen, 0);
+  assert_int_equal(store_index_lines(d), 3);
+
+  g_free(err);
+  err = NULL;
+  rc = run_imap(d, TRUE, extra, &err);
+  if (rc != 0)
+    fail_msg("rerun exited %d: %s", rc, err);
+  assert_non_null(strstr(err, "stored=0"));
+  assert_int_equal(dove_count(d, ".Processed", NULL), 3);
+  assert_int_equal(store_index_lines(d), 3);
+}
+
+/* Courier: --mark-seen, the default, in batches. */
+static void
+test_courier_mark_seen(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < 10; i++) {
+    g_autoptr(GBytes) m = make_report_message(500 + i);
+    courier_deliver(d, m);
+  }
+  const char *extra[] = { "--batch-size", "4", NULL };
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, extra, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 10);
+  assert_int_equal(seen, 10);
+  assert_int_equal(csv_rows(d), 10);
+}
+
+/* Courier refuses an empty level ("Bad//Name" is INBOX.Bad..Name): exit 2 with its
+ * words, nothing stored or acknowledged. */
+static void
+test_courier_refused_folder(void **state)
+{
+  Dove *d = *state;
+  g_autoptr(GBytes) m = make_report_message(600);
+  courier_deliver(d, m);
+  const char *extra[] = { "--move-to", "Bad//Name", NULL };
+  g_autofree char *err = NULL;
+  int rc = run_imap(d, TRUE, extra, &err);
+  if (rc != 2)
+    fail_msg("imap exited %d (expected 2): %s", rc, err);
+  assert_non_null(strstr(err, "folder 'Bad//Name' (on the server: 'INBOX.Bad..Name'): the "
+                              "server refused to create it: NO"));
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);
+  assert_int_equal(seen, 0);
+  assert_int_equal(store_index_lines(d), 0);
+}
+
 /* Batches of 4: the server goes away after the 5th batch was fetched; the 3rd and 4th
  * (stored, the 4th maybe not yet) are not acknowledged, two are. */
 static void
@@ -1415,6 +1577,11 @@ main(void)
     cmocka_unit_test_setup_teardown(test_cli_errors_exit_codes, dove_setup, dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_uidvalidity_reset_no_duplicates, dove_setup,
                                     dove_teardown),
+    cmocka_unit_test_setup_teardown(test_courier_move_to_and_error_folder, courier_setup,
+                                    courier_teardown),
+    cmocka_unit_test_setup_teardown(test_courier_mark_seen, courier_setup, courier_teardown),
+    cmocka_unit_test_setup_teardown(test_courier_refused_folder, courier_setup,
+                                    courier_teardown),
     cmocka_unit_test_setup_teardown(test_cli_namespace_prefix_folders, dove_setup,
                                     dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_namespace_prefix_mark_seen, dove_setup,
