@@ -196,7 +196,8 @@ cmd_summary_run(const TrCommand *cmd, int argc, char **argv)
     g_autofree char *store = cli_store_dir(&common);
     g_autoptr(TrDb) db = own.sqlite != NULL ? db_open_read(own.sqlite, &error)
                                             : reindex_open_read(store, NULL, isatty(2), &error);
-    QueryParams params = { since, until, (const char *const *) own.domains, warn, crit };
+    QueryParams params = { since, until, (const char *const *) own.domains, warn, crit,
+                           NULL };
     RenderSummaryOptions ro = { note, own.sqlite != NULL ? own.sqlite : store, warn, crit };
     g_autoptr(QuerySummary) sum = NULL;
     g_autoptr(GPtrArray) rows = NULL;

@@ -15,6 +15,7 @@ const TrCommand *const tr_commands[] = {
   &cmd_summary,
   &cmd_show,
   &cmd_explain,
+  &cmd_check,
   &cmd_reindex,
   NULL,
 };

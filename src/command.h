@@ -34,5 +34,6 @@ extern const TrCommand cmd_reindex; /* cmd-reindex.c */
 extern const TrCommand cmd_summary; /* cmd-summary.c */
 extern const TrCommand cmd_show;    /* cmd-show.c */
 extern const TrCommand cmd_explain; /* cmd-explain.c */
+extern const TrCommand cmd_check;   /* cmd-check.c */
 
 #endif

@@ -122,6 +122,56 @@ query_bind_window(TrDbStmt *st, const QueryParams *p, int first_domain)
   }
 }
 
+/* The organization filter, its placeholders from $@first: on the policy table
+ * (organization_name is a column) or on failure_detail (through the report). */
+static char *
+query_org_filter(const QueryParams *p, gboolean detail, int first)
+{
+  if (p->orgs == NULL || p->orgs[0] == NULL)
+    return g_strdup("");
+  g_autoptr(GString) s = g_string_new(
+      detail ? " AND report_key IN (SELECT report_key FROM report WHERE organization_name IN ("
+             : " AND organization_name IN (");
+  for (guint i = 0; p->orgs[i] != NULL; i++)
+    g_string_append_printf(s, "%s$%d", i ? ", " : "", first + (int) i);
+  g_string_append(s, detail ? "))" : ")");
+  return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static void
+query_bind_orgs(TrDbStmt *st, const QueryParams *p, int first)
+{
+  for (guint i = 0; p->orgs != NULL && p->orgs[i] != NULL; i++)
+    db_bind_text(st, first + (int) i, p->orgs[i]);
+}
+
+static guint
+query_n_domains(const QueryParams *p)
+{
+  return p->domains != NULL ? g_strv_length((char **) p->domains) : 0;
+}
+
+/* The window, domain and organization filters of a statement on @table's columns:
+ * "begin_epoch >= $1 AND begin_epoch < $2 AND policy_domain IN ($3..) AND ...". */
+static char *
+query_where(const QueryParams *p, gboolean detail)
+{
+  g_autofree char *dom = query_domain_filter(p, 3);
+  g_autofree char *org = query_org_filter(p, detail, 3 + (int) query_n_domains(p));
+  return g_strdup_printf("begin_epoch >= $1 AND begin_epoch < $2%s%s", dom, org);
+}
+
+static TrDbStmt *
+query_window_stmt(TrDb *db, const QueryParams *p, const char *sql, GError **error)
+{
+  TrDbStmt *st = db_prepare(db, sql, error);
+  if (st == NULL)
+    return NULL;
+  query_bind_window(st, p, 3);
+  query_bind_orgs(st, p, 3 + (int) query_n_domains(p));
+  return st;
+}
+
 /* Rows of (name, reports, successful or -1, failed) into QueryCount*. */
 static GPtrArray *
 query_counts(TrDbStmt *st, gboolean have_successful, guint limit, GError **error)
@@ -222,12 +272,17 @@ query_scan_stmt(TrDb *db, const QueryParams *p, const char *select_from, gboolea
                 GError **error)
 {
   g_autofree char *filter = query_domain_filter(p, 3);
+  /* The organization is a column of policy; failure_detail has it through the report. */
+  g_autofree char *orgs = query_org_filter(p, g_str_has_suffix(select_from, "FROM failure_detail"),
+                                           3 + (int) query_n_domains(p));
   g_autofree char *sql = g_strdup_printf(
-      "%s WHERE %sbegin_epoch >= $1 AND %sbegin_epoch < $2%s", select_from, full ? "+" : "",
-      full ? "+" : "", filter);
+      "%s WHERE %sbegin_epoch >= $1 AND %sbegin_epoch < $2%s%s", select_from, full ? "+" : "",
+      full ? "+" : "", filter, orgs);
   TrDbStmt *st = db_prepare(db, sql, error);
-  if (st != NULL)
+  if (st != NULL) {
     query_bind_window(st, p, 3);
+    query_bind_orgs(st, p, 3 + (int) query_n_domains(p));
+  }
   return st;
 }
 
@@ -429,14 +484,16 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean full, GEr
    * end), then the clean reports of the domain after the last one. */
   {
     g_autofree char *filter = query_domain_filter(p, 3);
+    g_autofree char *orgs = query_org_filter(p, TRUE, 3 + (int) query_n_domains(p));
     g_autofree char *sql = g_strdup_printf(
         "SELECT policy_domain, result_type, MIN(begin_epoch), MAX(begin_epoch) "
-        "FROM failure_detail WHERE begin_epoch < $2%s GROUP BY policy_domain, result_type",
-        filter);
+        "FROM failure_detail WHERE begin_epoch < $2%s%s GROUP BY policy_domain, result_type",
+        filter, orgs);
     g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
     if (st == NULL)
       goto out;
     query_bind_window(st, p, 3);
+    query_bind_orgs(st, p, 3 + (int) query_n_domains(p));
     DbStep s;
     while ((s = db_step(st, error)) == DB_STEP_ROW) {
       QueryAgg *a = g_hash_table_lookup(aggs, db_col_text(st, 0) ? db_col_text(st, 0) : "");
@@ -526,7 +583,6 @@ query_summary(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_by(TrDb *db, const QueryParams *p, QueryBy by, GError **error)
 {
-  g_autofree char *filter = query_domain_filter(p, 3);
   const char *col = NULL, *table = "policy", *order = "4 DESC, 1";
   gboolean have_successful = TRUE;
   switch (by) {
@@ -541,23 +597,184 @@ query_by(TrDb *db, const QueryParams *p, QueryBy by, GError **error)
     table = "failure_detail";
     have_successful = FALSE;
   }
+  g_autofree char *where = query_where(p, !have_successful);
   g_autofree char *sql = NULL;
   if (have_successful)
     sql = g_strdup_printf(
         "SELECT %s, COUNT(DISTINCT report_key), SUM(total_successful_session_count), "
         "SUM(total_failure_session_count) FROM policy "
-        "WHERE begin_epoch >= $1 AND begin_epoch < $2%s GROUP BY %s ORDER BY %s",
-        col, filter, col, order);
+        "WHERE %s GROUP BY %s ORDER BY %s",
+        col, where, col, order);
   else if (by == QUERY_BY_DAY)
     g_assert_not_reached();
   else
     sql = g_strdup_printf(
         "SELECT %s, COUNT(DISTINCT report_key), 0, SUM(failed_session_count) FROM %s "
-        "WHERE begin_epoch >= $1 AND begin_epoch < $2%s GROUP BY %s ORDER BY %s",
-        col, table, filter, col, order);
+        "WHERE %s GROUP BY %s ORDER BY %s",
+        col, table, where, col, order);
+  g_autoptr(TrDbStmt) st = query_window_stmt(db, p, sql, error);
+  if (st == NULL)
+    return NULL;
+  return query_counts(st, have_successful, 0, error);
+}
+
+/* ---- the monitoring outputs ------------------------------------------------ */
+
+static void
+query_latest_free(gpointer p)
+{
+  QueryLatest *l = p;
+  g_free(l->policy_domain);
+  g_free(l->organization);
+  g_free(l);
+}
+
+GPtrArray *
+query_latest(TrDb *db, const QueryParams *p, GError **error)
+{
+  /* The window's start is not a bound here: the newest report may be older. */
+  g_autofree char *dom = query_domain_filter(p, 3);
+  g_autofree char *org = query_org_filter(p, FALSE, 3 + (int) query_n_domains(p));
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT policy_domain, organization_name, MAX(begin_epoch), COUNT(DISTINCT report_key) "
+      "FROM policy WHERE begin_epoch < $2%s%s "
+      "GROUP BY policy_domain, organization_name ORDER BY policy_domain, organization_name",
+      dom, org);
   g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
   if (st == NULL)
     return NULL;
-  query_bind_window(st, p, 3);
-  return query_counts(st, have_successful, 0, error);
+  /* Bound by name: $1 is not in this statement. */
+  db_bind_int64(st, 2, p->until);
+  for (guint i = 0; p->domains != NULL && p->domains[i] != NULL; i++) {
+    g_autofree char *lower = g_ascii_strdown(p->domains[i], -1);
+    db_bind_text(st, 3 + (int) i, lower);
+  }
+  query_bind_orgs(st, p, 3 + (int) query_n_domains(p));
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(query_latest_free);
+  DbStep s;
+  while ((s = db_step(st, error)) == DB_STEP_ROW) {
+    QueryLatest *l = g_new0(QueryLatest, 1);
+    l->policy_domain = g_strdup(db_col_text(st, 0) != NULL ? db_col_text(st, 0) : "");
+    l->organization = g_strdup(db_col_text(st, 1) != NULL ? db_col_text(st, 1) : "");
+    l->newest_begin = db_col_int64(st, 2);
+    l->reports = db_col_int64(st, 3);
+    g_ptr_array_add(rows, l);
+  }
+  if (s == DB_STEP_ERROR)
+    return NULL;
+  return g_steal_pointer(&rows);
+}
+
+static void
+query_group_free(gpointer p)
+{
+  QueryGroup *g = p;
+  for (guint i = 0; i < G_N_ELEMENTS(g->key); i++)
+    g_free(g->key[i]);
+  g_free(g);
+}
+
+/* Rows of (@nkeys keys, reports, successful or -1, failed) into QueryGroup*. */
+static GPtrArray *
+query_groups(TrDb *db, const QueryParams *p, const char *sql, guint nkeys,
+             gboolean have_successful, GError **error)
+{
+  g_autoptr(TrDbStmt) st = query_window_stmt(db, p, sql, error);
+  if (st == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(query_group_free);
+  DbStep s;
+  while ((s = db_step(st, error)) == DB_STEP_ROW) {
+    QueryGroup *g = g_new0(QueryGroup, 1);
+    for (guint i = 0; i < G_N_ELEMENTS(g->key); i++) {
+      const char *v = i < nkeys ? db_col_text(st, (int) i) : NULL;
+      g->key[i] = g_strdup(v != NULL ? v : "");
+    }
+    g->reports = db_col_int64(st, (int) nkeys);
+    g->successful_sessions = have_successful ? db_col_int64(st, (int) nkeys + 1) : -1;
+    g->failed_sessions = db_col_int64(st, (int) nkeys + 2);
+    g_ptr_array_add(rows, g);
+  }
+  if (s == DB_STEP_ERROR)
+    return NULL;
+  return g_steal_pointer(&rows);
+}
+
+GPtrArray *
+query_sessions_by_policy(TrDb *db, const QueryParams *p, GError **error)
+{
+  g_autofree char *where = query_where(p, FALSE);
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT policy_domain, policy_type, organization_name, COUNT(DISTINCT report_key), "
+      "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
+      "WHERE %s GROUP BY policy_domain, policy_type, organization_name ORDER BY 1, 2, 3",
+      where);
+  return query_groups(db, p, sql, 3, TRUE, error);
+}
+
+GPtrArray *
+query_failures_by_mx(TrDb *db, const QueryParams *p, GError **error)
+{
+  g_autofree char *where = query_where(p, TRUE);
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT policy_domain, result_type, COALESCE(receiving_mx_hostname, ''), "
+      "COUNT(DISTINCT report_key), 0, SUM(failed_session_count) FROM failure_detail "
+      "WHERE %s GROUP BY policy_domain, result_type, COALESCE(receiving_mx_hostname, '') "
+      "ORDER BY 1, 2, 3",
+      where);
+  return query_groups(db, p, sql, 3, FALSE, error);
+}
+
+GPtrArray *
+query_sessions_by_day(TrDb *db, const QueryParams *p, GError **error)
+{
+  g_autofree char *where = query_where(p, FALSE);
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT policy_domain, begin_day, COUNT(DISTINCT report_key), "
+      "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
+      "WHERE %s GROUP BY policy_domain, begin_day ORDER BY 1, 2",
+      where);
+  return query_groups(db, p, sql, 2, TRUE, error);
+}
+
+GPtrArray *
+query_failures_by_day(TrDb *db, const QueryParams *p, GError **error)
+{
+  /* failure_detail has no begin_day: the day is begin_epoch's, as for the report
+   * (begin_day is its UTC day); the SELECT gives the day number, made a date below. */
+  g_autofree char *where = query_where(p, TRUE);
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT policy_domain, result_type, COUNT(DISTINCT report_key), "
+      "begin_epoch - (begin_epoch %% 86400), SUM(failed_session_count) FROM failure_detail "
+      "WHERE %s GROUP BY policy_domain, result_type, begin_epoch - (begin_epoch %% 86400) "
+      "ORDER BY 1, 4, 2",
+      where);
+  g_autoptr(GPtrArray) rows = query_groups(db, p, sql, 2, TRUE, error);
+  if (rows == NULL)
+    return NULL;
+  for (guint i = 0; i < rows->len; i++) {
+    /* (domain, result type, reports, day epoch, failed) -> (domain, day, result type) */
+    QueryGroup *g = rows->pdata[i];
+    char day[11];
+    db_format_day(g->successful_sessions, day);
+    g_free(g->key[2]);
+    g->key[2] = g->key[1];
+    g->key[1] = g_strdup(day);
+    g->successful_sessions = -1;
+  }
+  return g_steal_pointer(&rows);
+}
+
+GPtrArray *
+query_deviations(TrDb *db, const QueryParams *p, GError **error)
+{
+  g_autofree char *where = query_where(p, FALSE);
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT pd.policy_domain, COALESCE(d.slug, d.deviation), MIN(d.deviation), "
+      "COUNT(DISTINCT d.report_key), 0, 0 FROM deviation d "
+      "JOIN (SELECT DISTINCT report_key, policy_domain FROM policy WHERE %s) pd "
+      "ON pd.report_key = d.report_key "
+      "GROUP BY pd.policy_domain, COALESCE(d.slug, d.deviation) ORDER BY 1, 4 DESC, 2",
+      where);
+  return query_groups(db, p, sql, 3, FALSE, error);
 }

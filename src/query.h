@@ -41,6 +41,8 @@ typedef struct {
   gint64 since, until;        /* [since, until), epoch seconds UTC */
   const char *const *domains; /* only these policy domains (NULL-terminated); NULL: all */
   double warn, crit;          /* thresholds as ratios (0.01, 0.05) */
+  const char *const *orgs;    /* only reports of these organizations (exact names,
+                                 NULL-terminated); NULL: all */
 } QueryParams;
 
 typedef struct {
@@ -99,5 +101,45 @@ QuerySummary *query_summary(TrDb *db, const QueryParams *params, GError **error)
  * day order). Per MX, per result type and per sending IP the rows count failure
  * details (successful_sessions -1). (transfer full) */
 GPtrArray *query_by(TrDb *db, const QueryParams *params, QueryBy by, GError **error);
+
+/* ---- the monitoring outputs (check, metrics, report) ---------------------- */
+
+/* The newest report of each (policy domain, organization) in the whole index before
+ * the window's end, the domain and organization filters applied: for "no report for
+ * N days". Ordered by domain, then organization. */
+typedef struct {
+  char *policy_domain;
+  char *organization;         /* "" when the report names none */
+  gint64 newest_begin;        /* start-datetime of the newest report, epoch UTC */
+  gint64 reports;             /* reports of the pair in the whole index */
+} QueryLatest;
+
+/* (transfer full) QueryLatest* rows, or NULL + DB_ERROR. */
+GPtrArray *query_latest(TrDb *db, const QueryParams *params, GError **error);
+
+/* One row of a grouped count in the window: up to three keys and the sessions. */
+typedef struct {
+  char *key[3];               /* never NULL ("" when absent) */
+  gint64 reports;
+  gint64 successful_sessions; /* -1 for rows counted from failure details */
+  gint64 failed_sessions;
+} QueryGroup;
+
+/* Sessions from the policies' summaries, by (policy domain, policy type,
+ * organization). (transfer full) QueryGroup*, ordered by the keys. */
+GPtrArray *query_sessions_by_policy(TrDb *db, const QueryParams *params, GError **error);
+/* Failed sessions from the failure details, by (policy domain, result type verbatim,
+ * receiving MX or ""). (transfer full) QueryGroup*, ordered by the keys. */
+GPtrArray *query_failures_by_mx(TrDb *db, const QueryParams *params, GError **error);
+/* Per (policy domain, day "YYYY-MM-DD") the sessions from the summaries. (transfer
+ * full) QueryGroup* (key[2] ""), ordered by domain and day. */
+GPtrArray *query_sessions_by_day(TrDb *db, const QueryParams *params, GError **error);
+/* Per (policy domain, day, result type) the failed sessions of the failure details.
+ * (transfer full) QueryGroup*, ordered by domain, day, result type. */
+GPtrArray *query_failures_by_day(TrDb *db, const QueryParams *params, GError **error);
+/* Per (policy domain, deviation slug or its text when it has none) the reports of the
+ * window that had the deviation. (transfer full) QueryGroup* (key[2] the text of one of
+ * them), ordered by domain, most reports first. */
+GPtrArray *query_deviations(TrDb *db, const QueryParams *params, GError **error);
 
 #endif

@@ -36,4 +36,40 @@ void render_explain_text(const char *name, const char *domain, const char *mx, G
 /* "5.38%" of a ratio; "0%" for zero, "<0.01%" for a tiny one. (transfer full) */
 char *render_percent(double ratio);
 
+/* ---- check: a monitoring plugin's output (Monitoring Plugins guidelines) ---------- */
+
+typedef enum {
+  RENDER_PLUGIN_OK = 0,
+  RENDER_PLUGIN_WARNING = 1,
+  RENDER_PLUGIN_CRITICAL = 2,
+  RENDER_PLUGIN_UNKNOWN = 3,
+} RenderPluginState;
+
+/* "OK", "WARNING", "CRITICAL", "UNKNOWN". */
+const char *render_plugin_state_name(RenderPluginState s);
+
+/* One policy domain as `check` judged it. */
+typedef struct {
+  const char *policy_domain;
+  const QueryDomain *window;  /* its numbers in the window (nullable: no report in it) */
+  RenderPluginState state;
+  gboolean stale;             /* no report for --stale days (or never: newest_begin 0) */
+  gint64 newest_begin;        /* start of its newest report; 0 = none ever */
+  gboolean below_min;         /* failures that do not count: fewer than --min-sessions */
+} RenderCheckDomain;
+
+typedef struct {
+  double warn, crit;          /* ratios, for the perfdata thresholds */
+  gint64 min_sessions;
+  int days, stale_days;
+  gint64 now;
+} RenderCheckOptions;
+
+/* The status line ("TLSRPT WARNING - ... | perfdata"), then one line per domain (worst
+ * first). @domains: RenderCheckDomain*, worst first. Returns the overall state (the
+ * worst). Sender strings through tr_escape_terminal(), '|' shown as \x7c; perfdata
+ * labels hold only [A-Za-z0-9._-] (others become '_'). */
+RenderPluginState render_check(const GPtrArray *domains, const RenderCheckOptions *o,
+                               GString *out);
+
 #endif
