@@ -9,6 +9,7 @@
 #include "query.h"
 #include "reindex.h"
 #include "render.h"
+#include "report-datetime.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -170,7 +171,7 @@ cmd_check_run(const TrCommand *cmd, int argc, char **argv)
     gboolean zoneless;
     g_autofree char *full = strlen(own.now) == 10 ? g_strdup_printf("%sT12:00:00Z", own.now)
                                                    : g_strdup(own.now);
-    if (!report_parse_datetime(full, &now, &zoneless)) {
+    if (!report_datetime_parse(full, &now, &zoneless)) {
       rc = check_unknown("--now takes a date (YYYY-MM-DD) or an RFC 3339 date-time");
       goto out;
     }
