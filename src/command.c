@@ -16,6 +16,7 @@ const TrCommand *const tr_commands[] = {
   &cmd_show,
   &cmd_explain,
   &cmd_check,
+  &cmd_metrics,
   &cmd_reindex,
   NULL,
 };

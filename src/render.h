@@ -72,4 +72,26 @@ typedef struct {
 RenderPluginState render_check(const GPtrArray *domains, const RenderCheckOptions *o,
                                GString *out);
 
+/* ---- metrics: the Prometheus text exposition format ------------------------------ */
+
+/* Label values a sender controls are bounded: the policy domains and organizations with
+ * the most sessions, the receiving MX hosts with the most failures per domain, the
+ * eleven result types and three policy types; the rest is counted under "other". */
+#define RENDER_PROM_MAX_DOMAINS 100
+#define RENDER_PROM_MAX_ORGS 20
+#define RENDER_PROM_MAX_MX 10
+
+typedef struct {
+  const GPtrArray *sessions;  /* QueryGroup* of query_sessions_by_policy() */
+  const GPtrArray *failures;  /* QueryGroup* of query_failures_by_mx() */
+  const GPtrArray *latest;    /* QueryLatest* of query_latest() */
+  gint64 store_reports;       /* reports in the index */
+  gint64 quarantined;         /* messages in the quarantine; -1: not known */
+  int days;                   /* the window: the last @days UTC days */
+} RenderPromInput;
+
+/* Every metric with its HELP and TYPE lines (docs/monitoring.md), label values
+ * through tr_escape_prom_label_append(), series in label order. */
+void render_prom(const RenderPromInput *in, GString *out);
+
 #endif

@@ -13,7 +13,7 @@ if [ "${1:-}" = "--test" ]; then
   # installed, Dovecot's IMAP processes are unpacked beside it (below).
   want+=(libcmocka-dev dovecot-core courier-imap courier-authlib-userdb openssl valgrind
          clang libclang-rt-14-dev e2fsprogs util-linux procps procmail maildrop iproute2
-         curl sqlite3 systemd unbound ldnsutils nginx-light)
+         curl sqlite3 systemd unbound ldnsutils nginx-light prometheus jq chromium)
 fi
 
 missing=()
