@@ -576,6 +576,27 @@ if [ -n "$TI" ]; then
   done
   record "summary, the last 30 days of a $R100K-report store" "$R100K" 0 wall 0.5 "<= 0.5 s"
   note "summary output: $(wc -l <"$WORK/last.stdout") lines for the last 30 days; $(sqlite3 "$WORK/rstore/reports.sqlite" 'SELECT COUNT(*) FROM policy' 2>/dev/null || echo '?') policy and $(sqlite3 "$WORK/rstore/reports.sqlite" 'SELECT COUNT(*) FROM failure_detail' 2>/dev/null || echo '?') failure-detail rows in the index."
+  # check and metrics (docs/monitoring.md): their default windows at the store's end,
+  # and a window over the whole store. check exits 0-2 by what it finds.
+  for days in 2 100; do
+    log "tlsrpt-ingest check --days $days"
+    reset_results
+    for _ in $(seq "$RUNS"); do
+      run_once "0 1 2" "" "$TI" check --store "$WORK/rstore" --now 2024-04-09 --days "$days" --stale 0 || break
+    done
+    record "check --days $days, a $R100K-report store" "$R100K" 0 wall 0.5 "<= 0.5 s"
+  done
+  note "check status line: $(head -c 100 "$WORK/last.stdout" 2>/dev/null)..."
+  for days in 1 100; do
+    log "tlsrpt-ingest metrics --days $days"
+    reset_results
+    for _ in $(seq "$RUNS"); do
+      run_once "0" "" "$TI" metrics --store "$WORK/rstore" --now 2024-04-09 --days "$days" \
+        --output "$WORK/tlsrpt.prom" || break
+    done
+    record "metrics --days $days, a $R100K-report store" "$R100K" 0 wall 0.5 "<= 0.5 s"
+  done
+  note "metrics: $(grep -vc '^#' "$WORK/tlsrpt.prom" 2>/dev/null || echo '?') series, $(wc -c <"$WORK/tlsrpt.prom" 2>/dev/null || echo '?') bytes for --days 100."
   REINDEX_RUNS=$(( RUNS < 2 ? RUNS : 2 ))
   log "tlsrpt-ingest reindex, $R100K reports ($REINDEX_RUNS runs)"
   reset_results
