@@ -126,7 +126,7 @@ gen mbox10k --format mbox --count 10000 --out "$CORPUS/mbox10k.mbox"
 gen large --format report --count 0 --large 1 --details 200000 --out "$CORPUS/large"
 # 100,000 bare reports (3 % of the numbers are non-reports, left out): the store that
 # summary and reindex are measured on (about 620,000 policy and failure rows).
-gen r100k --format report --count 103100 --out "$CORPUS/r100k"
+[ "$IMAP_ONLY" = 1 ] || gen r100k --format report --count 103100 --out "$CORPUS/r100k"
 LARGE_FILE=$(ls "$CORPUS"/large/*.json.gz)
 if [ "$BIG" = 1 ]; then
   gen md200k --format maildir --count 200000 --out "$CORPUS/md200k"
@@ -291,13 +291,17 @@ bench_imap() {
     [ "$NS_READY" = 1 ] || note "IMAP with 25 ms round trip: skipped, the kernel refused the namespace, veth or netem: $(tr '\n' ' ' <"$WORK/netns.err")"
     IMAP_DOVE=$WORK/dovecot
     mkdir -p "$IMAP_DOVE"
+    chmod 711 "$WORK"   # Dovecot's unprivileged auth process reads $IMAP_DOVE/passwd
     PORT_IMAP=$(free_port) PORT_IMAPS=$(free_port)
     if DOVECOT_LISTEN=$listen bash "$REPO/tests/imap/dovecot.sh" start "$IMAP_DOVE" "$PORT_IMAP" "$PORT_IMAPS" 2>"$WORK/dovecot.err"; then
       mkdir -p "$WORK/md5k/new" "$WORK/md5k/cur" "$WORK/md5k/tmp"
-      find "$CORPUS/md10k/new" -type f | sort | head -n "$IMAP_N" | while read -r f; do
+      # (a file list first: head closing the pipe early would fail the pipeline)
+      find "$CORPUS/md10k/new" -type f | sort >"$WORK/md10k.list"
+      head -n "$IMAP_N" "$WORK/md10k.list" >"$WORK/md5k.list"
+      while read -r f; do
         cp "$f" "$IMAP_DOVE/home/Maildir/new/"
         cp "$f" "$WORK/md5k/new/"
-      done
+      done <"$WORK/md5k.list"
       chown -R 8:8 "$IMAP_DOVE/home"
       printf 'secret\n' >"$WORK/imap-pw"
       chmod 600 "$WORK/imap-pw"
@@ -552,7 +556,7 @@ elif [ -n "$TI" ]; then
 fi
 
 # ------------------------------------------------------------------ reading
-if [ -n "$TI" ]; then
+if [ -n "$TI" ] && [ "$IMAP_ONLY" = 0 ]; then
   R100K=$(stat_of r100k reports)
   log "tlsrpt-ingest file: $R100K reports -> tree store + SQL index (once)"
   reset_results
