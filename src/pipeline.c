@@ -245,13 +245,16 @@ pipeline_check_domains(const TrOptions *opts, PipelineResult *res)
         ours = pipeline_domain_is_ours(pol->policy_domain, opts->domains);
       }
     }
-    if (!any)
-      ours = pipeline_domain_is_ours(report_primary_domain(r), opts->domains);
+    if (!any) {
+      g_autofree char *primary = report_primary_domain(r);
+      ours = pipeline_domain_is_ours(primary, opts->domains);
+    }
     if (ours) {
       i++;
       continue;
     }
-    g_autofree char *dom = tr_escape_terminal(report_primary_domain(r));
+    g_autofree char *primary = report_primary_domain(r);
+    g_autofree char *dom = tr_escape_terminal(primary);
     g_autofree char *why = g_strdup_printf("not for our domains: %s", dom);
     if (res->quarantine_reason == NULL) {
       res->quarantine_reason = g_steal_pointer(&why);

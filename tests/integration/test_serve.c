@@ -672,7 +672,7 @@ test_chunked_over_the_cap(void **state)
   g_autofree char *big = g_malloc0(3 * 1024 * 1024 + 1);
   memset(big, ' ', 3 * 1024 * 1024);
   big[0] = '{';
-  g_autoptr(GBytes) b = g_bytes_new(big, 3 * 1024 * 1024);
+  g_autoptr(GBytes) b = g_bytes_new(big, 3 * 1024 * 1024 + 1); /* the NUL too: g_bytes_new() copies */
   Post p = { 0 };
   post_setup(&p, s.url, "application/tlsrpt+json", b);
   p.headers = curl_slist_append(p.headers, "Transfer-Encoding: chunked");
