@@ -17,6 +17,7 @@ const TrCommand *const tr_commands[] = {
   &cmd_explain,
   &cmd_check,
   &cmd_metrics,
+  &cmd_report,
   &cmd_reindex,
   NULL,
 };

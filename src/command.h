@@ -36,5 +36,6 @@ extern const TrCommand cmd_show;    /* cmd-show.c */
 extern const TrCommand cmd_explain; /* cmd-explain.c */
 extern const TrCommand cmd_check;   /* cmd-check.c */
 extern const TrCommand cmd_metrics; /* cmd-metrics.c */
+extern const TrCommand cmd_report;  /* cmd-report.c */
 
 #endif

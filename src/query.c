@@ -778,3 +778,18 @@ query_deviations(TrDb *db, const QueryParams *p, GError **error)
       where);
   return query_groups(db, p, sql, 3, FALSE, error);
 }
+
+GPtrArray *
+query_failure_notes(TrDb *db, const QueryParams *p, GError **error)
+{
+  g_autofree char *where = query_where(p, TRUE);
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT policy_domain, COALESCE(failure_reason_code, ''), "
+      "COALESCE(additional_information, ''), COUNT(DISTINCT report_key), 0, "
+      "SUM(failed_session_count) FROM failure_detail WHERE %s AND "
+      "(failure_reason_code IS NOT NULL OR additional_information IS NOT NULL) "
+      "GROUP BY policy_domain, COALESCE(failure_reason_code, ''), "
+      "COALESCE(additional_information, '') ORDER BY 1, 6 DESC, 2, 3",
+      where);
+  return query_groups(db, p, sql, 3, FALSE, error);
+}

@@ -141,5 +141,9 @@ GPtrArray *query_failures_by_day(TrDb *db, const QueryParams *params, GError **e
  * window that had the deviation. (transfer full) QueryGroup* (key[2] the text of one of
  * them), ordered by domain, most reports first. */
 GPtrArray *query_deviations(TrDb *db, const QueryParams *params, GError **error);
+/* Per (policy domain, failure reason code or "", additional information or "") the
+ * failed sessions of the window's failure details. (transfer full) QueryGroup*, ordered
+ * by domain, most failed sessions first. */
+GPtrArray *query_failure_notes(TrDb *db, const QueryParams *params, GError **error);
 
 #endif

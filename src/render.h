@@ -94,4 +94,25 @@ typedef struct {
  * through tr_escape_prom_label_append(), series in label order. */
 void render_prom(const RenderPromInput *in, GString *out);
 
+/* ---- report: one self-contained HTML page (HTML + inline SVG) -------------------- */
+
+typedef struct {
+  const QuerySummary *summary;
+  const GPtrArray *sessions_by_day;   /* QueryGroup* of query_sessions_by_day() */
+  const GPtrArray *failures_by_day;   /* QueryGroup* of query_failures_by_day() */
+  const GPtrArray *deviations;        /* QueryGroup* of query_deviations() */
+  const GPtrArray *notes;             /* QueryGroup* of query_failure_notes() */
+  const char *window_note;            /* "the last 30 days" */
+  double warn, crit;
+} RenderReportInput;
+
+/* The page: no script, no external resource of any kind, a Content-Security-Policy
+ * that forbids them; every sender string escaped for its context (HTML text,
+ * attribute, SVG text); additional-information is a link only when it is an https:
+ * URL. Charts are generated SVG, readable without colour (patterns and labels). */
+void render_report_html(const RenderReportInput *in, GString *out);
+/* The same content as text for a mail body (80 columns, terminal-escaped). */
+void render_report_text_page(const RenderReportInput *in, const RenderSummaryOptions *o,
+                             GString *out);
+
 #endif

@@ -601,6 +601,16 @@ if [ -n "$TI" ] && [ "$IMAP_ONLY" = 0 ]; then
     record "metrics --days $days, a $R100K-report store" "$R100K" 0 wall 0.5 "<= 0.5 s"
   done
   note "metrics: $(grep -vc '^#' "$WORK/tlsrpt.prom" 2>/dev/null || echo '?') series, $(wc -c <"$WORK/tlsrpt.prom" 2>/dev/null || echo '?') bytes for --days 100."
+  for days in 30 100; do
+    log "tlsrpt-ingest report --html --days $days"
+    reset_results
+    for _ in $(seq "$RUNS"); do
+      run_once "0" "" "$TI" report --store "$WORK/rstore" --now 2024-04-09 --days "$days" \
+        --html "$WORK/report.html" || break
+    done
+    record "report --html --days $days, a $R100K-report store" "$R100K" 0 wall 2 "<= 2 s"
+    note "report --html --days $days: $(wc -c <"$WORK/report.html" 2>/dev/null || echo '?') bytes (target <= 2 MB)."
+  done
   REINDEX_RUNS=$(( RUNS < 2 ? RUNS : 2 ))
   log "tlsrpt-ingest reindex, $R100K reports ($REINDEX_RUNS runs)"
   reset_results
