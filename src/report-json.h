@@ -1,4 +1,4 @@
-/* report-json.h - the JSON values report.c converts into a Report: a small read-only
+/* report-json.h - the JSON values report-parse.c converts into a Report: a small read-only
  * tree in one arena, made either by a strict reader of its own (the common case: no
  * json-c object is created or freed) or by copying a json-c value (everything the
  * strict reader declines, and large documents parsed incrementally with json-c).
@@ -65,7 +65,7 @@ void report_json_arena_free(ReportJsonArena *arena);
 const ReportJsonValue *report_json_parse(ReportJsonArena *arena, const char *data, gsize len, guint max_nesting);
 
 /* A deep copy of the json-c value @v into @arena (NULL for json-c's NULL). Containers
- * nested more than 32 deep in @v are copied empty, of their type: report.c never looks
+ * nested more than 32 deep in @v are copied empty, of their type: report-parse.c never looks
  * below the sixth level, and a copy that recursed through json-c's deepest trees would
  * need their depth in stack. */
 const ReportJsonValue *report_json_from_jsonc(ReportJsonArena *arena, struct json_object *v);
