@@ -271,6 +271,21 @@ cli_verbosity(const CliCommon *c)
 }
 
 gboolean
+cli_common_options(const CliCommon *c, TrOptions *opts, GError **error)
+{
+  opts->store_dir = cli_store_dir(c);
+  opts->no_store = c->no_store;
+  opts->csv_path = g_strdup(c->csv);
+  opts->csv_raw = c->csv_raw;
+  opts->jsonl_path = g_strdup(c->jsonl);
+  opts->sqlite_path = g_strdup(c->sqlite);
+  opts->no_sqlite = c->no_sqlite;
+  opts->quarantine_dir = g_strdup(c->quarantine);
+  opts->verbosity = cli_verbosity(c);
+  return cli_common_limits(c, &opts->limits, &opts->batch_size, &opts->lock_timeout, error);
+}
+
+gboolean
 cli_common_limits(const CliCommon *c, TrLimits *limits, guint *batch_size,
                   double *lock_timeout, GError **error)
 {

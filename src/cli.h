@@ -184,6 +184,11 @@ gboolean cli_parse_size(const char *option, const char *text, gsize *out, GError
 gboolean cli_common_limits(const CliCommon *common, TrLimits *limits, guint *batch_size,
                            double *lock_timeout, GError **error);
 
+/* The store, output and limits groups' values into @opts (store directory, outputs,
+ * quarantine, verbosity, limits, batch and lock settings), for every command that runs
+ * the pipeline. CLI_ERROR_USAGE on a bad limit. */
+gboolean cli_common_options(const CliCommon *common, TrOptions *opts, GError **error);
+
 /* Block SIGPIPE and SIGXFSZ; SIGTERM and SIGINT ask the pipeline to stop. */
 void cli_install_signals(void);
 

@@ -207,16 +207,7 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
 {
   if (!cmd_ingest_check_paths(cmd, c, a, error))
     return FALSE;
-  opts->store_dir = cli_store_dir(c);
-  opts->no_store = c->no_store;
-  opts->csv_path = g_strdup(c->csv);
-  opts->csv_raw = c->csv_raw;
-  opts->jsonl_path = g_strdup(c->jsonl);
-  opts->sqlite_path = g_strdup(c->sqlite);
-  opts->no_sqlite = c->no_sqlite;
-  opts->quarantine_dir = g_strdup(c->quarantine);
-  opts->verbosity = cli_verbosity(c);
-  if (!cli_common_limits(c, &opts->limits, &opts->batch_size, &opts->lock_timeout, error))
+  if (!cli_common_options(c, opts, error))
     return FALSE;
   if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL &&
       opts->sqlite_path == NULL) {

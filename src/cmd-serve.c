@@ -89,16 +89,7 @@ serve_build(const CliCommon *c, const ServeArgs *a, TrOptions *opts, SourceHttpC
       !cli_check_path(c, "tls-cert", a->tls_cert, CLI_PATH_INPUT, error) ||
       !cli_check_path(c, "tls-key", a->tls_key, CLI_PATH_INPUT, error))
     return FALSE;
-  opts->store_dir = cli_store_dir(c);
-  opts->no_store = c->no_store;
-  opts->csv_path = g_strdup(c->csv);
-  opts->csv_raw = c->csv_raw;
-  opts->jsonl_path = g_strdup(c->jsonl);
-  opts->sqlite_path = g_strdup(c->sqlite);
-  opts->no_sqlite = c->no_sqlite;
-  opts->quarantine_dir = g_strdup(c->quarantine);
-  opts->verbosity = cli_verbosity(c);
-  if (!cli_common_limits(c, &opts->limits, &opts->batch_size, &opts->lock_timeout, error))
+  if (!cli_common_options(c, opts, error))
     return FALSE;
   if (opts->jsonl_path != NULL && strcmp(opts->jsonl_path, "-") == 0) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
