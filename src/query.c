@@ -636,7 +636,7 @@ query_latest(TrDb *db, const QueryParams *p, GError **error)
   g_autofree char *dom = query_domain_filter(p, 3);
   g_autofree char *org = query_org_filter(p, FALSE, 3 + (int) query_n_domains(p));
   g_autofree char *sql = g_strdup_printf(
-      "SELECT policy_domain, organization_name, MAX(begin_epoch), COUNT(DISTINCT report_key) "
+      "SELECT policy_domain, organization_name, MAX(begin_epoch), COUNT(*) "
       "FROM policy WHERE begin_epoch < $2%s%s "
       "GROUP BY policy_domain, organization_name ORDER BY policy_domain, organization_name",
       dom, org);

@@ -111,7 +111,8 @@ typedef struct {
   char *policy_domain;
   char *organization;         /* "" when the report names none */
   gint64 newest_begin;        /* start-datetime of the newest report, epoch UTC */
-  gint64 reports;             /* reports of the pair in the whole index */
+  gint64 reports;             /* policies of the pair in the whole index (a report's
+                                 policies are counted apart: cheaper than reports) */
 } QueryLatest;
 
 /* (transfer full) QueryLatest* rows, or NULL + DB_ERROR. */

@@ -14,6 +14,8 @@
 #define HTML_MAX_DAYS 400         /* chart columns: a longer window is cut at its end */
 #define HTML_MAX_TYPES 6          /* result types with a pattern of their own per chart */
 #define HTML_MAX_NOTES 10         /* failure reason codes / additional information rows */
+#define HTML_MAX_SECTIONS 30      /* domains with a section of their own, worst first */
+#define HTML_MAX_ROWS 200         /* domains in the overview table */
 #define HTML_CHART_W 640
 #define HTML_CHART_H 160
 
@@ -448,10 +450,13 @@ render_report_html(const RenderReportInput *in, GString *out)
   g_string_append(out, "<table class=\"summary\"><tr><th>policy domain</th><th>severity</th>"
                        "<th class=\"n\">reports</th><th class=\"n\">successful</th>"
                        "<th class=\"n\">failed</th><th class=\"n\">ratio</th></tr>\n");
-  for (guint i = 0; i < s->domains->len; i++) {
+  for (guint i = 0; i < s->domains->len && i < HTML_MAX_ROWS; i++) {
     const QueryDomain *d = s->domains->pdata[i];
     const char *sev = query_severity_name(d->severity);
-    g_string_append_printf(out, "<tr><td><a href=\"#d%u\">", i);
+    if (i < HTML_MAX_SECTIONS)
+      g_string_append_printf(out, "<tr><td><a href=\"#d%u\">", i);
+    else
+      g_string_append(out, "<tr><td><a>");
     esc(out, d->policy_domain);
     g_string_append_printf(out, "</a></td><td class=\"%s\">%s</td><td class=\"n\">%"
                                 G_GINT64_FORMAT "</td><td class=\"n\">%" G_GINT64_FORMAT
@@ -461,6 +466,10 @@ render_report_html(const RenderReportInput *in, GString *out)
     g_string_append(out, "</td></tr>\n");
   }
   g_string_append(out, "</table>\n");
+  if (s->domains->len > HTML_MAX_ROWS)
+    g_string_append_printf(out, "<p>... and %u more domains, all better than those above "
+                                "(tlsrpt-ingest summary lists them).</p>\n",
+                           s->domains->len - HTML_MAX_ROWS);
   g_autofree char *w = render_percent(in->warn), *c = render_percent(in->crit);
   g_string_append_printf(out, "<p>Failure ratio = failed / (successful + failed) sessions, "
                               "from the reports' summaries. Severity: ok = no failure; "
@@ -468,8 +477,12 @@ render_report_html(const RenderReportInput *in, GString *out)
                               "</p>\n",
                          w, w, c, c);
   g_autoptr(GPtrArray) days = html_days(s);
-  for (guint i = 0; i < s->domains->len; i++)
+  for (guint i = 0; i < s->domains->len && i < HTML_MAX_SECTIONS; i++)
     html_domain(out, i, s->domains->pdata[i], in, days);
+  if (s->domains->len > HTML_MAX_SECTIONS)
+    g_string_append_printf(out, "<p>The %u domains after the first %d have no section here: "
+                                "tlsrpt-ingest report --domain D shows one.</p>\n",
+                           s->domains->len - HTML_MAX_SECTIONS, HTML_MAX_SECTIONS);
   g_string_append(out, "</body>\n</html>\n");
 }
 
