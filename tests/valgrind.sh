@@ -38,7 +38,7 @@ wrapper=$vgdir/tlsrpt-ingest
   echo "  '$(pwd)/$build/tlsrpt-ingest' \"\$@\""
 } >"$wrapper"
 chmod +x "$wrapper"
-if bash tests/cli/run-golden.sh "$wrapper" "$(pwd)/tests/cli" "$(pwd)" >"$build/valgrind-cli.log" 2>&1; then
+if GOLDEN_UNDER_VALGRIND=1 bash tests/cli/run-golden.sh "$wrapper" "$(pwd)/tests/cli" "$(pwd)" >"$build/valgrind-cli.log" 2>&1; then
   echo "valgrind: cli golden cases clean ($(tail -1 "$build/valgrind-cli.log"))" >&2
 else
   echo "valgrind: cli golden cases FAILED (see $build/valgrind-cli.log and $vgdir)" >&2

@@ -7,16 +7,21 @@
 #   expected-stdout  (optional) exact standard output, after $TMP/$FIX substitution
 #   expected-stderr  (optional) exact standard error, likewise
 #   check            (optional) shell script run afterwards (same variables); must exit 0
+#   no-valgrind      (optional) why the case cannot run with $BIN under valgrind: it is
+#                    skipped when GOLDEN_UNDER_VALGRIND=1 (tests/valgrind.sh sets it)
 # Usage: run-golden.sh BIN CASES_DIR SOURCE_DIR [CASE...]
 set -u
 BIN=$1; CASES=$2; SRC=$3; shift 3
 FIX=$SRC/fixtures
 export BIN FIX
-pass=0; failn=0; failed=()
+pass=0; failn=0; skipn=0; failed=()
 list=("$@")
 [ ${#list[@]} -eq 0 ] && list=($(cd "$CASES" && ls -d [0-9]*/ 2>/dev/null | tr -d /))
 for c in "${list[@]}"; do
   CASE=$CASES/$c
+  if [ "${GOLDEN_UNDER_VALGRIND:-0}" = 1 ] && [ -f "$CASE/no-valgrind" ]; then
+    skipn=$((skipn+1)); echo "skip $c: $(head -1 "$CASE/no-valgrind")"; continue
+  fi
   TMP=$(mktemp -d /tmp/tlsrpt-golden-XXXXXX)
   export TMP CASE
   in=/dev/null; [ -f "$CASE/stdin" ] && in=$CASE/stdin
@@ -45,5 +50,9 @@ $(cat "$TMP/.diff")"
   fi
   rm -rf "$TMP"
 done
-echo "golden: ${pass} passed, ${failn} failed"
+if [ $skipn -gt 0 ]; then
+  echo "golden: ${pass} passed, ${failn} failed, ${skipn} skipped"
+else
+  echo "golden: ${pass} passed, ${failn} failed"
+fi
 [ $failn -eq 0 ]
