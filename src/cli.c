@@ -87,6 +87,39 @@ static const GOptionEntry cli_config_entries[] = {
   { NULL },
 };
 
+/* The reading commands' (summary, check, metrics, report) index, window and filters.
+ * --sqlite fills the same field as the outputs group's: one config key for both. */
+static const GOptionEntry cli_read_entries[] = {
+  { "sqlite", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, sqlite),
+    "Read the index FILE instead of STORE/reports.sqlite", "FILE" },
+  { "days", 0, 0, G_OPTION_ARG_INT, CLI_FIELD(CliCommon, days),
+    "Reports starting in the last N UTC days, today included (default: summary and "
+    "report 30, check 2, metrics 1)", "N" },
+  { "since", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, since),
+    "Reports starting on or after DATE (YYYY-MM-DD or RFC 3339, UTC)", "DATE" },
+  { "until", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, until),
+    "... and before the end of DATE (a day is included; a date-time is exclusive)", "DATE" },
+  { "now", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, now),
+    "As if it were DATE (YYYY-MM-DD: its noon, or RFC 3339; default: now)", "DATE" },
+  { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, CLI_FIELD(CliCommon, domains),
+    "Only policy domain D (repeatable)", "D" },
+  { "org", 0, 0, G_OPTION_ARG_STRING_ARRAY, CLI_FIELD(CliCommon, orgs),
+    "Only the reports of organization ORG (exact name, repeatable)", "ORG" },
+  { NULL },
+};
+
+static const GOptionEntry cli_thresholds_entries[] = {
+  { "warn", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, warn),
+    "Failure ratio from which a domain is a warning, in percent (default 1)", "PCT" },
+  { "crit", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, crit),
+    "Failure ratio above which a domain is critical, in percent (default 5)", "PCT" },
+  { NULL },
+};
+
+const CliGroup cli_group_read = { "read", "Index and window options", cli_read_entries,
+                                  TRUE };
+const CliGroup cli_group_thresholds = { "thresholds", "Thresholds", cli_thresholds_entries,
+                                        TRUE };
 const CliGroup cli_group_config = { "config", "Config file", cli_config_entries, TRUE };
 const CliGroup cli_group_store = { "store", "Store and logging options", cli_store_entries,
                                    TRUE };
@@ -104,6 +137,13 @@ cli_common_clear(CliCommon *c)
   g_free(c->quarantine);
   g_free(c->max_report_size);
   g_free(c->max_message_size);
+  g_free(c->since);
+  g_free(c->until);
+  g_free(c->now);
+  g_strfreev(c->domains);
+  g_strfreev(c->orgs);
+  g_free(c->warn);
+  g_free(c->crit);
   g_strfreev(c->args);
   g_free(c->config_file);
   if (c->config_password != NULL)

@@ -96,6 +96,17 @@ typedef struct {
   int max_json_depth;
   int batch_size;
   double lock_timeout;
+  /* cli_group_read (the reading commands, cli-read.h): --sqlite (the field above)
+   * --days --since --until --now --domain --org */
+  int days;
+  char *since;
+  char *until;
+  char *now;
+  char **domains;
+  char **orgs;
+  /* cli_group_thresholds: --warn --crit (percent, as given) */
+  char *warn;
+  char *crit;
   /* Set by cli_parse(). */
   gboolean version;              /* -V was given (cli_parse() printed the version) */
   char **args;                   /* the positional arguments, NULL-terminated */
@@ -118,6 +129,11 @@ extern const CliGroup cli_group_store;     /* --config --store --quiet --verbose
 extern const CliGroup cli_group_outputs;   /* --csv --csv-raw --jsonl --no-store --quarantine */
 extern const CliGroup cli_group_limits;    /* --max-report-size ... --lock-timeout */
 extern const CliGroup cli_group_config;    /* --config alone, for commands without a store */
+extern const CliGroup cli_group_read;      /* --sqlite --days --since --until --now --domain
+                                              --org: the index and window of the reading
+                                              commands (turned into QueryParams and an open
+                                              index by cli-read.h) */
+extern const CliGroup cli_group_thresholds; /* --warn --crit */
 
 /* Every group whose keys a config file may hold (command.c): keys of groups the
  * running command does not take are accepted and ignored. */

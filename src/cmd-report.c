@@ -4,16 +4,13 @@
  * Reads the SQL index (query.h), renders with render-html.c. docs/monitoring.md. */
 #include "command.h"
 
-#include "cli.h"
+#include "cli-read.h"
 #include "fsutil.h"
 #include "log.h"
 #include "query.h"
-#include "reindex.h"
 #include "render.h"
-#include "report-datetime.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,69 +18,29 @@
 #define REPORT_DEFAULT_DAYS 30
 
 typedef struct {
-  char *sqlite;
-  int days;
-  char **domains;
   char *html;
   char *format;
-  char *now;
-  char *warn;
-  char *crit;
 } ReportArgs;
 
 static const GOptionEntry cmd_report_entries[] = {
-  { "sqlite", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(ReportArgs, sqlite),
-    "Read the index FILE instead of STORE/reports.sqlite", "FILE" },
-  { "days", 0, 0, G_OPTION_ARG_INT, CLI_FIELD(ReportArgs, days),
-    "Reports starting in the last N days, today included (default 30)", "N" },
-  { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, CLI_FIELD(ReportArgs, domains),
-    "Only policy domain D (repeatable)", "D" },
   { "html", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(ReportArgs, html),
     "Write the page to FILE (atomically; '-': standard output)", "FILE" },
   { "format", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(ReportArgs, format),
     "html (with --html) or text: the same content for a mail body, on standard output",
     "FORMAT" },
-  { "now", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(ReportArgs, now),
-    "As if it were DATE (YYYY-MM-DD or RFC 3339; default: now)", "DATE" },
-  { "warn", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(ReportArgs, warn),
-    "Warning threshold in percent (default 1)", "PCT" },
-  { "crit", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(ReportArgs, crit),
-    "Critical threshold in percent (default 5)", "PCT" },
   { NULL },
 };
 static const CliGroup cmd_report_group = { "report", "Report options", cmd_report_entries,
                                            FALSE };
-static const CliGroup *const cmd_report_groups[] = { &cli_group_store, &cmd_report_group,
+static const CliGroup *const cmd_report_groups[] = { &cli_group_store, &cli_group_read,
+                                                     &cli_group_thresholds, &cmd_report_group,
                                                      NULL };
 
 static void
 report_args_clear(ReportArgs *a)
 {
-  g_free(a->sqlite);
-  g_strfreev(a->domains);
   g_free(a->html);
   g_free(a->format);
-  g_free(a->now);
-  g_free(a->warn);
-  g_free(a->crit);
-}
-
-static gboolean
-report_percent(const char *opt, const char *s, double *out, GError **error)
-{
-  if (s == NULL)
-    return TRUE;
-  char *end = NULL;
-  double v = g_ascii_strtod(s, &end);
-  if (end != NULL && *end == '%')
-    end++;
-  if (end == s || *end != '\0' || !(v >= 0 && v <= 100)) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                "--%s takes a percentage from 0 to 100, not '%s'", opt, s);
-    return FALSE;
-  }
-  *out = v / 100.0;
-  return TRUE;
 }
 
 static gboolean
@@ -97,18 +54,7 @@ report_write(const char *path, const GString *text, GError **error)
     }
     return TRUE;
   }
-  g_autofree char *dir = g_path_get_dirname(path);
-  g_autofree char *base = g_path_get_basename(path);
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    fsutil_set_error_errno(error, errno, "cannot open the directory", dir);
-    return FALSE;
-  }
-  gboolean ok = fsutil_write_atomic(fd, base, text->str, text->len, error);
-  close(fd);
-  if (!ok)
-    g_prefix_error(error, "%s: ", path);
-  return ok;
+  return fsutil_write_file_atomic(path, text->str, text->len, error);
 }
 
 static int
@@ -122,9 +68,7 @@ cmd_report_run(const TrCommand *cmd, int argc, char **argv)
     return rc;
   }
   g_autoptr(GError) error = NULL;
-  int days = own.days > 0 ? own.days : REPORT_DEFAULT_DAYS;
-  double warn = 0.01, crit = 0.05;
-  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  CliRead r;
   const char *format = own.format != NULL ? own.format : (own.html != NULL ? "html" : NULL);
   if (common.n_args != 0) {
     rc = cli_usage_error(cmd, TR_MODE_BATCH, "takes no arguments");
@@ -142,25 +86,9 @@ cmd_report_run(const TrCommand *cmd, int argc, char **argv)
     rc = cli_usage_error(cmd, TR_MODE_BATCH, "--format html needs --html FILE");
     goto out;
   }
-  if (own.days < 0) {
-    rc = cli_usage_error(cmd, TR_MODE_BATCH, "--days takes a positive number");
-    goto out;
-  }
-  if (!report_percent("warn", own.warn, &warn, &error) ||
-      !report_percent("crit", own.crit, &crit, &error)) {
+  if (!cli_read_params(&common, REPORT_DEFAULT_DAYS, &r, &error)) {
     rc = cli_fail(cmd, error, TR_MODE_BATCH);
     goto out;
-  }
-  if (own.now != NULL) {
-    gboolean zoneless;
-    g_autofree char *full = strlen(own.now) == 10 ? g_strdup_printf("%sT12:00:00Z", own.now)
-                                                   : g_strdup(own.now);
-    if (!report_datetime_parse(full, &now, &zoneless)) {
-      rc = cli_usage_error(cmd, TR_MODE_BATCH,
-                           "--now takes a date (YYYY-MM-DD) or an RFC 3339 date-time, not '%s'",
-                           own.now);
-      goto out;
-    }
   }
   if (own.html != NULL && strcmp(own.html, "-") != 0 &&
       !cli_check_path(&common, "html", own.html, CLI_PATH_OUTPUT, &error)) {
@@ -170,20 +98,19 @@ cmd_report_run(const TrCommand *cmd, int argc, char **argv)
 
   tr_log_init(cli_verbosity(&common), FALSE);
   {
-    gint64 today = now - (now % 86400);
-    g_autofree char *store = cli_store_dir(&common);
-    g_autoptr(TrDb) db = own.sqlite != NULL ? db_open_read(own.sqlite, &error)
-                                            : reindex_open_read(store, NULL, FALSE, &error);
-    QueryParams params = { today - (gint64) (days - 1) * 86400, today + 86400,
-                           (const char *const *) own.domains, warn, crit, NULL };
-    g_autofree char *note = g_strdup_printf("the last %d day%s", days, days == 1 ? "" : "s");
+    const QueryParams *params = &r.params;
+    g_autofree char *where = NULL;
+    g_autoptr(TrDb) db = cli_read_open(&common, FALSE, &where, &error);
+    g_autofree char *note = r.by_dates ? g_strdup("by report start")
+                                       : g_strdup_printf("the last %d day%s", r.days,
+                                                         r.days == 1 ? "" : "s");
     g_autoptr(QuerySummary) sum = NULL;
     g_autoptr(GPtrArray) by_day = NULL, fail_day = NULL, devs = NULL, notes = NULL;
     if (db == NULL && g_error_matches(error, DB_ERROR, DB_ERROR_MISSING)) {
       g_clear_error(&error);
       sum = g_new0(QuerySummary, 1);
-      sum->since = params.since;
-      sum->until = params.until;
+      sum->since = params->since;
+      sum->until = params->until;
       sum->domains = g_ptr_array_new();
       by_day = g_ptr_array_new();
       fail_day = g_ptr_array_new();
@@ -193,16 +120,17 @@ cmd_report_run(const TrCommand *cmd, int argc, char **argv)
       tr_log_error("%s", error->message);
       rc = 1;
       goto out;
-    } else if ((sum = query_summary(db, &params, &error)) == NULL ||
-               (by_day = query_sessions_by_day(db, &params, &error)) == NULL ||
-               (fail_day = query_failures_by_day(db, &params, &error)) == NULL ||
-               (devs = query_deviations(db, &params, &error)) == NULL ||
-               (notes = query_failure_notes(db, &params, &error)) == NULL) {
+    } else if ((sum = query_summary(db, params, &error)) == NULL ||
+               (by_day = query_sessions_by_day(db, params, &error)) == NULL ||
+               (fail_day = query_failures_by_day(db, params, &error)) == NULL ||
+               (devs = query_deviations(db, params, &error)) == NULL ||
+               (notes = query_failure_notes(db, params, &error)) == NULL) {
       tr_log_error("%s", error->message);
       rc = 1;
       goto out;
     }
-    RenderReportInput in = { sum, by_day, fail_day, devs, notes, note, warn, crit };
+    RenderReportInput in = { sum, by_day, fail_day, devs, notes, note, params->warn,
+                           params->crit };
     g_autoptr(GString) text = g_string_new(NULL);
     if (strcmp(format, "html") == 0) {
       render_report_html(&in, text);
@@ -212,8 +140,7 @@ cmd_report_run(const TrCommand *cmd, int argc, char **argv)
         goto out;
       }
     } else {
-      g_autofree char *where = g_strdup(own.sqlite != NULL ? own.sqlite : store);
-      RenderSummaryOptions ro = { note, where, warn, crit };
+      RenderSummaryOptions ro = { note, where, params->warn, params->crit };
       render_report_text_page(&in, &ro, text);
       if (!report_write(own.html != NULL ? own.html : "-", text, &error)) {
         tr_log_error("%s", error->message);
@@ -229,7 +156,7 @@ out:
 }
 
 const TrCommand cmd_report = {
-  "report", "--html FILE | --format text [--days N] [--domain D]...",
+  "report", "--html FILE | --format text [--days N] [--domain D]... [--org ORG]...",
   "One self-contained HTML page (no script, no external resource, works offline and as "
   "a mail attachment) of the last --days days: per policy domain its severity, daily "
   "charts of successful and failed sessions and of failures by result type (inline "

@@ -47,6 +47,8 @@ const CliGroup *const cli_config_groups[] = {
   &cli_group_store,
   &cli_group_outputs,
   &cli_group_limits,
+  &cli_group_read,
+  &cli_group_thresholds,
   &cmd_ingest_maildir_group,
   &cmd_ingest_imap_group,
   &cmd_record_mailbox_group,

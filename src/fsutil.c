@@ -390,6 +390,23 @@ fsutil_write_atomic(int dir_fd, const char *name, const void *data, gsize len,
   return fsutil_fsync_fd(dir_fd, "directory", error);
 }
 
+gboolean
+fsutil_write_file_atomic(const char *path, const void *data, gsize len, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname(path);
+  g_autofree char *base = g_path_get_basename(path);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    fsutil_set_error_errno(error, errno, "cannot open the directory", dir);
+    return FALSE;
+  }
+  gboolean ok = fsutil_write_atomic(fd, base, data, len, error);
+  close(fd);
+  if (!ok)
+    g_prefix_error(error, "%s: ", path);
+  return ok;
+}
+
 /* The pid of a ".tmp-<final>-<pid>-<8 hex>" name, or 0. */
 static pid_t
 fsutil_tmp_pid(const char *name)

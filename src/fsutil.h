@@ -48,6 +48,12 @@ gboolean fsutil_write_replace(int dir_fd, const char *name, const void *data, gs
 gboolean fsutil_write_atomic(int dir_fd, const char *name, const void *data, gsize len,
                              GError **error);
 
+/* The same for the file @path (its directory opened here): an output file that a
+ * reader sees whole or not at all (metrics --output, report --html). The error is
+ * prefixed with @path. */
+gboolean fsutil_write_file_atomic(const char *path, const void *data, gsize len,
+                                  GError **error);
+
 gboolean fsutil_fsync_fd(int fd, const char *what, GError **error);
 
 /* Remove the ".tmp-*" files (regular files and symlinks) that a writer which died left

@@ -85,6 +85,28 @@ test_write_atomic(void **state)
   close(fd);
 }
 
+/* The same by path: the file appears whole, nothing temporary is left, and a missing
+ * directory is an error naming the path. */
+static void
+test_write_file_atomic(void **state)
+{
+  const char *dir = *state;
+  g_autofree char *path = g_build_filename(dir, "out.prom", NULL);
+  g_autoptr(GError) error = NULL;
+  assert_true(fsutil_write_file_atomic(path, "a 1\n", 4, &error));
+  assert_true(fsutil_write_file_atomic(path, "b 2\nc 3\n", 8, &error));
+  assert_null(error);
+  gsize len = 0;
+  g_autofree char *got = tu_read_file(path, &len);
+  assert_int_equal(len, 8);
+  assert_memory_equal(got, "b 2\nc 3\n", 8);
+  assert_int_equal(count_tmp(dir), 0);
+  g_autofree char *missing = g_build_filename(dir, "no-such-dir", "x.html", NULL);
+  assert_false(fsutil_write_file_atomic(missing, "x", 1, &error));
+  assert_non_null(error);
+  assert_non_null(strstr(error->message, "no-such-dir"));
+}
+
 static void
 test_write_tmp_name(void **state)
 {
@@ -470,6 +492,7 @@ main(void)
   umask(022);
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
     cmocka_unit_test_setup_teardown(test_write_tmp_name, setup, teardown),
     cmocka_unit_test_setup_teardown(test_write_fails_cleanly, setup, teardown),
     cmocka_unit_test(test_error_codes),
