@@ -3,7 +3,12 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 char *
 tu_fixture_path(const char *name)
@@ -145,4 +150,77 @@ tu_run(const char *const *argv, GBytes *stdin_data, char **out, char **err)
   if (!g_subprocess_get_if_exited(p))
     return -1;
   return g_subprocess_get_exit_status(p);
+}
+
+/* ---- servers the tests start on loopback ------------------------------------- */
+
+int
+tu_free_port(gboolean udp_too)
+{
+  for (int attempt = 0; attempt < 50; attempt++) {
+    int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (t < 0)
+      fail_msg("socket: %s", g_strerror(errno));
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    if (bind(t, (struct sockaddr *) &a, sizeof a) != 0 ||
+        getsockname(t, (struct sockaddr *) &a, &len) != 0) {
+      close(t);
+      continue;
+    }
+    gboolean ok = TRUE;
+    if (udp_too) {
+      int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      ok = u >= 0 && bind(u, (struct sockaddr *) &a, sizeof a) == 0;
+      if (u >= 0)
+        close(u);
+    }
+    close(t);
+    if (ok)
+      return ntohs(a.sin_port);
+  }
+  fail_msg("no free port on 127.0.0.1");
+  return -1;
+}
+
+gboolean
+tu_port_accepts(int port)
+{
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return FALSE;
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  gboolean ok = connect(fd, (struct sockaddr *) &a, sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+gboolean
+tu_wait_port(int port, gboolean accepting, guint timeout_ms)
+{
+  gint64 until = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+  for (;;) {
+    if (tu_port_accepts(port) == accepting)
+      return TRUE;
+    if (g_get_monotonic_time() >= until)
+      return FALSE;
+    g_usleep(10 * 1000);
+  }
+}
+
+char *
+tu_wait_file_text(const char *path, gsize from, const char *needle, guint timeout_ms)
+{
+  gint64 until = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+  for (;;) {
+    gsize len = 0;
+    char *text = tu_read_file(path, &len);
+    if (text != NULL && len >= from && strstr(text + from, needle) != NULL)
+      return text;
+    g_free(text);
+    if (g_get_monotonic_time() >= until)
+      return NULL;
+    g_usleep(10 * 1000);
+  }
 }

@@ -30,4 +30,20 @@ guint tu_count_lines(const char *path);
  * (transfer full, nullable out params). Returns the exit status (-1 if signalled). */
 int tu_run(const char *const *argv, GBytes *stdin_data, char **out, char **err);
 
+/* ---- servers the tests start on loopback ------------------------------------- */
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed);
+ * with @udp_too also free for UDP (a DNS server listens on both). Fails the test when
+ * none is found. */
+int tu_free_port(gboolean udp_too);
+/* Whether something accepts TCP connections on 127.0.0.1:@port now. */
+gboolean tu_port_accepts(int port);
+/* Wait until 127.0.0.1:@port accepts connections (@accepting TRUE) or no longer does
+ * (FALSE), at most @timeout_ms; whether it happened. */
+gboolean tu_wait_port(int port, gboolean accepting, guint timeout_ms);
+/* Wait, at most @timeout_ms, until the file @path holds @needle after its first @from
+ * bytes (a server's log saying it listens): the file's text then (transfer full), or
+ * NULL when @needle did not appear in time. */
+char *tu_wait_file_text(const char *path, gsize from, const char *needle, guint timeout_ms);
+
 #endif

@@ -37,30 +37,6 @@ typedef struct {
 
 /* ---- the Dovecot harness --------------------------------------------------------- */
 
-static int
-free_port(void)
-{
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-  assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
-  socklen_t len = sizeof a;
-  assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-static gboolean
-port_accepts(int port)
-{
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-  gboolean ok = connect(fd, (struct sockaddr *) &a, sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
 static char *
 harness_script(void)
 {
@@ -98,12 +74,10 @@ dove_start(Dove *d)
   dove_script(d, "start", p1, p2);
   /* Ready: both ports listen and the master wrote its pid file (dove_stop needs it). */
   g_autofree char *pidpath = g_build_filename(d->dir, "run", "master.pid", NULL);
-  for (int i = 0; i < 200; i++) {
-    if (port_accepts(d->port_imap) && port_accepts(d->port_imaps) &&
-        g_file_test(pidpath, G_FILE_TEST_EXISTS))
-      return;
-    g_usleep(50 * 1000);
-  }
+  g_autofree char *pid = NULL;
+  if (tu_wait_port(d->port_imap, TRUE, 10000) && tu_wait_port(d->port_imaps, TRUE, 10000) &&
+      (pid = tu_wait_file_text(pidpath, 0, "", 10000)) != NULL)
+    return;
   g_autofree char *logpath = g_build_filename(d->dir, "dovecot.log", NULL);
   g_autofree char *log = tu_read_file(logpath, NULL);
   fail_msg("Dovecot did not listen on %d/%d within 10 s; log:\n%s", d->port_imap,
@@ -117,8 +91,8 @@ dove_stop(Dove *d)
 {
   dove_script(d, "stop", NULL, NULL);
   /* The listeners close with the master; wait until the ports are free again. */
-  for (int i = 0; i < 100 && (port_accepts(d->port_imap) || port_accepts(d->port_imaps)); i++)
-    g_usleep(25 * 1000);
+  tu_wait_port(d->port_imap, FALSE, 2500);
+  tu_wait_port(d->port_imaps, FALSE, 2500);
 }
 
 /* The password file, mode 0600 as the source demands. */
@@ -141,9 +115,9 @@ dove_setup(void **state)
   g_autofree char *pwdir = tu_mkdtemp();
   d->password_file = g_build_filename(pwdir, "imap-password", NULL);
   write_password(d, "secret");
-  d->port_imap = free_port();
+  d->port_imap = tu_free_port(FALSE);
   do
-    d->port_imaps = free_port();
+    d->port_imaps = tu_free_port(FALSE);
   while (d->port_imaps == d->port_imap);
   dove_start(d);
   *state = d;
@@ -1381,7 +1355,7 @@ courier_setup(void **state)
   g_autofree char *pwdir = tu_mkdtemp();
   d->password_file = g_build_filename(pwdir, "imap-password", NULL);
   write_password(d, "unused: preauthenticated");
-  d->port_imaps = free_port();
+  d->port_imaps = tu_free_port(FALSE);
   d->port_imap = -1;
   g_autofree char *port = g_strdup_printf("%d", d->port_imaps);
   courier_script_run(d, "start", port);

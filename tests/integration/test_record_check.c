@@ -21,38 +21,6 @@ typedef struct {
 
 static Servers srv;
 
-/* A port free for both TCP and UDP on 127.0.0.1. */
-static int
-free_port(void)
-{
-  for (int attempt = 0; attempt < 50; attempt++) {
-    int t = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    assert_int_equal(bind(t, (struct sockaddr *) &a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(t, (struct sockaddr *) &a, &len), 0);
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    gboolean ok = bind(u, (struct sockaddr *) &a, sizeof a) == 0;
-    close(u);
-    close(t);
-    if (ok)
-      return ntohs(a.sin_port);
-  }
-  fail_msg("no free port");
-  return -1;
-}
-
-static gboolean
-port_accepts(int port)
-{
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-  gboolean ok = connect(fd, (struct sockaddr *) &a, sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
 static void
 servers_script(const char *cmd, const char *a1, const char *a2)
 {
@@ -74,18 +42,16 @@ static int
 group_setup(void **state)
 {
   srv.dir = tu_mkdtemp();
-  int dns = free_port(), https = free_port();
+  int dns = tu_free_port(TRUE), https = tu_free_port(TRUE);
   while (https == dns)
-    https = free_port();
+    https = tu_free_port(TRUE);
   srv.ns = g_strdup_printf("127.0.0.1:%d", dns);
   srv.port_https = g_strdup_printf("%d", https);
   srv.cacert = g_build_filename(srv.dir, "ca.pem", NULL);
   srv.anchors = g_build_filename(srv.dir, "anchors.ds", NULL);
   g_autofree char *p1 = g_strdup_printf("%d", dns);
   servers_script("start", p1, srv.port_https);
-  for (int i = 0; i < 200 && !(port_accepts(dns) && port_accepts(https)); i++)
-    g_usleep(50 * 1000);
-  if (!port_accepts(dns) || !port_accepts(https))
+  if (!tu_wait_port(dns, TRUE, 10000) || !tu_wait_port(https, TRUE, 10000))
     fail_msg("unbound (%d) or nginx (%d) did not listen within 10 s", dns, https);
   return 0;
 }
@@ -252,7 +218,7 @@ test_check_json(void **state)
 static void
 test_check_lookup_failure(void **state)
 {
-  int port = free_port();
+  int port = tu_free_port(FALSE);
   g_autofree char *ns = g_strdup_printf("127.0.0.1:%d", port);
   const char *argv[] = { "record", "check", "--nameserver", ns, "--timeout", "1",
                          "good.example", NULL };

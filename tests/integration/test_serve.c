@@ -59,13 +59,10 @@ serve_start_in(Serve *s, const char *tmp, const char *const *extra)
   gsize log_before = 0;
   g_autofree char *old = tu_read_file(s->log, &log_before);
   s->pid = fu_spawn((const char *const *) argv->pdata, NULL, s->log);
-  for (int i = 0; i < 1000 && s->port == 0; i++) {
-    g_usleep(10 * 1000);
-    g_autofree char *text = tu_read_file(s->log, NULL);
-    const char *p = text != NULL ? strstr(text + log_before, "listening on 127.0.0.1:") : NULL;
-    if (p != NULL)
-      s->port = (guint) atoi(p + strlen("listening on 127.0.0.1:"));
-  }
+  static const char listening[] = "listening on 127.0.0.1:";
+  g_autofree char *started = tu_wait_file_text(s->log, log_before, listening, 10000);
+  if (started != NULL)
+    s->port = (guint) atoi(strstr(started + log_before, listening) + strlen(listening));
   if (s->port == 0) {
     g_autofree char *text = tu_read_file(s->log, NULL);
     kill(s->pid, SIGKILL);
@@ -845,19 +842,6 @@ replace_all(const char *text, const char *from, const char *to)
   return g_strjoinv(to, parts);
 }
 
-static guint
-free_port(void)
-{
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET };
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, (struct sockaddr *) &a, sizeof a);
-  socklen_t al = sizeof a;
-  getsockname(fd, (struct sockaddr *) &a, &al);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 static void
 test_behind_nginx(void **state)
 {
@@ -877,7 +861,7 @@ test_behind_nginx(void **state)
                                                    "nginx", "tlsrpt-ingest.conf", NULL);
   g_autofree char *example = tu_read_file(example_path, NULL);
   assert_non_null(example);
-  guint port = free_port();
+  guint port = (guint) tu_free_port(FALSE);
   g_autofree char *listen = g_strdup_printf("listen 127.0.0.1:%u ssl http2;", port);
   g_autofree char *upstream = g_strdup_printf("server 127.0.0.1:%u;", s.port);
   g_autofree char *crt = g_build_filename(tmp, "site.crt", NULL);
@@ -906,12 +890,8 @@ test_behind_nginx(void **state)
   g_autofree char *body = g_build_filename(tmp, "r.json", NULL);
   g_autofree char *json = fu_report_json("Proxied Org", "via-nginx-1", "example.com");
   g_file_set_contents(body, json, -1, NULL);
-  long st = 0;
-  for (int i = 0; i < 50 && st == 0; i++) {
-    g_usleep(100 * 1000);
-    st = curl_cmd(url, crt, body, NULL);
-  }
-  assert_int_equal(st, 201);
+  assert_true(tu_wait_port((int) port, TRUE, 5000));
+  assert_int_equal(curl_cmd(url, crt, body, NULL), 201);
   assert_int_equal(curl_cmd(url, crt, body, NULL), 200);
   kill(npid, SIGTERM);
   waitpid(npid, NULL, 0);
