@@ -496,7 +496,8 @@ elif [ -n "$TI" ]; then
       --rate-limit 0 "$@" 2>"$dir/log" &
     local pid=$! port=""
     for _ in $(seq 100); do
-      port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$dir/log" 2>/dev/null | head -n 1 | cut -d: -f2)
+      # (|| true: under set -e and pipefail, a log without the line yet must not end the run)
+      port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$dir/log" 2>/dev/null | head -n 1 | cut -d: -f2 || true)
       [ -n "$port" ] && break
       sleep 0.05
     done
