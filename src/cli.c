@@ -4,6 +4,7 @@
 
 #include "command.h"
 #include "escape.h"
+#include "pg.h"
 #include "pipeline.h"
 #include "source-http.h"
 
@@ -54,8 +55,12 @@ static const GOptionEntry cli_outputs_entries[] = {
     "tree is written; also with --no-store)", "FILE" },
   { "no-sqlite", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(CliCommon, no_sqlite),
     "Write no SQL index (the reading commands build it from the tree)", NULL },
+  { "postgres", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, postgres),
+    "Also store every report in the PostgreSQL database CONNINFO (libpq key=value "
+    "string or postgresql:// URI; the password from ~/.pgpass, PGPASSFILE or PGPASSWORD, "
+    "never in CONNINFO; see docs/postgres.md)", "CONNINFO" },
   { "no-store", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(CliCommon, no_store),
-    "Write no report tree, only --csv / --jsonl / --sqlite (the store directory still "
+    "Write no report tree, only --csv / --jsonl / --sqlite / --postgres (the store directory still "
     "keeps the dedup index)", NULL },
   { "quarantine", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, quarantine),
     "Keep messages that hold no valid report in DIR (default STORE/quarantine)", "DIR" },
@@ -134,6 +139,7 @@ cli_common_clear(CliCommon *c)
   g_free(c->csv);
   g_free(c->jsonl);
   g_free(c->sqlite);
+  g_free(c->postgres);
   g_free(c->quarantine);
   g_free(c->max_report_size);
   g_free(c->max_message_size);
@@ -320,9 +326,27 @@ cli_common_options(const CliCommon *c, TrOptions *opts, GError **error)
   opts->jsonl_path = g_strdup(c->jsonl);
   opts->sqlite_path = g_strdup(c->sqlite);
   opts->no_sqlite = c->no_sqlite;
+  opts->postgres = g_strdup(c->postgres);
   opts->quarantine_dir = g_strdup(c->quarantine);
   opts->verbosity = cli_verbosity(c);
-  return cli_common_limits(c, &opts->limits, &opts->batch_size, &opts->lock_timeout, error);
+  if (!cli_common_limits(c, &opts->limits, &opts->batch_size, &opts->lock_timeout, error))
+    return FALSE;
+  /* The outputs: somewhere to go, and no contradiction. */
+  if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL &&
+      opts->sqlite_path == NULL && opts->postgres == NULL) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--no-store needs --csv, --jsonl, --sqlite or --postgres: reports would go "
+                "nowhere");
+    return cli_blame(c, "no-store", error);
+  }
+  if (opts->no_sqlite && opts->sqlite_path != NULL) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--sqlite and --no-sqlite exclude each other");
+    return cli_blame(c, cli_from_config(c, "sqlite") ? "sqlite" : "no-sqlite", error);
+  }
+  if (opts->postgres != NULL && !pg_conninfo_check("postgres", opts->postgres, error))
+    return cli_blame(c, "postgres", error);
+  return TRUE;
 }
 
 gboolean

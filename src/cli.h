@@ -78,13 +78,14 @@ typedef struct {
   char *store;
   gboolean quiet;
   int verbose;
-  /* cli_group_outputs: --csv --csv-raw --jsonl --sqlite --no-sqlite --no-store
+  /* cli_group_outputs: --csv --csv-raw --jsonl --sqlite --no-sqlite --postgres --no-store
    * --quarantine */
   char *csv;
   gboolean csv_raw;
   char *jsonl;
   char *sqlite;
   gboolean no_sqlite;
+  char *postgres;
   gboolean no_store;
   char *quarantine;
   /* cli_group_limits: --max-* --batch-size --lock-timeout; a count or seconds not given

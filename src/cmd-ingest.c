@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "mime-walk.h"
+#include "pg.h"
 #include "pipeline.h"
 
 /* The options of the ingestion family beyond the shared groups. */
@@ -209,17 +210,6 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
     return FALSE;
   if (!cli_common_options(c, opts, error))
     return FALSE;
-  if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL &&
-      opts->sqlite_path == NULL) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                "--no-store needs --csv, --jsonl or --sqlite: reports would go nowhere");
-    return cli_blame(c, "no-store", error);
-  }
-  if (opts->no_sqlite && opts->sqlite_path != NULL) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                "--sqlite and --no-sqlite exclude each other");
-    return cli_blame(c, cli_from_config(c, "sqlite") ? "sqlite" : "no-sqlite", error);
-  }
   if (a->mark_seen && a->move_to != NULL) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                 "--mark-seen and --move-to exclude each other");
@@ -315,6 +305,10 @@ cmd_ingest_log_summary(const TrOptions *opts, const PipelineStats *total)
     g_string_append_printf(where, " jsonl=%s", opts->jsonl_path);
   if (opts->sqlite_path)
     g_string_append_printf(where, " sqlite=%s", opts->sqlite_path);
+  if (opts->postgres) {
+    g_autofree char *pg = pg_conninfo_describe(opts->postgres);
+    g_string_append_printf(where, " postgres=%s", pg);
+  }
   if (total->quarantined > 0) {
     g_autofree char *q = store_quarantine_path(opts->store_dir, opts->quarantine_dir);
     g_string_append_printf(where, " quarantine=%s", q);

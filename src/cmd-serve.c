@@ -96,16 +96,6 @@ serve_build(const CliCommon *c, const ServeArgs *a, TrOptions *opts, SourceHttpC
                 "--jsonl - (standard output) is not for a server: name a file");
     return cli_blame(c, "jsonl", error);
   }
-  if (opts->no_store && opts->csv_path == NULL && opts->jsonl_path == NULL &&
-      opts->sqlite_path == NULL) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
-                "--no-store needs --csv, --jsonl or --sqlite: reports would go nowhere");
-    return cli_blame(c, "no-store", error);
-  }
-  if (opts->no_sqlite && opts->sqlite_path != NULL) {
-    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--sqlite and --no-sqlite exclude each other");
-    return FALSE;
-  }
   cfg->max_body = opts->limits.max_report_size;
   if (a->max_connections < 0 || a->timeout < 0 || a->max_per_ip < -1 ||
       (a->rate_limit < 0 && a->rate_limit != -1)) {

@@ -126,6 +126,7 @@ typedef struct {
   char *jsonl_path;           /* NULL = none; "-" = stdout */
   char *sqlite_path;          /* NULL = STORE/reports.sqlite while the tree is written */
   gboolean no_sqlite;         /* no SQL index (unless sqlite_path is given) */
+  char *postgres;             /* NULL = none; a libpq connection string (sink-postgres.c) */
   char *quarantine_dir;       /* default STORE/quarantine */
   int verbosity;              /* -1 quiet, 0 normal, 1.. verbose */
   TrLimits limits;

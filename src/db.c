@@ -550,7 +550,7 @@ db_format_day(gint64 epoch, char buf[11])
   buf[10] = '\0';
 }
 
-static char *
+char *
 db_join(const GPtrArray *list)
 {
   g_autoptr(GString) s = g_string_new(NULL);
@@ -614,8 +614,7 @@ db_run(TrDbStmt *st, GError **error)
   return s != DB_STEP_ERROR;
 }
 
-/* The policy's domain; when the report names none, its TLS-Report-Domain header. */
-static const char *
+const char *
 db_policy_domain(const Report *r, const ReportPolicy *p, char **owned)
 {
   if (p->policy_domain != NULL && p->policy_domain[0] != '\0')

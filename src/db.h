@@ -103,6 +103,12 @@ gboolean db_delete_report(TrDb *db, const guint8 key[16], GError **error);
 /* Number of reports in the index; -1 + error. */
 gint64 db_count_reports(TrDb *db, GError **error);
 
+/* The policy_domain column of @p: its domain; when the report names none, its
+ * TLS-Report-Domain header lower-cased (into *owned, transfer full), else "". */
+const char *db_policy_domain(const Report *r, const ReportPolicy *p, char **owned);
+/* The policy_strings and mx_hosts columns: the list joined with '|'. (transfer full) */
+char *db_join(const GPtrArray *list);
+
 /* "YYYY-MM-DD" of @epoch (UTC) into @buf. */
 void db_format_day(gint64 epoch, char buf[11]);
 

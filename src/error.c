@@ -65,6 +65,7 @@ tr_options_clear(TrOptions *opts)
   g_free(opts->csv_path);
   g_free(opts->jsonl_path);
   g_free(opts->sqlite_path);
+  g_free(opts->postgres);
   g_free(opts->quarantine_dir);
   g_strfreev(opts->domains);
   memset(opts, 0, sizeof *opts);

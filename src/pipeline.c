@@ -467,6 +467,10 @@ pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **er
     configs[n].path = pl->opts->sqlite_path;     /* NULL: STORE/reports.sqlite */
     list[n++] = sink_find("sqlite");
   }
+  if (pl->opts->postgres != NULL) {
+    configs[n].conninfo = pl->opts->postgres;
+    list[n++] = sink_find("postgres");
+  }
   for (guint i = 0; extra_sinks != NULL && extra_sinks[i] != NULL && n < G_N_ELEMENTS(list); i++)
     list[n++] = extra_sinks[i];
   for (guint i = 0; i < n; i++) {

@@ -17,6 +17,7 @@ const SinkOps *const sink_registry[] = {
   &sink_csv_ops,
   &sink_jsonl_ops,
   &sink_sqlite_ops,
+  &sink_postgres_ops,
   NULL,
 };
 

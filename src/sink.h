@@ -32,10 +32,11 @@ typedef struct {
   const char *path;       /* csv, jsonl: the file ("-" = standard output); sqlite: the
                              file, NULL for STORE/reports.sqlite; tree: NULL */
   gboolean csv_raw;       /* csv: values exactly as sent (--csv-raw, docs/csv.md) */
+  const char *conninfo;   /* postgres: the connection string (--postgres) */
 } SinkConfig;
 
 typedef struct {
-  const char *name;       /* "tree", "csv", "jsonl", "sqlite" */
+  const char *name;       /* "tree", "csv", "jsonl", "sqlite", "postgres" */
   gpointer (*open)(const SinkConfig *config, StoreSync *sync, GError **error);
   gboolean (*write)(gpointer self, const Report *report, GError **error);
   gboolean (*flush)(gpointer self, GError **error);
@@ -49,6 +50,7 @@ extern const SinkOps sink_tree_ops;
 extern const SinkOps sink_csv_ops;
 extern const SinkOps sink_jsonl_ops;
 extern const SinkOps sink_sqlite_ops;
+extern const SinkOps sink_postgres_ops;
 
 /* Where the "sqlite" sink keeps the index of the store @store_dir by default:
  * STORE/reports.sqlite. (transfer full) */

@@ -169,12 +169,13 @@ test_registry(void **state)
   assert_ptr_equal(sink_find("csv"), &sink_csv_ops);
   assert_ptr_equal(sink_find("jsonl"), &sink_jsonl_ops);
   assert_ptr_equal(sink_find("sqlite"), &sink_sqlite_ops);
+  assert_ptr_equal(sink_find("postgres"), &sink_postgres_ops);
   assert_null(sink_find("postgresql"));
   assert_null(sink_find(NULL));
   guint n = 0;
   while (sink_registry[n] != NULL)
     n++;
-  assert_int_equal(n, 4);
+  assert_int_equal(n, 5);
 }
 
 /* ---- CSV --------------------------------------------------------------------- */

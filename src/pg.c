@@ -1,0 +1,560 @@
+/* pg.c - the PostgreSQL connection, schema and statements: see pg.h; the schema and
+ * the reasons for its types: docs/postgres.md. */
+#include "pg.h"
+#include "escape.h"
+#include "pq-dl.h"
+
+#include <string.h>
+
+/* pg_advisory_xact_lock() key of the schema migrations: "TLSR". */
+#define PG_SCHEMA_LOCK 0x544c5352
+
+struct TrPg {
+  const PqApi *pq;
+  PGconn *conn;
+  char *where;              /* pg_conninfo_describe(), for messages */
+  gboolean retryable;       /* the last failure may be retried (pg_last_retryable()) */
+};
+
+struct TrPgResult {
+  const PqApi *pq;
+  PGresult *res;
+};
+
+/* Version 1: the SQLite index's tables and columns (db.c), then the PostgreSQL types.
+ * Text columns sort and compare by byte, as in SQLite ("C"). */
+const char pg_schema_v1[] =
+  "CREATE TABLE index_meta (\n"
+  "  name TEXT COLLATE \"C\" PRIMARY KEY,\n"
+  "  value TEXT COLLATE \"C\" NOT NULL\n"
+  ");\n"
+  "CREATE TABLE report (\n"
+  "  report_key TEXT COLLATE \"C\" PRIMARY KEY,\n"
+  "  organization_name TEXT COLLATE \"C\" NOT NULL,\n"
+  "  contact_info TEXT COLLATE \"C\",\n"
+  "  report_id TEXT COLLATE \"C\" NOT NULL,\n"
+  "  begin_epoch BIGINT NOT NULL,\n"
+  "  end_epoch BIGINT NOT NULL,\n"
+  "  begin_day TEXT COLLATE \"C\" NOT NULL,\n"
+  "  submitter TEXT COLLATE \"C\",\n"
+  "  source TEXT COLLATE \"C\",\n"
+  "  report_domain TEXT COLLATE \"C\",\n"
+  "  received_epoch BIGINT,\n"
+  "  raw_format TEXT COLLATE \"C\",\n"
+  "  deviation_count INTEGER NOT NULL,\n"
+  "  begin_time TIMESTAMPTZ NOT NULL,\n"
+  "  end_time TIMESTAMPTZ NOT NULL,\n"
+  "  received_time TIMESTAMPTZ,\n"
+  "  report_json JSONB NOT NULL\n"
+  ");\n"
+  "CREATE TABLE policy (\n"
+  "  report_key TEXT COLLATE \"C\" NOT NULL REFERENCES report (report_key),\n"
+  "  policy_index INTEGER NOT NULL,\n"
+  "  policy_domain TEXT COLLATE \"C\" NOT NULL,\n"
+  "  policy_type TEXT COLLATE \"C\" NOT NULL,\n"
+  "  policy_strings TEXT COLLATE \"C\" NOT NULL,\n"
+  "  mx_hosts TEXT COLLATE \"C\" NOT NULL,\n"
+  "  total_successful_session_count BIGINT NOT NULL,\n"
+  "  total_failure_session_count BIGINT NOT NULL,\n"
+  "  organization_name TEXT COLLATE \"C\" NOT NULL,\n"
+  "  begin_epoch BIGINT NOT NULL,\n"
+  "  begin_day TEXT COLLATE \"C\" NOT NULL,\n"
+  "  begin_time TIMESTAMPTZ NOT NULL,\n"
+  "  policy_string_list TEXT[] COLLATE \"C\" NOT NULL,\n"
+  "  mx_host_list TEXT[] COLLATE \"C\" NOT NULL,\n"
+  "  PRIMARY KEY (report_key, policy_index)\n"
+  ");\n"
+  "CREATE TABLE failure_detail (\n"
+  "  report_key TEXT COLLATE \"C\" NOT NULL,\n"
+  "  policy_index INTEGER NOT NULL,\n"
+  "  detail_index INTEGER NOT NULL,\n"
+  "  result_type TEXT COLLATE \"C\" NOT NULL,\n"
+  "  sending_mta_ip TEXT COLLATE \"C\",\n"
+  "  receiving_mx_hostname TEXT COLLATE \"C\",\n"
+  "  receiving_mx_helo TEXT COLLATE \"C\",\n"
+  "  receiving_ip TEXT COLLATE \"C\",\n"
+  "  failed_session_count BIGINT NOT NULL,\n"
+  "  failure_reason_code TEXT COLLATE \"C\",\n"
+  "  additional_information TEXT COLLATE \"C\",\n"
+  "  policy_domain TEXT COLLATE \"C\" NOT NULL,\n"
+  "  begin_epoch BIGINT NOT NULL,\n"
+  "  begin_time TIMESTAMPTZ NOT NULL,\n"
+  "  sending_mta_addr INET,\n"
+  "  receiving_addr INET,\n"
+  "  PRIMARY KEY (report_key, policy_index, detail_index),\n"
+  "  FOREIGN KEY (report_key, policy_index) REFERENCES policy (report_key, policy_index)\n"
+  ");\n"
+  "CREATE TABLE deviation (\n"
+  "  report_key TEXT COLLATE \"C\" NOT NULL REFERENCES report (report_key),\n"
+  "  deviation_index INTEGER NOT NULL,\n"
+  "  slug TEXT COLLATE \"C\",\n"
+  "  deviation TEXT COLLATE \"C\" NOT NULL,\n"
+  "  PRIMARY KEY (report_key, deviation_index)\n"
+  ");\n"
+  "CREATE INDEX report_begin ON report (begin_epoch);\n"
+  "CREATE INDEX policy_begin_domain ON policy (begin_epoch, policy_domain);\n"
+  "CREATE INDEX failure_begin_domain ON failure_detail (begin_epoch, policy_domain);\n"
+  "CREATE INDEX failure_domain_type ON failure_detail (policy_domain, result_type, "
+  "begin_epoch);\n"
+  "CREATE INDEX policy_time ON policy (begin_time);\n"
+  "CREATE INDEX failure_time ON failure_detail (begin_time);\n";
+
+/* The migrations, in order: migration[i] takes version i to i + 1 (index 0 creates
+ * version 1). A later version appends its ALTER statements here. */
+static const char *const pg_migrations[] = {
+  pg_schema_v1,
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(pg_migrations) == DB_SCHEMA_VERSION);
+
+/* ---- the connection string ---------------------------------------------------- */
+
+/* The password a connection string may hold (keyword "password", or the URI's
+ * "user:password@"), to keep it out of a message whose source we do not control
+ * (libpq's parse errors echo parts of the string). (transfer full) or NULL. */
+static char *
+pg_conninfo_secret(const char *conninfo)
+{
+  const char *uri = strstr(conninfo, "://");
+  if (uri != NULL) {
+    const char *start = uri + 3;
+    const char *end = start + strcspn(start, "/?#");
+    const char *at = g_strstr_len(start, end - start, "@");
+    const char *colon = at != NULL ? memchr(start, ':', (size_t) (at - start)) : NULL;
+    if (colon != NULL && at > colon + 1)
+      return g_strndup(colon + 1, (gsize) (at - colon - 1));
+    const char *q = strstr(conninfo, "password=");
+    if (q != NULL) {
+      q += strlen("password=");
+      gsize n = strcspn(q, "&#");
+      if (n > 0)
+        return g_strndup(q, n);
+    }
+    return NULL;
+  }
+  const char *p = strstr(conninfo, "password");
+  if (p == NULL)
+    return NULL;
+  p += strlen("password");
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p != '=')
+    return NULL;
+  p++;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  gsize n = *p == '\'' ? strcspn(p + 1, "'") : strcspn(p, " \t");
+  const char *v = *p == '\'' ? p + 1 : p;
+  return n > 0 ? g_strndup(v, n) : NULL;
+}
+
+/* @msg on one line, escaped, with @secret (nullable) replaced. (transfer full) */
+static char *
+pg_clean_message(const char *msg, const char *secret)
+{
+  g_autoptr(GString) s = g_string_new(msg != NULL ? msg : "");
+  if (secret != NULL && secret[0] != '\0')
+    g_string_replace(s, secret, "***", 0);
+  for (gsize i = 0; i < s->len; i++)
+    if (s->str[i] == '\n' || s->str[i] == '\t' || s->str[i] == '\r')
+      s->str[i] = ' ';
+  g_strstrip(s->str);
+  g_string_set_size(s, strlen(s->str));
+  while (g_str_has_suffix(s->str, ".") || g_str_has_suffix(s->str, " "))
+    g_string_truncate(s, s->len - 1);
+  /* "  " from the joined lines */
+  while (g_string_replace(s, "  ", " ", 0) > 0)
+    ;
+  return tr_escape_terminal(s->str);
+}
+
+static const PqApi *
+pg_api(GError **error)
+{
+  const char *why = NULL;
+  const PqApi *pq = pq_dl(&why);
+  if (pq == NULL)
+    g_set_error(error, DB_ERROR, DB_ERROR_IO, "PostgreSQL: %s", why);
+  return pq;
+}
+
+gboolean
+pg_conninfo_check(const char *option, const char *conninfo, GError **error)
+{
+  if (conninfo == NULL || conninfo[0] == '\0') {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--%s: empty connection string (an unset variable in the command line?)",
+                option);
+    return FALSE;
+  }
+  const char *why = NULL;
+  const PqApi *pq = pq_dl(&why);
+  if (pq == NULL) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--%s: %s", option, why);
+    return FALSE;
+  }
+  char *err = NULL;
+  PQconninfoOption *opts = pq->conninfoParse(conninfo, &err);
+  if (opts == NULL) {
+    g_autofree char *secret = pg_conninfo_secret(conninfo);
+    g_autofree char *msg = pg_clean_message(err != NULL ? err : "out of memory", secret);
+    if (err != NULL)
+      pq->freemem(err);
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--%s: not a PostgreSQL connection string (keyword=value ... or "
+                "postgresql://...): %s",
+                option, msg);
+    return FALSE;
+  }
+  gboolean has_password = FALSE;
+  for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+    if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+      has_password = TRUE;
+  pq->conninfoFree(opts);
+  if (has_password) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--%s: the connection string holds a password; put it in ~/.pgpass or "
+                "the file PGPASSFILE names (or PGPASSWORD), not where every user can "
+                "read it",
+                option);
+    return FALSE;
+  }
+  /* An unreachable host must not hang a delivery: libpq's own default is to wait
+   * for ever. A connect_timeout in the string wins over this. */
+  g_setenv("PGCONNECT_TIMEOUT", "10", FALSE);
+  return TRUE;
+}
+
+char *
+pg_conninfo_describe(const char *conninfo)
+{
+  const PqApi *pq = pq_dl(NULL);
+  PQconninfoOption *opts = pq != NULL ? pq->conninfoParse(conninfo, NULL) : NULL;
+  if (opts == NULL)
+    return g_strdup("(unparsable connection string)");
+  static const char *const shown[] = { "host", "hostaddr", "port", "dbname", "user",
+                                       "service", "sslmode" };
+  g_autoptr(GString) s = g_string_new(NULL);
+  for (gsize k = 0; k < G_N_ELEMENTS(shown); k++)
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+      if (strcmp(o->keyword, shown[k]) == 0 && o->val != NULL && o->val[0] != '\0') {
+        if (s->len > 0)
+          g_string_append_c(s, ' ');
+        g_string_append_printf(s, "%s=", o->keyword);
+        tr_escape_terminal_append(s, o->val, -1);
+      }
+  pq->conninfoFree(opts);
+  if (s->len == 0)
+    g_string_append(s, "(libpq defaults)");
+  return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* ---- errors ------------------------------------------------------------------- */
+
+/* The error of a failed @res (nullable: the connection's own error) while doing @what. */
+static void
+pg_set_error(TrPg *pg, PGresult *res, const char *what, GError **error)
+{
+  const PqApi *pq = pg->pq;
+  const char *state = res != NULL ? pq->resultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  /* The primary message only: the detail lines can quote the values (sender text). */
+  const char *primary = res != NULL ? pq->resultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                                    : NULL;
+  if (primary == NULL)
+    primary = pq->errorMessage(pg->conn);
+  g_autofree char *msg = pg_clean_message(primary, NULL);
+  pg->retryable = state != NULL && (strcmp(state, "40001") == 0 ||   /* serialization */
+                                    strcmp(state, "40P01") == 0 ||   /* deadlock */
+                                    strcmp(state, "55P03") == 0);    /* lock not available */
+  gboolean gone = pq->status(pg->conn) != CONNECTION_OK;
+  if (msg[0] == '\0')
+    g_set_error(error, DB_ERROR, DB_ERROR_IO, "PostgreSQL %s: %s: %s", pg->where, what,
+                gone ? "the connection to the server was lost" : "failed");
+  else
+    g_set_error(error, DB_ERROR, DB_ERROR_IO, "PostgreSQL %s: %s: %s%s%s%s", pg->where,
+                what, msg, state != NULL ? " (SQLSTATE " : "", state != NULL ? state : "",
+                state != NULL ? ")" : "");
+}
+
+gboolean
+pg_broken(TrPg *pg)
+{
+  return pg->conn == NULL || pg->pq->status(pg->conn) != CONNECTION_OK;
+}
+
+gboolean
+pg_last_retryable(TrPg *pg)
+{
+  return pg->retryable;
+}
+
+/* ---- statements ---------------------------------------------------------------- */
+
+gboolean
+pg_exec(TrPg *pg, const char *sql, GError **error)
+{
+  PGresult *res = pg->pq->exec(pg->conn, sql);
+  ExecStatusType st = res != NULL ? pg->pq->resultStatus(res) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    pg_set_error(pg, res, "cannot run a statement", error);
+    pg->pq->clear(res);
+    return FALSE;
+  }
+  pg->pq->clear(res);
+  return TRUE;
+}
+
+void
+pg_rollback(TrPg *pg)
+{
+  if (pg->conn == NULL || pg->pq->transactionStatus(pg->conn) == PQTRANS_IDLE ||
+      pg->pq->transactionStatus(pg->conn) == PQTRANS_UNKNOWN)
+    return;
+  pg->pq->clear(pg->pq->exec(pg->conn, "ROLLBACK"));
+}
+
+TrPgResult *
+pg_query(TrPg *pg, const char *sql, int n, const char *const *values, GError **error)
+{
+  PGresult *res = pg->pq->execParams(pg->conn, sql, n, NULL, values, NULL, NULL, 0);
+  ExecStatusType st = res != NULL ? pg->pq->resultStatus(res) : PGRES_FATAL_ERROR;
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    pg_set_error(pg, res, "cannot run a query", error);
+    pg->pq->clear(res);
+    return NULL;
+  }
+  TrPgResult *r = g_new0(TrPgResult, 1);
+  r->pq = pg->pq;
+  r->res = res;
+  return r;
+}
+
+int
+pg_result_rows(TrPgResult *r)
+{
+  return r->pq->ntuples(r->res);
+}
+
+const char *
+pg_result_value(TrPgResult *r, int row, int col)
+{
+  if (row < 0 || row >= r->pq->ntuples(r->res) || col < 0 || col >= r->pq->nfields(r->res) ||
+      r->pq->getisnull(r->res, row, col))
+    return NULL;
+  return r->pq->getvalue(r->res, row, col);
+}
+
+void
+pg_result_free(TrPgResult *r)
+{
+  if (r == NULL)
+    return;
+  r->pq->clear(r->res);
+  g_free(r);
+}
+
+gboolean
+pg_copy(TrPg *pg, const char *copy_sql, const GString *data, GError **error)
+{
+  const PqApi *pq = pg->pq;
+  PGresult *res = pq->exec(pg->conn, copy_sql);
+  if (res == NULL || pq->resultStatus(res) != PGRES_COPY_IN) {
+    pg_set_error(pg, res, "cannot start a COPY", error);
+    pq->clear(res);
+    return FALSE;
+  }
+  pq->clear(res);
+  /* Sent in pieces of at most 1 MiB: the length is an int. */
+  gboolean sent = TRUE;
+  for (gsize off = 0; sent && off < data->len;) {
+    gsize n = MIN(data->len - off, (gsize) 1 << 20);
+    sent = pq->putCopyData(pg->conn, data->str + off, (int) n) == 1;
+    off += n;
+  }
+  if (pq->putCopyEnd(pg->conn, sent ? NULL : "send failed") != 1)
+    sent = FALSE;
+  gboolean ok = sent;
+  /* Read every result, so that the connection is ready for the next command. */
+  while ((res = pq->getResult(pg->conn)) != NULL) {
+    if (ok && pq->resultStatus(res) != PGRES_COMMAND_OK) {
+      pg_set_error(pg, res, "cannot copy the rows", error);
+      ok = FALSE;
+    }
+    pq->clear(res);
+    if (pg_broken(pg))
+      break;
+  }
+  if (!sent && ok) {
+    pg_set_error(pg, NULL, "cannot copy the rows", error);
+    ok = FALSE;
+  } else if (!sent) {
+    ok = FALSE;
+  }
+  return ok;
+}
+
+void
+pg_copy_field(GString *out, const char *s)
+{
+  if (s == NULL) {
+    g_string_append(out, "\\N");
+    return;
+  }
+  g_autofree char *valid = g_utf8_validate(s, -1, NULL) ? NULL : g_utf8_make_valid(s, -1);
+  for (const char *p = valid != NULL ? valid : s; *p != '\0'; p++) {
+    switch (*p) {
+    case '\\': g_string_append(out, "\\\\"); break;
+    case '\n': g_string_append(out, "\\n"); break;
+    case '\r': g_string_append(out, "\\r"); break;
+    case '\t': g_string_append(out, "\\t"); break;
+    default: g_string_append_c(out, *p); break;
+    }
+  }
+}
+
+void
+pg_array_element(GString *out, const char *s)
+{
+  g_string_append_c(out, '"');
+  for (const char *p = s != NULL ? s : ""; *p != '\0'; p++) {
+    if (*p == '"' || *p == '\\')
+      g_string_append_c(out, '\\');
+    g_string_append_c(out, *p);
+  }
+  g_string_append_c(out, '"');
+}
+
+/* ---- connecting, and the schema -------------------------------------------------- */
+
+static void
+pg_quiet_notice(void *arg, const char *message)
+{
+  /* Notices ("relation already exists, skipping") are not ours to print. */
+}
+
+/* The schema version in the database: 0 when there is none (-1 + error). */
+static gint64
+pg_schema_version(TrPg *pg, GError **error)
+{
+  g_autoptr(TrPgResult) r = pg_query(
+      pg,
+      "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+      0, NULL, error);
+  if (r == NULL)
+    return -1;
+  const char *v = pg_result_value(r, 0, 0);
+  return v != NULL ? g_ascii_strtoll(v, NULL, 10) : 0;
+}
+
+static gboolean
+pg_version_newer(TrPg *pg, gint64 version, GError **error)
+{
+  g_set_error(error, DB_ERROR, DB_ERROR_VERSION,
+              "PostgreSQL %s has schema version %" G_GINT64_FORMAT ", newer than this "
+              "tlsrpt-ingest knows (%d): upgrade tlsrpt-ingest",
+              pg->where, version, DB_SCHEMA_VERSION);
+  return FALSE;
+}
+
+/* Create or migrate the schema: one transaction, under an advisory lock that every
+ * writer takes, so two writers starting at once migrate once. */
+static gboolean
+pg_migrate(TrPg *pg, GError **error)
+{
+  g_autofree char *lock = g_strdup_printf(
+      "BEGIN; SELECT pg_advisory_xact_lock(%d); "
+      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+      "applied_epoch BIGINT NOT NULL)",
+      PG_SCHEMA_LOCK);
+  if (!pg_exec(pg, lock, error))
+    goto fail;
+  gint64 version = pg_schema_version(pg, error);
+  if (version < 0)
+    goto fail;
+  if (version > DB_SCHEMA_VERSION) {
+    pg_version_newer(pg, version, error);
+    goto fail;
+  }
+  for (gint64 v = version; v < DB_SCHEMA_VERSION; v++) {
+    g_autofree char *mark = g_strdup_printf(
+        "INSERT INTO schema_version (version, applied_epoch) VALUES (%" G_GINT64_FORMAT
+        ", %" G_GINT64_FORMAT ")",
+        v + 1, (gint64) (g_get_real_time() / G_USEC_PER_SEC));
+    if (!pg_exec(pg, pg_migrations[v], error) || !pg_exec(pg, mark, error)) {
+      g_prefix_error(error, "schema version %" G_GINT64_FORMAT ": ", v + 1);
+      goto fail;
+    }
+  }
+  if (!pg_exec(pg, "COMMIT", error))
+    goto fail;
+  return TRUE;
+fail:
+  pg_rollback(pg);
+  return FALSE;
+}
+
+TrPg *
+pg_connect(const char *conninfo, gboolean write, GError **error)
+{
+  const PqApi *pq = pg_api(error);
+  if (pq == NULL)
+    return NULL;
+  g_autoptr(TrPg) pg = g_new0(TrPg, 1);
+  pg->pq = pq;
+  pg->where = pg_conninfo_describe(conninfo);
+  pg->conn = pq->connectdb(conninfo);
+  if (pg->conn == NULL) {
+    g_set_error(error, DB_ERROR, DB_ERROR_IO, "PostgreSQL %s: cannot connect: out of memory",
+                pg->where);
+    return NULL;
+  }
+  if (pq->status(pg->conn) != CONNECTION_OK) {
+    g_autofree char *secret = pg_conninfo_secret(conninfo);
+    g_autofree char *msg = pg_clean_message(pq->errorMessage(pg->conn), secret);
+    g_set_error(error, DB_ERROR, DB_ERROR_IO, "PostgreSQL %s: cannot connect: %s",
+                pg->where, msg);
+    return NULL;
+  }
+  pq->setNoticeProcessor(pg->conn, pg_quiet_notice, NULL);
+  if (!pg_exec(pg, "SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'", error))
+    return NULL;
+  /* The usual case, a database at this version: one query, no lock. */
+  GError *first = NULL;
+  gint64 version = pg_schema_version(pg, &first);
+  if (version < 0) {
+    if (!write || pg_broken(pg)) {
+      if (!write)
+        g_prefix_error(&first, "no tlsrpt-ingest schema? ");
+      g_propagate_error(error, first);
+      return NULL;
+    }
+    g_error_free(first);
+    version = 0;
+  }
+  if (version > DB_SCHEMA_VERSION) {
+    pg_version_newer(pg, version, error);
+    return NULL;
+  }
+  if (version < DB_SCHEMA_VERSION) {
+    if (!write) {
+      g_set_error(error, DB_ERROR, DB_ERROR_VERSION,
+                  "PostgreSQL %s has schema version %" G_GINT64_FORMAT " (this "
+                  "tlsrpt-ingest reads %d): the next run that stores a report migrates it",
+                  pg->where, version, DB_SCHEMA_VERSION);
+      return NULL;
+    }
+    if (!pg_migrate(pg, error))
+      return NULL;
+  }
+  return g_steal_pointer(&pg);
+}
+
+void
+pg_close(TrPg *pg)
+{
+  if (pg == NULL)
+    return;
+  if (pg->conn != NULL)
+    pg->pq->finish(pg->conn);
+  g_free(pg->where);
+  g_free(pg);
+}

@@ -1,0 +1,76 @@
+/* pg.h - a connection to a PostgreSQL database (libpq, loaded by pq-dl.c): the
+ * connection string's checks, the schema and its migrations, and statements with
+ * errors that never show a password or an unescaped sender string.
+ *
+ * The schema is the SQLite index's (docs/sql.md: the same tables, columns and keys,
+ * so that query.c reads both), with text columns in the "C" collation (byte order,
+ * as SQLite sorts) and the PostgreSQL types beside them: timestamptz times, text[]
+ * policy strings and MX hosts, inet addresses where the text parses as one, the
+ * normalized report as jsonb (docs/postgres.md). It is created or migrated on the
+ * first connection that writes, in one transaction under an advisory lock, so that
+ * writers starting at once do it once.
+ *
+ * Errors: DB_ERROR (db.h). DB_ERROR_IO is transient (cannot connect, authentication,
+ * server gone, lock or serialization failure): nothing is acknowledged and the run
+ * exits 75. DB_ERROR_VERSION: the database has a newer schema. pg_last_retryable()
+ * tells a failure that the same transaction may simply be tried again. */
+#ifndef TLSRPT_PG_H
+#define TLSRPT_PG_H
+
+#include "common.h"
+#include "db.h"
+
+typedef struct TrPg TrPg;
+
+/* Check @conninfo (a libpq keyword/value string or a postgresql:// URI) before any I/O:
+ * it parses, and holds no password (that comes from ~/.pgpass, PGPASSFILE or
+ * PGPASSWORD: a command line is visible to every user). FALSE + CLI_ERROR_USAGE
+ * "--@option: ..."; the message never shows the password. */
+gboolean pg_conninfo_check(const char *option, const char *conninfo, GError **error);
+
+/* The connection string for messages and logs: its host, port, database and user
+ * only, e.g. "host=/run/postgresql dbname=tlsrpt user=mx1". (transfer full) */
+char *pg_conninfo_describe(const char *conninfo);
+
+/* Connect to @conninfo; with @write create or migrate the schema, else check that the
+ * schema is the one this build reads. (transfer full) or NULL + DB_ERROR. */
+TrPg *pg_connect(const char *conninfo, gboolean write, GError **error);
+void pg_close(TrPg *pg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrPg, pg_close)
+
+/* The connection is unusable (the server went away): close it and connect anew. */
+gboolean pg_broken(TrPg *pg);
+/* The last failure was a serialization failure, a deadlock or a lock not available:
+ * rolled back, the transaction may be tried again. */
+gboolean pg_last_retryable(TrPg *pg);
+
+/* Run @sql (one or more commands, no parameters). */
+gboolean pg_exec(TrPg *pg, const char *sql, GError **error);
+/* Roll back the open transaction, if any (errors ignored). */
+void pg_rollback(TrPg *pg);
+
+/* Run the query @sql with @n text parameters (NULL = SQL NULL). The rows stay in the
+ * result: pg_result_*() read them until pg_result_free(). (transfer full) or NULL +
+ * DB_ERROR. */
+typedef struct TrPgResult TrPgResult;
+TrPgResult *pg_query(TrPg *pg, const char *sql, int n, const char *const *values,
+                     GError **error);
+int pg_result_rows(TrPgResult *r);
+/* NULL for SQL NULL. (transfer none) */
+const char *pg_result_value(TrPgResult *r, int row, int col);
+void pg_result_free(TrPgResult *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrPgResult, pg_result_free)
+
+/* COPY @data (COPY text format rows) with @copy_sql ("COPY t (...) FROM STDIN"). */
+gboolean pg_copy(TrPg *pg, const char *copy_sql, const GString *data, GError **error);
+
+/* Append @s (NULL: \N) as one field of the COPY text format, valid UTF-8 (invalid bytes
+ * repaired: the server refuses them). */
+void pg_copy_field(GString *out, const char *s);
+/* Append @s as an element of a text[] literal ("{...}"), quoted. */
+void pg_array_element(GString *out, const char *s);
+
+/* Where the schema of this build is created: for tests and for docs/postgres.md. */
+extern const char pg_schema_v1[];
+
+#endif
