@@ -86,9 +86,14 @@ static const char db_schema_v1[] =
   "CREATE INDEX failure_domain_type ON failure_detail (policy_domain, result_type, "
   "begin_epoch);\n";
 
+/* DB_STMT_PARAMS_MAX: "$1".."$n" placeholders mapped to SQLite's parameter indexes
+ * once, at prepare (a lookup by name per bind cost more than the insert itself). */
+#define DB_STMT_PARAMS_MAX 32
+
 struct TrDbStmt {
   sqlite3_stmt *stmt;
   TrDb *db;
+  guint8 param[DB_STMT_PARAMS_MAX + 1];   /* $n -> its index (0: use n) */
 };
 
 struct TrDb {
@@ -458,6 +463,15 @@ db_prepare(TrDb *db, const char *sql, GError **error)
   TrDbStmt *st = g_new0(TrDbStmt, 1);
   st->stmt = stmt;
   st->db = db;
+  int count = sqlite3_bind_parameter_count(stmt);
+  for (int i = 1; i <= count; i++) {
+    const char *name = sqlite3_bind_parameter_name(stmt, i);
+    guint64 n = 0;
+    if (name != NULL && name[0] == '$' &&
+        g_ascii_string_to_unsigned(name + 1, 10, 1, DB_STMT_PARAMS_MAX, &n, NULL) &&
+        i <= G_MAXUINT8)
+      st->param[n] = (guint8) i;
+  }
   return st;
 }
 
@@ -470,10 +484,12 @@ db_stmt_free(TrDbStmt *st)
   g_free(st);
 }
 
-/* "$n" placeholders are named parameters to SQLite: find their index by name. */
+/* "$n" placeholders are named parameters to SQLite: their index, found at prepare. */
 static int
 db_param(TrDbStmt *st, int n)
 {
+  if (n > 0 && n <= DB_STMT_PARAMS_MAX && st->param[n] != 0)
+    return st->param[n];
   char name[16];
   g_snprintf(name, sizeof name, "$%d", n);
   int i = sqlite3_bind_parameter_index(st->stmt, name);
@@ -606,6 +622,17 @@ db_prepare_inserts(TrDb *db, GError **error)
   return TRUE;
 }
 
+/* Bind a text of a row being inserted without copying it: @v stays valid until
+ * db_run() below has reset the statement (which also drops the binding). */
+static void
+db_row_text(TrDbStmt *st, int n, const char *v)
+{
+  if (v == NULL)
+    sqlite3_bind_null(st->stmt, db_param(st, n));
+  else
+    sqlite3_bind_text(st->stmt, db_param(st, n), v, -1, SQLITE_STATIC);
+}
+
 static gboolean
 db_run(TrDbStmt *st, GError **error)
 {
@@ -636,19 +663,19 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
   db_format_day(r->begin, day);
 
   TrDbStmt *st = db->ins_report;
-  db_bind_text(st, 1, key);
-  db_bind_text(st, 2, r->organization_name != NULL ? r->organization_name : "");
-  db_bind_text(st, 3, r->contact_info);
-  db_bind_text(st, 4, r->report_id != NULL ? r->report_id : "");
+  db_row_text(st, 1, key);
+  db_row_text(st, 2, r->organization_name != NULL ? r->organization_name : "");
+  db_row_text(st, 3, r->contact_info);
+  db_row_text(st, 4, r->report_id != NULL ? r->report_id : "");
   db_bind_int64(st, 5, r->begin);
   db_bind_int64(st, 6, r->end);
-  db_bind_text(st, 7, day);
-  db_bind_text(st, 8, r->ingest.submitter);
-  db_bind_text(st, 9, r->ingest.source);
-  db_bind_text(st, 10, r->ingest.report_domain);
+  db_row_text(st, 7, day);
+  db_row_text(st, 8, r->ingest.submitter);
+  db_row_text(st, 9, r->ingest.source);
+  db_row_text(st, 10, r->ingest.report_domain);
   if (r->ingest.received != 0)
     db_bind_int64(st, 11, r->ingest.received);
-  db_bind_text(st, 12, r->ingest.raw_extension);
+  db_row_text(st, 12, r->ingest.raw_extension);
   db_bind_int64(st, 13, r->deviations != NULL ? r->deviations->len : 0);
   if (!db_run(st, error))
     return FALSE;
@@ -662,34 +689,34 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
     g_autofree char *strings = db_join(p->policy_strings);
     g_autofree char *mx = db_join(p->mx_hosts);
     st = db->ins_policy;
-    db_bind_text(st, 1, key);
+    db_row_text(st, 1, key);
     db_bind_int64(st, 2, i);
-    db_bind_text(st, 3, domain);
-    db_bind_text(st, 4, p->policy_type != NULL ? p->policy_type : "");
-    db_bind_text(st, 5, strings);
-    db_bind_text(st, 6, mx);
+    db_row_text(st, 3, domain);
+    db_row_text(st, 4, p->policy_type != NULL ? p->policy_type : "");
+    db_row_text(st, 5, strings);
+    db_row_text(st, 6, mx);
     db_bind_int64(st, 7, p->total_successful);
     db_bind_int64(st, 8, p->total_failure);
-    db_bind_text(st, 9, r->organization_name != NULL ? r->organization_name : "");
+    db_row_text(st, 9, r->organization_name != NULL ? r->organization_name : "");
     db_bind_int64(st, 10, r->begin);
-    db_bind_text(st, 11, day);
+    db_row_text(st, 11, day);
     if (!db_run(st, error))
       return FALSE;
     for (guint j = 0; p->failures != NULL && j < p->failures->len; j++) {
       const ReportFailure *f = p->failures->pdata[j];
       st = db->ins_failure;
-      db_bind_text(st, 1, key);
+      db_row_text(st, 1, key);
       db_bind_int64(st, 2, i);
       db_bind_int64(st, 3, j);
-      db_bind_text(st, 4, f->result_type != NULL ? f->result_type : "");
-      db_bind_text(st, 5, f->sending_mta_ip);
-      db_bind_text(st, 6, f->receiving_mx_hostname);
-      db_bind_text(st, 7, f->receiving_mx_helo);
-      db_bind_text(st, 8, f->receiving_ip);
+      db_row_text(st, 4, f->result_type != NULL ? f->result_type : "");
+      db_row_text(st, 5, f->sending_mta_ip);
+      db_row_text(st, 6, f->receiving_mx_hostname);
+      db_row_text(st, 7, f->receiving_mx_helo);
+      db_row_text(st, 8, f->receiving_ip);
       db_bind_int64(st, 9, f->failed_session_count);
-      db_bind_text(st, 10, f->failure_reason_code);
-      db_bind_text(st, 11, f->additional_information);
-      db_bind_text(st, 12, domain);
+      db_row_text(st, 10, f->failure_reason_code);
+      db_row_text(st, 11, f->additional_information);
+      db_row_text(st, 12, domain);
       db_bind_int64(st, 13, r->begin);
       if (!db_run(st, error))
         return FALSE;
@@ -697,11 +724,11 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
   }
   for (guint i = 0; r->deviations != NULL && i < r->deviations->len; i++) {
     st = db->ins_deviation;
-    db_bind_text(st, 1, key);
+    db_row_text(st, 1, key);
     db_bind_int64(st, 2, i);
     ReportDeviation d = g_array_index(r->deviations, ReportDeviation, i);
-    db_bind_text(st, 3, report_deviation_slug(d));
-    db_bind_text(st, 4, report_deviation_text(d));
+    db_row_text(st, 3, report_deviation_slug(d));
+    db_row_text(st, 4, report_deviation_text(d));
     if (!db_run(st, error))
       return FALSE;
   }

@@ -18,14 +18,57 @@
 
 #define REINDEX_BATCH 20000       /* reports per transaction */
 
+/* A non-empty string member of @obj, copied; NULL otherwise. */
 static char *
-reindex_json_string(TrJson *obj, const char *key)
+reindex_string(const ReportJsonValue *obj, const char *key)
 {
-  TrJson *v = NULL;
-  if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+  const ReportJsonValue *v = NULL;
+  if (!report_json_member(obj, key, &v) || !report_json_is(v, REPORT_JSON_STRING) ||
+      v->text[0] == '\0')
     return NULL;
-  const char *s = json_object_get_string(v);
-  return s != NULL && s[0] != '\0' ? g_strdup(s) : NULL;
+  return g_strdup(v->text);
+}
+
+/* The "ingest" block of a normalized copy: where the report came from, and the
+ * deviations it had when it arrived (the normalized copy has none of its own). Read in
+ * the same pass as the report (report_parse_member()). */
+static void
+reindex_read_ingest(Report *r, const ReportJsonValue *in, gpointer user_data)
+{
+  if (!report_json_is(in, REPORT_JSON_OBJECT))
+    return;
+  ReportIngest *ing = &r->ingest;
+  ing->source = reindex_string(in, "source");
+  ing->submitter = reindex_string(in, "submitter");
+  ing->report_domain = reindex_string(in, "report-domain");
+  ing->filename = reindex_string(in, "filename");
+  ing->message_id = reindex_string(in, "message-id");
+  ing->raw_extension = reindex_string(in, "raw-format");
+  g_autofree char *received = reindex_string(in, "received");
+  gboolean zoneless;
+  if (received != NULL)
+    report_datetime_parse(received, &ing->received, &zoneless);
+  g_autofree char *key = reindex_string(in, "key");
+  if (key != NULL)
+    keyset_key_from_hex(key, strlen(key), r->key);
+  const ReportJsonValue *devs = NULL;
+  if (!report_json_member(in, "deviations", &devs) || !report_json_is(devs, REPORT_JSON_ARRAY))
+    return;
+  /* {"slug", "text"} objects; the texts alone in stores older than the slugs. */
+  g_array_set_size(r->deviations, 0);
+  for (guint32 i = 0; i < devs->n; i++) {
+    const ReportJsonValue *d = devs->u.items[i];
+    ReportDeviation dev;
+    g_autofree char *slug = NULL;
+    if (report_json_is(d, REPORT_JSON_STRING)) {
+      if (report_deviation_from_text(d->text, &dev))
+        report_deviations_add(r->deviations, dev);
+    } else if (report_json_is(d, REPORT_JSON_OBJECT) &&
+               (slug = reindex_string(d, "slug")) != NULL &&
+               report_deviation_from_slug(slug, &dev)) {
+      report_deviations_add(r->deviations, dev);
+    }
+  }
 }
 
 Report *
@@ -38,52 +81,10 @@ reindex_read_report(const char *path, GError **error)
   g_autoptr(GBytes) json = g_bytes_new_take(g_steal_pointer(&data), len);
   TrLimits limits;
   tr_limits_init(&limits);
-  g_autoptr(Report) r = report_parse(json, NULL, &limits, error);
-  if (r == NULL) {
+  Report *r = report_parse_member(json, &limits, "ingest", reindex_read_ingest, NULL, error);
+  if (r == NULL)
     g_prefix_error(error, "%s: ", path);
-    return NULL;
-  }
-  /* The "ingest" block: where the report came from, and the deviations it had when it
-   * arrived (the normalized copy has none of its own). */
-  g_autoptr(TrJson) root = json_tokener_parse(g_bytes_get_data(json, NULL));
-  TrJson *in = NULL;
-  if (root != NULL && json_object_object_get_ex(root, "ingest", &in) &&
-      json_object_is_type(in, json_type_object)) {
-    ReportIngest *ing = &r->ingest;
-    ing->source = reindex_json_string(in, "source");
-    ing->submitter = reindex_json_string(in, "submitter");
-    ing->report_domain = reindex_json_string(in, "report-domain");
-    ing->filename = reindex_json_string(in, "filename");
-    ing->message_id = reindex_json_string(in, "message-id");
-    ing->raw_extension = reindex_json_string(in, "raw-format");
-    g_autofree char *received = reindex_json_string(in, "received");
-    gboolean zoneless;
-    if (received != NULL)
-      report_datetime_parse(received, &ing->received, &zoneless);
-    g_autofree char *key = reindex_json_string(in, "key");
-    if (key != NULL)
-      keyset_key_from_hex(key, strlen(key), r->key);
-    TrJson *devs = NULL;
-    if (json_object_object_get_ex(in, "deviations", &devs) &&
-        json_object_is_type(devs, json_type_array)) {
-      /* {"slug", "text"} objects; the texts alone in stores older than the slugs. */
-      g_array_set_size(r->deviations, 0);
-      for (size_t i = 0; i < json_object_array_length(devs); i++) {
-        TrJson *d = json_object_array_get_idx(devs, i);
-        ReportDeviation dev;
-        g_autofree char *slug = NULL;
-        if (json_object_is_type(d, json_type_string)) {
-          if (report_deviation_from_text(json_object_get_string(d), &dev))
-            report_deviations_add(r->deviations, dev);
-        } else if (json_object_is_type(d, json_type_object) &&
-                   (slug = reindex_json_string(d, "slug")) != NULL &&
-                   report_deviation_from_slug(slug, &dev)) {
-          report_deviations_add(r->deviations, dev);
-        }
-      }
-    }
-  }
-  return g_steal_pointer(&r);
+  return r;
 }
 
 typedef struct {

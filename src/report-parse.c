@@ -735,6 +735,13 @@ typedef struct {
   gboolean restart;               /* the tree does not match what was parsed ahead */
 } ReportParse;
 
+/* A top-level member the caller reads in the same pass (report_parse_member()). */
+typedef struct {
+  const char *member;
+  ReportMemberFunc func;
+  gpointer user_data;
+} ReportParseMember;
+
 static void
 report_parse_failures(ReportParse *ps, ReportPolicy *p, const ReportJsonValue *entry)
 {
@@ -1348,7 +1355,8 @@ report_record_leniency(GArray *devs, const char *data, gsize len)
  * redone as a tree. */
 static Report *
 report_parse_once(const guint8 *data, gsize len, const ReportFilename *fname, guint depth,
-                  ReportRead read, gboolean *restart, GError **error)
+                  ReportRead read, const ReportParseMember *extra, gboolean *restart,
+                  GError **error)
 {
   gboolean incremental = read == REPORT_READ_JSONC_INCREMENTAL;
   g_autoptr(Report) r = report_new();
@@ -1404,6 +1412,9 @@ report_parse_once(const guint8 *data, gsize len, const ReportFilename *fname, gu
     report_record_leniency(devs, (const char *) data, len);
   }
   gboolean ok = report_convert(&ps, root, error);
+  const ReportJsonValue *member = NULL;
+  if (ok && !ps.restart && extra != NULL && report_json_member(root, extra->member, &member))
+    extra->func(r, member, extra->user_data);
   report_json_arena_reset(values);
   if (!ok)
     return NULL;
@@ -1477,9 +1488,9 @@ report_convert(ReportParse *ps, const ReportJsonValue *root, GError **error)
   return TRUE;
 }
 
-Report *
-report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
-                  ReportParseMode mode, GError **error)
+static Report *
+report_parse_full(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
+                  ReportParseMode mode, const ReportParseMember *extra, GError **error)
 {
   g_return_val_if_fail(json != NULL, NULL);
   gsize len = 0;
@@ -1504,12 +1515,28 @@ report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *lim
     break;
   }
   gboolean restart = FALSE;
-  Report *r = report_parse_once(data, len, fname, depth, read, &restart, error);
+  Report *r = report_parse_once(data, len, fname, depth, read, extra, &restart, error);
   if (r == NULL && restart)
-    r = report_parse_once(data, len, fname, depth, REPORT_READ_JSONC, &restart, error);
+    r = report_parse_once(data, len, fname, depth, REPORT_READ_JSONC, extra, &restart,
+                          error);
   if (len > REPORT_TOKENER_KEEP_MAX)
     report_tokeners_trim();
   return r;
+}
+
+Report *
+report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
+                  ReportParseMode mode, GError **error)
+{
+  return report_parse_full(json, fname, limits, mode, NULL, error);
+}
+
+Report *
+report_parse_member(GBytes *json, const TrLimits *limits, const char *member,
+                    ReportMemberFunc func, gpointer user_data, GError **error)
+{
+  ReportParseMember extra = { member, func, user_data };
+  return report_parse_full(json, NULL, limits, REPORT_PARSE_AUTO, &extra, error);
 }
 
 Report *

@@ -6,6 +6,7 @@
 #include "common.h"
 #include "report.h"
 #include "report-filename.h"
+#include "report-json.h"
 
 /* Parse and validate JSON bytes (at most @limits->max_json_depth levels). Below 64 KiB
  * the strict reader of report-json.h reads them without json-c; what it declines, and
@@ -40,6 +41,19 @@ typedef enum {
 
 Report *report_parse_with(GBytes *json, const ReportFilename *fname, const TrLimits *limits,
                           ReportParseMode mode, GError **error);
+
+/* What report_parse_member() hands its caller: the value of the member it was asked
+ * for (transfer none: valid during the call only; NULL for JSON null). */
+typedef void (*ReportMemberFunc)(Report *report, const ReportJsonValue *value,
+                                 gpointer user_data);
+
+/* report_parse(), and in the same pass @func reads the document's top-level member
+ * @member, when it has one: `reindex` reads the "ingest" block of the tree's normalized
+ * copies so, instead of parsing each file twice. @func is called once for the report
+ * returned (never for one discarded when a parse is redone), before report_parse
+ * returns; not at all on error or when the member is absent. */
+Report *report_parse_member(GBytes *json, const TrLimits *limits, const char *member,
+                            ReportMemberFunc func, gpointer user_data, GError **error);
 
 /* Frees the arena of a parsed report's failure details (report_free() calls it). */
 void report_parse_arena_free(struct ReportArena *arena);

@@ -1803,6 +1803,68 @@ test_free_null(void **state)
   report_free(r);   /* leaks show up under ASan / valgrind */
 }
 
+static void
+count_member(Report *r, const ReportJsonValue *v, gpointer data)
+{
+  GString *seen = data;
+  g_string_append_printf(seen, "[%s:%s]", r->report_id,
+                         report_json_is(v, REPORT_JSON_OBJECT) && v->n > 0 ? v->u.members[0].key
+                         : v == NULL                                     ? "null"
+                                                                         : "other");
+}
+
+/* report_parse_member(): the member is read in the same pass, once per report returned,
+ * on every reader (strict, json-c tree, json-c incremental); never when absent or on
+ * error. */
+static void
+test_parse_member(void **state)
+{
+  (void) state;
+  static const char head[] =
+      "{\"organization-name\":\"o\",\"report-id\":\"r1\",\"date-range\":{\"start-datetime\":"
+      "\"2024-01-01T00:00:00Z\",\"end-datetime\":\"2024-01-01T23:59:59Z\"},\"policies\":[";
+  TrLimits limits;
+  tr_limits_init(&limits);
+  struct {
+    const char *tail;
+    const char *want;
+  } cases[] = {
+    { "]}", "" },                                             /* absent */
+    { "],\"ingest\":{\"source\":\"a\"}}", "[r1:source]" },    /* strict reader */
+    { "],\"ingest\":null}", "[r1:null]" },
+    { "],\"ingest\":{'source':\"a\"}}", "[r1:source]" },      /* json-c (single quotes) */
+    { "],\"ingest\":{\"source\":\"a\"}", "" },                /* not JSON: error */
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autofree char *doc = g_strconcat(head, cases[i].tail, NULL);
+    g_autoptr(GBytes) json = g_bytes_new(doc, strlen(doc));
+    g_autoptr(GString) seen = g_string_new(NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Report) r = report_parse_member(json, &limits, "ingest", count_member, seen,
+                                              &error);
+    assert_true((r == NULL) == (i == 4));
+    assert_string_equal(seen->str, cases[i].want);
+  }
+  /* Past 64 KiB, parsed incrementally: the member follows the failure details. */
+  g_autoptr(GString) big = g_string_new(head);
+  g_string_append(big, "{\"policy\":{\"policy-type\":\"sts\",\"policy-domain\":\"d.example\"},"
+                       "\"summary\":{\"total-successful-session-count\":1,"
+                       "\"total-failure-session-count\":2000},\"failure-details\":[");
+  for (guint i = 0; i < 2000; i++)
+    g_string_append_printf(big, "%s{\"result-type\":\"validation-failure\","
+                           "\"sending-mta-ip\":\"198.51.100.%u\",\"failed-session-count\":1}",
+                           i > 0 ? "," : "", i % 200);
+  g_string_append(big, "]}],\"ingest\":{\"key\":\"00\"}}");
+  assert_true(big->len > 64 * 1024);
+  g_autoptr(GBytes) json = g_bytes_new(big->str, big->len);
+  g_autoptr(GString) seen = g_string_new(NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) r = report_parse_member(json, &limits, "ingest", count_member, seen, &error);
+  assert_non_null(r);
+  assert_int_equal(((ReportPolicy *) r->policies->pdata[0])->failures->len, 2000);
+  assert_string_equal(seen->str, "[r1:key]");
+}
+
 int
 main(void)
 {
@@ -1841,6 +1903,7 @@ main(void)
     cmocka_unit_test(test_lenient_json_recorded),
     cmocka_unit_test(test_parse_threads),
     cmocka_unit_test(test_free_null),
+    cmocka_unit_test(test_parse_member),
   };
   return cmocka_run_group_tests(tests, setup_limits, NULL);
 }

@@ -3,6 +3,7 @@
  * idempotent inserts, and clear errors for foreign or damaged files. */
 #include "testutil.h"
 #include "db.h"
+#include "reindex.h"
 #include "report-parse.h"
 #include "sink.h"
 #include "store.h"
@@ -337,6 +338,103 @@ test_elsewhere_no_store(void **state)
   assert_false(g_file_test(db2, G_FILE_TEST_EXISTS));
 }
 
+/* Every row of @table at @path, one line each, in key order (the columns joined). */
+static char *
+q_dump(const char *path, const char *table)
+{
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  g_autofree char *sql = g_strdup_printf("SELECT * FROM %s ORDER BY 1, 2", table);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  GString *out = g_string_new(NULL);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    for (int c = 0; c < sqlite3_column_count(st); c++) {
+      const char *v = (const char *) sqlite3_column_text(st, c);
+      g_string_append_printf(out, "%s%s", c > 0 ? "|" : "", v != NULL ? v : "<null>");
+    }
+    g_string_append_c(out, '\n');
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return g_string_free(out, FALSE);
+}
+
+/* A report of @n failure details (past 64 KiB: the incremental parse), with a
+ * deviation (a count sent as a string). */
+static char *
+big_report(guint n)
+{
+  GString *s = g_string_new(
+      "{\"organization-name\":\"Big Reporter\",\"date-range\":{\"start-datetime\":"
+      "\"2024-03-01T00:00:00Z\",\"end-datetime\":\"2024-03-01T23:59:59Z\"},"
+      "\"contact-info\":\"tlsrpt@big.example\",\"report-id\":\"big-1\",\"policies\":[{"
+      "\"policy\":{\"policy-type\":\"sts\",\"policy-string\":[\"version: STSv1\","
+      "\"mode: enforce\"],\"policy-domain\":\"big.example\",\"mx-host\":[\"mx.big.example\"]},"
+      "\"summary\":{\"total-successful-session-count\":\"7\",\"total-failure-session-count\":");
+  g_string_append_printf(s, "%u},\"failure-details\":[", n);
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf(s, "%s{\"result-type\":\"certificate-expired\",\"sending-mta-ip\":"
+                           "\"192.0.2.%u\",\"receiving-mx-hostname\":\"mx.big.example\","
+                           "\"failed-session-count\":1}", i > 0 ? "," : "", i % 250);
+  g_string_append(s, "]}]}");
+  return g_string_free(s, FALSE);
+}
+
+/* reindex rebuilds exactly the rows the sink wrote at ingestion: the report, its
+ * "ingest" block (source, submitter, received, raw format, key) and its deviations,
+ * read in one pass over each normalized copy; a large report (parsed incrementally)
+ * too. */
+static void
+test_reindex_equals_ingest(void **state)
+{
+  Fx *fx = *state;
+  g_autofree char *in = g_build_filename(fx->dir, "in", NULL);
+  assert_int_equal(mkdir(in, 0700), 0);
+  static const char *const names[] = {
+    "corpus/parsedmarc/mail.ru.json", "corpus/parsedmarc/rfc8460.json",
+    "corpus/parsedmarc/empty_failure_detail_fields.json",
+    "corpus/mta-sts-exporter/microsoft.json", "corpus/stalwart-mail-auth/rpt01.eml",
+    "corpus/parsedmarc/google.com_smtp_tls_report.eml",
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    g_autoptr(GBytes) b = tu_fixture(names[i]);
+    g_autofree char *base = g_path_get_basename(names[i]);
+    g_autofree char *to = g_build_filename(in, base, NULL);
+    tu_write_file(to, g_bytes_get_data(b, NULL), g_bytes_get_size(b));
+  }
+  g_autofree char *big = big_report(3000);
+  g_assert_cmpuint(strlen(big), >, 64 * 1024);
+  g_autofree char *big_path = g_build_filename(in, "big.json", NULL);
+  tu_write_file(big_path, big, strlen(big));
+
+  const char *argv[] = { "file", "-q", "--store", fx->store_dir, in, NULL };
+  g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
+  assert_int_equal(tu_run(argv, empty, NULL, NULL), 0);
+  gint64 n = q_int(fx->db_path, "SELECT COUNT(*) FROM report");
+  assert_true(n >= 6);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM failure_detail WHERE "
+                                      "result_type = 'certificate-expired' AND "
+                                      "receiving_mx_hostname = 'mx.big.example'"), 3000);
+  assert_true(q_int(fx->db_path, "SELECT COUNT(*) FROM deviation") > 0);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report WHERE "
+                                      "received_epoch IS NULL OR source IS NULL"), 0);
+
+  g_autofree char *rebuilt = g_build_filename(fx->dir, "rebuilt.sqlite", NULL);
+  ReindexStats stats;
+  g_autoptr(GError) error = NULL;
+  assert_true(reindex_store(fx->store_dir, rebuilt, 5, FALSE, &stats, &error));
+  assert_int_equal(stats.reports, n);
+  assert_int_equal(stats.skipped, 0);
+  static const char *const tables[] = { "report", "policy", "failure_detail", "deviation" };
+  for (gsize i = 0; i < G_N_ELEMENTS(tables); i++) {
+    g_autofree char *want = q_dump(fx->db_path, tables[i]);
+    g_autofree char *got = q_dump(rebuilt, tables[i]);
+    assert_true(want[0] != '\0');
+    assert_string_equal(got, want);
+  }
+}
+
 int
 main(void)
 {
@@ -346,6 +444,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_new_index_in_old_store, setup, teardown),
     cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
     cmocka_unit_test_setup_teardown(test_elsewhere_no_store, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reindex_equals_ingest, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
