@@ -2,6 +2,7 @@
  * their index (cli-read.h). */
 #include "cli-read.h"
 
+#include "pg.h"
 #include "reindex.h"
 #include "report-datetime.h"
 
@@ -107,8 +108,26 @@ cli_read_params(const CliCommon *c, int default_days, CliRead *out, GError **err
 TrDb *
 cli_read_open(const CliCommon *c, gboolean progress, char **where, GError **error)
 {
-  /* A second backend goes here: when an option of cli_group_read names it (a
-   * PostgreSQL connection), open that instead; query.c asks either the same. */
+  /* PostgreSQL (--postgres): query.c asks it the same statements. A config file may
+   * name both (for a host that writes both): the command line chooses then. */
+  gboolean pg_cmdline = c->postgres != NULL && !cli_from_config(c, "postgres");
+  gboolean sqlite_cmdline = c->sqlite != NULL && !cli_from_config(c, "sqlite");
+  if (c->postgres != NULL && c->sqlite != NULL && pg_cmdline == sqlite_cmdline) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--sqlite and --postgres: read which one? (name one on the command line)");
+    cli_blame(c, "sqlite", error);
+    return NULL;
+  }
+  if (c->postgres != NULL && (c->sqlite == NULL || pg_cmdline)) {
+    if (!pg_conninfo_check("postgres", c->postgres, error)) {
+      cli_blame(c, "postgres", error);
+      return NULL;
+    }
+    TrDb *db = db_open_postgres(c->postgres, error);
+    if (db != NULL && where != NULL)
+      *where = g_strdup(db_path(db));
+    return db;
+  }
   if (c->sqlite != NULL) {
     if (where != NULL)
       *where = g_strdup(c->sqlite);

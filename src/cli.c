@@ -93,10 +93,14 @@ static const GOptionEntry cli_config_entries[] = {
 };
 
 /* The reading commands' (summary, check, metrics, report) index, window and filters.
- * --sqlite fills the same field as the outputs group's: one config key for both. */
+ * --sqlite and --postgres fill the same fields as the outputs group's: one config key
+ * for both. */
 static const GOptionEntry cli_read_entries[] = {
   { "sqlite", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, sqlite),
     "Read the index FILE instead of STORE/reports.sqlite", "FILE" },
+  { "postgres", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, postgres),
+    "Read the PostgreSQL database CONNINFO instead (libpq key=value string or "
+    "postgresql:// URI, no password in it; docs/postgres.md)", "CONNINFO" },
   { "days", 0, 0, G_OPTION_ARG_INT, CLI_FIELD(CliCommon, days),
     "Reports starting in the last N UTC days, today included (default: summary and "
     "report 30, check 2, metrics 1)", "N" },

@@ -113,7 +113,7 @@ cmd_metrics_run(const TrCommand *cmd, int argc, char **argv)
       }
     }
     gint64 quarantined = -1;
-    if (common.sqlite == NULL || common.store != NULL) {
+    if ((common.sqlite == NULL && common.postgres == NULL) || common.store != NULL) {
       g_autofree char *store = cli_store_dir(&common);
       g_autofree char *qdir = quarantine_path(store, NULL);
       quarantined = metrics_quarantined(qdir);

@@ -1,6 +1,7 @@
 /* db.c - the SQL index over SQLite: schema, migrations, statements, report rows.
  * Schema and the reasons for it: docs/sql.md. */
 #include "db.h"
+#include "pg.h"
 #include "report-deviation.h"
 #include "report-datetime.h"
 
@@ -87,13 +88,16 @@ static const char db_schema_v1[] =
   "begin_epoch);\n";
 
 /* DB_STMT_PARAMS_MAX: "$1".."$n" placeholders mapped to SQLite's parameter indexes
- * once, at prepare (a lookup by name per bind cost more than the insert itself). */
+ * once, at prepare (a lookup by name per bind cost more than the insert itself).
+ * A PostgreSQL database (--postgres) has TrDb.pg and its statements @pg_stmt (pg.c):
+ * the readers' statements, with the same SQL; the functions below hand them over. */
 #define DB_STMT_PARAMS_MAX 32
 
 struct TrDbStmt {
   sqlite3_stmt *stmt;
   TrDb *db;
   guint8 param[DB_STMT_PARAMS_MAX + 1];   /* $n -> its index (0: use n) */
+  TrPgStmt *pg_stmt;
 };
 
 struct TrDb {
@@ -102,6 +106,7 @@ struct TrDb {
   char *wal_path;
   gboolean in_txn;
   TrDbStmt *ins_report, *ins_policy, *ins_failure, *ins_deviation;
+  TrPg *pg;                 /* a PostgreSQL database: conn is NULL */
 };
 
 static void
@@ -125,6 +130,8 @@ db_set_error(TrDb *db, GError **error, const char *what)
 gboolean
 db_exec(TrDb *db, const char *sql, GError **error)
 {
+  if (db->pg != NULL)
+    return pg_exec(db->pg, sql, error);
   char *err = NULL;
   if (sqlite3_exec(db->conn, sql, NULL, NULL, &err) != SQLITE_OK) {
     sqlite3_free(err);
@@ -200,7 +207,7 @@ db_migrate(TrDb *db, gint64 from, GError **error)
 {
   if (from >= DB_SCHEMA_VERSION)
     return TRUE;
-  if (!db_exec(db, "BEGIN IMMEDIATE", error))
+  if (!db_exec(db, db->pg != NULL ? "BEGIN" : "BEGIN IMMEDIATE", error))
     return FALSE;
   /* Another writer may have created it between our check and the lock. */
   gint64 now_version = db_pragma_int(db, "user_version", error);
@@ -297,6 +304,17 @@ db_open_write(const char *path, DbSync sync, gboolean *created, GError **error)
 }
 
 TrDb *
+db_open_postgres(const char *conninfo, GError **error)
+{
+  TrPg *pg = pg_connect(conninfo, FALSE, error);
+  if (pg == NULL)
+    return NULL;
+  TrDb *db = db_new(pg_where(pg));
+  db->pg = pg;
+  return db;
+}
+
+TrDb *
 db_open_read(const char *path, GError **error)
 {
   g_autoptr(TrDb) db = db_new(path);
@@ -360,6 +378,7 @@ db_close(TrDb *db)
   db_stmt_free(db->ins_policy);
   db_stmt_free(db->ins_failure);
   db_stmt_free(db->ins_deviation);
+  pg_close(db->pg);
   if (db->conn != NULL) {
     if (db->in_txn)
       sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
@@ -411,7 +430,9 @@ db_rollback(TrDb *db)
 {
   if (!db->in_txn)
     return;
-  if (!sqlite3_get_autocommit(db->conn))
+  if (db->pg != NULL)
+    pg_rollback(db->pg);
+  else if (!sqlite3_get_autocommit(db->conn))
     sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
   db->in_txn = FALSE;
 }
@@ -455,6 +476,12 @@ db_set_meta(TrDb *db, const char *name, const char *value, GError **error)
 TrDbStmt *
 db_prepare(TrDb *db, const char *sql, GError **error)
 {
+  if (db->pg != NULL) {
+    TrDbStmt *st = g_new0(TrDbStmt, 1);
+    st->db = db;
+    st->pg_stmt = pg_stmt_new(db->pg, sql);
+    return st;
+  }
   sqlite3_stmt *stmt = NULL;
   if (sqlite3_prepare_v2(db->conn, sql, -1, &stmt, NULL) != SQLITE_OK) {
     db_set_error(db, error, "cannot prepare a statement");
@@ -480,6 +507,7 @@ db_stmt_free(TrDbStmt *st)
 {
   if (st == NULL)
     return;
+  pg_stmt_free(st->pg_stmt);
   sqlite3_finalize(st->stmt);
   g_free(st);
 }
@@ -499,13 +527,21 @@ db_param(TrDbStmt *st, int n)
 void
 db_bind_int64(TrDbStmt *st, int n, gint64 v)
 {
+  if (st->pg_stmt != NULL) {
+    char text[24];
+    g_snprintf(text, sizeof text, "%" G_GINT64_FORMAT, v);
+    pg_stmt_bind(st->pg_stmt, n, text, TRUE);
+    return;
+  }
   sqlite3_bind_int64(st->stmt, db_param(st, n), v);
 }
 
 void
 db_bind_text(TrDbStmt *st, int n, const char *v)
 {
-  if (v == NULL)
+  if (st->pg_stmt != NULL)
+    pg_stmt_bind(st->pg_stmt, n, v, FALSE);
+  else if (v == NULL)
     sqlite3_bind_null(st->stmt, db_param(st, n));
   else
     sqlite3_bind_text(st->stmt, db_param(st, n), v, -1, SQLITE_TRANSIENT);
@@ -514,6 +550,10 @@ db_bind_text(TrDbStmt *st, int n, const char *v)
 void
 db_reset(TrDbStmt *st)
 {
+  if (st->pg_stmt != NULL) {
+    pg_stmt_reset(st->pg_stmt);
+    return;
+  }
   sqlite3_reset(st->stmt);
   sqlite3_clear_bindings(st->stmt);
 }
@@ -521,6 +561,8 @@ db_reset(TrDbStmt *st)
 DbStep
 db_step(TrDbStmt *st, GError **error)
 {
+  if (st->pg_stmt != NULL)
+    return pg_stmt_step(st->pg_stmt, error);
   int rc = sqlite3_step(st->stmt);
   if (rc == SQLITE_ROW)
     return DB_STEP_ROW;
@@ -534,24 +576,36 @@ db_step(TrDbStmt *st, GError **error)
 gint64
 db_col_int64(TrDbStmt *st, int col)
 {
+  if (st->pg_stmt != NULL) {
+    const char *v = pg_stmt_value(st->pg_stmt, col);
+    return v != NULL ? g_ascii_strtoll(v, NULL, 10) : 0;
+  }
   return sqlite3_column_int64(st->stmt, col);
 }
 
 double
 db_col_double(TrDbStmt *st, int col)
 {
+  if (st->pg_stmt != NULL) {
+    const char *v = pg_stmt_value(st->pg_stmt, col);
+    return v != NULL ? g_ascii_strtod(v, NULL) : 0.0;
+  }
   return sqlite3_column_double(st->stmt, col);
 }
 
 const char *
 db_col_text(TrDbStmt *st, int col)
 {
+  if (st->pg_stmt != NULL)
+    return pg_stmt_value(st->pg_stmt, col);
   return (const char *) sqlite3_column_text(st->stmt, col);
 }
 
 gboolean
 db_col_is_null(TrDbStmt *st, int col)
 {
+  if (st->pg_stmt != NULL)
+    return pg_stmt_value(st->pg_stmt, col) == NULL;
   return sqlite3_column_type(st->stmt, col) == SQLITE_NULL;
 }
 

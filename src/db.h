@@ -47,6 +47,10 @@ TrDb *db_open_write(const char *path, DbSync sync, gboolean *created, GError **e
 /* Open @path for reading only: DB_ERROR_MISSING when there is none; a read-only store
  * is read as it is. (transfer full) */
 TrDb *db_open_read(const char *path, GError **error);
+/* Open the PostgreSQL database @conninfo (a libpq connection string, checked with
+ * pg_conninfo_check()) for reading: the same tables as the SQLite index (pg.h), asked
+ * the same statements; db_path() names it without its password. (transfer full) */
+TrDb *db_open_postgres(const char *conninfo, GError **error);
 void db_close(TrDb *db);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrDb, db_close)
 

@@ -315,7 +315,14 @@ pg_rollback(TrPg *pg)
 TrPgResult *
 pg_query(TrPg *pg, const char *sql, int n, const char *const *values, GError **error)
 {
-  PGresult *res = pg->pq->execParams(pg->conn, sql, n, NULL, values, NULL, NULL, 0);
+  return pg_query_typed(pg, sql, n, NULL, values, error);
+}
+
+TrPgResult *
+pg_query_typed(TrPg *pg, const char *sql, int n, const unsigned int *types,
+               const char *const *values, GError **error)
+{
+  PGresult *res = pg->pq->execParams(pg->conn, sql, n, types, values, NULL, NULL, 0);
   ExecStatusType st = res != NULL ? pg->pq->resultStatus(res) : PGRES_FATAL_ERROR;
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
     pg_set_error(pg, res, "cannot run a query", error);
@@ -390,6 +397,93 @@ pg_copy(TrPg *pg, const char *copy_sql, const GString *data, GError **error)
     ok = FALSE;
   }
   return ok;
+}
+
+struct TrPgStmt {
+  TrPg *pg;
+  char *sql;
+  GPtrArray *params;        /* char*, NULL for SQL NULL; index n - 1 is $n */
+  GArray *types;            /* Oid of each */
+  TrPgResult *res;          /* after the first step */
+  int row;
+};
+
+TrPgStmt *
+pg_stmt_new(TrPg *pg, const char *sql)
+{
+  TrPgStmt *st = g_new0(TrPgStmt, 1);
+  st->pg = pg;
+  st->sql = g_strdup(sql);
+  st->params = g_ptr_array_new_with_free_func(g_free);
+  st->types = g_array_new(FALSE, TRUE, sizeof(Oid));
+  return st;
+}
+
+/* pg_type.h's OIDs of bigint and text. */
+#define PG_INT8OID 20
+#define PG_TEXTOID 25
+
+void
+pg_stmt_bind(TrPgStmt *st, int n, const char *v, gboolean integer)
+{
+  if (n < 1)
+    return;
+  while (st->params->len < (guint) n) {
+    g_ptr_array_add(st->params, NULL);
+    Oid unbound = PG_TEXTOID;   /* left NULL */
+    g_array_append_val(st->types, unbound);
+  }
+  g_free(st->params->pdata[n - 1]);
+  st->params->pdata[n - 1] = g_strdup(v);
+  g_array_index(st->types, Oid, n - 1) = integer ? PG_INT8OID : PG_TEXTOID;
+}
+
+DbStep
+pg_stmt_step(TrPgStmt *st, GError **error)
+{
+  if (st->res == NULL) {
+    st->res = pg_query_typed(st->pg, st->sql, (int) st->params->len,
+                             (const unsigned int *) st->types->data,
+                             (const char *const *) st->params->pdata, error);
+    if (st->res == NULL)
+      return DB_STEP_ERROR;
+    st->row = 0;
+  } else {
+    st->row++;
+  }
+  return st->row < pg_result_rows(st->res) ? DB_STEP_ROW : DB_STEP_DONE;
+}
+
+const char *
+pg_stmt_value(TrPgStmt *st, int col)
+{
+  return st->res != NULL ? pg_result_value(st->res, st->row, col) : NULL;
+}
+
+void
+pg_stmt_reset(TrPgStmt *st)
+{
+  g_clear_pointer(&st->res, pg_result_free);
+  g_ptr_array_set_size(st->params, 0);
+  g_array_set_size(st->types, 0);
+}
+
+void
+pg_stmt_free(TrPgStmt *st)
+{
+  if (st == NULL)
+    return;
+  pg_result_free(st->res);
+  g_ptr_array_unref(st->params);
+  g_array_unref(st->types);
+  g_free(st->sql);
+  g_free(st);
+}
+
+const char *
+pg_where(TrPg *pg)
+{
+  return pg->where;
 }
 
 void

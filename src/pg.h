@@ -55,11 +55,31 @@ void pg_rollback(TrPg *pg);
 typedef struct TrPgResult TrPgResult;
 TrPgResult *pg_query(TrPg *pg, const char *sql, int n, const char *const *values,
                      GError **error);
+/* The same with the parameters' type OIDs (@types nullable: inferred). */
+TrPgResult *pg_query_typed(TrPg *pg, const char *sql, int n, const unsigned int *types,
+                           const char *const *values, GError **error);
 int pg_result_rows(TrPgResult *r);
 /* NULL for SQL NULL. (transfer none) */
 const char *pg_result_value(TrPgResult *r, int row, int col);
 void pg_result_free(TrPgResult *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrPgResult, pg_result_free)
+
+/* A statement for db.h's readers: @sql with $N placeholders, bound as text, run by
+ * the first step; the rows are then read one by one. (transfer full) */
+typedef struct TrPgStmt TrPgStmt;
+TrPgStmt *pg_stmt_new(TrPg *pg, const char *sql);
+/* Bind $@n (from 1) to @v (NULL: SQL NULL; copied), a bigint when @integer, else text
+ * (typed: a statement may leave a parameter unused, as SQLite allows). */
+void pg_stmt_bind(TrPgStmt *st, int n, const char *v, gboolean integer);
+DbStep pg_stmt_step(TrPgStmt *st, GError **error);
+/* The current row's column @col: NULL for SQL NULL. (transfer none) */
+const char *pg_stmt_value(TrPgStmt *st, int col);
+/* Ready to run again with new bindings. */
+void pg_stmt_reset(TrPgStmt *st);
+void pg_stmt_free(TrPgStmt *st);
+
+/* The description of the connection (pg_conninfo_describe()). (transfer none) */
+const char *pg_where(TrPg *pg);
 
 /* COPY @data (COPY text format rows) with @copy_sql ("COPY t (...) FROM STDIN"). */
 gboolean pg_copy(TrPg *pg, const char *copy_sql, const GString *data, GError **error);

@@ -512,6 +512,101 @@ test_migration_from_dump(void **state)
   tu_rmtree(tmp);
 }
 
+/* The reading commands on the database give what they give on the SQLite index of
+ * the same reports (the same run wrote both), hostile and synthetic reports included. */
+static void
+test_readers_match_sqlite(void **state)
+{
+  g_autofree char *tmp = tu_mkdtemp();
+  g_autofree char *db = pg_new_db();
+  g_autofree char *ci = pg_conninfo(db);
+  g_autofree char *store = g_build_filename(tmp, "store", NULL);
+  g_autofree char *index = g_build_filename(store, "reports.sqlite", NULL);
+  g_autofree char *corpus = tu_fixture_path("corpus");
+  g_autofree char *hostile = tu_fixture_path("hostile");
+  g_autofree char *synthetic = tu_fixture_path("synthetic");
+  const char *argv[] = { "file", "-q", "--store", store, "--postgres", ci, corpus, hostile,
+                         synthetic, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int rc = tu_run(argv, NULL, &out, &err);
+  if (rc != 0 && rc != 1)
+    fail_msg("file exited %d: %s", rc, err);
+  g_autofree char *index_path = g_build_filename(store, ".index", NULL);
+  assert_int_equal(pg_sql_int(db, "SELECT COUNT(*) FROM report"), tu_count_lines(index_path));
+
+  static const char *const commands[][4] = {
+    { "summary", "--format", "json", NULL },
+    { "summary", "--by", "mx", "--format=json" },
+    { "summary", "--by", "result", "--format=csv" },
+    { "summary", "--by", "day", "--format=json" },
+    { "summary", "--by", "org", "--format=json" },
+    { "summary", "--by", "sending-ip", "--format=json" },
+    { "check", NULL },
+    { "metrics", NULL },
+    { "report", "--format", "text", NULL },
+    { "report", "--html", "-", NULL },
+  };
+  static const char *const filters[][7] = {
+    { NULL },
+    { "--domain", "example.com", "--org", "Google Inc.", "--since", "2016-01-01", NULL },
+    { "--days", "400", NULL },
+  };
+  guint compared = 0;
+  for (gsize f = 0; f < G_N_ELEMENTS(filters); f++)
+    for (gsize c = 0; c < G_N_ELEMENTS(commands); c++) {
+      g_autofree char *outs[2] = { NULL, NULL };
+      int rcs[2];
+      for (int backend = 0; backend < 2; backend++) {
+        GPtrArray *a = g_ptr_array_new();
+        for (gsize i = 0; i < 4 && commands[c][i] != NULL; i++)
+          g_ptr_array_add(a, (gpointer) commands[c][i]);
+        g_ptr_array_add(a, backend == 0 ? "--sqlite" : "--postgres");
+        g_ptr_array_add(a, backend == 0 ? index : ci);
+        g_ptr_array_add(a, "--now");
+        g_ptr_array_add(a, "2025-09-01");
+        if (filters[f][0] == NULL) {
+          g_ptr_array_add(a, "--since");
+          g_ptr_array_add(a, "2016-01-01");
+        }
+        for (gsize i = 0; filters[f][i] != NULL; i++)
+          g_ptr_array_add(a, (gpointer) filters[f][i]);
+        g_ptr_array_add(a, NULL);
+        g_autofree char *e = NULL;
+        rcs[backend] = tu_run((const char *const *) a->pdata, NULL, &outs[backend], &e);
+        g_ptr_array_unref(a);
+        if (rcs[backend] < 0 || rcs[backend] > 2)  /* check: 1 warning, 2 critical */
+          fail_msg("%s on backend %d exited %d: %s", commands[c][0], backend, rcs[backend], e);
+      }
+      if (strcmp(outs[0], outs[1]) != 0) {
+        g_autofree char *a = g_build_filename(tmp, "sqlite.out", NULL);
+        g_autofree char *b = g_build_filename(tmp, "postgres.out", NULL);
+        tu_write_file(a, outs[0], strlen(outs[0]));
+        tu_write_file(b, outs[1], strlen(outs[1]));
+        fail_msg("%s %s (filter %zu): the outputs differ: diff %s %s", commands[c][0],
+                 commands[c][1] ? commands[c][1] : "", f, a, b);
+      }
+      assert_int_equal(rcs[0], rcs[1]);
+      if (f == 0 && strlen(outs[0]) < 40)
+        fail_msg("%s %s (filter %zu): almost nothing: %s", commands[c][0],
+                 commands[c][1] ? commands[c][1] : "", f, outs[0]);
+      compared++;
+    }
+  assert_int_equal(compared, G_N_ELEMENTS(filters) * G_N_ELEMENTS(commands));
+
+  /* A database without the schema, and one that is unreachable: said, not crashed. */
+  g_autofree char *empty = pg_new_db();
+  g_autofree char *empty_ci = pg_conninfo(empty);
+  const char *a1[] = { "summary", "--postgres", empty_ci, NULL };
+  g_autofree char *o1 = NULL, *e1 = NULL;
+  assert_int_not_equal(tu_run(a1, NULL, &o1, &e1), 0);
+  assert_non_null(strstr(e1, "PostgreSQL"));
+  const char *a2[] = { "check", "--postgres", "host=127.0.0.1 port=1 dbname=x", NULL };
+  g_autofree char *o2 = NULL, *e2 = NULL;
+  assert_int_equal(tu_run(a2, NULL, &o2, &e2), 3);    /* UNKNOWN */
+  assert_non_null(strstr(o2, "cannot connect"));
+  tu_rmtree(tmp);
+}
+
 int
 main(void)
 {
@@ -521,6 +616,7 @@ main(void)
     cmocka_unit_test(test_hundred_mda),
     cmocka_unit_test(test_bad_credentials),
     cmocka_unit_test(test_migration_from_dump),
+    cmocka_unit_test(test_readers_match_sqlite),
     cmocka_unit_test(test_server_killed_mid_batch),
   };
   return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
