@@ -85,6 +85,36 @@ static const GOptionEntry cli_limits_entries[] = {
   { NULL },
 };
 
+static const GOptionEntry cli_trust_entries[] = {
+  { "dkim", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, dkim),
+    "DKIM on report mail: record (default: store every report with its verdict), "
+    "require (quarantine a report without a pass) or off (docs/trust.md)", "POLICY" },
+  { "dkim-keys", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, dkim_keys),
+    "Take DKIM keys from FILE (zone-file lines 'SELECTOR._domainkey.DOMAIN TXT \"...\"'), "
+    "not from the DNS", "FILE" },
+  { "dkim-nameserver", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(CliCommon, dkim_nameserver),
+    "Ask this DNS server for DKIM keys (IP, IP:PORT or [IPv6]:PORT; default: those of "
+    "/etc/resolv.conf)", "ADDR" },
+  { "dkim-timeout", 0, 0, G_OPTION_ARG_DOUBLE, CLI_FIELD(CliCommon, dkim_timeout),
+    "Seconds to wait for a DKIM key (default 10); no answer is a temperror", "SECONDS" },
+  { "dkim-require-submitter", 0, 0, G_OPTION_ARG_NONE,
+    CLI_FIELD(CliCommon, dkim_require_submitter),
+    "A signature counts only when its domain also matches TLS-Report-Submitter", NULL },
+  { "trust-authserv-id", 0, 0, G_OPTION_ARG_STRING_ARRAY,
+    CLI_FIELD(CliCommon, trust_authserv_ids),
+    "Trust the topmost Authentication-Results header of ID (our own MTA; repeatable) "
+    "when it says dkim=pass", "ID" },
+  { "accept-unsigned-files", 0, 0, G_OPTION_ARG_NONE,
+    CLI_FIELD(CliCommon, accept_unsigned_files),
+    "Under --dkim=require, still accept loose .json/.json.gz files and HTTPS POSTs "
+    "(which cannot be signed)", NULL },
+  { "domain", 'd', 0, G_OPTION_ARG_STRING_ARRAY, CLI_FIELD(CliCommon, domains),
+    "Our domain: accept only reports for DOMAIN and its subdomains (*.DOMAIN: its "
+    "subdomains only; repeatable); others are quarantined as not for our domains",
+    "DOMAIN" },
+  { NULL },
+};
+
 static const GOptionEntry cli_config_entries[] = {
   { "config", 'c', 0, G_OPTION_ARG_FILENAME, CLI_FIELD(CliCommon, config),
     "Read defaults from FILE (else $XDG_CONFIG_HOME/tlsrpt-ingest/config, else "
@@ -134,6 +164,8 @@ const CliGroup cli_group_store = { "store", "Store and logging options", cli_sto
                                    TRUE };
 const CliGroup cli_group_outputs = { "outputs", "Output options", cli_outputs_entries, TRUE };
 const CliGroup cli_group_limits = { "limits", "Limits", cli_limits_entries, TRUE };
+const CliGroup cli_group_trust = { "trust", "Trust options (docs/trust.md)", cli_trust_entries,
+                                   TRUE };
 
 void
 cli_common_clear(CliCommon *c)
@@ -154,6 +186,10 @@ cli_common_clear(CliCommon *c)
   g_strfreev(c->orgs);
   g_free(c->warn);
   g_free(c->crit);
+  g_free(c->dkim);
+  g_free(c->dkim_keys);
+  g_free(c->dkim_nameserver);
+  g_strfreev(c->trust_authserv_ids);
   g_strfreev(c->args);
   g_free(c->config_file);
   if (c->config_password != NULL)
@@ -350,6 +386,71 @@ cli_common_options(const CliCommon *c, TrOptions *opts, GError **error)
   }
   if (opts->postgres != NULL && !pg_conninfo_check("postgres", opts->postgres, error))
     return cli_blame(c, "postgres", error);
+  return cli_common_trust(c, opts, error);
+}
+
+gboolean
+cli_common_trust(const CliCommon *c, TrOptions *opts, GError **error)
+{
+  TrTrustOptions *t = &opts->trust;
+  if (c->dkim == NULL || strcmp(c->dkim, "record") == 0) {
+    t->dkim = TR_DKIM_RECORD;
+  } else if (strcmp(c->dkim, "require") == 0) {
+    t->dkim = TR_DKIM_REQUIRE;
+  } else if (strcmp(c->dkim, "off") == 0) {
+    t->dkim = TR_DKIM_OFF;
+  } else {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--dkim takes require, record or off, not '%s'", c->dkim);
+    return cli_blame(c, "dkim", error);
+  }
+  if (!cli_check_path(c, "dkim-keys", c->dkim_keys, CLI_PATH_INPUT, error))
+    return FALSE;
+  if (c->dkim_timeout < 0) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--dkim-timeout must not be negative");
+    return cli_blame(c, "dkim-timeout", error);
+  }
+  if (c->dkim_nameserver != NULL && c->dkim_nameserver[0] == '\0') {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--dkim-nameserver: empty address");
+    return cli_blame(c, "dkim-nameserver", error);
+  }
+  t->dkim_keys = g_strdup(c->dkim_keys);
+  t->dkim_nameserver = g_strdup(c->dkim_nameserver);
+  t->dkim_timeout = c->dkim_timeout;
+  t->require_submitter = c->dkim_require_submitter;
+  t->accept_unsigned_files = c->accept_unsigned_files;
+  if (c->trust_authserv_ids != NULL) {
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; c->trust_authserv_ids[i] != NULL; i++) {
+      g_autofree char *one = g_strstrip(g_strdup(c->trust_authserv_ids[i]));
+      if (*one == '\0' || strpbrk(one, " \t;()\"") != NULL) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                    "--trust-authserv-id '%s': not an authserv-id (a host name, usually)",
+                    c->trust_authserv_ids[i]);
+        return cli_blame(c, "trust-authserv-id", error);
+      }
+      g_ptr_array_add(ids, g_steal_pointer(&one));
+    }
+    g_ptr_array_add(ids, NULL);
+    t->authserv_ids = (char **) g_ptr_array_free(g_steal_pointer(&ids), FALSE);
+  }
+  if (c->domains != NULL) {
+    g_autoptr(GPtrArray) d = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; c->domains[i] != NULL; i++) {
+      g_autofree char *one = g_ascii_strdown(g_strstrip(c->domains[i]), -1);
+      while (g_str_has_suffix(one, "."))
+        one[strlen(one) - 1] = '\0';
+      const char *name = g_str_has_prefix(one, "*.") ? one + 2 : one;
+      if (*name == '\0' || strpbrk(name, "@/* \t") != NULL) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                    "--domain %s: not a domain name (DOMAIN or *.DOMAIN)", c->domains[i]);
+        return cli_blame(c, "domain", error);
+      }
+      g_ptr_array_add(d, g_steal_pointer(&one));
+    }
+    g_ptr_array_add(d, NULL);
+    opts->domains = (char **) g_ptr_array_free(g_steal_pointer(&d), FALSE);
+  }
   return TRUE;
 }
 
@@ -684,6 +785,12 @@ cli_load_config(const CliGroup *const groups[], const char *path, int argc, char
                     "config file %s: '%s' takes true or false, not '%s'", path, key, value);
         return FALSE;
       }
+    } else if (e->arg == G_OPTION_ARG_STRING_ARRAY) {
+      /* A repeatable option: 'domain = a.example, *.b.example'. */
+      g_auto(GStrv) items = g_regex_split_simple("[,\\s]+", value, 0, 0);
+      for (guint k = 0; items[k] != NULL; k++)
+        if (items[k][0] != '\0')
+          g_ptr_array_add(argv_out, g_strdup_printf("--%s=%s", key, items[k]));
     } else {
       g_ptr_array_add(argv_out, g_strdup_printf("--%s=%s", key, value));
     }

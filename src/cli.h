@@ -108,6 +108,16 @@ typedef struct {
   /* cli_group_thresholds: --warn --crit (percent, as given) */
   char *warn;
   char *crit;
+  /* cli_group_trust: --dkim --dkim-keys --dkim-nameserver --dkim-timeout
+   * --dkim-require-submitter --trust-authserv-id --accept-unsigned-files --domain (the same field
+   * domains as cli_group_read's: no command takes both groups) */
+  char *dkim;
+  char *dkim_keys;
+  char *dkim_nameserver;
+  double dkim_timeout;
+  gboolean dkim_require_submitter;
+  char **trust_authserv_ids;
+  gboolean accept_unsigned_files;
   /* Set by cli_parse(). */
   gboolean version;              /* -V was given (cli_parse() printed the version) */
   char **args;                   /* the positional arguments, NULL-terminated */
@@ -135,6 +145,7 @@ extern const CliGroup cli_group_read;      /* --sqlite --days --since --until --
                                               commands (turned into QueryParams and an open
                                               index by cli-read.h) */
 extern const CliGroup cli_group_thresholds; /* --warn --crit */
+extern const CliGroup cli_group_trust;     /* --dkim ... --domain: the ingesting commands */
 
 /* Every group whose keys a config file may hold (command.c): keys of groups the
  * running command does not take are accepted and ignored. */
@@ -205,6 +216,10 @@ gboolean cli_common_limits(const CliCommon *common, TrLimits *limits, guint *bat
  * quarantine, verbosity, limits, batch and lock settings), for every command that runs
  * the pipeline. CLI_ERROR_USAGE on a bad limit. */
 gboolean cli_common_options(const CliCommon *common, TrOptions *opts, GError **error);
+
+/* The trust group's values into @opts (opts->trust, opts->domains: lower case, trailing
+ * dots gone). Called by cli_common_options(). CLI_ERROR_USAGE on a bad value. */
+gboolean cli_common_trust(const CliCommon *common, TrOptions *opts, GError **error);
 
 /* Block SIGPIPE and SIGXFSZ; SIGTERM and SIGINT ask the pipeline to stop. */
 void cli_install_signals(void);

@@ -77,13 +77,15 @@ const CliGroup cmd_ingest_imap_group = { "imap", "IMAP options", cmd_ingest_imap
                                          FALSE };
 
 static const CliGroup *const cmd_ingest_plain_groups[] = {
-  &cli_group_store, &cli_group_outputs, &cli_group_limits, NULL,
+  &cli_group_store, &cli_group_outputs, &cli_group_limits, &cli_group_trust, NULL,
 };
 static const CliGroup *const cmd_ingest_maildir_groups[] = {
-  &cli_group_store, &cli_group_outputs, &cli_group_limits, &cmd_ingest_maildir_group, NULL,
+  &cli_group_store, &cli_group_outputs, &cli_group_limits, &cli_group_trust,
+  &cmd_ingest_maildir_group, NULL,
 };
 static const CliGroup *const cmd_ingest_imap_groups[] = {
-  &cli_group_store, &cli_group_outputs, &cli_group_limits, &cmd_ingest_imap_group, NULL,
+  &cli_group_store, &cli_group_outputs, &cli_group_limits, &cli_group_trust,
+  &cmd_ingest_imap_group, NULL,
 };
 
 static gboolean
@@ -290,6 +292,7 @@ cmd_ingest_add_stats(PipelineStats *total, const PipelineStats *s)
   total->skipped += s->skipped;
   total->not_stored += s->not_stored;
   total->known += s->known;
+  total->tempfailed += s->tempfailed;
 }
 
 /* The batch commands' last two lines: where things went, and the counts. */

@@ -27,7 +27,6 @@ typedef struct {
   int timeout;
   double rate_limit;          /* -1: not given (0 is a value) */
   gboolean limit_loopback;
-  char **domains;
 } ServeArgs;
 
 static const GOptionEntry serve_entries[] = {
@@ -53,16 +52,14 @@ static const GOptionEntry serve_entries[] = {
   { "limit-loopback", 0, 0, G_OPTION_ARG_NONE, CLI_FIELD(ServeArgs, limit_loopback),
     "Apply the per-address limits to loopback peers too (a reverse proxy on this host "
     "is exempt by default)", NULL },
-  { "domain", 'd', 0, G_OPTION_ARG_STRING_ARRAY, CLI_FIELD(ServeArgs, domains),
-    "Accept only reports for DOMAIN and its subdomains (repeatable); others get 403 and "
-    "go to the quarantine", "DOMAIN" },
   { NULL },
 };
 
 const CliGroup cmd_serve_group = { "serve", "Server options", serve_entries, FALSE };
 
 static const CliGroup *const serve_groups[] = {
-  &cmd_serve_group, &cli_group_store, &cli_group_outputs, &cli_group_limits, NULL,
+  &cmd_serve_group, &cli_group_store, &cli_group_outputs, &cli_group_limits,
+  &cli_group_trust, NULL,
 };
 
 static void
@@ -72,7 +69,6 @@ serve_args_clear(ServeArgs *a)
   g_free(a->tls_cert);
   g_free(a->tls_key);
   g_free(a->path);
-  g_strfreev(a->domains);
   memset(a, 0, sizeof *a);
 }
 
@@ -111,22 +107,6 @@ serve_build(const CliCommon *c, const ServeArgs *a, TrOptions *opts, SourceHttpC
   if (a->rate_limit >= 0)
     cfg->rate = a->rate_limit;
   cfg->limit_loopback = a->limit_loopback;
-  if (a->domains != NULL) {
-    g_autoptr(GPtrArray) d = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; a->domains[i] != NULL; i++) {
-      g_autofree char *one = g_ascii_strdown(g_strstrip(a->domains[i]), -1);
-      while (g_str_has_suffix(one, "."))
-        one[strlen(one) - 1] = '\0';
-      if (*one == '\0' || strchr(one, '@') != NULL || strchr(one, '/') != NULL) {
-        g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--domain %s: not a domain name",
-                    a->domains[i]);
-        return FALSE;
-      }
-      g_ptr_array_add(d, g_steal_pointer(&one));
-    }
-    g_ptr_array_add(d, NULL);
-    opts->domains = (char **) g_ptr_array_free(g_steal_pointer(&d), FALSE);
-  }
   cfg->tls_cert = g_strdup(a->tls_cert);
   cfg->tls_key = g_strdup(a->tls_key);
   if (a->path != NULL) {

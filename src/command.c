@@ -49,6 +49,7 @@ const CliGroup *const cli_config_groups[] = {
   &cli_group_limits,
   &cli_group_read,
   &cli_group_thresholds,
+  &cli_group_trust,
   &cmd_ingest_maildir_group,
   &cmd_ingest_imap_group,
   &cmd_record_mailbox_group,

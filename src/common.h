@@ -116,6 +116,24 @@ typedef struct {
 
 void tr_limits_init(TrLimits *limits);
 
+/* --dkim: what a report without a DKIM pass (trust.h) gets. */
+typedef enum {
+  TR_DKIM_RECORD,             /* the default: stored, with its verdict */
+  TR_DKIM_REQUIRE,            /* quarantined (a temperror: left for a later run) */
+  TR_DKIM_OFF,                /* not checked: no verdict */
+} TrDkimPolicy;
+
+/* The trust settings (cli_group_trust; docs/trust.md). */
+typedef struct {
+  TrDkimPolicy dkim;
+  char *dkim_keys;            /* --dkim-keys FILE, or NULL: the DNS */
+  char *dkim_nameserver;      /* NULL: /etc/resolv.conf */
+  double dkim_timeout;        /* seconds per key lookup; 0: the default (10) */
+  gboolean require_submitter; /* --dkim-require-submitter */
+  char **authserv_ids;        /* --trust-authserv-id, NULL-terminated, or NULL */
+  gboolean accept_unsigned_files; /* loose files and HTTPS POSTs under require */
+} TrTrustOptions;
+
 /* What the ingestion pipeline is given (the store, the outputs, the limits and the
  * group commit); sources get a SourceConfig (source.h), sinks a SinkConfig (sink.h). */
 typedef struct {
@@ -133,7 +151,9 @@ typedef struct {
   guint batch_size;           /* messages per group commit; default 512 */
   double lock_timeout;        /* seconds to wait for the store lock; default 60 */
   char **domains;             /* NULL-terminated, lower case: store only reports for
-                                 these policy domains (and their subdomains); NULL: all */
+                                 these policy domains (and their subdomains; "*.D": the
+                                 subdomains of D only); NULL: all */
+  TrTrustOptions trust;       /* DKIM and Authentication-Results (trust.h) */
 } TrOptions;
 
 void tr_options_init(TrOptions *opts);

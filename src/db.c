@@ -223,7 +223,19 @@ db_migrate(TrDb *db, gint64 from, GError **error)
     if (!db_exec(db, ins, error))
       goto fail;
   }
-  /* Later versions: if (now_version < 2) { ALTER ...; INSERT INTO schema_version } */
+  if (now_version < 2) {
+    /* v2: the trust verdict of each report (trust.h) and its signing domain; NULL for
+     * reports indexed before (not checked). */
+    g_autofree char *v2 = g_strdup_printf(
+        "ALTER TABLE report ADD COLUMN dkim TEXT;\n"
+        "ALTER TABLE report ADD COLUMN dkim_domain TEXT;\n"
+        "INSERT INTO schema_version (version, applied_epoch) VALUES (2, %" G_GINT64_FORMAT
+        ");",
+        (gint64) (g_get_real_time() / G_USEC_PER_SEC));
+    if (!db_exec(db, v2, error))
+      goto fail;
+  }
+  /* Later versions: if (now_version < 3) { ALTER ...; INSERT INTO schema_version } */
   {
     g_autofree char *pragmas =
         g_strdup_printf("PRAGMA application_id = %d; PRAGMA user_version = %d;",
@@ -331,6 +343,18 @@ db_open_read(const char *path, GError **error)
     if (db_check_ours(db, &version, &check)) {
       if (version == DB_SCHEMA_VERSION)
         return g_steal_pointer(&db);
+      if (version > 0 && version < DB_SCHEMA_VERSION) {
+        /* An index of an older version: its migrations only add columns; made here
+         * when the file can be written, else the error below. */
+        GError *mig = NULL;
+        TrDb *w = db_open_write(path, DB_SYNC_FULL, NULL, &mig);
+        if (w != NULL) {
+          db_close(w);
+          db_close(g_steal_pointer(&db));
+          return db_open_read(path, error);
+        }
+        g_clear_error(&mig);
+      }
       g_set_error(error, DB_ERROR, DB_ERROR_VERSION,
                   "%s has index schema version %" G_GINT64_FORMAT " (this tlsrpt-ingest "
                   "reads %d): rebuild it with tlsrpt-ingest reindex",
@@ -641,8 +665,8 @@ db_prepare_inserts(TrDb *db, GError **error)
       db,
       "INSERT INTO report (report_key, organization_name, contact_info, report_id, "
       "begin_epoch, end_epoch, begin_day, submitter, source, report_domain, "
-      "received_epoch, raw_format, deviation_count) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+      "received_epoch, raw_format, deviation_count, dkim, dkim_domain) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
       "ON CONFLICT (report_key) DO NOTHING",
       error);
   if (db->ins_report == NULL)
@@ -731,6 +755,8 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
     db_bind_int64(st, 11, r->ingest.received);
   db_row_text(st, 12, r->ingest.raw_extension);
   db_bind_int64(st, 13, r->deviations != NULL ? r->deviations->len : 0);
+  db_bind_text(st, 14, r->ingest.dkim);
+  db_bind_text(st, 15, r->ingest.dkim_domain);
   if (!db_run(st, error))
     return FALSE;
   if (sqlite3_changes(db->conn) == 0)

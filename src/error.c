@@ -68,5 +68,8 @@ tr_options_clear(TrOptions *opts)
   g_free(opts->postgres);
   g_free(opts->quarantine_dir);
   g_strfreev(opts->domains);
+  g_free(opts->trust.dkim_keys);
+  g_free(opts->trust.dkim_nameserver);
+  g_strfreev(opts->trust.authserv_ids);
   memset(opts, 0, sizeof *opts);
 }

@@ -10,7 +10,7 @@
 #include "log.h"
 #include "mime-walk.h"
 #include "report-parse.h"
-#include "escape.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +63,8 @@ pipeline_result_clear(PipelineResult *res)
   g_clear_pointer(&res->quarantine_reason, g_free);
   g_clear_error(&res->error);
   g_clear_pointer(&res->notes, g_free);
+  g_clear_pointer(&res->tempfail_reason, g_free);
+  g_clear_pointer(&res->verdict, g_free);
   res->not_report = FALSE;
 }
 
@@ -101,9 +103,54 @@ pipeline_domain_of(const char *addr)
   return at != NULL && at[1] != '\0' ? g_ascii_strdown(at + 1, -1) : NULL;
 }
 
+/* The verdict into every report of @res, and what the --dkim policy makes of it. */
+static void
+pipeline_apply_trust(const TrTrust *trust, const TrustVerdict *v, gboolean raw_report,
+                     PipelineResult *res)
+{
+  const char *name = trust_verdict_name(v->kind);
+  for (guint i = 0; name != NULL && i < res->reports->len; i++) {
+    Report *r = res->reports->pdata[i];
+    r->ingest.dkim = g_strdup(name);
+    r->ingest.dkim_domain = g_strdup(v->domain);
+  }
+  if (res->reports->len == 0 || name == NULL)
+    return;                           /* nothing to store: nothing to decide */
+  g_autofree char *why = g_strdup_printf("dkim %s%s%s%s%s", name, v->domain ? " d=" : "",
+                                         v->domain ? v->domain : "", v->why ? ": " : "",
+                                         v->why ? v->why : "");
+  TrustDecision d = trust_decide(trust, v, raw_report);
+  if (d == TRUST_ACCEPT) {
+    res->verdict = g_steal_pointer(&why);
+    return;
+  }
+  if (d == TRUST_TEMPFAIL) {
+    res->tempfail_reason = g_steal_pointer(&why);
+    g_ptr_array_set_size(res->reports, 0);
+    g_clear_pointer(&res->quarantine_reason, g_free);
+    return;
+  }
+  /* Quarantined as a whole: none of its reports is stored. */
+  g_ptr_array_set_size(res->reports, 0);
+  if (res->quarantine_reason == NULL) {
+    res->quarantine_reason = g_steal_pointer(&why);
+  } else {
+    char *both = g_strdup_printf("%s; %s", why, res->quarantine_reason);
+    g_free(res->quarantine_reason);
+    res->quarantine_reason = both;
+  }
+}
+
 void
 pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
                          PipelineResult *res)
+{
+  pipeline_process_message_trust(msg, limits, NULL, res);
+}
+
+void
+pipeline_process_message_trust(const SourceMessage *msg, const TrLimits *limits,
+                               TrTrust *trust, PipelineResult *res)
 {
   memset(res, 0, sizeof *res);
   res->reports = g_ptr_array_new_with_free_func((GDestroyNotify) report_free);
@@ -131,6 +178,15 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
       if (msg->filename && report_filename_parse(msg->filename, &fname))
         r->ingest.submitter = g_strdup(fname.sender);
       report_filename_clear(&fname);
+      if (trust != NULL) {
+        TrustVerdict v = { TRUST_NONE, NULL, NULL };
+        if (msg->verdict != NULL)
+          trust_verdict_from_name(msg->verdict, &v.kind);
+        v.why = g_strdup(v.kind == TRUST_UNAUTHENTICATED ? "a report over HTTPS"
+                                                         : "a report file, not a message");
+        pipeline_apply_trust(trust, &v, TRUE, res);
+        trust_verdict_clear(&v);
+      }
     }
     return;
   }
@@ -142,6 +198,13 @@ pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
     return;
   }
   pipeline_result_from_walk(msg, mm, limits, res);
+  if (trust != NULL && res->reports->len > 0) {
+    g_autofree char *from_domain = pipeline_domain_of(mm->from);
+    TrustVerdict v;
+    trust_check_message(trust, msg->data, from_domain, mm->submitter, &v);
+    pipeline_apply_trust(trust, &v, FALSE, res);
+    trust_verdict_clear(&v);
+  }
 }
 
 /* "part N (type, name): why" for the reason or the notes; one line: the sender's file
@@ -308,6 +371,7 @@ typedef struct {
   gboolean main_waiting;  /* the main thread waits on done_cond */
   gboolean quit;
   const TrLimits *limits;
+  TrTrust *trust;
   GThread *threads[PIPELINE_MAX_WORKERS];
   guint n_threads;
 } PipelineWorkers;
@@ -327,7 +391,7 @@ pipeline_worker_main(gpointer data)
     if (p == NULL)
       break;
     g_mutex_unlock(&w->lock);
-    pipeline_process_message(p->msg, w->limits, &p->res);
+    pipeline_process_message_trust(p->msg, w->limits, w->trust, &p->res);
     g_mutex_lock(&w->lock);
     p->processed = TRUE;
     if (w->main_waiting)
@@ -340,7 +404,7 @@ pipeline_worker_main(gpointer data)
 /* Start @n worker threads; NULL when @n < 2 (the main thread then processes each
  * message itself, as soon as it is read). */
 static PipelineWorkers *
-pipeline_workers_start(guint n, const TrLimits *limits)
+pipeline_workers_start(guint n, const TrLimits *limits, TrTrust *trust)
 {
   if (n < 2)
     return NULL;
@@ -350,6 +414,7 @@ pipeline_workers_start(guint n, const TrLimits *limits)
   g_cond_init(&w->done_cond);
   g_queue_init(&w->queue);
   w->limits = limits;
+  w->trust = trust;
   for (guint i = 0; i < MIN(n, PIPELINE_MAX_WORKERS); i++) {
     g_autoptr(GError) error = NULL;
     GThread *t = g_thread_try_new("tlsrpt-worker", pipeline_worker_main, w, &error);
@@ -433,6 +498,7 @@ typedef struct {
   GPtrArray *sink_selves; /* gpointer */
   GPtrArray *pending;     /* PendingMessage*, in the order read */
   PipelineWorkers *workers;/* NULL: messages are processed on the main thread */
+  TrTrust *trust;         /* NULL: --dkim=off */
   PipelineStats *stats;
 } Pipeline;
 
@@ -532,9 +598,11 @@ pipeline_log_message(Pipeline *pl, const PendingMessage *p, SourceOutcome outcom
         g_string_append_printf(ids, "%s%s/%s", i ? ", " : "", r->organization_name,
                                r->report_id);
       }
-      tr_log_info("%s: %s %u report%s, %u new (%s)%s%s", origin,
+      tr_log_info("%s: %s %u report%s, %u new (%s)%s%s%s%s", origin,
                   outcome == SOURCE_OUTCOME_STORED ? "stored" : "duplicate", n,
                   n == 1 ? "" : "s", p->new_reports, ids->str,
+                  p->res.verdict != NULL ? "; " : "",
+                  p->res.verdict != NULL ? p->res.verdict : "",
                   p->res.notes != NULL ? "; ignored: " : "",
                   p->res.notes != NULL ? p->res.notes : "");
     }
@@ -646,10 +714,19 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
     acks = g_new(SourceMessage *, n);
     ack_outcomes = g_new(SourceOutcome, n);
   }
+  guint n_acks = 0;
   for (guint i = 0; i < n; i++) {
     PendingMessage *p = pl->pending->pdata[i];
-    SourceOutcome outcome = pending_outcome(p);
     PipelineStats *st = pl->stats;
+    if (p->res.tempfail_reason != NULL) {
+      /* Neither stored nor acknowledged: the source keeps it for a later run. */
+      tr_log_error("%s: not stored, left for a later run: %s", p->msg->origin,
+                   p->res.tempfail_reason);
+      st->not_stored++;
+      st->tempfailed++;
+      continue;
+    }
+    SourceOutcome outcome = pending_outcome(p);
     st->reports += p->res.reports->len;
     st->stored += p->new_reports;
     st->duplicates += p->res.reports->len - p->new_reports;
@@ -659,8 +736,8 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
       st->not_reports++;
     pipeline_log_message(pl, p, outcome);
     if (batched) {
-      acks[i] = p->msg;
-      ack_outcomes[i] = outcome;
+      acks[n_acks] = p->msg;
+      ack_outcomes[n_acks++] = outcome;
       continue;
     }
     if (!ok)
@@ -679,14 +756,14 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
       }
     }
   }
-  if (batched) {
+  if (batched && n_acks > 0) {
     g_autoptr(GError) cerr = NULL;
-    if (!pl->source->commit_batch(pl->source_self, acks, ack_outcomes, n, &cerr)) {
+    if (!pl->source->commit_batch(pl->source_self, acks, ack_outcomes, n_acks, &cerr)) {
       /* A folder the server refuses is one configuration error, said once. */
       if (g_error_matches(cerr, SOURCE_ERROR, SOURCE_ERROR_CONFIG))
-        tr_log_error("%u messages stored, but not acknowledged: %s", n, cerr->message);
+        tr_log_error("%u messages stored, but not acknowledged: %s", n_acks, cerr->message);
       else
-        for (guint i = 0; i < n; i++)
+        for (guint i = 0; i < n_acks; i++)
           tr_log_error("%s: stored, but could not acknowledge it: %s", acks[i]->origin,
                        cerr->message);
       g_propagate_error(error, g_steal_pointer(&cerr));
@@ -779,6 +856,12 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
   g_autoptr(GError) error = NULL;
   guint batch = mda_mode ? 1 : MAX(opts->batch_size, 1u);
 
+  pl.trust = trust_new(&opts->trust, &error);
+  if (error != NULL) {
+    tr_log_error("%s", error->message);
+    rc = tr_exit_for(error, mode);
+    goto out;
+  }
   pl.store = store_open(opts->store_dir, opts->quarantine_dir, &error);
   if (pl.store == NULL || !pipeline_check_writable(&pl, &error) ||
       !pipeline_open_sinks(&pl, extra_sinks, &error)) {
@@ -786,7 +869,8 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     rc = tr_exit_for(error, mode);
     goto out;
   }
-  pl.workers = pipeline_workers_start(pipeline_worker_count(mda_mode, batch), &opts->limits);
+  pl.workers = pipeline_workers_start(pipeline_worker_count(mda_mode, batch), &opts->limits,
+                                      pl.trust);
   /* Pending: a full batch at the head (with workers: flushed once the next one is read),
    * then the @open messages of the batch being filled. */
   guint open = 0;
@@ -831,7 +915,7 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
     if (pl.workers != NULL) {
       pipeline_workers_push(pl.workers, p);
     } else {
-      pipeline_process_message(msg, &opts->limits, &p->res);
+      pipeline_process_message_trust(msg, &opts->limits, pl.trust, &p->res);
       p->processed = TRUE;
     }
     open++;
@@ -862,6 +946,8 @@ pipeline_run_with(const SourceOps *source, gpointer source_self, const TrOptions
   tr_log_progress("%s", "");
   if (source->known != NULL)
     stats->known = source->known(source_self);
+  if (rc == TR_EXIT_OK && stats->tempfailed > 0)
+    rc = TR_EXIT_TEMPFAIL;            /* a DKIM key may be had later: retry them */
   if (rc == TR_EXIT_OK)
     rc = tr_exit_for_outcome(stats->quarantined, stats->skipped, mode);
 
@@ -873,6 +959,7 @@ out:
   g_ptr_array_unref(pl.pending);
   if (pl.store != NULL)
     store_close(pl.store);
+  trust_free(pl.trust);
   return rc;
 }
 

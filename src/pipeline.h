@@ -19,6 +19,8 @@ typedef struct {
   guint skipped;          /* messages the source skipped (left alone) */
   guint not_stored;       /* messages read, then left for a later run by a failure */
   guint known;            /* messages ingested by an earlier run, not read again */
+  guint tempfailed;       /* of not_stored: left for a later run by a DKIM temperror
+                             under --dkim=require */
 } PipelineStats;
 
 /* What one message holds, before any sink sees it. */
@@ -29,6 +31,9 @@ typedef struct {
   GError *error;          /* raw report: the error behind quarantine_reason, or NULL */
   char *notes;            /* weak candidates that failed, for the message's log line, or
                              NULL */
+  char *verdict;          /* "dkim VERDICT[ d=DOMAIN]: why" for the log line, or NULL */
+  char *tempfail_reason;  /* non-NULL: the message cannot be judged now (--dkim=require
+                             and a temperror): nothing of it is stored or acknowledged */
 } PipelineResult;
 
 void pipeline_result_clear(PipelineResult *res);
@@ -37,6 +42,14 @@ void pipeline_result_clear(PipelineResult *res);
  * input ends in res->quarantine_reason or res->not_report. Used by the fuzz target. */
 void pipeline_process_message(const SourceMessage *msg, const TrLimits *limits,
                               PipelineResult *res);
+
+/* As pipeline_process_message(), with the trust checks of @trust (trust.h; nullable:
+ * none): every report gets the message's verdict (ReportIngest.dkim), and the --dkim
+ * policy may quarantine the message (its reports are then not stored) or set
+ * res->tempfail_reason. Thread-safe; the DKIM key lookups are I/O. */
+typedef struct TrTrust TrTrust;
+void pipeline_process_message_trust(const SourceMessage *msg, const TrLimits *limits,
+                                    TrTrust *trust, PipelineResult *res);
 
 /* Its second half, once the message is walked: decode and parse each part of @mm into
  * @res (set up by pipeline_process_message(): reports array, the rest zero). A STRONG

@@ -106,9 +106,25 @@ record_dns_fwd(const char *ns, GError **error)
   return g_strdup_printf("%s@%u", host, (guint) p);
 }
 
+static RecordDns *record_dns_make(const char *nameserver, const char *trust_anchor,
+                                  gboolean validate, double timeout, GError **error);
+
 RecordDns *
 record_dns_new(const char *nameserver, const char *trust_anchor, double timeout,
                GError **error)
+{
+  return record_dns_make(nameserver, trust_anchor, TRUE, timeout, error);
+}
+
+RecordDns *
+record_dns_new_plain(const char *nameserver, double timeout, GError **error)
+{
+  return record_dns_make(nameserver, NULL, FALSE, timeout, error);
+}
+
+static RecordDns *
+record_dns_make(const char *nameserver, const char *trust_anchor, gboolean validate,
+                double timeout, GError **error)
 {
   if (!record_ub_load(error))
     return NULL;
@@ -147,7 +163,7 @@ record_dns_new(const char *nameserver, const char *trust_anchor, double timeout,
       return NULL;
     }
     dns->validates = TRUE;
-  } else {
+  } else if (validate) {
     for (gsize i = 0; i < G_N_ELEMENTS(record_root_keys) && !dns->validates; i++)
       if (g_file_test(record_root_keys[i], G_FILE_TEST_IS_REGULAR) &&
           record_ub_ctx_add_ta_file(dns->ctx, record_root_keys[i]) == 0)

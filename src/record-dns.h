@@ -29,6 +29,9 @@ typedef struct RecordDns RecordDns;
  * answer is secure). @timeout: seconds per lookup. (transfer full) */
 RecordDns *record_dns_new(const char *nameserver, const char *trust_anchor, double timeout,
                           GError **error);
+/* As record_dns_new() without DNSSEC validation (no trust anchor), for lookups whose
+ * answer needs no "secure" (the DKIM keys of trust-keys.c). (transfer full) */
+RecordDns *record_dns_new_plain(const char *nameserver, double timeout, GError **error);
 void record_dns_free(RecordDns *dns);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(RecordDns, record_dns_free)
 /* Whether a trust anchor is configured (else "secure" can never be TRUE). */

@@ -44,6 +44,8 @@ reindex_read_ingest(Report *r, const ReportJsonValue *in, gpointer user_data)
   ing->filename = reindex_string(in, "filename");
   ing->message_id = reindex_string(in, "message-id");
   ing->raw_extension = reindex_string(in, "raw-format");
+  ing->dkim = reindex_string(in, "dkim");
+  ing->dkim_domain = reindex_string(in, "dkim-domain");
   g_autofree char *received = reindex_string(in, "received");
   gboolean zoneless;
   if (received != NULL)

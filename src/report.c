@@ -54,6 +54,8 @@ report_free(Report *report)
   report_parse_arena_free(report->arena);
   g_free(report->ingest.source);
   g_free(report->ingest.submitter);
+  g_free(report->ingest.dkim);
+  g_free(report->ingest.dkim_domain);
   g_free(report->ingest.report_domain);
   g_free(report->ingest.filename);
   g_free(report->ingest.message_id);
@@ -205,6 +207,8 @@ report_write(const Report *report, JsonWriter *w)
   if (in->received != 0)
     json_writer_member_datetime(w, "received", in->received);
   json_writer_member_string(w, "raw-format", in->raw_extension);
+  json_writer_member_string(w, "dkim", in->dkim);
+  json_writer_member_string(w, "dkim-domain", in->dkim_domain);
   json_writer_key(w, "deviations");
   json_writer_begin_array(w);
   for (guint i = 0; report->deviations != NULL && i < report->deviations->len; i++) {

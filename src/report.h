@@ -46,6 +46,9 @@ typedef struct {
   gint64 received;                /* epoch seconds when ingested */
   char *raw_extension;            /* "json", "json.gz" or "zip" */
   GBytes *raw;                    /* the original attachment bytes, or NULL */
+  char *dkim;                     /* the trust verdict (trust.h: "pass", "none", ...), or
+                                     NULL when not checked (--dkim=off, older stores) */
+  char *dkim_domain;              /* its signing domain, or NULL */
 } ReportIngest;
 
 typedef struct {
@@ -87,7 +90,8 @@ char *report_primary_domain(const Report *report);
 
 /* The normalized report as JSON: RFC field names, RFC 3339 UTC "Z" datetimes, arrays
  * always arrays, absent optional fields omitted, plus an "ingest" object (source,
- * submitter, report-domain, filename, message-id, received, deviations as
+ * submitter, report-domain, filename, message-id, received, dkim and dkim-domain (the
+ * trust verdict), deviations as
  * {"slug", "text"} objects (report-deviation.h), key).
  * Appends to @out; no trailing newline; @pretty for the tree store. */
 void report_to_json(const Report *report, gboolean pretty, GString *out);

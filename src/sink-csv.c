@@ -12,7 +12,7 @@
   "policy_type,policy_strings,mx_hosts,total_successful_session_count,"                 \
   "total_failure_session_count,result_type,sending_mta_ip,receiving_mx_hostname,"       \
   "receiving_mx_helo,receiving_ip,failed_session_count,failure_reason_code,"            \
-  "additional_information,submitter,source"
+  "additional_information,submitter,source,dkim"
 #define SINK_CSV_EOL "\r\n"
 
 const char sink_csv_header[] = SINK_CSV_HEADER;
@@ -98,6 +98,15 @@ sink_csv_rows(const Report *r, gboolean raw, GString *out, SinkCsv *self, GError
   }
   sink_csv_field(tail, r->ingest.submitter, FALSE, raw);
   sink_csv_field(tail, r->ingest.source, FALSE, raw);
+  /* The verdict, and its signing domain: "pass d=example.com". Both are ours or
+   * printable ASCII (trust.c), never changed by the cell rules. */
+  g_string_append_c(tail, ',');
+  if (r->ingest.dkim != NULL) {
+    g_autofree char *v = r->ingest.dkim_domain != NULL
+                             ? g_strdup_printf("%s d=%s", r->ingest.dkim, r->ingest.dkim_domain)
+                             : g_strdup(r->ingest.dkim);
+    tr_csv_cell_append(tail, v, raw);
+  }
   g_string_append(tail, SINK_CSV_EOL);
   for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
     const ReportPolicy *p = r->policies->pdata[i];

@@ -792,6 +792,7 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
     msg->data = g_byte_array_free_to_bytes(g_steal_pointer(&req->body));
     msg->origin = g_strdup_printf("%s:%s", req->scheme, req->peer);
     msg->raw_report = TRUE;
+    msg->verdict = "unauthenticated";
     msg->received = req->received;
     msg->handle = http_request_ref(req);
     msg->handle_free = http_message_release;

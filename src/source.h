@@ -70,6 +70,8 @@ typedef struct {
   gboolean raw_report;    /* data is a report payload (.json/.json.gz), not a message */
   gboolean not_message;   /* loose files: neither a message nor a report by name and
                              content; counted as not a report, never parsed */
+  const char *verdict;    /* raw reports: the trust verdict the source gives them (static,
+                             trust.h's names: "unauthenticated" for HTTPS), NULL: "none" */
   gint64 received;        /* epoch seconds: file mtime, IMAP INTERNALDATE, or now */
   char *skip_reason;      /* set (and data NULL) when the source skips this message,
                              e.g. over --max-message-size; it is left alone */

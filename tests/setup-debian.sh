@@ -8,14 +8,14 @@ cd "$(dirname "$0")/.."
 
 want=(build-essential cmake pkg-config libgmime-3.0-dev libglib2.0-dev libjson-c-dev
       libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev libsqlite3-dev libunbound-dev
-      libpq-dev)
+      libpq-dev libopendkim-dev libpsl-dev publicsuffix)
 if [ "${1:-}" = "--test" ]; then
   # courier-imap and dovecot-imapd both declare Conflicts: imap-server: Courier is
   # installed, Dovecot's IMAP processes are unpacked beside it (below).
   want+=(libcmocka-dev dovecot-core courier-imap courier-authlib-userdb openssl valgrind
          clang libclang-rt-14-dev e2fsprogs util-linux procps procmail maildrop iproute2
          curl sqlite3 systemd unbound ldnsutils nginx-light prometheus jq chromium
-         postgresql)
+         postgresql opendkim-tools)
 fi
 
 missing=()

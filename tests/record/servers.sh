@@ -5,7 +5,8 @@
 #       ldns-signzone, bogus.example. then tampered with), a test CA and certificates,
 #       and starts unbound (auth-zones, UDP+TCP on DNS_PORT) and nginx (HTTPS on
 #       HTTPS_PORT, one server block per mta-sts.* host). DIR/ca.pem is the CA,
-#       DIR/anchors.ds the trust anchors of the signed zones.
+#       DIR/anchors.ds the trust anchors of the signed zones. A DIR/extra.zone written
+#       before (test_trust.c: its DKIM keys) is included in example.
 #   servers.sh stop DIR
 # Needs the Debian packages unbound, ldnsutils, nginx-light and openssl.
 set -euo pipefail
@@ -114,6 +115,8 @@ done
 printf '_mta-sts.ststwo TXT "v=STSv1; id=2"\n' >>sts.zone
 sed -i 's/^stsuncovered MX 10 mx.stsuncovered$/stsuncovered MX 10 mx.stsuncovered\nstsuncovered MX 20 backup.stsuncovered\nbackup.stsuncovered A 127.0.0.1/' sts.zone
 sed -i "s|^\\\$INCLUDE sts.zone|\$INCLUDE $dir/sts.zone|" example.zone
+# DIR/extra.zone, when a test wrote one (absolute names under example.): its records too.
+if [ -f "$dir/extra.zone" ]; then printf '$INCLUDE %s/extra.zone\n' "$dir" >>example.zone; fi
 
 # ---- the signed zones -------------------------------------------------------------------
 : >anchors.ds

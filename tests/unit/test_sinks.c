@@ -189,26 +189,26 @@ test_csv_rows_exact(void **state)
   const char *want =
       "policy,Example Org,tls@example.net,rpt-1,2022-09-15T00:00:00Z,2022-09-15T23:59:59Z,"
       "example.com,sts,version: STSv1|mode: enforce,mx1.example.com|mx2.example.com,100,3,"
-      ",,,,,,,,mail.example.net,/var/mail/1\r\n"
+      ",,,,,,,,mail.example.net,/var/mail/1,\r\n"
       "failure,Example Org,tls@example.net,rpt-1,2022-09-15T00:00:00Z,2022-09-15T23:59:59Z,"
       "example.com,sts,version: STSv1|mode: enforce,mx1.example.com|mx2.example.com,,,"
       "certificate-expired,192.0.2.1,mx1.example.com,,198.51.100.7,2,"
-      "X509_V_ERR_CERT_HAS_EXPIRED,,mail.example.net,/var/mail/1\r\n"
+      "X509_V_ERR_CERT_HAS_EXPIRED,,mail.example.net,/var/mail/1,\r\n"
       "failure,Example Org,tls@example.net,rpt-1,2022-09-15T00:00:00Z,2022-09-15T23:59:59Z,"
       "example.com,sts,version: STSv1|mode: enforce,mx1.example.com|mx2.example.com,,,"
-      "validation-failure,192.0.2.2,,,,1,,,mail.example.net,/var/mail/1\r\n"
+      "validation-failure,192.0.2.2,,,,1,,,mail.example.net,/var/mail/1,\r\n"
       "policy,Example Org,tls@example.net,rpt-1,2022-09-15T00:00:00Z,2022-09-15T23:59:59Z,"
-      "mail.example.com,tlsa,,,7,1,,,,,,,,,mail.example.net,/var/mail/1\r\n"
+      "mail.example.com,tlsa,,,7,1,,,,,,,,,mail.example.net,/var/mail/1,\r\n"
       "failure,Example Org,tls@example.net,rpt-1,2022-09-15T00:00:00Z,2022-09-15T23:59:59Z,"
       "mail.example.com,tlsa,,,,,dane-required,,mail.example.com,helo.example.com,,1,,"
-      "https://example.com/why,mail.example.net,/var/mail/1\r\n";
+      "https://example.com/why,mail.example.net,/var/mail/1,\r\n";
   assert_string_equal(out->str, want);
 
   /* Every row has the header's column count. */
   guint cols = 1;
   for (const char *p = sink_csv_header; *p; p++)
     cols += *p == ',';
-  assert_int_equal(cols, 22);
+  assert_int_equal(cols, 23);
   g_auto(GStrv) rows = g_strsplit(out->str, "\r\n", -1);
   assert_int_equal(g_strv_length(rows), 6);
   for (guint i = 0; i < 5; i++) {
@@ -223,7 +223,7 @@ test_csv_rows_exact(void **state)
                       "total_successful_session_count,total_failure_session_count,"
                       "result_type,sending_mta_ip,receiving_mx_hostname,receiving_mx_helo,"
                       "receiving_ip,failed_session_count,failure_reason_code,"
-                      "additional_information,submitter,source");
+                      "additional_information,submitter,source,dkim");
 }
 
 static void
@@ -240,14 +240,14 @@ test_csv_quoting(void **state)
   assert_string_equal(out->str,
                       "policy,\"Evil, \"\"Inc.\"\"\",\" padded \",\"id\r\nrow_type,forged\","
                       "1970-01-01T00:00:00Z,1970-01-01T23:59:59Z,example.com,no-policy-found,"
-                      ",,1,0,,,,,,,,,,/var/mail/1\r\n");
+                      ",,1,0,,,,,,,,,,/var/mail/1,\r\n");
   /* By default CR and LF are shown as \xNN: a record is one line. */
   g_string_truncate(out, 0);
   sink_csv_format_rows(r, out);
   assert_string_equal(out->str,
                       "policy,\"Evil, \"\"Inc.\"\"\",\" padded \",\"id\\x0d\\x0arow_type,forged\","
                       "1970-01-01T00:00:00Z,1970-01-01T23:59:59Z,example.com,no-policy-found,"
-                      ",,1,0,,,,,,,,,,/var/mail/1\r\n");
+                      ",,1,0,,,,,,,,,,/var/mail/1,\r\n");
   /* A report without policies gives no row. */
   g_autoptr(Report) empty = new_report("o", "i", 0);
   g_string_truncate(out, 0);

@@ -1,0 +1,277 @@
+/* trust-dkim.c - DKIM verification with libopendkim, loaded on first use: see
+ * trust-dkim.h. */
+#include "trust-dkim.h"
+
+#include "dl.h"
+#include "escape.h"
+#include "mail-header.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <opendkim/dkim.h>
+
+#ifndef TLSRPT_LIBOPENDKIM_SONAME
+#define TLSRPT_LIBOPENDKIM_SONAME "libopendkim.so.11"
+#endif
+
+G_DEFINE_QUARK(tlsrpt-trust-dkim-error-quark, trust_dkim_error)
+
+void
+trust_dkim_sig_free(TrustDkimSig *sig)
+{
+  if (sig == NULL)
+    return;
+  g_free(sig->domain);
+  g_free(sig->selector);
+  g_free(sig->why);
+  g_free(sig);
+}
+
+gboolean
+trust_dkim_signed(GBytes *message)
+{
+  g_autoptr(GPtrArray) f = mail_header_fields(message, "DKIM-Signature", 1);
+  return f->len > 0;
+}
+
+/* ---- libopendkim, loaded on first use ------------------------------------------- */
+
+#define TRUST_DKIM_FUNCTIONS(X)                                                          \
+  X(dkim_init) X(dkim_options) X(dkim_set_key_lookup) X(dkim_verify)                     \
+  X(dkim_set_user_context) X(dkim_get_user_context) X(dkim_chunk) X(dkim_eom)            \
+  X(dkim_getsiglist) X(dkim_sig_getflags) X(dkim_sig_getbh) X(dkim_sig_geterror)         \
+  X(dkim_sig_geterrorstr) X(dkim_sig_getdomain) X(dkim_sig_getselector)                  \
+  X(dkim_sig_getcanonlen) X(dkim_free) X(dkim_getresultstr)
+
+static struct {
+#define TRUST_DKIM_POINTER(name) __typeof__(name) *name;
+  TRUST_DKIM_FUNCTIONS(TRUST_DKIM_POINTER)
+#undef TRUST_DKIM_POINTER
+} trust_dk;
+
+static const char *const trust_dk_names[] = {
+#define TRUST_DKIM_NAME(name) #name,
+  TRUST_DKIM_FUNCTIONS(TRUST_DKIM_NAME)
+#undef TRUST_DKIM_NAME
+};
+
+static DKIM_LIB *trust_dk_lib;
+static char *trust_dk_error;
+
+static DKIM_CBSTAT trust_dkim_key_cb(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf,
+                                     size_t buflen);
+
+static gboolean
+trust_dkim_load(GError **error)
+{
+  static gsize loaded = 0;
+  if (g_once_init_enter(&loaded)) {
+    G_STATIC_ASSERT(sizeof trust_dk == G_N_ELEMENTS(trust_dk_names) * sizeof(void *));
+    if (tr_dl_load(TLSRPT_LIBOPENDKIM_SONAME, "libopendkim.so.11", trust_dk_names,
+                   (void **) &trust_dk, G_N_ELEMENTS(trust_dk_names), &trust_dk_error)) {
+      trust_dk_lib = trust_dk.dkim_init(NULL, NULL);
+      if (trust_dk_lib == NULL) {
+        trust_dk_error = g_strdup("dkim_init() failed");
+      } else {
+        /* Bare LF lines as CRLF; handles for signatures that do not parse, so that
+         * they get a verdict too. */
+        unsigned int flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_BADSIGHANDLES;
+        trust_dk.dkim_options(trust_dk_lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
+                              sizeof flags);
+        trust_dk.dkim_set_key_lookup(trust_dk_lib, trust_dkim_key_cb);
+      }
+    }
+    g_once_init_leave(&loaded, 1);
+  }
+  if (trust_dk_error != NULL) {
+    g_set_error(error, TRUST_DKIM_ERROR, TRUST_DKIM_ERROR_LIBRARY,
+                "cannot load libopendkim (Debian package libopendkim11): %s", trust_dk_error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- key records ------------------------------------------------------------------- */
+
+gboolean
+trust_dkim_key_services_ok(const char *record, char **usable)
+{
+  *usable = NULL;
+  g_auto(GStrv) tags = g_strsplit(record, ";", -1);
+  g_autoptr(GString) rest = g_string_new(NULL);
+  gboolean ok = TRUE;
+  for (guint i = 0; tags[i] != NULL; i++) {
+    char *t = g_strstrip(tags[i]);
+    if (*t == '\0')
+      continue;
+    char *eq = strchr(t, '=');
+    g_autofree char *tag = g_strstrip(g_strndup(t, eq != NULL ? (gsize) (eq - t) : strlen(t)));
+    if (eq != NULL && strcmp(tag, "s") == 0) {
+      /* s= is a colon-separated list: any of *, email or tlsrpt will do. */
+      g_auto(GStrv) services = g_strsplit(eq + 1, ":", -1);
+      ok = FALSE;
+      for (guint k = 0; services[k] != NULL && !ok; k++) {
+        const char *s = g_strstrip(services[k]);
+        ok = strcmp(s, "*") == 0 || g_ascii_strcasecmp(s, "email") == 0 ||
+             g_ascii_strcasecmp(s, "tlsrpt") == 0;
+      }
+      continue;
+    }
+    if (rest->len > 0)
+      g_string_append(rest, "; ");
+    g_string_append(rest, t);
+  }
+  if (ok)
+    *usable = g_string_free(g_steal_pointer(&rest), FALSE);
+  return ok;
+}
+
+/* ---- verification ------------------------------------------------------------------ */
+
+typedef struct {
+  TrustDkimLookup lookup;
+  gpointer data;
+  GHashTable *problems;   /* "selector._domainkey.domain" -> TrustDkimSig (status, why) */
+} TrustDkimRun;
+
+static char *
+trust_dkim_key_name(DKIM_SIGINFO *sig)
+{
+  const char *sel = (const char *) trust_dk.dkim_sig_getselector(sig);
+  const char *dom = (const char *) trust_dk.dkim_sig_getdomain(sig);
+  if (sel == NULL || dom == NULL)
+    return NULL;
+  char *name = g_strdup_printf("%s._domainkey.%s", sel, dom);
+  for (char *c = name; *c != '\0'; c++)
+    *c = g_ascii_tolower(*c);
+  return name;
+}
+
+static void
+trust_dkim_note(TrustDkimRun *run, char *name, TrustSigStatus status, char *why)
+{
+  TrustDkimSig *p = g_new0(TrustDkimSig, 1);
+  p->status = status;
+  p->why = why;
+  g_hash_table_replace(run->problems, name, p);
+}
+
+static DKIM_CBSTAT
+trust_dkim_key_cb(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
+{
+  TrustDkimRun *run = trust_dk.dkim_get_user_context(dkim);
+  char *name = trust_dkim_key_name(sig);
+  if (run == NULL || name == NULL) {
+    g_free(name);
+    return DKIM_CBSTAT_ERROR;
+  }
+  g_autofree char *record = NULL, *why = NULL;
+  TrustKeyStatus st = run->lookup(name, &record, &why, run->data);
+  if (st == TRUST_KEY_TEMPFAIL) {
+    trust_dkim_note(run, name, TRUST_SIG_TEMPERROR,
+                    g_strdup_printf("key lookup failed: %s", why ? why : "no answer"));
+    return DKIM_CBSTAT_TRYAGAIN;
+  }
+  if (st == TRUST_KEY_NOT_FOUND || record == NULL) {
+    g_autofree char *esc = tr_escape_terminal(name);
+    trust_dkim_note(run, name, TRUST_SIG_PERMERROR, g_strdup_printf("no key %s", esc));
+    return DKIM_CBSTAT_NOTFOUND;
+  }
+  g_autofree char *usable = NULL;
+  if (!trust_dkim_key_services_ok(record, &usable)) {
+    trust_dkim_note(run, name, TRUST_SIG_PERMERROR,
+                    g_strdup("the key's s= allows neither email, tlsrpt nor *"));
+    return DKIM_CBSTAT_NOTFOUND;
+  }
+  g_free(name);
+  if (strlen(usable) + 1 > buflen)
+    return DKIM_CBSTAT_ERROR;
+  memcpy(buf, usable, strlen(usable) + 1);
+  return DKIM_CBSTAT_CONTINUE;
+}
+
+static TrustDkimSig *
+trust_dkim_sig_result(TrustDkimRun *run, DKIM *dkim, DKIM_SIGINFO *sig)
+{
+  TrustDkimSig *r = g_new0(TrustDkimSig, 1);
+  const char *dom = (const char *) trust_dk.dkim_sig_getdomain(sig);
+  const char *sel = (const char *) trust_dk.dkim_sig_getselector(sig);
+  r->domain = dom != NULL && *dom != '\0' ? g_ascii_strdown(dom, -1) : NULL;
+  r->selector = sel != NULL && *sel != '\0' ? g_strdup(sel) : NULL;
+  ssize_t msglen = -1, canonlen = -1, signlen = -1;
+  if (trust_dk.dkim_sig_getcanonlen(dkim, sig, &msglen, &canonlen, &signlen) == DKIM_STAT_OK)
+    r->partial_body = signlen >= 0;
+
+  g_autofree char *name = trust_dkim_key_name(sig);
+  const TrustDkimSig *noted = name != NULL ? g_hash_table_lookup(run->problems, name) : NULL;
+  unsigned int flags = trust_dk.dkim_sig_getflags(sig);
+  int bh = trust_dk.dkim_sig_getbh(sig);
+  int err = trust_dk.dkim_sig_geterror(sig);
+  if (noted != NULL) {
+    r->status = noted->status;
+    r->why = g_strdup(noted->why);
+  } else if ((flags & DKIM_SIGFLAG_PASSED) != 0 && bh == DKIM_SIGBH_MATCH) {
+    r->status = TRUST_SIG_PASS;
+  } else if ((flags & DKIM_SIGFLAG_PASSED) != 0 && bh == DKIM_SIGBH_MISMATCH) {
+    r->status = TRUST_SIG_FAIL;
+    r->why = g_strdup("body hash mismatch: the body changed after signing");
+  } else {
+    switch (err) {
+    case DKIM_SIGERROR_BADSIG:
+    case DKIM_SIGERROR_EXPIRED:
+    case DKIM_SIGERROR_FUTURE:
+      r->status = TRUST_SIG_FAIL;
+      break;
+    case DKIM_SIGERROR_KEYFAIL:
+      r->status = TRUST_SIG_TEMPERROR;
+      break;
+    default:
+      r->status = bh == DKIM_SIGBH_MISMATCH ? TRUST_SIG_FAIL : TRUST_SIG_PERMERROR;
+      break;
+    }
+    const char *s = err != DKIM_SIGERROR_OK ? trust_dk.dkim_sig_geterrorstr(err) : NULL;
+    r->why = g_strdup(s != NULL ? s : bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch"
+                                                                : "signature not verified");
+  }
+  return r;
+}
+
+GPtrArray *
+trust_dkim_verify(GBytes *message, TrustDkimLookup lookup, gpointer data, GError **error)
+{
+  if (!trust_dkim_load(error))
+    return NULL;
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data(message, &len);
+  gsize skip = p != NULL ? mail_header_skip_from_line(p, len) : 0;
+
+  TrustDkimRun run = { lookup, data,
+                       g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify) trust_dkim_sig_free) };
+  DKIM_STAT st = DKIM_STAT_OK;
+  DKIM *dkim = trust_dk.dkim_verify(trust_dk_lib, (const u_char *) "tlsrpt", NULL, &st);
+  if (dkim == NULL) {
+    g_hash_table_unref(run.problems);
+    g_set_error(error, TRUST_DKIM_ERROR, TRUST_DKIM_ERROR_LIBRARY, "libopendkim: %s",
+                trust_dk.dkim_getresultstr(st));
+    return NULL;
+  }
+  trust_dk.dkim_set_user_context(dkim, &run);
+  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify) trust_dkim_sig_free);
+  /* The library takes a non-const buffer, and writes nothing into it. */
+  st = trust_dk.dkim_chunk(dkim, (u_char *) (p + skip), len - skip);
+  if (st == DKIM_STAT_OK)
+    st = trust_dk.dkim_chunk(dkim, NULL, 0);
+  if (st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG) {
+    _Bool testkey = 0;
+    trust_dk.dkim_eom(dkim, &testkey);
+  }
+  DKIM_SIGINFO **sigs = NULL;
+  int nsigs = 0;
+  if (trust_dk.dkim_getsiglist(dkim, &sigs, &nsigs) == DKIM_STAT_OK)
+    for (int i = 0; i < nsigs; i++)
+      g_ptr_array_add(out, trust_dkim_sig_result(&run, dkim, sigs[i]));
+  trust_dk.dkim_free(dkim);
+  g_hash_table_unref(run.problems);
+  return out;
+}
