@@ -58,6 +58,8 @@ typedef enum {
   REPORT_ERROR_DECLINED,      /* REPORT_PARSE_STRICT only: the strict reader declined */
   REPORT_ERROR_NOT_OURS,      /* valid, but for none of the domains we were told (serve
                                  --domain): quarantined, answered 403 over HTTPS */
+  REPORT_ERROR_UNTRUSTED,     /* valid, but --dkim=require and no pass (trust.h):
+                                 quarantined, answered 403 over HTTPS */
 } ReportError;
 
 /* Store and sink errors are transient unless noted: the message is not acknowledged. */

@@ -103,6 +103,9 @@ const char pg_schema_v1[] =
  * version 1). A later version appends its ALTER statements here. */
 static const char *const pg_migrations[] = {
   pg_schema_v1,
+  /* v2: the trust verdict of each report (trust.h), NULL in rows written before. */
+  "ALTER TABLE report ADD COLUMN dkim TEXT;\n"
+  "ALTER TABLE report ADD COLUMN dkim_domain TEXT;\n",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(pg_migrations) == DB_SCHEMA_VERSION);
 

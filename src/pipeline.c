@@ -132,6 +132,8 @@ pipeline_apply_trust(const TrTrust *trust, const TrustVerdict *v, gboolean raw_r
   }
   /* Quarantined as a whole: none of its reports is stored. */
   g_ptr_array_set_size(res->reports, 0);
+  if (res->error == NULL)
+    res->error = g_error_new_literal(REPORT_ERROR, REPORT_ERROR_UNTRUSTED, why);
   if (res->quarantine_reason == NULL) {
     res->quarantine_reason = g_steal_pointer(&why);
   } else {
@@ -282,10 +284,13 @@ pipeline_domain_is_ours(const char *domain, char **ours)
     return FALSE;
   gsize dl = strlen(domain);
   for (guint i = 0; ours[i] != NULL; i++) {
-    gsize ol = strlen(ours[i]);
-    if (g_ascii_strcasecmp(domain, ours[i]) == 0)
+    /* "D": D and its subdomains; "*.D": its subdomains only. */
+    gboolean wild = g_str_has_prefix(ours[i], "*.");
+    const char *o = wild ? ours[i] + 2 : ours[i];
+    gsize ol = strlen(o);
+    if (!wild && g_ascii_strcasecmp(domain, o) == 0)
       return TRUE;
-    if (dl > ol && domain[dl - ol - 1] == '.' && g_ascii_strcasecmp(domain + dl - ol, ours[i]) == 0)
+    if (dl > ol && domain[dl - ol - 1] == '.' && g_ascii_strcasecmp(domain + dl - ol, o) == 0)
       return TRUE;
   }
   return FALSE;

@@ -205,7 +205,8 @@ source_http_status_for(SourceOutcome outcome, const GError *error)
   case SOURCE_OUTCOME_QUARANTINED:
     if (g_error_matches(error, DECODE_ERROR, DECODE_ERROR_TOO_LARGE))
       return MHD_HTTP_CONTENT_TOO_LARGE;
-    if (g_error_matches(error, REPORT_ERROR, REPORT_ERROR_NOT_OURS))
+    if (g_error_matches(error, REPORT_ERROR, REPORT_ERROR_NOT_OURS) ||
+        g_error_matches(error, REPORT_ERROR, REPORT_ERROR_UNTRUSTED))
       return MHD_HTTP_FORBIDDEN;
     return MHD_HTTP_BAD_REQUEST;
   }

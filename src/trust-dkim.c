@@ -148,9 +148,14 @@ trust_dkim_key_name(DKIM_SIGINFO *sig)
 }
 
 static void
-trust_dkim_note(TrustDkimRun *run, char *name, TrustSigStatus status, char *why)
+trust_dkim_note(TrustDkimRun *run, DKIM_SIGINFO *sig, char *name, TrustSigStatus status,
+                char *why)
 {
   TrustDkimSig *p = g_new0(TrustDkimSig, 1);
+  const char *dom = (const char *) trust_dk.dkim_sig_getdomain(sig);
+  const char *sel = (const char *) trust_dk.dkim_sig_getselector(sig);
+  p->domain = dom != NULL && *dom != '\0' ? g_ascii_strdown(dom, -1) : NULL;
+  p->selector = g_strdup(sel);
   p->status = status;
   p->why = why;
   g_hash_table_replace(run->problems, name, p);
@@ -168,18 +173,18 @@ trust_dkim_key_cb(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
   g_autofree char *record = NULL, *why = NULL;
   TrustKeyStatus st = run->lookup(name, &record, &why, run->data);
   if (st == TRUST_KEY_TEMPFAIL) {
-    trust_dkim_note(run, name, TRUST_SIG_TEMPERROR,
+    trust_dkim_note(run, sig, name, TRUST_SIG_TEMPERROR,
                     g_strdup_printf("key lookup failed: %s", why ? why : "no answer"));
     return DKIM_CBSTAT_TRYAGAIN;
   }
   if (st == TRUST_KEY_NOT_FOUND || record == NULL) {
     g_autofree char *esc = tr_escape_terminal(name);
-    trust_dkim_note(run, name, TRUST_SIG_PERMERROR, g_strdup_printf("no key %s", esc));
+    trust_dkim_note(run, sig, name, TRUST_SIG_PERMERROR, g_strdup_printf("no key %s", esc));
     return DKIM_CBSTAT_NOTFOUND;
   }
   g_autofree char *usable = NULL;
   if (!trust_dkim_key_services_ok(record, &usable)) {
-    trust_dkim_note(run, name, TRUST_SIG_PERMERROR,
+    trust_dkim_note(run, sig, name, TRUST_SIG_PERMERROR,
                     g_strdup("the key's s= allows neither email, tlsrpt nor *"));
     return DKIM_CBSTAT_NOTFOUND;
   }
@@ -271,6 +276,21 @@ trust_dkim_verify(GBytes *message, TrustDkimLookup lookup, gpointer data, GError
   if (trust_dk.dkim_getsiglist(dkim, &sigs, &nsigs) == DKIM_STAT_OK)
     for (int i = 0; i < nsigs; i++)
       g_ptr_array_add(out, trust_dkim_sig_result(&run, dkim, sigs[i]));
+  if (out->len == 0) {
+    /* A lookup that said "try again" ends the verification: what was noted is all. */
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, run.problems);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+      const TrustDkimSig *n = value;
+      TrustDkimSig *c = g_new0(TrustDkimSig, 1);
+      c->domain = g_strdup(n->domain);
+      c->selector = g_strdup(n->selector);
+      c->status = n->status;
+      c->why = g_strdup(n->why);
+      g_ptr_array_add(out, c);
+    }
+  }
   trust_dk.dkim_free(dkim);
   g_hash_table_unref(run.problems);
   return out;
