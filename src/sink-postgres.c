@@ -40,7 +40,8 @@ static const char sink_pg_staging[] =
   "CREATE TEMPORARY TABLE tr_stage_report (report_key TEXT COLLATE \"C\", "
   "organization_name TEXT, contact_info TEXT, report_id TEXT, begin_epoch BIGINT, "
   "end_epoch BIGINT, begin_day TEXT, submitter TEXT, source TEXT, report_domain TEXT, "
-  "received_epoch BIGINT, raw_format TEXT, deviation_count INTEGER, report_json TEXT) "
+  "received_epoch BIGINT, raw_format TEXT, deviation_count INTEGER, report_json TEXT, "
+  "dkim TEXT, dkim_domain TEXT) "
   "ON COMMIT DELETE ROWS;"
   "CREATE TEMPORARY TABLE tr_stage_policy (report_key TEXT COLLATE \"C\", "
   "policy_index INTEGER, policy_domain TEXT, policy_type TEXT, policy_strings TEXT, "
@@ -61,11 +62,11 @@ static const char sink_pg_insert[] =
   "WITH r AS (INSERT INTO report (report_key, organization_name, contact_info, "
   "report_id, begin_epoch, end_epoch, begin_day, submitter, source, report_domain, "
   "received_epoch, raw_format, deviation_count, begin_time, end_time, received_time, "
-  "report_json) "
+  "report_json, dkim, dkim_domain) "
   "SELECT report_key, organization_name, contact_info, report_id, begin_epoch, "
   "end_epoch, begin_day, submitter, source, report_domain, received_epoch, raw_format, "
   "deviation_count, to_timestamp(begin_epoch), to_timestamp(end_epoch), "
-  "to_timestamp(received_epoch), report_json::jsonb FROM tr_stage_report "
+  "to_timestamp(received_epoch), report_json::jsonb, dkim, dkim_domain FROM tr_stage_report "
   "ORDER BY report_key ON CONFLICT (report_key) DO NOTHING RETURNING report_key), "
   "p AS (INSERT INTO policy (report_key, policy_index, policy_domain, policy_type, "
   "policy_strings, mx_hosts, total_successful_session_count, "
@@ -183,6 +184,8 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
   g_string_truncate(self->scratch, 0);
   report_to_json(r, FALSE, self->scratch);
   sink_pg_text(o, self->scratch->str);
+  sink_pg_text(o, r->ingest.dkim);
+  sink_pg_text(o, r->ingest.dkim_domain);
   g_string_append_c(o, '\n');
 
   for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {

@@ -148,7 +148,8 @@ static const char pg_rows_sql[] =
   " p.policy_type, array_to_string(p.policy_string_list, '|'),"
   " array_to_string(p.mx_host_list, '|'), p.total_successful_session_count::text,"
   " p.total_failure_session_count::text, '', '', '', '', '', '', '', '',"
-  " COALESCE(r.submitter, ''), COALESCE(r.source, '')"
+  " COALESCE(r.submitter, ''), COALESCE(r.source, ''),"
+  " COALESCE(r.dkim || COALESCE(' d=' || r.dkim_domain, ''), '')"
   " FROM report r JOIN policy p USING (report_key)"
   " UNION ALL SELECT 'failure', r.organization_name, COALESCE(r.contact_info, ''),"
   " r.report_id,"
@@ -161,7 +162,7 @@ static const char pg_rows_sql[] =
   " COALESCE(f.receiving_mx_helo, ''), COALESCE(f.receiving_ip, ''),"
   " f.failed_session_count::text, COALESCE(f.failure_reason_code, ''),"
   " COALESCE(f.additional_information, ''), COALESCE(r.submitter, ''),"
-  " COALESCE(r.source, '')"
+  " COALESCE(r.source, ''), COALESCE(r.dkim || COALESCE(' d=' || r.dkim_domain, ''), '')"
   " FROM report r JOIN policy p USING (report_key)"
   " JOIN failure_detail f USING (report_key, policy_index)) TO STDOUT WITH (FORMAT csv)";
 
