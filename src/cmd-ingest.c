@@ -21,7 +21,13 @@ typedef struct {
   char *error_folder;
   gboolean once;
   int watch;
+  char *oauth2_token_command;
+  char *oauth2_token_file;
+  int oauth2_token_timeout;   /* CMD_INGEST_UNSET_TIMEOUT: not given */
+  char *sasl;
 } IngestArgs;
+
+#define CMD_INGEST_UNSET_TIMEOUT G_MININT
 
 static void
 ingest_args_clear(IngestArgs *a)
@@ -32,6 +38,9 @@ ingest_args_clear(IngestArgs *a)
   g_free(a->starttls);
   g_free(a->cacert);
   g_free(a->error_folder);
+  g_free(a->oauth2_token_command);
+  g_free(a->oauth2_token_file);
+  g_free(a->sasl);
   memset(a, 0, sizeof *a);
 }
 
@@ -50,6 +59,20 @@ static const GOptionEntry cmd_ingest_imap_entries[] = {
   { "password-file", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(IngestArgs, password_file),
     "Read the password from FILE (must not be readable by group or others); else "
     "$TLSRPT_IMAP_PASSWORD, the config file, or ~/.netrc", "FILE" },
+  { "oauth2-token-command", 0, 0, G_OPTION_ARG_STRING,
+    CLI_FIELD(IngestArgs, oauth2_token_command),
+    "Log in with an OAuth2 access token (XOAUTH2 or OAUTHBEARER): the first line of "
+    "what CMD prints, run with /bin/sh -c before each connection and again once when "
+    "the server refuses the token", "CMD" },
+  { "oauth2-token-file", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(IngestArgs, oauth2_token_file),
+    "Log in with the OAuth2 access token in FILE (first line; must not be readable by "
+    "group or others), read again at each connection", "FILE" },
+  { "oauth2-token-timeout", 0, 0, G_OPTION_ARG_INT,
+    CLI_FIELD(IngestArgs, oauth2_token_timeout),
+    "Seconds the token command may take before it is killed (default 30)", "SECONDS" },
+  { "sasl", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(IngestArgs, sasl),
+    "The login's SASL mechanism: xoauth2, oauthbearer, plain or login (default: the best "
+    "the server offers for the credentials given)", "MECH" },
   { "starttls", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(IngestArgs, starttls),
     "For imap:// URLs: required (default), try, or no", "MODE" },
   { "cacert", 0, 0, G_OPTION_ARG_FILENAME, CLI_FIELD(IngestArgs, cacert),
@@ -190,6 +213,9 @@ cmd_ingest_check_paths(const TrCommand *cmd, const CliCommon *c, const IngestArg
   }
   if (a->password_file != NULL && a->password_file[0] == '\0')
     return cli_check_path(c, "password-file", a->password_file, CLI_PATH_INPUT, error);
+  if (a->oauth2_token_file != NULL && a->oauth2_token_file[0] == '\0')
+    return cli_check_path(c, "oauth2-token-file", a->oauth2_token_file, CLI_PATH_INPUT,
+                          error);
   if (a->move_to != NULL && a->move_to[0] == '\0') {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--move-to: empty folder name");
     return cli_blame(c, "move-to", error);
@@ -245,6 +271,33 @@ cmd_ingest_build(const TrCommand *cmd, const CliCommon *c, const IngestArgs *a,
     src->imap.all = a->all;
     src->imap.error_folder = g_strdup(a->error_folder);
     src->imap.password = g_strdup(c->config_password);
+    src->imap.oauth2_token_command = g_strdup(a->oauth2_token_command);
+    src->imap.oauth2_token_file = g_strdup(a->oauth2_token_file);
+    if (a->oauth2_token_timeout != CMD_INGEST_UNSET_TIMEOUT) {
+      if (a->oauth2_token_timeout <= 0) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                    "--oauth2-token-timeout takes a number of seconds, at least 1");
+        return cli_blame(c, "oauth2-token-timeout", error);
+      }
+      src->imap.oauth2_token_timeout = (guint) a->oauth2_token_timeout;
+    }
+    static const struct {
+      const char *name;
+      TrSasl mech;
+    } sasl[] = { { "xoauth2", TR_SASL_XOAUTH2 }, { "oauthbearer", TR_SASL_OAUTHBEARER },
+                 { "plain", TR_SASL_PLAIN }, { "login", TR_SASL_LOGIN } };
+    src->imap.sasl = TR_SASL_AUTO;
+    if (a->sasl != NULL) {
+      gsize i = 0;
+      while (i < G_N_ELEMENTS(sasl) && g_ascii_strcasecmp(a->sasl, sasl[i].name) != 0)
+        i++;
+      if (i == G_N_ELEMENTS(sasl)) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                    "--sasl takes xoauth2, oauthbearer, plain or login, not '%s'", a->sasl);
+        return cli_blame(c, "sasl", error);
+      }
+      src->imap.sasl = sasl[i].mech;
+    }
     *watch = (guint) a->watch;
     if (a->starttls == NULL || strcmp(a->starttls, "required") == 0)
       src->imap.starttls = TR_STARTTLS_REQUIRED;
@@ -379,7 +432,7 @@ cmd_ingest_run(const TrCommand *cmd, int argc, char **argv)
 {
   const CmdIngest *ci = CMD_INGEST(cmd);
   g_auto(CliCommon) common = CLI_COMMON_INIT;
-  IngestArgs args = { 0 };
+  IngestArgs args = { .oauth2_token_timeout = CMD_INGEST_UNSET_TIMEOUT };
   int rc;
   if (!cli_parse_mode(cmd, ci->groups, &args, &common, argc, argv, ci->mode, &rc)) {
     ingest_args_clear(&args);

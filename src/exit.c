@@ -16,7 +16,10 @@ const TrExitInfo tr_exit_table[] = {
     "refuses to create or copy into); nothing was read, or (a folder refused at the "
     "acknowledgement) nothing more is acknowledged",
     "fix the command or the config file named in the message" },
-  { TR_EXIT_AUTH, "imap", "the server refused the login", "check user and password" },
+  { TR_EXIT_AUTH, "imap",
+    "the server refused the login, or no OAuth2 access token could be had (the token "
+    "command failed, timed out or printed none; the token file is unreadable)",
+    "check user and password, or run the token command by hand" },
   { TR_EXIT_TLS, "imap", "TLS or certificate failure (untrusted, expired, STARTTLS refused)",
     "--cacert, or fix the server" },
   { TR_EXIT_LOCKED, "imap", "another poller holds this mailbox's lock",

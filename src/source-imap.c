@@ -30,6 +30,7 @@
  *   .imap-H.state   "uidvalidity N\nlast_uid N\n", replaced atomically
  *   .imap-H.lock    flock()ed for the life of the source: one poller per mailbox */
 #include "source.h"
+#include "source-imap-auth.h"
 #include "store.h"
 #include "fsutil.h"
 
@@ -78,8 +79,13 @@ source_imap_libcurl_version(void)
 typedef struct {
   /* from the options (copied: the source may outlive nothing it borrows) */
   char *user;
-  char *password;             /* NULL: ~/.netrc (CURLOPT_NETRC) */
-  char *password_origin;      /* for error messages: where the password came from */
+  char *password;             /* NULL: ~/.netrc (CURLOPT_NETRC), or a token */
+  char *password_origin;      /* for error messages: "password from X", "token from X" */
+  char *token_command;        /* OAuth2: --oauth2-token-command, or NULL */
+  char *token_file;           /* OAuth2: --oauth2-token-file, or NULL */
+  guint token_timeout;        /* seconds */
+  TrSasl sasl;
+  char *token;                /* the access token, only while a connection logs in */
   TrStarttls starttls;
   char *cacert;
   gboolean insecure;
@@ -193,15 +199,6 @@ source_imap_reply_free(SourceImapReply *r)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SourceImapResponse, source_imap_response_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SourceImapReply, source_imap_reply_free)
 
-static void
-source_imap_secure_free(char *s)
-{
-  if (s == NULL)
-    return;
-  explicit_bzero(s, strlen(s));
-  g_free(s);
-}
-
 /* ---- tracing (verbosity >= 2), with credentials redacted --------------------------- */
 
 static void
@@ -218,7 +215,9 @@ source_imap_trace_line(SourceImap *self, const char *dir, const char *data, gsiz
 }
 
 /* libcurl's side of the conversation: greeting, CAPABILITY, STARTTLS, the login. The
- * LOGIN / AUTHENTICATE line and every SASL continuation line carry credentials. */
+ * LOGIN / AUTHENTICATE line and every SASL continuation line carry credentials: only
+ * the tag, the command and AUTHENTICATE's mechanism name are shown (the initial
+ * response after it is a password or a bearer token in base64). */
 static int
 source_imap_curl_debug(CURL *handle, curl_infotype type, char *data, size_t size,
                        void *userp)
@@ -234,16 +233,27 @@ source_imap_curl_debug(CURL *handle, curl_infotype type, char *data, size_t size
     break;
   case CURLINFO_HEADER_OUT: {
     g_autofree char *line = g_strndup(data, size);
-    char **words = g_strsplit(line, " ", 3);
+    g_strchomp(line);
+    char **words = g_strsplit(line, " ", 4);
     if (words[0] != NULL && words[1] != NULL &&
-        (g_ascii_strcasecmp(words[1], "LOGIN") == 0 ||
-         g_ascii_strncasecmp(words[1], "AUTHENTICATE", 12) == 0)) {
+        g_ascii_strcasecmp(words[1], "AUTHENTICATE") == 0 && words[2] != NULL) {
+      /* The mechanism is a SASL name (RFC 4422: upper case, digits, '-', '_'). */
+      gboolean named = words[2][0] != '\0' && strlen(words[2]) <= 20 &&
+                       strspn(words[2], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") ==
+                           strlen(words[2]);
+      g_autofree char *red = g_strdup_printf("%s %s %s%s<credentials redacted>", words[0],
+                                             words[1], named ? words[2] : "",
+                                             named ? " " : "");
+      source_imap_trace_line(self, ">", red, strlen(red));
+    } else if (words[0] != NULL && words[1] != NULL &&
+               (g_ascii_strcasecmp(words[1], "LOGIN") == 0 ||
+                g_ascii_strncasecmp(words[1], "AUTHENTICATE", 12) == 0)) {
       g_autofree char *red = g_strdup_printf("%s %s <credentials redacted>", words[0],
                                              words[1]);
       source_imap_trace_line(self, ">", red, strlen(red));
-    } else if (words[0] != NULL &&
-               (g_ascii_strcasecmp(words[1] ? words[1] : "", "CAPABILITY\r\n") == 0 ||
-                g_ascii_strcasecmp(words[1] ? words[1] : "", "STARTTLS\r\n") == 0)) {
+    } else if (words[0] != NULL && words[2] == NULL &&
+               (g_ascii_strcasecmp(words[1] ? words[1] : "", "CAPABILITY") == 0 ||
+                g_ascii_strcasecmp(words[1] ? words[1] : "", "STARTTLS") == 0)) {
       source_imap_trace_line(self, ">", data, size);
     } else {
       /* A SASL continuation (base64 user name / password) or anything else. */
@@ -450,64 +460,6 @@ source_imap_take_lock(SourceImap *self, const char *key, GError **error)
     return FALSE;
   }
   return TRUE;
-}
-
-/* ---- credentials ------------------------------------------------------------------- */
-
-static char *
-source_imap_read_password_file(const char *path, GError **error)
-{
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH, "password file %s: %s", path,
-                g_strerror(errno));
-    return NULL;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH,
-                "password file %s: not a regular file", path);
-    return NULL;
-  }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    close(fd);
-    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH,
-                "password file %s is readable by group or others (chmod 600 %s)", path,
-                path);
-    return NULL;
-  }
-  char buf[4097];
-  gsize len = 0;
-  for (;;) {
-    ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int errsv = errno;
-      close(fd);
-      explicit_bzero(buf, sizeof buf);
-      g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH, "password file %s: %s", path,
-                  g_strerror(errsv));
-      return NULL;
-    }
-    if (n == 0 || len + (gsize) n == sizeof buf - 1) {
-      len += (gsize) n;
-      break;
-    }
-    len += (gsize) n;
-  }
-  close(fd);
-  buf[len] = '\0';
-  /* The first line is the password; a trailing newline (CRLF too) is not part of it. */
-  buf[strcspn(buf, "\r\n")] = '\0';
-  char *pw = NULL;
-  if (buf[0] == '\0')
-    g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH, "password file %s is empty", path);
-  else
-    pw = g_strdup(buf);
-  explicit_bzero(buf, sizeof buf);
-  return pw;
 }
 
 /* ---- the connection: raw I/O ------------------------------------------------------- */
@@ -837,7 +789,7 @@ source_imap_map_curl_error(SourceImap *self, CURLcode rc, GError **error)
   case CURLE_LOGIN_DENIED:
   case CURLE_AUTH_ERROR:
     g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH,
-                "imap %s:%ld: login refused for user %s (password from %s): %s", self->host,
+                "imap %s:%ld: login refused for user %s (%s): %s", self->host,
                 self->port, self->user, self->password_origin, detail);
     break;
   case CURLE_PEER_FAILED_VERIFICATION:
@@ -892,10 +844,23 @@ source_imap_connect(SourceImap *self, GError **error)
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, SOURCE_IMAP_CONNECT_TIMEOUT);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, SOURCE_IMAP_LOGIN_TIMEOUT);
   curl_easy_setopt(curl, CURLOPT_USERNAME, self->user);
-  if (self->password != NULL)
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, self->password);
-  else
-    curl_easy_setopt(curl, CURLOPT_NETRC, (long) CURL_NETRC_OPTIONAL);
+  if (self->token != NULL) {
+    /* SASL only (no LOGIN command): OAUTHBEARER (RFC 7628) before XOAUTH2 when the
+     * server offers both. */
+    curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, self->token);
+    curl_easy_setopt(curl, CURLOPT_LOGIN_OPTIONS,
+                     self->sasl == TR_SASL_XOAUTH2       ? "AUTH=XOAUTH2"
+                     : self->sasl == TR_SASL_OAUTHBEARER ? "AUTH=OAUTHBEARER"
+                                                         : "AUTH=OAUTHBEARER;AUTH=XOAUTH2");
+  } else {
+    if (self->password != NULL)
+      curl_easy_setopt(curl, CURLOPT_PASSWORD, self->password);
+    else
+      curl_easy_setopt(curl, CURLOPT_NETRC, (long) CURL_NETRC_OPTIONAL);
+    if (self->sasl == TR_SASL_PLAIN || self->sasl == TR_SASL_LOGIN)
+      curl_easy_setopt(curl, CURLOPT_LOGIN_OPTIONS,
+                       self->sasl == TR_SASL_PLAIN ? "AUTH=PLAIN" : "AUTH=LOGIN");
+  }
   if (!self->implicit_tls) {
     long use_ssl = self->starttls == TR_STARTTLS_REQUIRED ? (long) CURLUSESSL_ALL
                    : self->starttls == TR_STARTTLS_TRY   ? (long) CURLUSESSL_TRY
@@ -952,6 +917,74 @@ source_imap_connect(SourceImap *self, GError **error)
   return TRUE;
 }
 
+/* The access token for the next login: the command run again, or the file read
+ * again (a helper may have replaced it). */
+static gboolean
+source_imap_fetch_token(SourceImap *self, GError **error)
+{
+  g_clear_pointer(&self->token, source_imap_auth_free);
+  gint64 ms = 0;
+  if (self->token_command != NULL) {
+    self->token = source_imap_auth_run_command(self->token_command, self->token_timeout, &ms,
+                                               error);
+  } else {
+    char *line = source_imap_auth_read_file(self->token_file, "token file", error);
+    if (line != NULL) {
+      g_autofree char *what = g_strdup_printf("token file %s", self->token_file);
+      self->token = source_imap_auth_parse_token(line, strlen(line), what, error);
+      source_imap_auth_free(line);
+    }
+  }
+  if (self->token == NULL) {
+    g_prefix_error(error, "imap %s:%ld: no access token for user %s: ", self->host,
+                   self->port, self->user);
+    return FALSE;
+  }
+  source_event(&self->events, SOURCE_EVENT_DEBUG, NULL,
+               "imap %s: an access token of %" G_GSIZE_FORMAT " characters from %s (%"
+               G_GINT64_FORMAT " ms)", self->origin_base, strlen(self->token),
+               self->token_command != NULL ? "--oauth2-token-command" : self->token_file, ms);
+  return TRUE;
+}
+
+/* Connect and log in. With OAuth2, every connection gets a fresh token, and a token
+ * the server refuses is replaced once (it may have expired since the helper cached
+ * it) before the refusal is reported. The token is wiped once the login is over. */
+static gboolean
+source_imap_login(SourceImap *self, GError **error)
+{
+  if (self->token_command == NULL && self->token_file == NULL)
+    return source_imap_connect(self, error);
+  g_autofree char *from = self->token_command != NULL
+                              ? g_strdup("--oauth2-token-command")
+                              : g_strdup_printf("token file %s", self->token_file);
+  for (guint attempt = 0;; attempt++) {
+    g_free(self->password_origin);
+    self->password_origin = g_strdup_printf("token from %s%s", from,
+                                            attempt > 0 ? "; a fresh one was refused too"
+                                                        : "");
+    if (!source_imap_fetch_token(self, error))
+      return FALSE;
+    g_autoptr(GError) local = NULL;
+    gboolean ok = source_imap_connect(self, &local);
+    g_clear_pointer(&self->token, source_imap_auth_free);
+    if (ok)
+      return TRUE;
+    if (!g_error_matches(local, SOURCE_ERROR, SOURCE_ERROR_AUTH)) {
+      g_propagate_error(error, g_steal_pointer(&local));
+      return FALSE;
+    }
+    if (attempt == 0) {
+      source_event(&self->events, SOURCE_EVENT_VERBOSE, self->origin_base,
+                   "the server refused the access token; getting a fresh one and trying "
+                   "once more");
+      continue;
+    }
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+  }
+}
+
 static gboolean
 source_imap_select(SourceImap *self, GError **error)
 {
@@ -1001,7 +1034,7 @@ source_imap_ensure_selected(SourceImap *self, gboolean reselect, GError **error)
     }
     /* Fall through: reconnect. */
   }
-  if (!source_imap_connect(self, error))
+  if (!source_imap_login(self, error))
     return FALSE;
   return source_imap_select(self, error);
 }
@@ -1361,14 +1394,63 @@ source_imap_check(const SourceConfig *opts, const char *url, GError **error)
     }
   }
 
-  /* Credentials, in the order open() takes them; nothing is sent anywhere. */
+  /* Credentials, in the order open() takes them; nothing is sent anywhere, and the
+   * token command is not run yet. */
+  const TrImapOptions *im = &opts->imap;
+  gboolean oauth = im->oauth2_token_command != NULL || im->oauth2_token_file != NULL;
+  const char *token_option = im->oauth2_token_command != NULL ? "--oauth2-token-command"
+                                                              : "--oauth2-token-file";
+  static const char *const sasl_names[] = { "auto", "xoauth2", "oauthbearer", "plain",
+                                            "login" };
+  const char *sasl = sasl_names[MIN((guint) im->sasl, G_N_ELEMENTS(sasl_names) - 1)];
+  if (im->oauth2_token_command != NULL && im->oauth2_token_file != NULL) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--oauth2-token-command and --oauth2-token-file exclude each other");
+    return FALSE;
+  }
+  g_autofree char *command = im->oauth2_token_command != NULL
+                                 ? g_strstrip(g_strdup(im->oauth2_token_command)) : NULL;
+  if (command != NULL && command[0] == '\0') {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "--oauth2-token-command: empty command");
+    return FALSE;
+  }
+  if (oauth && im->password_file != NULL) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "%s and --password-file exclude each other (the access token replaces the "
+                "password)", token_option);
+    return FALSE;
+  }
+  if ((im->sasl == TR_SASL_XOAUTH2 || im->sasl == TR_SASL_OAUTHBEARER) && !oauth) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--sasl %s needs an access token: --oauth2-token-command CMD or "
+                "--oauth2-token-file FILE", sasl);
+    return FALSE;
+  }
+  if ((im->sasl == TR_SASL_PLAIN || im->sasl == TR_SASL_LOGIN) && oauth) {
+    g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
+                "--sasl %s logs in with a password, not with the access token of %s (use "
+                "--sasl xoauth2 or oauthbearer)", sasl, token_option);
+    return FALSE;
+  }
+  if (im->oauth2_token_file != NULL) {
+    char *line = source_imap_auth_read_file(im->oauth2_token_file, "token file", error);
+    if (line == NULL)
+      return source_imap_option_error(error, CLI_ERROR_CONFIG);
+    g_autofree char *what = g_strdup_printf("token file %s", im->oauth2_token_file);
+    char *token = source_imap_auth_parse_token(line, strlen(line), what, error);
+    source_imap_auth_free(line);
+    if (token == NULL)
+      return source_imap_option_error(error, CLI_ERROR_CONFIG);
+    source_imap_auth_free(token);
+  }
+  if (oauth)
+    return TRUE;
   const char *env = g_getenv("TLSRPT_IMAP_PASSWORD");
-  if (opts->imap.password_file != NULL) {
-    char *pw = source_imap_read_password_file(opts->imap.password_file, error);
+  if (im->password_file != NULL) {
+    char *pw = source_imap_auth_read_file(im->password_file, "password file", error);
     if (pw == NULL)
       return source_imap_option_error(error, CLI_ERROR_CONFIG);
-    explicit_bzero(pw, strlen(pw));
-    g_free(pw);
+    source_imap_auth_free(pw);
     return TRUE;
   }
   if ((env != NULL && env[0] != '\0') || opts->imap.password != NULL)
@@ -1427,21 +1509,30 @@ source_imap_open(const SourceConfig *opts, char **args, GError **error)
   self->move_to_name = g_strdup(opts->move_to);
   self->error_folder_name = g_strdup(opts->imap.error_folder);
 
-  /* Credentials: password file, environment, config file, ~/.netrc (libcurl). */
+  /* Credentials: an OAuth2 token (fetched at each login), else the password file,
+   * the environment, the config file, ~/.netrc (libcurl). */
   const char *env = g_getenv("TLSRPT_IMAP_PASSWORD");
-  if (opts->imap.password_file != NULL) {
-    self->password = source_imap_read_password_file(opts->imap.password_file, error);
+  self->sasl = opts->imap.sasl;
+  if (opts->imap.oauth2_token_command != NULL || opts->imap.oauth2_token_file != NULL) {
+    self->token_command = g_strdup(opts->imap.oauth2_token_command);
+    self->token_file = self->token_command == NULL ? g_strdup(opts->imap.oauth2_token_file)
+                                                   : NULL;
+    self->token_timeout = opts->imap.oauth2_token_timeout;
+  } else if (opts->imap.password_file != NULL) {
+    self->password = source_imap_auth_read_file(opts->imap.password_file, "password file",
+                                                error);
     if (self->password == NULL)
       goto fail;
-    self->password_origin = g_strdup_printf("password file %s", opts->imap.password_file);
+    self->password_origin = g_strdup_printf("password from password file %s",
+                                            opts->imap.password_file);
   } else if (env != NULL && env[0] != '\0') {
     self->password = g_strdup(env);
-    self->password_origin = g_strdup("TLSRPT_IMAP_PASSWORD");
+    self->password_origin = g_strdup("password from TLSRPT_IMAP_PASSWORD");
   } else if (opts->imap.password != NULL) {
     self->password = g_strdup(opts->imap.password);
-    self->password_origin = g_strdup("the config file");
+    self->password_origin = g_strdup("password from the config file");
   } else {
-    self->password_origin = g_strdup("~/.netrc");
+    self->password_origin = g_strdup("password from ~/.netrc");
   }
 
   /* State and lock in the store directory. */
@@ -2068,7 +2159,10 @@ source_imap_close(gpointer data)
   if (self->store_fd >= 0)
     close(self->store_fd);
   g_free(self->user);
-  source_imap_secure_free(self->password);
+  source_imap_auth_free(self->password);
+  source_imap_auth_free(self->token);
+  g_free(self->token_command);
+  g_free(self->token_file);
   g_free(self->password_origin);
   g_free(self->cacert);
   g_free(self->move_to_name);

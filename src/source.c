@@ -62,6 +62,8 @@ source_config_clear(SourceConfig *config)
   g_free(config->imap.password);
   g_free(config->imap.cacert);
   g_free(config->imap.error_folder);
+  g_free(config->imap.oauth2_token_command);
+  g_free(config->imap.oauth2_token_file);
   memset(config, 0, sizeof *config);
 }
 

@@ -12,11 +12,27 @@ typedef enum {
   TR_STARTTLS_NO,
 } TrStarttls;
 
+/* --sasl: the SASL mechanism of the login. AUTO: OAUTHBEARER or XOAUTH2 (the first
+ * the server offers) with a token, else libcurl's choice for a password (LOGIN too). */
+typedef enum {
+  TR_SASL_AUTO,
+  TR_SASL_XOAUTH2,
+  TR_SASL_OAUTHBEARER,
+  TR_SASL_PLAIN,
+  TR_SASL_LOGIN,
+} TrSasl;
+
 /* The imap source's own settings. */
 typedef struct {
   char *user;
   char *password_file;        /* 0600-style file; else TLSRPT_IMAP_PASSWORD; else ~/.netrc */
   char *password;             /* from the config file (same permission rule) */
+  /* OAuth2: the access token, fetched again for every connection; either replaces the
+   * password sources above. */
+  char *oauth2_token_command; /* /bin/sh -c; its first line of output is the token */
+  char *oauth2_token_file;    /* 0600-style file, re-read at each connection */
+  guint oauth2_token_timeout; /* seconds the command may take; 0: the default (30) */
+  TrSasl sasl;
   TrStarttls starttls;
   char *cacert;
   gboolean insecure;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <microhttpd.h>
 #include <glib/gstdio.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -758,15 +759,18 @@ no_input(void)
   return empty;
 }
 
+/* `tlsrpt-ingest imap`, logging in with the password file unless @password is FALSE
+ * (the credentials are then in @extra). */
 static int
-run_imap(Dove *d, gboolean imaps, const char *const *extra, char **err_out)
+run_imap_with(Dove *d, gboolean imaps, gboolean password, const char *const *extra,
+              char **err_out)
 {
   g_autofree char *url = dove_url(d, imaps, NULL);
   g_autofree char *csv = g_build_filename(d->store, "reports.csv", NULL);
   g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  const char *base[] = { "imap", url, "--user", "test", "--password-file", d->password_file,
-                         "--cacert", d->cacert, "--store", d->store, "--csv", csv };
-  for (guint i = 0; i < G_N_ELEMENTS(base); i++)
+  const char *base[] = { "imap", url, "--user", "test", "--cacert", d->cacert, "--store",
+                         d->store, "--csv", csv, "--password-file", d->password_file };
+  for (guint i = 0; i < G_N_ELEMENTS(base) - (password ? 0 : 2); i++)
     g_ptr_array_add(argv, (gpointer) base[i]);
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
     g_ptr_array_add(argv, (gpointer) extra[i]);
@@ -776,6 +780,12 @@ run_imap(Dove *d, gboolean imaps, const char *const *extra, char **err_out)
   if (err_out != NULL)
     *err_out = g_steal_pointer(&err);
   return rc;
+}
+
+static int
+run_imap(Dove *d, gboolean imaps, const char *const *extra, char **err_out)
+{
+  return run_imap_with(d, imaps, TRUE, extra, err_out);
 }
 
 static guint
@@ -1518,6 +1528,474 @@ test_cli_watch_picks_up_new_mail_and_stops_on_sigterm(void **state)
   assert_int_equal(seen, 2);
 }
 
+/* ---- OAuth2: XOAUTH2 / OAUTHBEARER against Dovecot's passdb oauth2 ------------------- */
+
+/* The introspection endpoint Dovecot asks about each token (RFC 7662 style: POST
+ * "token=..."; introspection_mode = post), here in the test process with
+ * libmicrohttpd: it knows one valid token, which a test may change, and records every
+ * token it was asked about. */
+typedef struct {
+  struct MHD_Daemon *daemon;
+  int port;
+  GMutex lock;
+  char *valid;            /* the one active token */
+  GPtrArray *asked;       /* char*: every token Dovecot asked about, in order */
+} Introspect;
+
+static Introspect introspect;
+
+typedef struct {
+  GString *body;
+} IntrospectRequest;
+
+static void
+introspect_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                enum MHD_RequestTerminationCode toe)
+{
+  (void) cls;
+  (void) c;
+  (void) toe;
+  IntrospectRequest *r = *con_cls;
+  if (r != NULL) {
+    g_string_free(r->body, TRUE);
+    g_free(r);
+  }
+  *con_cls = NULL;
+}
+
+static enum MHD_Result
+introspect_answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+  (void) cls;
+  (void) url;
+  (void) version;
+  IntrospectRequest *r = *con_cls;
+  if (r == NULL) {
+    r = g_new0(IntrospectRequest, 1);
+    r->body = g_string_new(NULL);
+    *con_cls = r;
+    return MHD_YES;
+  }
+  if (*upload_size > 0) {
+    if (r->body->len < 65536)
+      g_string_append_len(r->body, upload, (gssize) *upload_size);
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  /* "token=T&client_id=&client_secret=" */
+  g_autofree char *token = NULL;
+  g_auto(GStrv) fields = g_strsplit(r->body->str, "&", -1);
+  for (guint i = 0; fields[i] != NULL; i++)
+    if (g_str_has_prefix(fields[i], "token="))
+      token = g_uri_unescape_string(fields[i] + 6, NULL);
+  g_mutex_lock(&introspect.lock);
+  gboolean active = strcmp(method, "POST") == 0 && token != NULL &&
+                    introspect.valid != NULL && strcmp(token, introspect.valid) == 0;
+  g_ptr_array_add(introspect.asked, g_strdup(token != NULL ? token : ""));
+  g_mutex_unlock(&introspect.lock);
+  const char *json = active ? "{\"active\":true,\"username\":\"test\",\"scope\":\"imap\"}"
+                            : "{\"active\":false}";
+  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), (void *) json,
+                                                              MHD_RESPMEM_PERSISTENT);
+  MHD_add_response_header(resp, "Content-Type", "application/json");
+  enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static void
+introspect_set_valid(const char *token)
+{
+  g_mutex_lock(&introspect.lock);
+  g_free(introspect.valid);
+  introspect.valid = g_strdup(token);
+  g_mutex_unlock(&introspect.lock);
+}
+
+/* How often Dovecot asked about @token (NULL: about any). */
+static guint
+introspect_asked(const char *token)
+{
+  g_mutex_lock(&introspect.lock);
+  guint n = 0;
+  for (guint i = 0; i < introspect.asked->len; i++)
+    if (token == NULL || strcmp(introspect.asked->pdata[i], token) == 0)
+      n++;
+  g_mutex_unlock(&introspect.lock);
+  return n;
+}
+
+/* Two long tokens shaped like the big providers' (a JWT, a Google one). */
+#define TOKEN_GOOD "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlMzY1LmNvbSIsInNjcCI6IklNQVAuQWNjZXNzQXNVc2VyLkFsbCJ9.c2lnbmF0dXJlLWdvb2Q"
+#define TOKEN_NEXT "ya29.a0AfB_byC-next-token-7Qx9LmZ2pW4vR8sT1uY6eH3jK0nB5"
+
+/* Dovecot with XOAUTH2 and OAUTHBEARER, tokens checked by the introspection endpoint
+ * above; no auth cache (every login asks), no failure delay. */
+static int
+oauth_setup(void **state)
+{
+  dove_setup(state);
+  Dove *d = *state;
+  g_mutex_init(&introspect.lock);
+  introspect.asked = g_ptr_array_new_with_free_func(g_free);
+  introspect.valid = g_strdup(TOKEN_GOOD);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  introspect.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                                       introspect_answer, NULL, MHD_OPTION_SOCK_ADDR, &a,
+                                       MHD_OPTION_NOTIFY_COMPLETED, introspect_done, NULL,
+                                       MHD_OPTION_END);
+  assert_non_null(introspect.daemon);
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(introspect.daemon,
+                                                         MHD_DAEMON_INFO_BIND_PORT);
+  assert_non_null(info);
+  introspect.port = info->port;
+  assert_true(introspect.port > 0);
+
+  dove_stop(d);
+  g_autofree char *ext = g_build_filename(d->dir, "oauth2.conf.ext", NULL);
+  g_autofree char *oauth = g_strdup_printf(
+      "introspection_mode = post\n"
+      "introspection_url = http://127.0.0.1:%d/introspect\n"
+      "force_introspection = yes\n"
+      "username_attribute = username\n"
+      "active_attribute = active\n"
+      "active_value = true\n"
+      "timeout_msecs = 5000\n", introspect.port);
+  tu_write_file(ext, oauth, strlen(oauth));
+  g_autofree char *extra = g_build_filename(d->dir, "extra.conf", NULL);
+  g_autofree char *conf = g_strdup_printf(
+      "auth_mechanisms = plain login xoauth2 oauthbearer\n"
+      "auth_cache_size = 0\n"
+      "auth_failure_delay = 0\n"
+      "passdb {\n"
+      "  driver = oauth2\n"
+      "  mechanisms = xoauth2 oauthbearer\n"
+      "  args = %s\n"
+      "}\n", ext);
+  tu_write_file(extra, conf, strlen(conf));
+  dove_start(d);
+  return 0;
+}
+
+static int
+oauth_teardown(void **state)
+{
+  MHD_stop_daemon(introspect.daemon);
+  introspect.daemon = NULL;
+  g_clear_pointer(&introspect.valid, g_free);
+  g_clear_pointer(&introspect.asked, g_ptr_array_unref);
+  g_mutex_clear(&introspect.lock);
+  return dove_teardown(state);
+}
+
+/* A token command printing @first on its first run and @then on the later ones;
+ * *count_file (transfer full) counts its runs. (transfer full) */
+static char *
+token_script(Dove *d, const char *first, const char *then, char **count_file)
+{
+  g_autofree char *dir = g_path_get_dirname(d->password_file);
+  *count_file = g_build_filename(dir, "token-runs", NULL);
+  g_autofree char *script = g_build_filename(dir, "token-helper.sh", NULL);
+  g_autofree char *text = g_strdup_printf(
+      "n=$(cat '%s' 2>/dev/null || echo 0)\n"
+      "n=$((n + 1)); echo $n > '%s'\n"
+      "if [ $n -eq 1 ]; then echo '%s'; else echo '%s'; fi\n",
+      *count_file, *count_file, first, then);
+  tu_write_file(script, text, strlen(text));
+  return g_strdup_printf("sh '%s'", script);
+}
+
+static guint
+token_runs(const char *count_file)
+{
+  g_autofree char *text = tu_read_file(count_file, NULL);
+  return text != NULL ? (guint) atoi(text) : 0;
+}
+
+/* The SASL initial responses that would carry @token (libcurl's XOAUTH2 and
+ * OAUTHBEARER for user "test" on @port), in base64 as they go on the wire. */
+static void
+assert_token_absent(const char *log, const char *token, int port)
+{
+  assert_null(strstr(log, token));
+  g_autofree char *x = g_strdup_printf("user=test\001auth=Bearer %s\001\001", token);
+  g_autofree char *o = g_strdup_printf("n,a=test,\001host=127.0.0.1\001port=%d\001"
+                                       "auth=Bearer %s\001\001", port, token);
+  g_autofree char *bx = g_base64_encode((const guchar *) x, strlen(x));
+  g_autofree char *bo = g_base64_encode((const guchar *) o, strlen(o));
+  assert_null(strstr(log, bx));
+  assert_null(strstr(log, bo));
+  /* Nor a long piece of the token (e.g. its signature part). */
+  gsize n = strlen(token);
+  g_autofree char *tail = g_strdup(token + (n > 24 ? n - 24 : 0));
+  assert_null(strstr(log, tail));
+}
+
+static void
+test_oauth2_xoauth2_and_oauthbearer_store_the_corpus(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  const char *mechs[] = { "xoauth2", "oauthbearer", NULL };
+  const char *wire[] = { "XOAUTH2", "OAUTHBEARER", "OAUTHBEARER" };
+  for (guint k = 0; k < G_N_ELEMENTS(mechs); k++) {
+    /* Each mechanism into a store of its own, all messages (--all): the whole corpus. */
+    tu_rmtree(d->store);
+    g_free(d->store);
+    d->store = tu_mkdtemp();
+    const char *extra[] = { "--oauth2-token-command", "echo '" TOKEN_GOOD "'", "--all",
+                            "-v", "-v", "--sasl", mechs[k], NULL };
+    if (mechs[k] == NULL)
+      extra[5] = NULL;    /* the default: OAUTHBEARER, the first the server offers */
+    g_autofree char *err = NULL;
+    int rc = run_imap_with(d, k != 1, FALSE, extra, &err);
+    if (rc != 0)
+      fail_msg("imap --sasl %s exited %d: %s", mechs[k] ? mechs[k] : "(auto)", rc, err);
+    g_autofree char *line = g_strdup_printf(" AUTHENTICATE %s <credentials redacted>", wire[k]);
+    if (strstr(err, line) == NULL)
+      fail_msg("no '%s' in the trace:\n%s", line, err);
+    assert_non_null(strstr(err, "messages=3 "));
+    assert_true(store_index_lines(d) >= 3);
+    assert_true(csv_rows(d) >= 3);
+    assert_token_absent(err, TOKEN_GOOD, k != 1 ? d->port_imaps : d->port_imap);
+  }
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 3);
+  assert_int_equal(seen, 3);
+  /* Dovecot asked the endpoint at every login. */
+  assert_int_equal(introspect_asked(TOKEN_GOOD), 3);
+}
+
+static void
+test_oauth2_expired_token_is_refreshed(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  g_autofree char *count = NULL;
+  g_autofree char *cmd = token_script(d, "expired-cached-token", TOKEN_GOOD, &count);
+  const char *extra[] = { "--oauth2-token-command", cmd, "-v", NULL };
+  g_autofree char *err = NULL;
+  int rc = run_imap_with(d, TRUE, FALSE, extra, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  assert_non_null(strstr(err, "the server refused the access token; getting a fresh one"));
+  assert_non_null(strstr(err, "stored=3 "));
+  assert_int_equal(token_runs(count), 2);
+  /* Both logins reached the endpoint: no cache made the second pass for the first. */
+  assert_int_equal(introspect_asked("expired-cached-token"), 1);
+  assert_int_equal(introspect_asked(TOKEN_GOOD), 1);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 3);
+  assert_int_equal(seen, 3);
+  assert_null(strstr(err, "expired-cached-token"));
+}
+
+static void
+test_oauth2_refused_after_refresh_is_exit_3(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  g_autofree char *count = NULL;
+  g_autofree char *cmd = token_script(d, "revoked-token-1", "revoked-token-2", &count);
+  const char *extra[] = { "--oauth2-token-command", cmd, "--sasl", "xoauth2", NULL };
+  g_autofree char *err = NULL;
+  assert_int_equal(run_imap_with(d, TRUE, FALSE, extra, &err), 3);
+  if (strstr(err, "login refused for user test (token from --oauth2-token-command; a fresh "
+                  "one was refused too)") == NULL)
+    fail_msg("unexpected: %s", err);
+  assert_int_equal(token_runs(count), 2);
+  assert_int_equal(introspect_asked("revoked-token-1"), 1);
+  assert_int_equal(introspect_asked("revoked-token-2"), 1);
+  assert_null(strstr(err, "revoked-token"));
+  /* Nothing fetched, stored or marked. */
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 3);
+  assert_int_equal(seen, 0);
+  assert_int_equal(store_index_lines(d), 0);
+}
+
+static void
+test_oauth2_failing_token_command_is_exit_3(void **state)
+{
+  Dove *d = *state;
+  dove_deliver_fixture(d, corpus[0]);
+  const char *extra[] = { "--oauth2-token-command",
+                          "echo 'token-helper: no refresh token for test@example.com; run "
+                          "the authorization again' >&2; exit 1", NULL };
+  g_autofree char *err = NULL;
+  assert_int_equal(run_imap_with(d, TRUE, FALSE, extra, &err), 3);
+  if (strstr(err, "no access token for user test: --oauth2-token-command failed with exit "
+                  "status 1: token-helper: no refresh token for test@example.com; run the "
+                  "authorization again") == NULL)
+    fail_msg("unexpected: %s", err);
+
+  /* A hung helper (waiting for a browser that never comes): killed, exit 3. */
+  const char *hung[] = { "--oauth2-token-command", "echo 'open the URL below' >&2; sleep 60",
+                         "--oauth2-token-timeout", "1", NULL };
+  g_free(err);
+  err = NULL;
+  gint64 t0 = g_get_monotonic_time();
+  assert_int_equal(run_imap_with(d, TRUE, FALSE, hung, &err), 3);
+  assert_true(g_get_monotonic_time() - t0 < 5 * G_USEC_PER_SEC);
+  assert_non_null(strstr(err, "did not finish within 1 s (--oauth2-token-timeout) and was "
+                              "killed: open the URL below"));
+
+  /* Empty output. */
+  const char *empty[] = { "--oauth2-token-command", "true", NULL };
+  g_free(err);
+  err = NULL;
+  assert_int_equal(run_imap_with(d, TRUE, FALSE, empty, &err), 3);
+  assert_non_null(strstr(err, "gave no token"));
+
+  /* The server was never asked, nothing was marked. */
+  assert_int_equal(introspect_asked(NULL), 0);
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 1);
+  assert_int_equal(seen, 0);
+}
+
+static void
+test_oauth2_token_never_in_the_log(void **state)
+{
+  Dove *d = *state;
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+  g_autofree char *dir = g_path_get_dirname(d->password_file);
+  g_autofree char *file = g_build_filename(dir, "access-token", NULL);
+  tu_write_file(file, TOKEN_GOOD "\n", strlen(TOKEN_GOOD) + 1);
+  assert_int_equal(chmod(file, 0600), 0);
+  /* -vvv, both mechanisms, STARTTLS and imaps, a refused token first. */
+  introspect_set_valid(TOKEN_NEXT);
+  const char *refused[] = { "--oauth2-token-file", file, "-v", "-v", "-v", NULL };
+  g_autofree char *err = NULL;
+  assert_int_equal(run_imap_with(d, FALSE, FALSE, refused, &err), 3);
+  assert_non_null(strstr(err, "(token from token file "));
+  assert_non_null(strstr(err, "<credentials redacted>"));
+  assert_token_absent(err, TOKEN_GOOD, d->port_imap);
+
+  introspect_set_valid(TOKEN_GOOD);
+  const char *mechs[] = { "xoauth2", "oauthbearer" };
+  for (guint k = 0; k < G_N_ELEMENTS(mechs); k++) {
+    const char *extra[] = { "--oauth2-token-file", file, "--sasl", mechs[k], "-v", "-v",
+                            "-v", NULL };
+    g_free(err);
+    err = NULL;
+    int rc = run_imap_with(d, k == 0, FALSE, extra, &err);
+    if (rc != 0)
+      fail_msg("imap exited %d: %s", rc, err);
+    g_autofree char *line = g_ascii_strup(mechs[k], -1);
+    g_autofree char *want = g_strdup_printf(" AUTHENTICATE %s <credentials redacted>", line);
+    assert_non_null(strstr(err, want));
+    assert_token_absent(err, TOKEN_GOOD, k == 0 ? d->port_imaps : d->port_imap);
+  }
+  assert_int_equal(store_index_lines(d), 3);
+
+  /* Group- or world-readable: refused before any connection (a config error, 2). */
+  guint asked = introspect_asked(NULL);
+  assert_int_equal(chmod(file, 0644), 0);
+  const char *open_file[] = { "--oauth2-token-file", file, NULL };
+  g_free(err);
+  err = NULL;
+  assert_int_equal(run_imap_with(d, TRUE, FALSE, open_file, &err), 2);
+  assert_non_null(strstr(err, "is readable by group or others (chmod 600 "));
+  assert_token_absent(err, TOKEN_GOOD, d->port_imaps);
+  assert_int_equal(introspect_asked(NULL), asked);
+}
+
+/* End every IMAP session of this Dovecot (its imap processes), as a server does with
+ * the session of an expired token; the master keeps listening. */
+static guint
+dove_kill_sessions(Dove *d)
+{
+  g_autofree char *pidpath = g_build_filename(d->dir, "run", "master.pid", NULL);
+  g_autofree char *text = tu_read_file(pidpath, NULL);
+  assert_non_null(text);
+  int master = atoi(text);
+  guint killed = 0;
+  GDir *proc = g_dir_open("/proc", 0, NULL);
+  assert_non_null(proc);
+  const char *name;
+  while ((name = g_dir_read_name(proc)) != NULL) {
+    if (!g_ascii_isdigit(name[0]))
+      continue;
+    g_autofree char *statpath = g_build_filename("/proc", name, "stat", NULL);
+    g_autofree char *stat = NULL;
+    if (!g_file_get_contents(statpath, &stat, NULL, NULL))
+      continue;
+    /* "PID (COMM) STATE PPID ..." */
+    const char *open = strchr(stat, '(');
+    const char *close = strrchr(stat, ')');
+    if (open == NULL || close == NULL)
+      continue;
+    g_autofree char *comm = g_strndup(open + 1, (gsize) (close - open - 1));
+    int ppid = 0;
+    char st = 0;
+    if (sscanf(close + 1, " %c %d", &st, &ppid) != 2)
+      continue;
+    if (ppid == master && strcmp(comm, "imap") == 0 && kill(atoi(name), SIGKILL) == 0)
+      killed++;
+  }
+  g_dir_close(proc);
+  return killed;
+}
+
+/* --watch: a connection that ends (the server dropped the session when its token
+ * expired) is made again with a token the command fetches again. */
+static void
+test_oauth2_watch_fetches_a_new_token_at_reconnect(void **state)
+{
+  Dove *d = *state;
+  g_autoptr(GBytes) m1 = make_report_message(1);
+  dove_deliver(d, m1);
+  g_autofree char *dir = g_path_get_dirname(d->password_file);
+  g_autofree char *current = g_build_filename(dir, "current-token", NULL);
+  tu_write_file(current, TOKEN_GOOD "\n", strlen(TOKEN_GOOD) + 1);
+  g_autofree char *cmd = g_strdup_printf("cat '%s'", current);
+  g_autofree char *url = dove_url(d, TRUE, NULL);
+  const char *bin = g_getenv("TLSRPT_BIN");
+  assert_non_null(bin);
+  const char *argv[] = { bin, "imap", url, "--user", "test", "--oauth2-token-command", cmd,
+                         "--cacert", d->cacert, "--store", d->store, "--watch", "1", "-v",
+                         NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) p = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  if (p == NULL)
+    fail_msg("spawn: %s", error->message);
+  for (int i = 0; i < 200 && store_index_lines(d) < 1; i++)
+    g_usleep(50 * 1000);
+  assert_int_equal(store_index_lines(d), 1);
+
+  /* The old token expires, the helper has a new one, the session is gone. */
+  introspect_set_valid(TOKEN_NEXT);
+  tu_write_file(current, TOKEN_NEXT "\n", strlen(TOKEN_NEXT) + 1);
+  assert_true(dove_kill_sessions(d) >= 1);
+  g_autoptr(GBytes) m2 = make_report_message(2);
+  dove_deliver(d, m2);
+  for (int i = 0; i < 400 && store_index_lines(d) < 2; i++)
+    g_usleep(50 * 1000);
+  assert_int_equal(store_index_lines(d), 2);
+  assert_true(introspect_asked(TOKEN_NEXT) >= 1);
+
+  g_subprocess_send_signal(p, SIGTERM);
+  g_autoptr(GBytes) eb = NULL;
+  if (!g_subprocess_communicate(p, NULL, NULL, NULL, &eb, &error))
+    fail_msg("communicate: %s", error->message);
+  g_autofree char *err = g_strndup(g_bytes_get_data(eb, NULL), g_bytes_get_size(eb));
+  assert_true(g_subprocess_get_if_exited(p));
+  if (g_subprocess_get_exit_status(p) != 0)
+    fail_msg("--watch exited %d on SIGTERM: %s", g_subprocess_get_exit_status(p), err);
+  assert_null(strstr(err, TOKEN_GOOD));
+  assert_null(strstr(err, TOKEN_NEXT));
+  guint seen = 0;
+  assert_int_equal(dove_count(d, "", &seen), 2);
+  assert_int_equal(seen, 2);
+}
+
 int
 main(void)
 {
@@ -1570,6 +2048,18 @@ main(void)
                                     dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_watch_picks_up_new_mail_and_stops_on_sigterm,
                                     dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_oauth2_xoauth2_and_oauthbearer_store_the_corpus,
+                                    oauth_setup, oauth_teardown),
+    cmocka_unit_test_setup_teardown(test_oauth2_expired_token_is_refreshed, oauth_setup,
+                                    oauth_teardown),
+    cmocka_unit_test_setup_teardown(test_oauth2_refused_after_refresh_is_exit_3, oauth_setup,
+                                    oauth_teardown),
+    cmocka_unit_test_setup_teardown(test_oauth2_failing_token_command_is_exit_3, oauth_setup,
+                                    oauth_teardown),
+    cmocka_unit_test_setup_teardown(test_oauth2_token_never_in_the_log, oauth_setup,
+                                    oauth_teardown),
+    cmocka_unit_test_setup_teardown(test_oauth2_watch_fetches_a_new_token_at_reconnect,
+                                    oauth_setup, oauth_teardown),
   };
   return cmocka_run_group_tests_name("imap", tests, NULL, NULL);
 }
