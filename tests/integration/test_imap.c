@@ -1489,6 +1489,31 @@ test_cli_connection_cut_inside_batch_literal(void **state)
   server_killed_mid_run(state, 3, TRUE, 4);
 }
 
+/* Wait (@tries times 50 ms) until the store holds @n reports. */
+static void
+wait_index_lines(Dove *d, guint n, int tries)
+{
+  for (int i = 0; i < tries && store_index_lines(d) < n; i++)
+    g_usleep(50 * 1000);
+  assert_int_equal(store_index_lines(d), n);
+}
+
+/* SIGTERM to a --watch poller, which must exit 0; its standard error. (transfer full) */
+static char *
+watch_stop(GSubprocess *p)
+{
+  g_autoptr(GError) error = NULL;
+  g_subprocess_send_signal(p, SIGTERM);
+  g_autoptr(GBytes) eb = NULL;
+  if (!g_subprocess_communicate(p, NULL, NULL, NULL, &eb, &error))
+    fail_msg("communicate: %s", error->message);
+  char *err = g_strndup(g_bytes_get_data(eb, NULL), g_bytes_get_size(eb));
+  assert_true(g_subprocess_get_if_exited(p));
+  if (g_subprocess_get_exit_status(p) != 0)
+    fail_msg("--watch exited %d on SIGTERM: %s", g_subprocess_get_exit_status(p), err);
+  return err;
+}
+
 static void
 test_cli_watch_picks_up_new_mail_and_stops_on_sigterm(void **state)
 {
@@ -1505,24 +1530,13 @@ test_cli_watch_picks_up_new_mail_and_stops_on_sigterm(void **state)
   g_autoptr(GSubprocess) p = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
   if (p == NULL)
     fail_msg("spawn: %s", error->message);
-  for (int i = 0; i < 200 && store_index_lines(d) < 1; i++)
-    g_usleep(50 * 1000);
-  assert_int_equal(store_index_lines(d), 1);
+  wait_index_lines(d, 1, 200);
 
   g_autoptr(GBytes) m2 = make_report_message(2);
   dove_deliver(d, m2);
-  for (int i = 0; i < 200 && store_index_lines(d) < 2; i++)
-    g_usleep(50 * 1000);
-  assert_int_equal(store_index_lines(d), 2);
+  wait_index_lines(d, 2, 200);
 
-  g_subprocess_send_signal(p, SIGTERM);
-  g_autoptr(GBytes) eb = NULL;
-  if (!g_subprocess_communicate(p, NULL, NULL, NULL, &eb, &error))
-    fail_msg("communicate: %s", error->message);
-  g_autofree char *err = g_strndup(g_bytes_get_data(eb, NULL), g_bytes_get_size(eb));
-  assert_true(g_subprocess_get_if_exited(p));
-  if (g_subprocess_get_exit_status(p) != 0)
-    fail_msg("--watch exited %d on SIGTERM: %s", g_subprocess_get_exit_status(p), err);
+  g_autofree char *err = watch_stop(p);
   guint seen = 0;
   assert_int_equal(dove_count(d, "", &seen), 2);
   assert_int_equal(seen, 2);
@@ -1534,6 +1548,10 @@ test_cli_watch_picks_up_new_mail_and_stops_on_sigterm(void **state)
  * "token=..."; introspection_mode = post), here in the test process with
  * libmicrohttpd: it knows one valid token, which a test may change, and records every
  * token it was asked about. */
+/* Two long tokens shaped like the big providers' (a JWT, a Google one). */
+#define TOKEN_GOOD "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlMzY1LmNvbSIsInNjcCI6IklNQVAuQWNjZXNzQXNVc2VyLkFsbCJ9.c2lnbmF0dXJlLWdvb2Q"
+#define TOKEN_NEXT "ya29.a0AfB_byC-next-token-7Qx9LmZ2pW4vR8sT1uY6eH3jK0nB5"
+
 typedef struct {
   struct MHD_Daemon *daemon;
   int port;
@@ -1563,6 +1581,51 @@ introspect_done(void *cls, struct MHD_Connection *c, void **con_cls,
   *con_cls = NULL;
 }
 
+/* The value of @name in a form body "a=1&b=2" (URL-decoded), or NULL. */
+static char *
+introspect_field(const char *body, const char *name)
+{
+  g_auto(GStrv) fields = g_strsplit(body, "&", -1);
+  gsize n = strlen(name);
+  for (guint i = 0; fields[i] != NULL; i++)
+    if (strncmp(fields[i], name, n) == 0 && fields[i][n] == '=') {
+      g_autofree char *plus = g_strdelimit(g_strdup(fields[i] + n + 1), "+", ' ');
+      return g_uri_unescape_string(plus, NULL);
+    }
+  return NULL;
+}
+
+static enum MHD_Result
+introspect_reply(struct MHD_Connection *c, unsigned int status, const char *json)
+{
+  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), (void *) json,
+                                                              MHD_RESPMEM_MUST_COPY);
+  MHD_add_response_header(resp, "Content-Type", "application/json");
+  enum MHD_Result ret = MHD_queue_response(c, status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+/* A stand-in for Microsoft's token endpoint (client credentials grant): the client
+ * "test-client" with the secret "s3cret value/+" gets TOKEN_GOOD, as Entra ID answers. */
+static enum MHD_Result
+introspect_token_endpoint(struct MHD_Connection *c, const char *body)
+{
+  g_autofree char *grant = introspect_field(body, "grant_type");
+  g_autofree char *id = introspect_field(body, "client_id");
+  g_autofree char *secret = introspect_field(body, "client_secret");
+  g_autofree char *scope = introspect_field(body, "scope");
+  if (g_strcmp0(grant, "client_credentials") != 0 ||
+      g_strcmp0(scope, "https://outlook.office365.com/.default") != 0)
+    return introspect_reply(c, 400, "{\"error\":\"invalid_request\",\"error_description\":"
+                                    "\"AADSTS900144: bad grant or scope\"}");
+  if (g_strcmp0(id, "test-client") != 0 || g_strcmp0(secret, "s3cret value/+") != 0)
+    return introspect_reply(c, 401, "{\"error\":\"invalid_client\",\"error_description\":"
+                                    "\"AADSTS7000215: Invalid client secret provided.\"}");
+  return introspect_reply(c, 200, "{\"token_type\":\"Bearer\",\"expires_in\":3599,"
+                                  "\"ext_expires_in\":3599,\"access_token\":\"" TOKEN_GOOD "\"}");
+}
+
 static enum MHD_Result
 introspect_answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -1583,25 +1646,18 @@ introspect_answer(void *cls, struct MHD_Connection *c, const char *url, const ch
     *upload_size = 0;
     return MHD_YES;
   }
+  if (strcmp(url, "/token") == 0)
+    return introspect_token_endpoint(c, r->body->str);
   /* "token=T&client_id=&client_secret=" */
-  g_autofree char *token = NULL;
-  g_auto(GStrv) fields = g_strsplit(r->body->str, "&", -1);
-  for (guint i = 0; fields[i] != NULL; i++)
-    if (g_str_has_prefix(fields[i], "token="))
-      token = g_uri_unescape_string(fields[i] + 6, NULL);
+  g_autofree char *token = introspect_field(r->body->str, "token");
   g_mutex_lock(&introspect.lock);
   gboolean active = strcmp(method, "POST") == 0 && token != NULL &&
                     introspect.valid != NULL && strcmp(token, introspect.valid) == 0;
   g_ptr_array_add(introspect.asked, g_strdup(token != NULL ? token : ""));
   g_mutex_unlock(&introspect.lock);
-  const char *json = active ? "{\"active\":true,\"username\":\"test\",\"scope\":\"imap\"}"
-                            : "{\"active\":false}";
-  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), (void *) json,
-                                                              MHD_RESPMEM_PERSISTENT);
-  MHD_add_response_header(resp, "Content-Type", "application/json");
-  enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-  MHD_destroy_response(resp);
-  return ret;
+  return introspect_reply(c, 200, active ? "{\"active\":true,\"username\":\"test\","
+                                           "\"scope\":\"imap\"}"
+                                         : "{\"active\":false}");
 }
 
 static void
@@ -1626,9 +1682,6 @@ introspect_asked(const char *token)
   return n;
 }
 
-/* Two long tokens shaped like the big providers' (a JWT, a Google one). */
-#define TOKEN_GOOD "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlMzY1LmNvbSIsInNjcCI6IklNQVAuQWNjZXNzQXNVc2VyLkFsbCJ9.c2lnbmF0dXJlLWdvb2Q"
-#define TOKEN_NEXT "ya29.a0AfB_byC-next-token-7Qx9LmZ2pW4vR8sT1uY6eH3jK0nB5"
 
 /* Dovecot with XOAUTH2 and OAUTHBEARER, tokens checked by the introspection endpoint
  * above; no auth cache (every login asks), no failure delay. */
@@ -1733,12 +1786,28 @@ assert_token_absent(const char *log, const char *token, int port)
   assert_null(strstr(log, tail));
 }
 
+/* The corpus into INBOX. */
+static void
+oauth_deliver_corpus(Dove *d)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
+    dove_deliver_fixture(d, corpus[i]);
+}
+
+/* INBOX holds @total messages, @seen of them flagged \Seen. */
+static void
+oauth_assert_inbox(Dove *d, guint total, guint seen)
+{
+  guint n_seen = 0;
+  assert_int_equal(dove_count(d, "", &n_seen), total);
+  assert_int_equal(n_seen, seen);
+}
+
 static void
 test_oauth2_xoauth2_and_oauthbearer_store_the_corpus(void **state)
 {
   Dove *d = *state;
-  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
-    dove_deliver_fixture(d, corpus[i]);
+  oauth_deliver_corpus(d);
   const char *mechs[] = { "xoauth2", "oauthbearer", NULL };
   const char *wire[] = { "XOAUTH2", "OAUTHBEARER", "OAUTHBEARER" };
   for (guint k = 0; k < G_N_ELEMENTS(mechs); k++) {
@@ -1762,9 +1831,7 @@ test_oauth2_xoauth2_and_oauthbearer_store_the_corpus(void **state)
     assert_true(csv_rows(d) >= 3);
     assert_token_absent(err, TOKEN_GOOD, k != 1 ? d->port_imaps : d->port_imap);
   }
-  guint seen = 0;
-  assert_int_equal(dove_count(d, "", &seen), 3);
-  assert_int_equal(seen, 3);
+  oauth_assert_inbox(d, 3, 3);
   /* Dovecot asked the endpoint at every login. */
   assert_int_equal(introspect_asked(TOKEN_GOOD), 3);
 }
@@ -1773,8 +1840,7 @@ static void
 test_oauth2_expired_token_is_refreshed(void **state)
 {
   Dove *d = *state;
-  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
-    dove_deliver_fixture(d, corpus[i]);
+  oauth_deliver_corpus(d);
   g_autofree char *count = NULL;
   g_autofree char *cmd = token_script(d, "expired-cached-token", TOKEN_GOOD, &count);
   const char *extra[] = { "--oauth2-token-command", cmd, "-v", NULL };
@@ -1788,9 +1854,7 @@ test_oauth2_expired_token_is_refreshed(void **state)
   /* Both logins reached the endpoint: no cache made the second pass for the first. */
   assert_int_equal(introspect_asked("expired-cached-token"), 1);
   assert_int_equal(introspect_asked(TOKEN_GOOD), 1);
-  guint seen = 0;
-  assert_int_equal(dove_count(d, "", &seen), 3);
-  assert_int_equal(seen, 3);
+  oauth_assert_inbox(d, 3, 3);
   assert_null(strstr(err, "expired-cached-token"));
 }
 
@@ -1798,8 +1862,7 @@ static void
 test_oauth2_refused_after_refresh_is_exit_3(void **state)
 {
   Dove *d = *state;
-  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
-    dove_deliver_fixture(d, corpus[i]);
+  oauth_deliver_corpus(d);
   g_autofree char *count = NULL;
   g_autofree char *cmd = token_script(d, "revoked-token-1", "revoked-token-2", &count);
   const char *extra[] = { "--oauth2-token-command", cmd, "--sasl", "xoauth2", NULL };
@@ -1813,9 +1876,7 @@ test_oauth2_refused_after_refresh_is_exit_3(void **state)
   assert_int_equal(introspect_asked("revoked-token-2"), 1);
   assert_null(strstr(err, "revoked-token"));
   /* Nothing fetched, stored or marked. */
-  guint seen = 0;
-  assert_int_equal(dove_count(d, "", &seen), 3);
-  assert_int_equal(seen, 0);
+  oauth_assert_inbox(d, 3, 0);
   assert_int_equal(store_index_lines(d), 0);
 }
 
@@ -1854,17 +1915,14 @@ test_oauth2_failing_token_command_is_exit_3(void **state)
 
   /* The server was never asked, nothing was marked. */
   assert_int_equal(introspect_asked(NULL), 0);
-  guint seen = 0;
-  assert_int_equal(dove_count(d, "", &seen), 1);
-  assert_int_equal(seen, 0);
+  oauth_assert_inbox(d, 1, 0);
 }
 
 static void
 test_oauth2_token_never_in_the_log(void **state)
 {
   Dove *d = *state;
-  for (guint i = 0; i < G_N_ELEMENTS(corpus); i++)
-    dove_deliver_fixture(d, corpus[i]);
+  oauth_deliver_corpus(d);
   g_autofree char *dir = g_path_get_dirname(d->password_file);
   g_autofree char *file = g_build_filename(dir, "access-token", NULL);
   tu_write_file(file, TOKEN_GOOD "\n", strlen(TOKEN_GOOD) + 1);
@@ -1905,6 +1963,44 @@ test_oauth2_token_never_in_the_log(void **state)
   assert_non_null(strstr(err, "is readable by group or others (chmod 600 "));
   assert_token_absent(err, TOKEN_GOOD, d->port_imaps);
   assert_int_equal(introspect_asked(NULL), asked);
+}
+
+/* contrib/oauth2/m365-client-credentials-token against a stand-in of the token
+ * endpoint: the token it gets logs in; a wrong secret is exit 3 with Entra's words. */
+static void
+test_oauth2_m365_helper_script(void **state)
+{
+  Dove *d = *state;
+  oauth_deliver_corpus(d);
+  const char *src = g_getenv("TLSRPT_SOURCE_DIR");
+  assert_non_null(src);
+  g_autofree char *helper = g_build_filename(src, "contrib", "oauth2",
+                                             "m365-client-credentials-token", NULL);
+  g_autofree char *dir = g_path_get_dirname(d->password_file);
+  g_autofree char *secret = g_build_filename(dir, "m365-client-secret", NULL);
+  tu_write_file(secret, "wrong\n", 6);
+  assert_int_equal(chmod(secret, 0600), 0);
+  g_autofree char *cmd = g_strdup_printf(
+      "TLSRPT_M365_TOKEN_URL=http://127.0.0.1:%d/token sh '%s' tenant-id test-client '%s'",
+      introspect.port, helper, secret);
+  const char *extra[] = { "--oauth2-token-command", cmd, NULL };
+  g_autofree char *err = NULL;
+  assert_int_equal(run_imap_with(d, TRUE, FALSE, extra, &err), 3);
+  if (strstr(err, "--oauth2-token-command failed with exit status 1: m365-token: no access "
+                  "token from http://127.0.0.1:") == NULL ||
+      strstr(err, ": AADSTS7000215: Invalid client secret provided.") == NULL)
+    fail_msg("unexpected: %s", err);
+  oauth_assert_inbox(d, 3, 0);
+
+  tu_write_file(secret, "s3cret value/+\r\n", 16);
+  g_free(err);
+  err = NULL;
+  int rc = run_imap_with(d, TRUE, FALSE, extra, &err);
+  if (rc != 0)
+    fail_msg("imap exited %d: %s", rc, err);
+  assert_non_null(strstr(err, "stored=3 "));
+  assert_int_equal(introspect_asked(TOKEN_GOOD), 1);
+  oauth_assert_inbox(d, 3, 3);
 }
 
 /* End every IMAP session of this Dovecot (its imap processes), as a server does with
@@ -1966,9 +2062,7 @@ test_oauth2_watch_fetches_a_new_token_at_reconnect(void **state)
   g_autoptr(GSubprocess) p = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
   if (p == NULL)
     fail_msg("spawn: %s", error->message);
-  for (int i = 0; i < 200 && store_index_lines(d) < 1; i++)
-    g_usleep(50 * 1000);
-  assert_int_equal(store_index_lines(d), 1);
+  wait_index_lines(d, 1, 200);
 
   /* The old token expires, the helper has a new one, the session is gone. */
   introspect_set_valid(TOKEN_NEXT);
@@ -1976,24 +2070,13 @@ test_oauth2_watch_fetches_a_new_token_at_reconnect(void **state)
   assert_true(dove_kill_sessions(d) >= 1);
   g_autoptr(GBytes) m2 = make_report_message(2);
   dove_deliver(d, m2);
-  for (int i = 0; i < 400 && store_index_lines(d) < 2; i++)
-    g_usleep(50 * 1000);
-  assert_int_equal(store_index_lines(d), 2);
+  wait_index_lines(d, 2, 400);
   assert_true(introspect_asked(TOKEN_NEXT) >= 1);
 
-  g_subprocess_send_signal(p, SIGTERM);
-  g_autoptr(GBytes) eb = NULL;
-  if (!g_subprocess_communicate(p, NULL, NULL, NULL, &eb, &error))
-    fail_msg("communicate: %s", error->message);
-  g_autofree char *err = g_strndup(g_bytes_get_data(eb, NULL), g_bytes_get_size(eb));
-  assert_true(g_subprocess_get_if_exited(p));
-  if (g_subprocess_get_exit_status(p) != 0)
-    fail_msg("--watch exited %d on SIGTERM: %s", g_subprocess_get_exit_status(p), err);
+  g_autofree char *err = watch_stop(p);
   assert_null(strstr(err, TOKEN_GOOD));
   assert_null(strstr(err, TOKEN_NEXT));
-  guint seen = 0;
-  assert_int_equal(dove_count(d, "", &seen), 2);
-  assert_int_equal(seen, 2);
+  oauth_assert_inbox(d, 2, 2);
 }
 
 int
@@ -2060,6 +2143,8 @@ main(void)
                                     oauth_teardown),
     cmocka_unit_test_setup_teardown(test_oauth2_watch_fetches_a_new_token_at_reconnect,
                                     oauth_setup, oauth_teardown),
+    cmocka_unit_test_setup_teardown(test_oauth2_m365_helper_script, oauth_setup,
+                                    oauth_teardown),
   };
   return cmocka_run_group_tests_name("imap", tests, NULL, NULL);
 }
