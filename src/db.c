@@ -93,6 +93,13 @@ static const char db_schema_v1[] =
  * the readers' statements, with the same SQL; the functions below hand them over. */
 #define DB_STMT_PARAMS_MAX 32
 
+/* The reading side's indexes beyond those of the schema versions: no column, nothing a
+ * reader needs to be correct, so no version of their own. policy_domain_org: the
+ * newest report per (domain, organization) (query_latest) as one covering scan. */
+static const char db_read_indexes[] =
+  "CREATE INDEX IF NOT EXISTS policy_domain_org ON policy (policy_domain, "
+  "organization_name, begin_epoch);\n";
+
 struct TrDbStmt {
   sqlite3_stmt *stmt;
   TrDb *db;
@@ -306,6 +313,9 @@ db_open_write(const char *path, DbSync sync, gboolean *created, GError **error)
                error))
     return NULL;
   if (!db_migrate(db, version, error))
+    return NULL;
+  /* Indexes that only speed up reading: made here, for indexes of every version. */
+  if (!db_exec(db, db_read_indexes, error))
     return NULL;
   /* A batch of 512 reports touches a few thousand index pages: keep them cached. */
   if (!db_exec(db, "PRAGMA cache_size = -32768", error))

@@ -98,153 +98,123 @@ query_summary_free(QuerySummary *s)
   g_free(s);
 }
 
-/* " AND policy_domain IN ($3, $4, ...)" for the domain filter, "" without one. */
-static char *
-query_domain_filter(const QueryParams *p, int first)
-{
-  if (p->domains == NULL || p->domains[0] == NULL)
-    return g_strdup("");
-  g_autoptr(GString) s = g_string_new(" AND policy_domain IN (");
-  for (guint i = 0; p->domains[i] != NULL; i++)
-    g_string_append_printf(s, "%s$%d", i ? ", " : "", first + (int) i);
-  g_string_append_c(s, ')');
-  return g_string_free(g_steal_pointer(&s), FALSE);
-}
+/* ---- statements: the filters, their bindings, and the one step loop ----------- */
 
-static void
-query_bind_window(TrDbStmt *st, const QueryParams *p, int first_domain)
+/* The window and the filters as a WHERE condition: "begin_epoch >= $1 AND begin_epoch
+ * < $2", then " AND policy_domain IN ($3, ...)" and the organizations after them (a
+ * column of policy; failure_detail has it through its report). @with_since: FALSE
+ * for a statement over everything before the window's end ($1 is left out). @scan:
+ * "+begin_epoch", which keeps the planner off the begin_epoch index when the window
+ * covers most of the index and reading the table in order is cheaper. */
+static char *
+query_where(const QueryParams *p, gboolean detail, gboolean with_since, gboolean scan)
 {
-  db_bind_int64(st, 1, p->since);
-  db_bind_int64(st, 2, p->until);
-  for (guint i = 0; p->domains != NULL && p->domains[i] != NULL; i++) {
-    g_autofree char *lower = g_ascii_strdown(p->domains[i], -1);
-    db_bind_text(st, first_domain + (int) i, lower);
+  const char *col = scan ? "+begin_epoch" : "begin_epoch";
+  g_autoptr(GString) s = g_string_new(NULL);
+  if (with_since)
+    g_string_append_printf(s, "%s >= $1 AND ", col);
+  g_string_append_printf(s, "%s < $2", col);
+  int n = 3;
+  if (p->domains != NULL && p->domains[0] != NULL) {
+    g_string_append(s, " AND policy_domain IN (");
+    for (guint i = 0; p->domains[i] != NULL; i++)
+      g_string_append_printf(s, "%s$%d", i ? ", " : "", n++);
+    g_string_append_c(s, ')');
   }
-}
-
-/* The organization filter, its placeholders from $@first: on the policy table
- * (organization_name is a column) or on failure_detail (through the report). */
-static char *
-query_org_filter(const QueryParams *p, gboolean detail, int first)
-{
-  if (p->orgs == NULL || p->orgs[0] == NULL)
-    return g_strdup("");
-  g_autoptr(GString) s = g_string_new(
-      detail ? " AND report_key IN (SELECT report_key FROM report WHERE organization_name IN ("
-             : " AND organization_name IN (");
-  for (guint i = 0; p->orgs[i] != NULL; i++)
-    g_string_append_printf(s, "%s$%d", i ? ", " : "", first + (int) i);
-  g_string_append(s, detail ? "))" : ")");
+  if (p->orgs != NULL && p->orgs[0] != NULL) {
+    g_string_append(s, detail ? " AND report_key IN (SELECT report_key FROM report WHERE "
+                                "organization_name IN ("
+                              : " AND organization_name IN (");
+    for (guint i = 0; p->orgs[i] != NULL; i++)
+      g_string_append_printf(s, "%s$%d", i ? ", " : "", n++);
+    g_string_append(s, detail ? "))" : ")");
+  }
   return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
-static void
-query_bind_orgs(TrDbStmt *st, const QueryParams *p, int first)
-{
-  for (guint i = 0; p->orgs != NULL && p->orgs[i] != NULL; i++)
-    db_bind_text(st, first + (int) i, p->orgs[i]);
-}
-
-static guint
-query_n_domains(const QueryParams *p)
-{
-  return p->domains != NULL ? g_strv_length((char **) p->domains) : 0;
-}
-
-/* The window, domain and organization filters of a statement on @table's columns:
- * "begin_epoch >= $1 AND begin_epoch < $2 AND policy_domain IN ($3..) AND ...". */
-static char *
-query_where(const QueryParams *p, gboolean detail)
-{
-  g_autofree char *dom = query_domain_filter(p, 3);
-  g_autofree char *org = query_org_filter(p, detail, 3 + (int) query_n_domains(p));
-  return g_strdup_printf("begin_epoch >= $1 AND begin_epoch < $2%s%s", dom, org);
-}
-
+/* Prepare @sql (its condition from query_where()) and bind the window and filters. */
 static TrDbStmt *
-query_window_stmt(TrDb *db, const QueryParams *p, const char *sql, GError **error)
+query_prepare(TrDb *db, const QueryParams *p, const char *sql, gboolean with_since,
+              GError **error)
 {
   TrDbStmt *st = db_prepare(db, sql, error);
   if (st == NULL)
     return NULL;
-  query_bind_window(st, p, 3);
-  query_bind_orgs(st, p, 3 + (int) query_n_domains(p));
+  if (with_since)
+    db_bind_int64(st, 1, p->since);
+  db_bind_int64(st, 2, p->until);
+  int n = 3;
+  for (guint i = 0; p->domains != NULL && p->domains[i] != NULL; i++) {
+    g_autofree char *lower = g_ascii_strdown(p->domains[i], -1);
+    db_bind_text(st, n++, lower);
+  }
+  for (guint i = 0; p->orgs != NULL && p->orgs[i] != NULL; i++)
+    db_bind_text(st, n++, p->orgs[i]);
   return st;
 }
 
-/* Rows of (name, reports, successful or -1, failed) into QueryCount*. */
-static GPtrArray *
-query_counts(TrDbStmt *st, gboolean have_successful, guint limit, GError **error)
+/* A text column, "" for NULL. */
+static const char *
+query_text(TrDbStmt *st, int col)
 {
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(query_count_free);
+  const char *v = db_col_text(st, col);
+  return v != NULL ? v : "";
+}
+
+/* Step @st to its end, handing each row to @row. FALSE + DB_ERROR. */
+typedef void (*QueryRowFn)(TrDbStmt *st, gpointer data);
+static gboolean
+query_each(TrDbStmt *st, QueryRowFn row, gpointer data, GError **error)
+{
   DbStep s;
-  while ((s = db_step(st, error)) == DB_STEP_ROW) {
-    if (limit > 0 && rows->len >= limit)
-      continue;
-    QueryCount *c = g_new0(QueryCount, 1);
-    const char *name = db_col_text(st, 0);
-    c->name = g_strdup(name != NULL ? name : "");
-    c->reports = db_col_int64(st, 1);
-    c->successful_sessions = have_successful ? db_col_int64(st, 2) : -1;
-    c->failed_sessions = db_col_int64(st, 3);
-    g_ptr_array_add(rows, c);
-  }
-  if (s == DB_STEP_ERROR)
+  while ((s = db_step(st, error)) == DB_STEP_ROW)
+    row(st, data);
+  return s != DB_STEP_ERROR;
+}
+
+/* The rows of @st made into elements by @make: (transfer full) or NULL + DB_ERROR. */
+typedef gpointer (*QueryMakeFn)(TrDbStmt *st, gpointer data);
+typedef struct {
+  GPtrArray *rows;
+  QueryMakeFn make;
+  gpointer data;
+} QueryCollect;
+
+static void
+query_collect_row(TrDbStmt *st, gpointer data)
+{
+  QueryCollect *c = data;
+  g_ptr_array_add(c->rows, c->make(st, c->data));
+}
+
+static GPtrArray *
+query_collect(TrDbStmt *st, QueryMakeFn make, gpointer data, GDestroyNotify free_fn,
+              GError **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(free_fn);
+  QueryCollect c = { rows, make, data };
+  if (st == NULL || !query_each(st, query_collect_row, &c, error))
     return NULL;
   return g_steal_pointer(&rows);
+}
+
+/* Rows of (name, reports, successful, failed) into QueryCount*; @data: TRUE when the
+ * statement has successful sessions (else -1). */
+static gpointer
+query_count_row(TrDbStmt *st, gpointer data)
+{
+  QueryCount *c = g_new0(QueryCount, 1);
+  c->name = g_strdup(query_text(st, 0));
+  c->reports = db_col_int64(st, 1);
+  c->successful_sessions = GPOINTER_TO_INT(data) ? db_col_int64(st, 2) : -1;
+  c->failed_sessions = db_col_int64(st, 3);
+  return c;
 }
 
 static gint
 query_str_cmp(gconstpointer a, gconstpointer b)
 {
   return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
-/* The summary is two scans of the window, the policy rows and the failure-detail
- * rows, aggregated here per domain (GROUP BY statements per question sort every row
- * again for each question; one statement per domain would be thousands of statements),
- * plus one grouped statement for the history of each result type. When the window
- * covers much of the index, the scans read the tables in order instead of through
- * the begin_epoch index ("+begin_epoch": plain SQL that keeps the planner off it). */
-typedef struct {
-  QueryDomain *d;
-  GHashTable *reports;      /* report keys seen for the domain */
-  GHashTable *orgs;         /* organization -> QueryCount* (owned by d) */
-  GHashTable *days;         /* "YYYY-MM-DD" -> reports that day (GINT_TO_POINTER) */
-  GHashTable *patterns;     /* mx_hosts strings seen */
-  GHashTable *rts;          /* result type -> QueryResultType* (owned by d) */
-  GHashTable *mx;           /* receiving MX -> QueryCount* */
-  GHashTable *ips;          /* sending IP -> QueryCount* */
-  GPtrArray *all_ips;       /* every QueryCount* of @ips (owned) */
-} QueryAgg;
-
-static void
-query_agg_free(gpointer p)
-{
-  QueryAgg *a = p;
-  g_hash_table_unref(a->reports);
-  g_hash_table_unref(a->orgs);
-  g_hash_table_unref(a->days);
-  g_hash_table_unref(a->patterns);
-  g_hash_table_unref(a->rts);
-  g_hash_table_unref(a->mx);
-  g_hash_table_unref(a->ips);
-  g_ptr_array_unref(a->all_ips);
-  g_free(a);
-}
-
-static QueryCount *
-query_count_get(GHashTable *h, GPtrArray *owner, const char *name, gboolean have_successful)
-{
-  QueryCount *c = g_hash_table_lookup(h, name);
-  if (c == NULL) {
-    c = g_new0(QueryCount, 1);
-    c->name = g_strdup(name);
-    c->successful_sessions = have_successful ? 0 : -1;
-    g_ptr_array_add(owner, c);
-    g_hash_table_insert(h, c->name, c);
-  }
-  return c;
 }
 
 /* Most failed first, then by name. */
@@ -267,269 +237,454 @@ query_rt_cmp(gconstpointer a, gconstpointer b)
   return strcmp(x->result_type, y->result_type);
 }
 
-static TrDbStmt *
-query_scan_stmt(TrDb *db, const QueryParams *p, const char *select_from, gboolean full,
-                GError **error)
+/* ---- tallies: counts by (group, name) without an allocation per row ------------ */
+
+/* One counted (group, name): the group is a domain's number (or a policy index), the
+ * name a string of the map's chunk; what n[] counts is the user's. */
+typedef struct {
+  guint32 hash;
+  guint32 group;
+  const char *name;
+  gint64 n[4];
+} QueryTally;
+
+/* Open addressing over an array of tallies: the entries are numbered in the order
+ * they came (a domain's number is its entry's), the strings copied once into a chunk. */
+typedef struct {
+  GArray *items;              /* QueryTally */
+  guint64 *slots;             /* hash << 32 | entry number + 1; 0 = free */
+  guint32 mask;               /* slots - 1 (a power of two less one) */
+  GStringChunk *strings;
+} QueryTallies;
+
+#define QUERY_TALLY(t, i) (&g_array_index((t)->items, QueryTally, (i)))
+
+static void
+query_tallies_init(QueryTallies *t)
 {
-  g_autofree char *filter = query_domain_filter(p, 3);
-  /* The organization is a column of policy; failure_detail has it through the report. */
-  g_autofree char *orgs = query_org_filter(p, g_str_has_suffix(select_from, "FROM failure_detail"),
-                                           3 + (int) query_n_domains(p));
-  g_autofree char *sql = g_strdup_printf(
-      "%s WHERE %sbegin_epoch >= $1 AND %sbegin_epoch < $2%s%s", select_from, full ? "+" : "",
-      full ? "+" : "", filter, orgs);
-  TrDbStmt *st = db_prepare(db, sql, error);
-  if (st != NULL) {
-    query_bind_window(st, p, 3);
-    query_bind_orgs(st, p, 3 + (int) query_n_domains(p));
-  }
-  return st;
+  t->items = g_array_sized_new(FALSE, FALSE, sizeof(QueryTally), 256);
+  t->mask = 511;
+  t->slots = g_new0(guint64, t->mask + 1);
+  t->strings = g_string_chunk_new(1 << 16);
 }
 
-/* One policy of the window: its summary's failure total and what its details add up to. */
+static void
+query_tallies_clear(QueryTallies *t)
+{
+  g_array_unref(t->items);
+  g_free(t->slots);
+  g_string_chunk_free(t->strings);
+}
+
+static guint32
+query_tally_hash(guint32 group, const char *name)
+{
+  guint32 h = 2166136261u ^ (group * 2654435761u);
+  for (const guchar *c = (const guchar *) name; *c; c++)
+    h = (h ^ *c) * 16777619u;
+  return h;
+}
+
+static void
+query_tallies_grow(QueryTallies *t)
+{
+  g_free(t->slots);
+  t->mask = t->mask * 2 + 1;
+  t->slots = g_new0(guint64, t->mask + 1);
+  for (guint i = 0; i < t->items->len; i++) {
+    guint32 h = QUERY_TALLY(t, i)->hash;
+    guint32 s = h & t->mask;
+    while (t->slots[s] != 0)
+      s = (s + 1) & t->mask;
+    t->slots[s] = (guint64) h << 32 | (i + 1);
+  }
+}
+
+/* The number of the entry (@group, @name); a new one (zero counts, *added TRUE when
+ * given) unless @find_only, which gives -1 for one not there. */
+static gint
+query_tally(QueryTallies *t, guint32 group, const char *name, gboolean find_only,
+            gboolean *added)
+{
+  guint32 h = query_tally_hash(group, name);
+  guint32 s = h & t->mask;
+  if (added != NULL)
+    *added = FALSE;
+  for (; t->slots[s] != 0; s = (s + 1) & t->mask) {
+    if ((guint32) (t->slots[s] >> 32) != h)
+      continue;             /* told apart without reading the entry */
+    gint i = (gint) (guint32) t->slots[s] - 1;
+    QueryTally *e = QUERY_TALLY(t, i);
+    if (e->group == group && strcmp(e->name, name) == 0)
+      return i;
+  }
+  if (find_only)
+    return -1;
+  QueryTally e = { h, group, g_string_chunk_insert(t->strings, name), { 0, 0, 0, 0 } };
+  g_array_append_val(t->items, e);
+  gint i = (gint) t->items->len - 1;
+  t->slots[s] = (guint64) h << 32 | ((guint32) i + 1);
+  if (added != NULL)
+    *added = TRUE;
+  if ((guint32) t->items->len * 2 > t->mask)
+    query_tallies_grow(t);
+  return i;
+}
+
+/* The entry of (@group, @name), made when new: valid until the next new entry. */
+static QueryTally *
+query_tally_get(QueryTallies *t, guint32 group, const char *name, gboolean *added)
+{
+  gint i = query_tally(t, group, name, FALSE, added);
+  return QUERY_TALLY(t, i);
+}
+
+/* ---- the summary ------------------------------------------------------------- */
+
+/* The summary is two passes over the window, the policy rows and the failure-detail
+ * rows, counted here by domain in tallies (GROUP BY statements would sort every row
+ * again for each question), then a look-up of each failing result type's first day.
+ * Rows of one report and of one policy come one after the other in table order; the
+ * passes use that only to skip look-ups (the counts do not depend on it). */
 typedef struct {
-  QueryAgg *agg;
-  gint64 total;
-  gint64 details;
-  gboolean has_details;
-} QueryPolicyTotal;
+  const QueryParams *p;
+  GPtrArray *domains;         /* QueryDomain*, numbered as the tallies' domains */
+  GArray *newest;             /* gint64 per domain: the newest report's start */
+  QueryTallies dom;           /* (0, domain): the domains, numbered */
+  QueryTallies reports;       /* (0, report key): the window's reports */
+  QueryTallies dom_reports;   /* (domain, report key) */
+  QueryTallies orgs;          /* (domain, organization): n = reports, successful, failed */
+  QueryTallies days;          /* (domain, day): n[0] = reports */
+  QueryTallies patterns;      /* (domain, mx_hosts of a policy) */
+  QueryTallies policies;      /* (policy index, report key): n = summary's failures,
+                                 details' sum, 1 once it has details, domain */
+  QueryTallies rts;           /* (domain, result type): n = failed, first, last start */
+  QueryTallies mx;            /* (domain, receiving MX): n[0] = failed */
+  QueryTallies ips;           /* (domain, sending IP): n[0] = failed */
+  gint last_dom, last_report, last_policy;  /* the previous row's entries, or -1 */
+} QueryScan;
+
+static gint
+query_scan_domain(QueryScan *sc, const char *name, gboolean find_only)
+{
+  if (sc->last_dom >= 0 && strcmp(QUERY_TALLY(&sc->dom, sc->last_dom)->name, name) == 0)
+    return sc->last_dom;
+  gboolean added;
+  gint i = query_tally(&sc->dom, 0, name, find_only, &added);
+  if (added) {
+    QueryDomain *d = g_new0(QueryDomain, 1);
+    d->policy_domain = g_strdup(name);
+    g_ptr_array_add(sc->domains, d);
+    gint64 zero = G_MININT64;
+    g_array_append_val(sc->newest, zero);
+  }
+  if (i >= 0)
+    sc->last_dom = i;
+  return i;
+}
+
+/* SELECT policy_domain, report_key, policy_index, organization_name, begin_day,
+ * mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch */
+static void
+query_scan_policy(TrDbStmt *st, gpointer data)
+{
+  QueryScan *sc = data;
+  gint prev_dom = sc->last_dom;
+  gint di = query_scan_domain(sc, query_text(st, 0), FALSE);
+  QueryDomain *d = sc->domains->pdata[di];
+  const char *key = query_text(st, 1);
+  gboolean same_report =
+      sc->last_report >= 0 && strcmp(QUERY_TALLY(&sc->reports, sc->last_report)->name, key) == 0;
+  if (!same_report)
+    sc->last_report = query_tally(&sc->reports, 0, key, FALSE, NULL);
+  gboolean new_report = FALSE;
+  if (!same_report || di != prev_dom)
+    query_tally(&sc->dom_reports, (guint32) di, key, FALSE, &new_report);
+  gint64 good = db_col_int64(st, 6), bad = db_col_int64(st, 7), begin = db_col_int64(st, 8);
+  d->successful_sessions += good;
+  d->failed_sessions += bad;
+  QueryTally *org = query_tally_get(&sc->orgs, (guint32) di, query_text(st, 3), NULL);
+  org->n[1] += good;
+  org->n[2] += bad;
+  if (new_report) {
+    d->reports++;
+    org->n[0]++;
+    query_tally_get(&sc->days, (guint32) di, query_text(st, 4), NULL)->n[0]++;
+    gint64 *newest = &g_array_index(sc->newest, gint64, di);
+    *newest = MAX(*newest, begin);
+  }
+  const char *mxh = query_text(st, 5);
+  if (mxh[0] != '\0')
+    query_tally(&sc->patterns, (guint32) di, mxh, FALSE, NULL);
+  QueryTally *pt = query_tally_get(&sc->policies, (guint32) db_col_int64(st, 2), key, NULL);
+  pt->n[0] = bad;
+  pt->n[3] = di;
+}
+
+/* SELECT policy_domain, result_type, receiving_mx_hostname, sending_mta_ip,
+ * failed_session_count, report_key, policy_index, begin_epoch */
+static void
+query_scan_detail(TrDbStmt *st, gpointer data)
+{
+  QueryScan *sc = data;
+  gint di = query_scan_domain(sc, query_text(st, 0), TRUE);
+  if (di < 0)
+    return;
+  gint64 n = db_col_int64(st, 4);
+  const char *key = query_text(st, 5);
+  guint32 pidx = (guint32) db_col_int64(st, 6);
+  QueryTally *pt = sc->last_policy >= 0 ? QUERY_TALLY(&sc->policies, sc->last_policy) : NULL;
+  if (pt == NULL || pt->group != pidx || strcmp(pt->name, key) != 0) {
+    sc->last_policy = query_tally(&sc->policies, pidx, key, TRUE, NULL);
+    pt = sc->last_policy >= 0 ? QUERY_TALLY(&sc->policies, sc->last_policy) : NULL;
+  }
+  if (pt != NULL) {
+    pt->n[1] += n;
+    pt->n[2] = 1;
+  }
+  const QueryDomain *d = sc->domains->pdata[di];
+  if (d->failed_sessions <= 0)
+    return;               /* a domain without failures shows no details */
+  gboolean added;
+  QueryTally *t = query_tally_get(&sc->rts, (guint32) di, query_text(st, 1), &added);
+  gint64 begin = db_col_int64(st, 7);
+  t->n[0] += n;
+  t->n[1] = added ? begin : MIN(t->n[1], begin);
+  t->n[2] = added ? begin : MAX(t->n[2], begin);
+  query_tally_get(&sc->mx, (guint32) di, query_text(st, 2), NULL)
+      ->n[0] += n;
+  query_tally_get(&sc->ips, (guint32) di, query_text(st, 3), NULL)
+      ->n[0] += n;
+}
+
+static QueryCount *
+query_count_new(const char *name, gint64 reports, gint64 successful, gint64 failed)
+{
+  QueryCount *c = g_new0(QueryCount, 1);
+  c->name = g_strdup(name);
+  c->reports = reports;
+  c->successful_sessions = successful;
+  c->failed_sessions = failed;
+  return c;
+}
+
+/* Is sending IP tally @a before @b (most failed first, then by name)? */
+static gboolean
+query_tally_before(const QueryTally *a, const QueryTally *b)
+{
+  if (a->n[0] != b->n[0])
+    return a->n[0] > b->n[0];
+  return strcmp(a->name, b->name) < 0;
+}
+
+/* The top QUERY_TOP_IPS sending IPs of each failing domain, without sorting them all. */
+static void
+query_scan_top_ips(QueryScan *sc)
+{
+  guint nd = sc->domains->len;
+  g_autofree gint *top = g_new(gint, (gsize) nd * QUERY_TOP_IPS);
+  g_autofree guint *ntop = g_new0(guint, nd);
+  for (guint i = 0; i < sc->ips.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc->ips, i);
+    gint *t = top + (gsize) e->group * QUERY_TOP_IPS;
+    guint *n = &ntop[e->group];
+    guint at = *n;
+    while (at > 0 && query_tally_before(e, QUERY_TALLY(&sc->ips, t[at - 1])))
+      at--;
+    if (at >= QUERY_TOP_IPS)
+      continue;
+    guint last = MIN(*n, QUERY_TOP_IPS - 1);
+    memmove(t + at + 1, t + at, (last - at) * sizeof *t);
+    t[at] = (gint) i;
+    if (*n < QUERY_TOP_IPS)
+      (*n)++;
+  }
+  for (guint di = 0; di < nd; di++) {
+    QueryDomain *d = sc->domains->pdata[di];
+    if (d->failed_sessions <= 0)
+      continue;
+    d->sending_ips = g_ptr_array_new_with_free_func(query_count_free);
+    for (guint k = 0; k < ntop[di]; k++) {
+      const QueryTally *e = QUERY_TALLY(&sc->ips, top[(gsize) di * QUERY_TOP_IPS + k]);
+      g_ptr_array_add(d->sending_ips, query_count_new(e->name, 0, -1, e->n[0]));
+    }
+  }
+}
+
+/* The first start of each failing result type before the window's end, where the
+ * window does not hold it: one index look-up per type (failure_domain_type), or with
+ * an organization filter one grouped statement. */
+static gboolean
+query_scan_first_seen(TrDb *db, const QueryParams *p, QueryScan *sc,
+                      QueryResultType **types, GError **error)
+{
+  if (p->orgs == NULL || p->orgs[0] == NULL) {
+    g_autoptr(TrDbStmt) st = db_prepare(
+        db,
+        "SELECT MIN(begin_epoch) FROM failure_detail WHERE policy_domain = $1 AND "
+        "result_type = $2 AND begin_epoch < $3",
+        error);
+    if (st == NULL)
+      return FALSE;
+    for (guint i = 0; i < sc->rts.items->len; i++) {
+      const QueryTally *e = QUERY_TALLY(&sc->rts, i);
+      db_reset(st);
+      db_bind_text(st, 1, QUERY_TALLY(&sc->dom, e->group)->name);
+      db_bind_text(st, 2, e->name);
+      db_bind_int64(st, 3, p->since);
+      DbStep s = db_step(st, error);
+      if (s == DB_STEP_ERROR)
+        return FALSE;
+      if (s == DB_STEP_ROW && !db_col_is_null(st, 0))
+        types[i]->first_epoch = MIN(types[i]->first_epoch, db_col_int64(st, 0));
+    }
+    return TRUE;
+  }
+  /* Before the window's start, with the filters. */
+  g_autofree char *where = query_where(p, TRUE, FALSE, FALSE);
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT policy_domain, result_type, MIN(begin_epoch) FROM failure_detail "
+      "WHERE begin_epoch < $1 AND %s GROUP BY policy_domain, result_type",
+      where);
+  g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, TRUE, error);
+  DbStep s;
+  while (st != NULL && (s = db_step(st, error)) == DB_STEP_ROW) {
+    gint di = query_tally(&sc->dom, 0, query_text(st, 0), TRUE, NULL);
+    gint ti = di < 0 ? -1 : query_tally(&sc->rts, (guint32) di, query_text(st, 1), TRUE, NULL);
+    if (ti >= 0)
+      types[ti]->first_epoch = MIN(types[ti]->first_epoch, db_col_int64(st, 2));
+  }
+  return st != NULL && s != DB_STEP_ERROR;
+}
 
 static gboolean
-query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean full, GError **error)
+query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gboolean earlier,
+           GError **error)
 {
-  g_autoptr(GHashTable) aggs =
-      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, query_agg_free);
-  g_autoptr(GHashTable) policies = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-  g_autoptr(GHashTable) all_reports = g_hash_table_new(g_str_hash, g_str_equal);
-  GStringChunk *strings = g_string_chunk_new(1 << 16);
+  QueryScan sc;
+  memset(&sc, 0, sizeof sc);
+  sc.p = p;
+  sc.domains = sum->domains;
+  sc.newest = g_array_new(FALSE, FALSE, sizeof(gint64));
+  QueryTallies *all[] = { &sc.dom, &sc.reports, &sc.dom_reports, &sc.orgs, &sc.days,
+                          &sc.patterns, &sc.policies, &sc.rts, &sc.mx, &sc.ips };
+  for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+    query_tallies_init(all[i]);
+  sc.last_dom = sc.last_report = sc.last_policy = -1;
   gboolean ok = FALSE;
-  char pkey[64];
+  g_autofree QueryResultType **types = NULL;
+  g_autofree char *where_policy = query_where(p, FALSE, TRUE, scan);
+  g_autofree char *where_detail = query_where(p, TRUE, TRUE, scan);
+  g_autofree char *sql_policy = g_strdup_printf(
+      "SELECT policy_domain, report_key, policy_index, organization_name, begin_day, "
+      "mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch "
+      "FROM policy WHERE %s",
+      where_policy);
+  g_autofree char *sql_detail = g_strdup_printf(
+      "SELECT policy_domain, result_type, receiving_mx_hostname, sending_mta_ip, "
+      "failed_session_count, report_key, policy_index, begin_epoch FROM failure_detail "
+      "WHERE %s",
+      where_detail);
+  g_autoptr(TrDbStmt) st_policy = query_prepare(db, p, sql_policy, TRUE, error);
+  if (st_policy == NULL || !query_each(st_policy, query_scan_policy, &sc, error))
+    goto out;
+  sum->reports = sc.reports.items->len;
+  sc.last_dom = -1;
+  g_autoptr(TrDbStmt) st_detail = query_prepare(db, p, sql_detail, TRUE, error);
+  if (st_detail == NULL || !query_each(st_detail, query_scan_detail, &sc, error))
+    goto out;
 
-  /* Policies: the totals, organizations, days and MX patterns. */
-  {
-    g_autoptr(TrDbStmt) st = query_scan_stmt(
-        db, p,
-        "SELECT policy_domain, report_key, policy_index, organization_name, begin_day, "
-        "mx_hosts, total_successful_session_count, total_failure_session_count, "
-        "begin_epoch FROM policy",
-        full, error);
-    if (st == NULL)
-      goto out;
-    DbStep s;
-    while ((s = db_step(st, error)) == DB_STEP_ROW) {
-      const char *dom = db_col_text(st, 0) ? db_col_text(st, 0) : "";
-      QueryAgg *a = g_hash_table_lookup(aggs, dom);
-      if (a == NULL) {
-        a = g_new0(QueryAgg, 1);
-        a->d = g_new0(QueryDomain, 1);
-        a->d->policy_domain = g_strdup(dom);
-        a->d->organizations_list = g_ptr_array_new_with_free_func(query_count_free);
-        a->reports = g_hash_table_new(g_str_hash, g_str_equal);
-        a->orgs = g_hash_table_new(g_str_hash, g_str_equal);
-        a->days = g_hash_table_new(g_str_hash, g_str_equal);
-        a->patterns = g_hash_table_new(g_str_hash, g_str_equal);
-        a->rts = g_hash_table_new(g_str_hash, g_str_equal);
-        a->mx = g_hash_table_new(g_str_hash, g_str_equal);
-        a->ips = g_hash_table_new(g_str_hash, g_str_equal);
-        a->all_ips = g_ptr_array_new_with_free_func(query_count_free);
-        g_ptr_array_add(sum->domains, a->d);
-        g_hash_table_insert(aggs, a->d->policy_domain, a);
-      }
-      QueryDomain *d = a->d;
-      const char *key =
-          g_string_chunk_insert_const(strings, db_col_text(st, 1) ? db_col_text(st, 1) : "");
-      const char *org = db_col_text(st, 3) ? db_col_text(st, 3) : "";
-      gint64 good = db_col_int64(st, 6), bad = db_col_int64(st, 7), begin = db_col_int64(st, 8);
-      g_hash_table_add(all_reports, (gpointer) key);
-      gboolean new_report = g_hash_table_add(a->reports, (gpointer) key);
-      d->successful_sessions += good;
-      d->failed_sessions += bad;
-      QueryCount *c = query_count_get(a->orgs, d->organizations_list, org, TRUE);
-      c->successful_sessions += good;
-      c->failed_sessions += bad;
-      if (new_report) {
-        d->reports++;
-        c->reports++;
-        const char *day =
-            g_string_chunk_insert_const(strings, db_col_text(st, 4) ? db_col_text(st, 4) : "");
-        g_hash_table_insert(a->days, (gpointer) day,
-                            GINT_TO_POINTER(GPOINTER_TO_INT(g_hash_table_lookup(a->days, day)) + 1));
-        char last[11];
-        db_format_day(begin, last);
-        if (strcmp(last, d->last_report) > 0)
-          memcpy(d->last_report, last, sizeof last);
-      }
-      const char *mxh = db_col_text(st, 5) ? db_col_text(st, 5) : "";
-      if (mxh[0] != '\0' && !g_hash_table_contains(a->patterns, mxh))
-        g_hash_table_add(a->patterns, (gpointer) g_string_chunk_insert_const(strings, mxh));
-      g_snprintf(pkey, sizeof pkey, "%s\t%" G_GINT64_FORMAT, key, db_col_int64(st, 2));
-      QueryPolicyTotal *pt = g_new0(QueryPolicyTotal, 1);
-      pt->agg = a;
-      pt->total = bad;
-      g_hash_table_replace(policies, (gpointer) g_string_chunk_insert(strings, pkey), pt);
-    }
-    if (s == DB_STEP_ERROR)
-      goto out;
-  }
-  sum->reports = g_hash_table_size(all_reports);
-
-  /* Failure details: result types, MX hosts, sending IPs, and the details' sums. */
-  {
-    g_autoptr(TrDbStmt) st = query_scan_stmt(
-        db, p,
-        "SELECT policy_domain, result_type, receiving_mx_hostname, sending_mta_ip, "
-        "failed_session_count, report_key, policy_index FROM failure_detail",
-        full, error);
-    if (st == NULL)
-      goto out;
-    DbStep s;
-    while ((s = db_step(st, error)) == DB_STEP_ROW) {
-      QueryAgg *a = g_hash_table_lookup(aggs, db_col_text(st, 0) ? db_col_text(st, 0) : "");
-      if (a == NULL)
-        continue;
-      QueryDomain *d = a->d;
-      if (d->result_types == NULL) {
-        d->result_types = g_ptr_array_new_with_free_func(query_result_type_free);
-        d->mx_hosts = g_ptr_array_new_with_free_func(query_count_free);
-      }
-      gint64 n = db_col_int64(st, 4);
-      const char *rt = db_col_text(st, 1) ? db_col_text(st, 1) : "";
-      QueryResultType *t = g_hash_table_lookup(a->rts, rt);
-      if (t == NULL) {
-        t = g_new0(QueryResultType, 1);
-        t->result_type = g_strdup(rt);
-        t->known = result_type_find(rt) != NULL;
-        g_ptr_array_add(d->result_types, t);
-        g_hash_table_insert(a->rts, t->result_type, t);
-      }
-      t->failed_sessions += n;
-      query_count_get(a->mx, d->mx_hosts, db_col_text(st, 2) ? db_col_text(st, 2) : "", FALSE)
-          ->failed_sessions += n;
-      query_count_get(a->ips, a->all_ips, db_col_text(st, 3) ? db_col_text(st, 3) : "", FALSE)
-          ->failed_sessions += n;
-      g_snprintf(pkey, sizeof pkey, "%s\t%" G_GINT64_FORMAT,
-                 db_col_text(st, 5) ? db_col_text(st, 5) : "", db_col_int64(st, 6));
-      QueryPolicyTotal *pt = g_hash_table_lookup(policies, pkey);
-      if (pt != NULL) {
-        pt->details += n;
-        pt->has_details = TRUE;
-      }
-    }
-    if (s == DB_STEP_ERROR)
-      goto out;
-  }
-  {
-    GHashTableIter it;
-    gpointer v;
-    g_hash_table_iter_init(&it, policies);
-    while (g_hash_table_iter_next(&it, NULL, &v)) {
-      QueryPolicyTotal *pt = v;
-      if (pt->has_details && pt->details != pt->total)
-        pt->agg->d->detail_mismatches++;
-    }
-  }
-
-  /* Per domain: ratio, severity, ordered lists; the details only for failing ones. */
-  GHashTableIter it;
-  gpointer v;
-  g_hash_table_iter_init(&it, aggs);
-  while (g_hash_table_iter_next(&it, NULL, &v)) {
-    QueryAgg *a = v;
-    QueryDomain *d = a->d;
+  /* Per domain: ratio, severity, and the lists of the failing ones. */
+  for (guint di = 0; di < sc.domains->len; di++) {
+    QueryDomain *d = sc.domains->pdata[di];
     gint64 total = d->successful_sessions + d->failed_sessions;
     d->failure_ratio = total > 0 ? (double) d->failed_sessions / (double) total : 0.0;
     d->severity = query_severity(d->successful_sessions, d->failed_sessions, p->warn, p->crit);
-    d->organizations = g_hash_table_size(a->orgs);
-    if (d->failed_sessions <= 0) {
-      g_clear_pointer(&d->organizations_list, g_ptr_array_unref);
-      g_clear_pointer(&d->result_types, g_ptr_array_unref);
-      g_clear_pointer(&d->mx_hosts, g_ptr_array_unref);
-      continue;
-    }
-    if (d->result_types == NULL) {
+    db_format_day(g_array_index(sc.newest, gint64, di), d->last_report);
+    if (d->failed_sessions > 0) {
       d->result_types = g_ptr_array_new_with_free_func(query_result_type_free);
       d->mx_hosts = g_ptr_array_new_with_free_func(query_count_free);
+      d->organizations_list = g_ptr_array_new_with_free_func(query_count_free);
+      d->mx_patterns = g_ptr_array_new_with_free_func(g_free);
     }
+  }
+  for (guint i = 0; i < sc.orgs.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc.orgs, i);
+    QueryDomain *d = sc.domains->pdata[e->group];
+    d->organizations++;
+    if (d->organizations_list != NULL)
+      g_ptr_array_add(d->organizations_list, query_count_new(e->name, e->n[0], e->n[1], e->n[2]));
+  }
+  for (guint i = 0; i < sc.mx.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc.mx, i);
+    g_ptr_array_add(((QueryDomain *) sc.domains->pdata[e->group])->mx_hosts,
+                    query_count_new(e->name, 0, -1, e->n[0]));
+  }
+  for (guint i = 0; i < sc.policies.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc.policies, i);
+    if (e->n[2] != 0 && e->n[1] != e->n[0])
+      ((QueryDomain *) sc.domains->pdata[e->n[3]])->detail_mismatches++;
+  }
+  for (guint i = 0; i < sc.patterns.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc.patterns, i);
+    QueryDomain *d = sc.domains->pdata[e->group];
+    if (d->mx_patterns == NULL)
+      continue;
+    g_auto(GStrv) parts = g_strsplit(e->name, "|", -1);
+    for (guint k = 0; parts[k] != NULL; k++) {
+      g_autofree char *mx = g_ascii_strdown(g_strstrip(parts[k]), -1);
+      gboolean seen = mx[0] == '\0';
+      for (guint j = 0; !seen && j < d->mx_patterns->len; j++)
+        seen = strcmp(d->mx_patterns->pdata[j], mx) == 0;
+      if (!seen)
+        g_ptr_array_add(d->mx_patterns, g_steal_pointer(&mx));
+    }
+  }
+  query_scan_top_ips(&sc);
+
+  /* The result types, their first day (before the window too, when the index has
+   * earlier reports) and the clean reports after their last day. */
+  types = g_new0(QueryResultType *, sc.rts.items->len + 1);
+  for (guint i = 0; i < sc.rts.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc.rts, i);
+    QueryResultType *t = g_new0(QueryResultType, 1);
+    t->result_type = g_strdup(e->name);
+    t->known = result_type_find(e->name) != NULL;
+    t->failed_sessions = e->n[0];
+    t->first_epoch = e->n[1];
+    db_format_day(e->n[2], t->last_seen);
+    g_ptr_array_add(((QueryDomain *) sc.domains->pdata[e->group])->result_types, t);
+    types[i] = t;
+  }
+  if (earlier && !query_scan_first_seen(db, p, &sc, types, error))
+    goto out;
+  for (guint i = 0; i < sc.rts.items->len; i++) {
+    db_format_day(types[i]->first_epoch, types[i]->first_seen);
+    types[i]->new_in_window = types[i]->first_epoch >= p->since;
+  }
+  for (guint i = 0; i < sc.days.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc.days, i);
+    const QueryDomain *d = sc.domains->pdata[e->group];
+    for (guint k = 0; d->result_types != NULL && k < d->result_types->len; k++) {
+      QueryResultType *t = d->result_types->pdata[k];
+      if (strcmp(e->name, t->last_seen) > 0)
+        t->clean_reports_since += e->n[0];
+    }
+  }
+  for (guint di = 0; di < sc.domains->len; di++) {
+    QueryDomain *d = sc.domains->pdata[di];
+    if (d->result_types == NULL)
+      continue;
     g_ptr_array_sort(d->result_types, query_rt_cmp);
     g_ptr_array_sort(d->mx_hosts, query_count_cmp);
     g_ptr_array_sort(d->organizations_list, query_count_cmp);
-    g_ptr_array_sort(a->all_ips, query_count_cmp);
-    d->sending_ips = g_ptr_array_new_with_free_func(query_count_free);
-    for (guint i = 0; i < a->all_ips->len && i < QUERY_TOP_IPS; i++) {
-      QueryCount *c = a->all_ips->pdata[i];
-      QueryCount *copy = g_new0(QueryCount, 1);
-      *copy = *c;
-      copy->name = g_strdup(c->name);
-      g_ptr_array_add(d->sending_ips, copy);
-    }
-    d->mx_patterns = g_ptr_array_new_with_free_func(g_free);
-    GHashTableIter pi;
-    gpointer pk;
-    g_hash_table_iter_init(&pi, a->patterns);
-    while (g_hash_table_iter_next(&pi, &pk, NULL)) {
-      g_auto(GStrv) parts = g_strsplit(pk, "|", -1);
-      for (guint i = 0; parts[i] != NULL; i++) {
-        g_autofree char *mx = g_ascii_strdown(g_strstrip(parts[i]), -1);
-        gboolean seen = mx[0] == '\0';
-        for (guint j = 0; !seen && j < d->mx_patterns->len; j++)
-          seen = strcmp(d->mx_patterns->pdata[j], mx) == 0;
-        if (!seen)
-          g_ptr_array_add(d->mx_patterns, g_steal_pointer(&mx));
-      }
-    }
     g_ptr_array_sort(d->mx_patterns, query_str_cmp);
-  }
-
-  /* Trend: the first and last day each type was seen (any time before the window's
-   * end), then the clean reports of the domain after the last one. */
-  {
-    g_autofree char *filter = query_domain_filter(p, 3);
-    g_autofree char *orgs = query_org_filter(p, TRUE, 3 + (int) query_n_domains(p));
-    g_autofree char *sql = g_strdup_printf(
-        "SELECT policy_domain, result_type, MIN(begin_epoch), MAX(begin_epoch) "
-        "FROM failure_detail WHERE begin_epoch < $2%s%s GROUP BY policy_domain, result_type",
-        filter, orgs);
-    g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
-    if (st == NULL)
-      goto out;
-    query_bind_window(st, p, 3);
-    query_bind_orgs(st, p, 3 + (int) query_n_domains(p));
-    DbStep s;
-    while ((s = db_step(st, error)) == DB_STEP_ROW) {
-      QueryAgg *a = g_hash_table_lookup(aggs, db_col_text(st, 0) ? db_col_text(st, 0) : "");
-      if (a == NULL || a->d->failed_sessions <= 0)
-        continue;
-      QueryResultType *t = g_hash_table_lookup(a->rts, db_col_text(st, 1) ? db_col_text(st, 1) : "");
-      if (t == NULL)
-        continue;
-      t->first_epoch = db_col_int64(st, 2);
-      db_format_day(t->first_epoch, t->first_seen);
-      db_format_day(db_col_int64(st, 3), t->last_seen);
-      t->new_in_window = t->first_epoch >= p->since;
-    }
-    if (s == DB_STEP_ERROR)
-      goto out;
-  }
-  g_hash_table_iter_init(&it, aggs);
-  while (g_hash_table_iter_next(&it, NULL, &v)) {
-    QueryAgg *a = v;
-    QueryDomain *d = a->d;
-    if (d->result_types == NULL)
-      continue;
-    GHashTableIter di;
-    gpointer dk, dv;
-    g_hash_table_iter_init(&di, a->days);
-    while (g_hash_table_iter_next(&di, &dk, &dv))
-      for (guint i = 0; i < d->result_types->len; i++) {
-        QueryResultType *t = d->result_types->pdata[i];
-        if (strcmp(dk, t->last_seen) > 0)
-          t->clean_reports_since += GPOINTER_TO_INT(dv);
-      }
   }
   ok = TRUE;
 out:
-  g_hash_table_remove_all(aggs);
-  g_string_chunk_free(strings);
+  for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+    query_tallies_clear(all[i]);
+  g_array_unref(sc.newest);
   return ok;
 }
 
@@ -552,29 +707,22 @@ query_summary(TrDb *db, const QueryParams *p, GError **error)
   sum->since = p->since;
   sum->until = p->until;
   sum->domains = g_ptr_array_new_with_free_func(query_domain_free);
-  {
-    g_autoptr(TrDbStmt) st =
-        db_prepare(db, "SELECT COUNT(*), MIN(begin_epoch), MAX(begin_epoch) FROM report", error);
-    if (st == NULL || db_step(st, error) != DB_STEP_ROW)
-      return NULL;
-    sum->store_reports = db_col_int64(st, 0);
-    if (sum->store_reports > 0) {
-      db_format_day(db_col_int64(st, 1), sum->store_first);
-      db_format_day(db_col_int64(st, 2), sum->store_last);
-    }
+  g_autoptr(TrDbStmt) st =
+      db_prepare(db, "SELECT COUNT(*), MIN(begin_epoch), MAX(begin_epoch) FROM report", error);
+  if (st == NULL || db_step(st, error) != DB_STEP_ROW)
+    return NULL;
+  sum->store_reports = db_col_int64(st, 0);
+  gint64 lo = db_col_int64(st, 1), hi = db_col_int64(st, 2) + 1;
+  if (sum->store_reports > 0) {
+    db_format_day(lo, sum->store_first);
+    db_format_day(hi - 1, sum->store_last);
   }
-  /* A window over most of the index is read in table order, not through the index. */
-  gboolean full = FALSE;
-  {
-    g_autoptr(TrDbStmt) st =
-        db_prepare(db, "SELECT MIN(begin_epoch), MAX(begin_epoch) FROM report", error);
-    if (st == NULL || db_step(st, error) != DB_STEP_ROW)
-      return NULL;
-    gint64 lo = db_col_int64(st, 0), hi = db_col_int64(st, 1) + 1;
-    gint64 covered = MIN(hi, p->until) - MAX(lo, p->since);
-    full = sum->store_reports > 0 && covered * 3 > (hi - lo);
-  }
-  if (!query_scan(db, p, sum, full, error))
+  /* A window over most of the index is read in table order, not through the index;
+   * one that starts before the oldest report needs no look-up of earlier days. */
+  gint64 covered = MIN(hi, p->until) - MAX(lo, p->since);
+  gboolean scan = sum->store_reports > 0 && covered * 3 > (hi - lo);
+  gboolean earlier = sum->store_reports > 0 && p->since > lo;
+  if (!query_scan(db, p, sum, scan, earlier, error))
     return NULL;
   g_ptr_array_sort(sum->domains, query_domain_cmp);
   return g_steal_pointer(&sum);
@@ -583,39 +731,30 @@ query_summary(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_by(TrDb *db, const QueryParams *p, QueryBy by, GError **error)
 {
-  const char *col = NULL, *table = "policy", *order = "4 DESC, 1";
-  gboolean have_successful = TRUE;
+  const char *col = NULL, *order = "4 DESC, 1";
+  gboolean detail = FALSE;
   switch (by) {
   case QUERY_BY_DOMAIN: col = "policy_domain"; break;
   case QUERY_BY_ORG: col = "organization_name"; break;
   case QUERY_BY_DAY: col = "begin_day"; order = "1"; break;
-  case QUERY_BY_MX: col = "COALESCE(receiving_mx_hostname, '')"; break;
-  case QUERY_BY_RESULT: col = "result_type"; break;
-  case QUERY_BY_SENDING_IP: col = "COALESCE(sending_mta_ip, '')"; break;
+  case QUERY_BY_MX: col = "COALESCE(receiving_mx_hostname, '')"; detail = TRUE; break;
+  case QUERY_BY_RESULT: col = "result_type"; detail = TRUE; break;
+  case QUERY_BY_SENDING_IP: col = "COALESCE(sending_mta_ip, '')"; detail = TRUE; break;
   }
-  if (by == QUERY_BY_MX || by == QUERY_BY_RESULT || by == QUERY_BY_SENDING_IP) {
-    table = "failure_detail";
-    have_successful = FALSE;
-  }
-  g_autofree char *where = query_where(p, !have_successful);
-  g_autofree char *sql = NULL;
-  if (have_successful)
-    sql = g_strdup_printf(
-        "SELECT %s, COUNT(DISTINCT report_key), SUM(total_successful_session_count), "
-        "SUM(total_failure_session_count) FROM policy "
-        "WHERE %s GROUP BY %s ORDER BY %s",
-        col, where, col, order);
-  else if (by == QUERY_BY_DAY)
-    g_assert_not_reached();
-  else
-    sql = g_strdup_printf(
-        "SELECT %s, COUNT(DISTINCT report_key), 0, SUM(failed_session_count) FROM %s "
-        "WHERE %s GROUP BY %s ORDER BY %s",
-        col, table, where, col, order);
-  g_autoptr(TrDbStmt) st = query_window_stmt(db, p, sql, error);
-  if (st == NULL)
-    return NULL;
-  return query_counts(st, have_successful, 0, error);
+  g_autofree char *where = query_where(p, detail, TRUE, FALSE);
+  g_autofree char *sql =
+      detail ? g_strdup_printf("SELECT %s, COUNT(DISTINCT report_key), 0, "
+                               "SUM(failed_session_count) FROM failure_detail "
+                               "WHERE %s GROUP BY %s ORDER BY %s",
+                               col, where, col, order)
+             : g_strdup_printf("SELECT %s, COUNT(DISTINCT report_key), "
+                               "SUM(total_successful_session_count), "
+                               "SUM(total_failure_session_count) FROM policy "
+                               "WHERE %s GROUP BY %s ORDER BY %s",
+                               col, where, col, order);
+  g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, TRUE, error);
+  return query_collect(st, query_count_row, GINT_TO_POINTER(!detail), query_count_free,
+                       error);
 }
 
 /* ---- the monitoring outputs ------------------------------------------------ */
@@ -629,40 +768,31 @@ query_latest_free(gpointer p)
   g_free(l);
 }
 
+static gpointer
+query_latest_row(TrDbStmt *st, gpointer data)
+{
+  QueryLatest *l = g_new0(QueryLatest, 1);
+  l->policy_domain = g_strdup(query_text(st, 0));
+  l->organization = g_strdup(query_text(st, 1));
+  l->newest_begin = db_col_int64(st, 2);
+  l->reports = db_col_int64(st, 3);
+  return l;
+}
+
 GPtrArray *
 query_latest(TrDb *db, const QueryParams *p, GError **error)
 {
-  /* The window's start is not a bound here: the newest report may be older. */
-  g_autofree char *dom = query_domain_filter(p, 3);
-  g_autofree char *org = query_org_filter(p, FALSE, 3 + (int) query_n_domains(p));
+  /* The window's start is not a bound here: the newest report may be older. One scan
+   * of the index policy_domain_org (policy_domain, organization_name, begin_epoch), in
+   * the order of the groups: no sort, no table row read. */
+  g_autofree char *where = query_where(p, FALSE, FALSE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, organization_name, MAX(begin_epoch), COUNT(*) "
-      "FROM policy WHERE begin_epoch < $2%s%s "
+      "FROM policy WHERE %s "
       "GROUP BY policy_domain, organization_name ORDER BY policy_domain, organization_name",
-      dom, org);
-  g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
-  if (st == NULL)
-    return NULL;
-  /* Bound by name: $1 is not in this statement. */
-  db_bind_int64(st, 2, p->until);
-  for (guint i = 0; p->domains != NULL && p->domains[i] != NULL; i++) {
-    g_autofree char *lower = g_ascii_strdown(p->domains[i], -1);
-    db_bind_text(st, 3 + (int) i, lower);
-  }
-  query_bind_orgs(st, p, 3 + (int) query_n_domains(p));
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(query_latest_free);
-  DbStep s;
-  while ((s = db_step(st, error)) == DB_STEP_ROW) {
-    QueryLatest *l = g_new0(QueryLatest, 1);
-    l->policy_domain = g_strdup(db_col_text(st, 0) != NULL ? db_col_text(st, 0) : "");
-    l->organization = g_strdup(db_col_text(st, 1) != NULL ? db_col_text(st, 1) : "");
-    l->newest_begin = db_col_int64(st, 2);
-    l->reports = db_col_int64(st, 3);
-    g_ptr_array_add(rows, l);
-  }
-  if (s == DB_STEP_ERROR)
-    return NULL;
-  return g_steal_pointer(&rows);
+      where);
+  g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, FALSE, error);
+  return query_collect(st, query_latest_row, NULL, query_latest_free, error);
 }
 
 static void
@@ -674,36 +804,41 @@ query_group_free(gpointer p)
   g_free(g);
 }
 
-/* Rows of (@nkeys keys, reports, successful or -1, failed) into QueryGroup*. */
+/* How the columns of a grouped statement are read: @nkeys keys, then reports,
+ * successful (when @have_successful, else -1) and failed. */
+typedef struct {
+  guint nkeys;
+  gboolean have_successful;
+} QueryGroupShape;
+
+static gpointer
+query_group_row(TrDbStmt *st, gpointer data)
+{
+  const QueryGroupShape *shape = data;
+  QueryGroup *g = g_new0(QueryGroup, 1);
+  for (guint i = 0; i < G_N_ELEMENTS(g->key); i++)
+    g->key[i] = g_strdup(i < shape->nkeys ? query_text(st, (int) i) : "");
+  int n = (int) shape->nkeys;
+  g->reports = db_col_int64(st, n);
+  g->successful_sessions = shape->have_successful ? db_col_int64(st, n + 1) : -1;
+  g->failed_sessions = db_col_int64(st, n + 2);
+  return g;
+}
+
+/* The rows of a grouped statement over the window into QueryGroup*. */
 static GPtrArray *
 query_groups(TrDb *db, const QueryParams *p, const char *sql, guint nkeys,
              gboolean have_successful, GError **error)
 {
-  g_autoptr(TrDbStmt) st = query_window_stmt(db, p, sql, error);
-  if (st == NULL)
-    return NULL;
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(query_group_free);
-  DbStep s;
-  while ((s = db_step(st, error)) == DB_STEP_ROW) {
-    QueryGroup *g = g_new0(QueryGroup, 1);
-    for (guint i = 0; i < G_N_ELEMENTS(g->key); i++) {
-      const char *v = i < nkeys ? db_col_text(st, (int) i) : NULL;
-      g->key[i] = g_strdup(v != NULL ? v : "");
-    }
-    g->reports = db_col_int64(st, (int) nkeys);
-    g->successful_sessions = have_successful ? db_col_int64(st, (int) nkeys + 1) : -1;
-    g->failed_sessions = db_col_int64(st, (int) nkeys + 2);
-    g_ptr_array_add(rows, g);
-  }
-  if (s == DB_STEP_ERROR)
-    return NULL;
-  return g_steal_pointer(&rows);
+  QueryGroupShape shape = { nkeys, have_successful };
+  g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, TRUE, error);
+  return query_collect(st, query_group_row, &shape, query_group_free, error);
 }
 
 GPtrArray *
 query_sessions_by_policy(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, FALSE);
+  g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, policy_type, organization_name, COUNT(DISTINCT report_key), "
       "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
@@ -715,7 +850,7 @@ query_sessions_by_policy(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_failures_by_mx(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, TRUE);
+  g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, result_type, COALESCE(receiving_mx_hostname, ''), "
       "COUNT(DISTINCT report_key), 0, SUM(failed_session_count) FROM failure_detail "
@@ -728,7 +863,7 @@ query_failures_by_mx(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_sessions_by_day(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, FALSE);
+  g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, begin_day, COUNT(DISTINCT report_key), "
       "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
@@ -742,7 +877,7 @@ query_failures_by_day(TrDb *db, const QueryParams *p, GError **error)
 {
   /* failure_detail has no begin_day: the day is begin_epoch's, as for the report
    * (begin_day is its UTC day); the SELECT gives the day number, made a date below. */
-  g_autofree char *where = query_where(p, TRUE);
+  g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, result_type, COUNT(DISTINCT report_key), "
       "begin_epoch - (begin_epoch %% 86400), SUM(failed_session_count) FROM failure_detail "
@@ -768,7 +903,7 @@ query_failures_by_day(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_deviations(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, FALSE);
+  g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT pd.policy_domain, COALESCE(d.slug, d.deviation), MIN(d.deviation), "
       "COUNT(DISTINCT d.report_key), 0, 0 FROM deviation d "
@@ -782,7 +917,7 @@ query_deviations(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_failure_notes(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, TRUE);
+  g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, COALESCE(failure_reason_code, ''), "
       "COALESCE(additional_information, ''), COUNT(DISTINCT report_key), 0, "

@@ -246,6 +246,27 @@ test_summary_structs(void **state)
     known += ((QueryResultType *) all->result_types->pdata[i])->known;
   assert_int_equal(known, 11);
   assert_int_equal(all->sending_ips->len, 5);
+  /* The top five of more: most failed first, then by address; the rest left out. */
+  gint64 top_min = G_MAXINT64;
+  for (guint i = 0; i < all->sending_ips->len; i++) {
+    const QueryCount *ip = all->sending_ips->pdata[i];
+    assert_true(ip->failed_sessions <= top_min);
+    top_min = ip->failed_sessions;
+    if (i > 0 && ip->failed_sessions ==
+                     ((const QueryCount *) all->sending_ips->pdata[i - 1])->failed_sessions)
+      assert_true(strcmp(((const QueryCount *) all->sending_ips->pdata[i - 1])->name,
+                         ip->name) < 0);
+  }
+  g_autoptr(GPtrArray) ips = query_by(db, &(QueryParams){ since, until,
+                                                          (const char *const[]){
+                                                              "alltypes.example", NULL },
+                                                          0.01, 0.05, NULL },
+                                      QUERY_BY_SENDING_IP, &error);
+  assert_non_null(ips);
+  assert_true(ips->len > 5);
+  for (guint i = 0; i < 5; i++)
+    assert_string_equal(((QueryCount *) ips->pdata[i])->name,
+                        ((QueryCount *) all->sending_ips->pdata[i])->name);
 
   /* A window starting later: the type was first seen before it (not new). */
   assert_true(report_datetime_parse("2024-03-02T00:00:00Z", &p.since, &z));
@@ -253,6 +274,23 @@ test_summary_structs(void **state)
   const QueryResultType *t2 = find_domain(s2, "recovered.example")->result_types->pdata[0];
   assert_false(t2->new_in_window);
   assert_string_equal(t2->first_seen, "2024-03-01");
+  assert_string_equal(t2->last_seen, "2024-03-02");
+  /* The same through the organization filter (a grouped statement, not the look-up). */
+  const char *alpha[] = { "Alpha Mail", NULL };
+  p.orgs = alpha;
+  g_autoptr(QuerySummary) s2o = query_summary(db, &p, &error);
+  assert_non_null(s2o);
+  const QueryResultType *t2o = find_domain(s2o, "recovered.example")->result_types->pdata[0];
+  assert_false(t2o->new_in_window);
+  assert_string_equal(t2o->first_seen, "2024-03-01");
+  assert_int_equal(t2o->clean_reports_since, 3);
+  const char *nobody[] = { "No Such Org", NULL };
+  p.orgs = nobody;
+  g_autoptr(QuerySummary) s2n = query_summary(db, &p, &error);
+  assert_non_null(s2n);
+  assert_int_equal(s2n->domains->len, 0);
+  assert_int_equal(s2n->reports, 0);
+  p.orgs = NULL;
 
   /* The domain filter, case-insensitive. */
   const char *only[] = { "OK.Example", NULL };
