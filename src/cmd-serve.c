@@ -197,6 +197,8 @@ serve_run(const TrCommand *cmd, int argc, char **argv)
   }
   serve_args_clear(&args);
   tr_log_init(opts.verbosity, FALSE);
+  /* What the receiver has to say is logged where every message's outcome is. */
+  cfg.events = (SourceEvents) { pipeline_source_event, NULL, opts.verbosity >= 2 };
   mime_walk_init();
 
   /* Every thread started from here on (libmicrohttpd's, the pipeline's) inherits this
@@ -230,9 +232,12 @@ serve_run(const TrCommand *cmd, int argc, char **argv)
     PipelineStats stats;
     int prc = pipeline_run(&source_http_ops, http, &opts, FALSE, &stats);
     total.messages += stats.messages;
+    total.reports += stats.reports;
     total.stored += stats.stored;
     total.duplicates += stats.duplicates;
     total.quarantined += stats.quarantined;
+    total.not_reports += stats.not_reports;
+    total.not_stored += stats.not_stored;
     if (sigs.stop)
       break;
     /* The run ended on a store failure: its requests were answered 503. Serve on, with

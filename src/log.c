@@ -1,4 +1,5 @@
-/* log.c - stderr (and syslog in MDA mode) logging for the pipeline and the CLI. */
+/* log.c - stderr (and syslog in MDA mode) logging for the pipeline and the CLI; callable
+ * from any thread, one whole line at a time. */
 #include "log.h"
 #include "escape.h"
 
@@ -8,7 +9,10 @@
 
 static int log_verbosity;
 static gboolean log_syslog;
-static gboolean progress_shown;
+static gboolean progress_shown;   /* under log_lock */
+/* Lines come from any thread (the HTTP receiver's, the signal thread, the pipeline's):
+ * each is formatted first, then written whole under this lock. */
+static GMutex log_lock;
 
 void
 tr_log_init(int verbosity, gboolean use_syslog)
@@ -41,10 +45,12 @@ log_emit(int prio, const char *prefix, const char *fmt, va_list ap)
    * is shown through the terminal escaper, never passed to the terminal or syslog. */
   g_autofree char *raw = g_strdup_vprintf(fmt, ap);
   g_autofree char *msg = tr_escape_terminal(raw);
+  g_mutex_lock(&log_lock);
   log_clear_progress();
   fprintf(stderr, "tlsrpt-ingest: %s%s\n", prefix, msg);
   if (log_syslog)
     syslog(prio, "%s%s", prefix, msg);
+  g_mutex_unlock(&log_lock);
 }
 
 #define LOG_FN(name, min, prio, prefix)                                                 \
@@ -74,7 +80,9 @@ tr_log_progress(const char *fmt, ...)
   g_autofree char *raw = g_strdup_vprintf(fmt, ap);
   va_end(ap);
   g_autofree char *msg = tr_escape_terminal(raw);
+  g_mutex_lock(&log_lock);
   fprintf(stderr, "\r\033[K%s", msg);
   progress_shown = msg[0] != '\0';
   fflush(stderr);
+  g_mutex_unlock(&log_lock);
 }

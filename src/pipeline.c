@@ -586,11 +586,14 @@ pipeline_log_message(Pipeline *pl, const PendingMessage *p, SourceOutcome outcom
 {
   const char *origin = p->msg->origin;
   guint n = p->res.reports->len;
+  /* What the source answered (HTTP), at the end of the same line. */
+  const char *asep = p->msg->answer != NULL ? "; " : "";
+  const char *answer = p->msg->answer != NULL ? p->msg->answer : "";
   switch (outcome) {
   case SOURCE_OUTCOME_QUARANTINED:
-    tr_log_warn("%s: quarantined as %s: %s%s", origin, p->quarantine_path,
+    tr_log_warn("%s: quarantined as %s: %s%s%s%s", origin, p->quarantine_path,
                 p->res.quarantine_reason,
-                p->new_reports > 0 ? " (its valid reports were stored)" : "");
+                p->new_reports > 0 ? " (its valid reports were stored)" : "", asep, answer);
     return;
   case SOURCE_OUTCOME_STORED:
   case SOURCE_OUTCOME_DUPLICATE:
@@ -603,24 +606,24 @@ pipeline_log_message(Pipeline *pl, const PendingMessage *p, SourceOutcome outcom
         g_string_append_printf(ids, "%s%s/%s", i ? ", " : "", r->organization_name,
                                r->report_id);
       }
-      tr_log_info("%s: %s %u report%s, %u new (%s)%s%s%s%s", origin,
+      tr_log_info("%s: %s %u report%s, %u new (%s)%s%s%s%s%s%s", origin,
                   outcome == SOURCE_OUTCOME_STORED ? "stored" : "duplicate", n,
                   n == 1 ? "" : "s", p->new_reports, ids->str,
                   p->res.verdict != NULL ? "; " : "",
                   p->res.verdict != NULL ? p->res.verdict : "",
                   p->res.notes != NULL ? "; ignored: " : "",
-                  p->res.notes != NULL ? p->res.notes : "");
+                  p->res.notes != NULL ? p->res.notes : "", asep, answer);
     }
     return;
   case SOURCE_OUTCOME_NOT_REPORT: {
     /* What was looked at and given up is said with the message, not dropped. */
     const char *notes = p->res.notes;
     if (pl->mda_mode)
-      tr_log_info("%s: not a report, ignored%s%s", origin, notes ? ": " : "",
-                  notes ? notes : "");
+      tr_log_info("%s: not a report, ignored%s%s%s%s", origin, notes ? ": " : "",
+                  notes ? notes : "", asep, answer);
     else
-      tr_log_verbose("%s: not a report, ignored%s%s", origin, notes ? ": " : "",
-                     notes ? notes : "");
+      tr_log_verbose("%s: not a report, ignored%s%s%s%s", origin, notes ? ": " : "",
+                     notes ? notes : "", asep, answer);
     return;
   }
   }
@@ -739,26 +742,29 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
       st->quarantined++;
     else if (outcome == SOURCE_OUTCOME_NOT_REPORT)
       st->not_reports++;
-    pipeline_log_message(pl, p, outcome);
     if (batched) {
+      pipeline_log_message(pl, p, outcome);
       acks[n_acks] = p->msg;
       ack_outcomes[n_acks++] = outcome;
       continue;
     }
-    if (!ok)
+    if (!ok) {
+      pipeline_log_message(pl, p, outcome);
       continue;
+    }
+    /* Acknowledged first, then logged: the line can say what the source answered. */
     g_autoptr(GError) cerr = NULL;
     p->msg->reports = p->res.reports;
     p->msg->quarantine_reason = p->res.quarantine_reason;
     p->msg->quarantine_error = p->res.error;
-    if (!pl->source->commit(pl->source_self, p->msg, outcome, &cerr)) {
+    gboolean acked = pl->source->commit(pl->source_self, p->msg, outcome, &cerr);
+    pipeline_log_message(pl, p, outcome);
+    if (!acked) {
       /* Stored but not acknowledged: the next run finds a duplicate. */
       tr_log_error("%s: stored, but could not acknowledge it: %s", p->msg->origin,
                    cerr->message);
-      if (ok) {
-        g_propagate_error(error, g_steal_pointer(&cerr));
-        ok = FALSE;
-      }
+      g_propagate_error(error, g_steal_pointer(&cerr));
+      ok = FALSE;
     }
   }
   if (batched && n_acks > 0) {

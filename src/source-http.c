@@ -5,7 +5,6 @@
 #include "source-http.h"
 
 #include "decode.h"
-#include "log.h"
 #include "report.h"
 
 #include <arpa/inet.h>
@@ -298,6 +297,7 @@ struct SourceHttp {
   GCond cond;                 /* next(): a body arrived, a request ended, stop */
   GQueue waiting;             /* SourceMessage*: complete bodies not yet taken */
   guint receiving;            /* requests whose body is arriving */
+  guint held;                 /* requests whose body the pipeline has, not answered yet */
   guint answering;            /* answered from commit(), not yet sent */
   guint handed;               /* messages handed out since the last idle flush */
   gint64 first_handed_us;
@@ -365,18 +365,18 @@ http_respond(struct MHD_Connection *conn, guint status, const char *line,
   return ret;
 }
 
+/* The one line of a request answered here, before the pipeline has it (the pipeline
+ * says the line of the others, ending with msg->answer). Any thread. */
 static void
-http_log(const char *peer, const char *method, const char *url, guint status,
-         const char *what)
+http_log(SourceHttp *self, const char *peer, const char *method, const char *url,
+         guint status, const char *what)
 {
   g_autofree char *u = source_http_one_line(url, 200);
   g_autofree char *m = source_http_one_line(method, 16);
-  if (status >= 500)
-    tr_log_warn("%s \"%s %s\" %u %s", peer, m, u, status, what);
-  else if (status >= 400)
-    tr_log_info("%s \"%s %s\" %u %s", peer, m, u, status, what);
-  else
-    tr_log_verbose("%s \"%s %s\" %u %s", peer, m, u, status, what);
+  SourceEventLevel level = status >= 500   ? SOURCE_EVENT_WARNING
+                           : status >= 400 ? SOURCE_EVENT_INFO
+                                           : SOURCE_EVENT_VERBOSE;
+  source_event(&self->cfg.events, level, peer, "\"%s %s\" %u %s", m, u, status, what);
 }
 
 /* An early answer, before any body is taken (logged here). */
@@ -385,7 +385,7 @@ http_reject(SourceHttp *self, struct MHD_Connection *conn, const char *peer,
             const char *method, const char *url, guint status, const char *line,
             const char *retry_after, const char *allow)
 {
-  http_log(peer, method, url, status, line);
+  http_log(self, peer, method, url, status, line);
   return http_respond(conn, status, line, retry_after, allow);
 }
 
@@ -401,6 +401,7 @@ http_answer(HttpRequest *req, guint status, char *text_take, const char *retry_a
     return;
   }
   req->state = HTTP_REQ_ANSWERED;
+  self->held--;
   req->status = status;
   req->text = text_take;
   req->retry_after = retry_after;
@@ -466,7 +467,8 @@ http_accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
   }
   g_mutex_unlock(&self->lock);
   if (!ok)
-    tr_log_info("%s: connection refused: too many connections", peer);
+    source_event(&self->cfg.events, SOURCE_EVENT_INFO, peer,
+                 "connection refused: too many connections");
   return ok ? MHD_YES : MHD_NO;
 }
 
@@ -528,6 +530,10 @@ http_request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
       /* The client went away (or was cut) before its body was complete. */
       self->receiving--;
       g_cond_broadcast(&self->cond);
+    } else if (req->state == HTTP_REQ_WAITING) {
+      /* Ended while the pipeline has it: its answer has nowhere to go. */
+      req->state = HTTP_REQ_DONE;
+      self->held--;
     } else if (req->answering) {
       req->answering = FALSE;
       self->answering--;
@@ -537,8 +543,9 @@ http_request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   g_mutex_unlock(&self->lock);
   if (req != NULL) {
     if (req->state == HTTP_REQ_RECEIVING && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-      tr_log_info("%s: request ended before its body was complete (%u bytes received)",
-                  req->peer, req->body != NULL ? req->body->len : 0);
+      source_event(&self->cfg.events, SOURCE_EVENT_INFO, req->peer,
+                   "request ended before its body was complete (%u bytes received)",
+                   req->body != NULL ? req->body->len : 0);
     http_request_unref(req);
     *con_cls = NULL;
   }
@@ -617,7 +624,8 @@ http_begin(SourceHttp *self, struct MHD_Connection *conn, HttpConn *hc, const ch
     g_mutex_unlock(&self->lock);
     guint status = stopping || failing ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
     const char *line = stopping ? "stopping" : failing ? "store failing" : "ok";
-    tr_log_debug("%s \"%s /healthz\" %u %s", peer, method, status, line);
+    source_event(&self->cfg.events, SOURCE_EVENT_DEBUG, peer, "\"%s /healthz\" %u %s",
+                 method, status, line);
     return http_respond(conn, status, line, status == MHD_HTTP_OK ? NULL : SOURCE_HTTP_RETRY_AFTER,
                         NULL);
   }
@@ -639,7 +647,7 @@ http_begin(SourceHttp *self, struct MHD_Connection *conn, HttpConn *hc, const ch
   if (self->cfg.rate > 0 && (hc == NULL || hc->limited) && !http_rate_ok(self, peer, &retry)) {
     char ra[16];
     g_snprintf(ra, sizeof ra, "%u", retry);
-    http_log(peer, method, url, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests");
+    http_log(self, peer, method, url, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests");
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         strlen("too many requests\n"), (void *) "too many requests\n", MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)
@@ -755,7 +763,7 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
     }
     if (req->body->len + n > req->reserved && !http_reserve(self, req, req->body->len + n -
                                                                            req->reserved)) {
-      http_log(req->peer, method, url, MHD_HTTP_SERVICE_UNAVAILABLE,
+      http_log(self, req->peer, method, url, MHD_HTTP_SERVICE_UNAVAILABLE,
                "too many reports in flight");
       return MHD_NO;
     }
@@ -805,6 +813,7 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
     if (hc != NULL)
       hc->deadline = G_MAXINT64;
     req->state = HTTP_REQ_WAITING;
+    self->held++;
     self->receiving--;
     g_queue_push_tail(&self->waiting, msg);
     g_cond_broadcast(&self->cond);
@@ -828,9 +837,10 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap) G_GNUC_PRINTF(2
 static void
 http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+  SourceHttp *self = cls;
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   g_strchomp(msg);
-  tr_log_debug("libmicrohttpd: %s", msg);
+  source_event(&self->cfg.events, SOURCE_EVENT_DEBUG, "libmicrohttpd", "%s", msg);
 }
 
 /* ---- the pipeline side ---------------------------------------------------- */
@@ -848,8 +858,7 @@ http_message_release(gpointer data)
     self->store_failing = TRUE;
   g_mutex_unlock(&self->lock);
   if (waiting) {
-    http_log(req->peer, "POST", self->cfg.path, MHD_HTTP_SERVICE_UNAVAILABLE,
-             "not stored: the store failed, nothing kept");
+    /* The pipeline logged why the batch was not stored, and each message of it. */
     http_answer(req, MHD_HTTP_SERVICE_UNAVAILABLE,
                 g_strdup("not stored: the store is failing, retry later"),
                 SOURCE_HTTP_RETRY_AFTER);
@@ -880,11 +889,16 @@ source_http_next(gpointer self_, SourceMessage **msg, GError **error)
       return TRUE;
     }
     if (self->handed > 0) {
-      /* Group commit: wait for the bodies on their way, at most the window. */
+      /* Group commit, sized by what is waiting: the group is complete once every open
+       * connection has its request in the pipeline (none can add one), else it waits
+       * for the others, at most the window from its first request: a keep-alive
+       * client answered by the last commit sends its next report within it. */
       gint64 until = self->first_handed_us + (gint64) self->cfg.window_ms * 1000;
-      if (self->receiving == 0 || g_get_monotonic_time() >= until) {
-        tr_log_debug("group commit: %u reports (%s)", self->handed,
-                     self->receiving == 0 ? "none on the way" : "window over");
+      gboolean all_in = self->receiving == 0 && self->held >= g_hash_table_size(self->conns);
+      if (all_in || g_get_monotonic_time() >= until) {
+        source_event(&self->cfg.events, SOURCE_EVENT_DEBUG, NULL,
+                     "group commit: %u reports (%s)", self->handed,
+                     all_in ? "every connection waits" : "window over");
         self->handed = 0;
         g_mutex_unlock(&self->lock);
         return TRUE;        /* *msg NULL: flush now */
@@ -907,27 +921,27 @@ source_http_commit(gpointer self_, SourceMessage *msg, SourceOutcome outcome,
   SourceHttp *self = self_;
   HttpRequest *req = msg->handle;
   guint status = source_http_status_for(outcome, msg->quarantine_error);
-  g_autofree char *what = NULL;
   char *text;
   const Report *r = msg->reports != NULL && msg->reports->len > 0 ? msg->reports->pdata[0]
                                                                   : NULL;
   if ((outcome == SOURCE_OUTCOME_STORED || outcome == SOURCE_OUTCOME_DUPLICATE) && r != NULL) {
     g_autofree char *key = report_key_hex(r->key);
-    g_autofree char *org = source_http_one_line(r->organization_name, 100);
-    g_autofree char *id = source_http_one_line(r->report_id, 200);
     const char *verb = outcome == SOURCE_OUTCOME_STORED ? "stored" : "duplicate";
     text = g_strdup_printf("%s %s", verb, key);
-    what = g_strdup_printf("%s %s (%s/%s)", verb, key, org, id);
   } else {
     g_autofree char *reason = source_http_one_line(
         msg->quarantine_reason != NULL ? msg->quarantine_reason : "not a report", 300);
     text = g_strdup_printf("rejected, kept in the quarantine: %s", reason);
-    what = g_strdup_printf("quarantined: %s", reason);
   }
   g_mutex_lock(&self->lock);
   self->store_failing = FALSE;
   g_mutex_unlock(&self->lock);
-  http_log(req->peer, "POST", self->cfg.path, status, what);
+  /* The message's log line (the pipeline's: peer, outcome, report or reason) ends with
+   * the request and its status; a rejection's reason is said once, by the pipeline. */
+  g_autofree char *path = source_http_one_line(self->cfg.path, 200);
+  g_free(msg->answer);
+  msg->answer = status < 300 ? g_strdup_printf("\"POST %s\" %u %s", path, status, text)
+                             : g_strdup_printf("\"POST %s\" %u", path, status);
   http_answer(req, status, text, NULL);
   return TRUE;
 }
@@ -1164,8 +1178,8 @@ http_sweeper_main(gpointer data)
         continue;
       /* Not a whole request within the timeout (or idle that long): cut it. Shutting
        * the socket down makes libmicrohttpd's next read fail and close it. */
-      tr_log_info("%s: connection cut: no complete request within %u s", hc->peer,
-                  self->cfg.timeout);
+      source_event(&self->cfg.events, SOURCE_EVENT_INFO, hc->peer,
+                   "connection cut: no complete request within %u s", self->cfg.timeout);
       shutdown(hc->fd, SHUT_RDWR);
       hc->cut = TRUE;
     }
@@ -1243,8 +1257,9 @@ source_http_start(const SourceHttpConfig *cfg, const TrOptions *opts, GError **e
     l->daemon = http_daemon_start(self, l->fd, cert, key, error);
     if (l->daemon == NULL)
       goto fail;
-    tr_log_info("listening on %s (%s), reports to %s", l->name, self->scheme,
-                self->cfg.path);
+    source_event(&self->cfg.events, SOURCE_EVENT_INFO, NULL,
+                 "listening on %s (%s), reports to %s", l->name, self->scheme,
+                 self->cfg.path);
   }
   return self;
 

@@ -30,6 +30,9 @@ typedef struct {
   gboolean limit_loopback;    /* apply the per-IP limits to loopback peers too */
   char **domains;             /* NULL-terminated policy domains we accept, or NULL */
   guint window_ms;            /* group-commit window (<= 5 ms) */
+  SourceEvents events;        /* where the receiver's own lines go (it does not log):
+                                 one per request answered before the pipeline has it,
+                                 and the connection events; from any thread */
 } SourceHttpConfig;
 
 void source_http_config_init(SourceHttpConfig *cfg);
@@ -41,8 +44,8 @@ extern const SourceOps source_http_ops;
 typedef struct SourceHttp SourceHttp;
 
 /* Load libmicrohttpd, open the listening sockets (or take the inherited ones) and
- * start serving; requests wait for the pipeline from then on. Logs one "listening on
- * ADDR:PORT" line per socket. (transfer full) NULL + SOURCE_ERROR (SOURCE_ERROR_TLS for
+ * start serving; requests wait for the pipeline from then on. Says one "listening on
+ * ADDR:PORT" line per socket (cfg->events). (transfer full) NULL + SOURCE_ERROR (SOURCE_ERROR_TLS for
  * an unusable certificate or key) on failure. */
 SourceHttp *source_http_start(const SourceHttpConfig *cfg, const TrOptions *opts,
                               GError **error);

@@ -77,6 +77,7 @@ source_message_free(SourceMessage *msg)
   g_free(msg->origin);
   g_free(msg->filename);
   g_free(msg->skip_reason);
+  g_free(msg->answer);
   if (msg->handle != NULL && msg->handle_free != NULL)
     msg->handle_free(msg->handle);
   g_free(msg);

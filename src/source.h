@@ -100,6 +100,10 @@ typedef struct {
   const GPtrArray *reports;
   const char *quarantine_reason;
   const GError *quarantine_error;
+  /* Set by commit() of a source that answers someone (transfer full, nullable): what it
+   * answered ("\"POST /v1/tlsrpt\" 201 stored KEY"), said at the end of the message's
+   * one log line, which the pipeline writes after commit(). */
+  char *answer;
 } SourceMessage;
 
 void source_message_free(SourceMessage *msg);

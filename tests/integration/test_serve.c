@@ -247,6 +247,22 @@ test_stores_json_and_gzip_once(void **state)
   g_autofree char *log = tu_read_file(s.log, NULL);
   assert_non_null(strstr(log, "\"POST /v1/tlsrpt\" 201 stored "));
   assert_non_null(strstr(log, "\"POST /v1/tlsrpt\" 200 duplicate "));
+  /* One line per request (-v): the pipeline's, with the peer, the outcome, the report
+   * and what was answered; the five POSTs of five reports of three keys. */
+  g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+  g_autofree char *key = g_strstrip(g_strdup(t1 + strlen("stored ")));
+  guint posts = 0, of_key = 0;
+  for (guint i = 0; lines[i] != NULL; i++) {
+    if (strstr(lines[i], "http-1") != NULL || strstr(lines[i], "http-2") != NULL ||
+        strstr(lines[i], "http-3") != NULL)
+      posts++;
+    if (strstr(lines[i], key) != NULL) {
+      of_key++;
+      assert_true(g_str_has_prefix(lines[i], "tlsrpt-ingest: http:127.0.0.1: "));
+    }
+  }
+  assert_int_equal(posts, 5);
+  assert_int_equal(of_key, 2);   /* stored, then the duplicate */
   serve_clear(&s, TRUE);
 }
 
