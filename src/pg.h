@@ -43,6 +43,8 @@ gboolean pg_broken(TrPg *pg);
 /* The last failure was a serialization failure, a deadlock or a lock not available:
  * rolled back, the transaction may be tried again. */
 gboolean pg_last_retryable(TrPg *pg);
+/* The last failure was a unique violation (a key that is there already). */
+gboolean pg_last_unique_violation(TrPg *pg);
 
 /* Run @sql (one or more commands, no parameters). */
 gboolean pg_exec(TrPg *pg, const char *sql, GError **error);

@@ -20,6 +20,7 @@
 #include "sink.h"
 #include "db.h"
 #include "pg.h"
+#include "report-datetime.h"
 #include "report-deviation.h"
 
 #include <arpa/inet.h>
@@ -33,62 +34,58 @@ typedef struct {
   gboolean staging_made;    /* the temporary tables exist on @pg */
   GString *reports, *policies, *failures, *deviations;   /* COPY rows staged */
   GHashTable *keys;         /* hex keys staged (a batch holds each report once) */
+  GArray *rows;             /* SinkPgRow of each staged report, in staging order */
+  GString *sorted;          /* the report rows in key order, built by flush() */
   GString *scratch;
 } SinkPg;
 
-static const char sink_pg_staging[] =
-  "CREATE TEMPORARY TABLE tr_stage_report (report_key TEXT COLLATE \"C\", "
-  "organization_name TEXT, contact_info TEXT, report_id TEXT, begin_epoch BIGINT, "
-  "end_epoch BIGINT, begin_day TEXT, submitter TEXT, source TEXT, report_domain TEXT, "
-  "received_epoch BIGINT, raw_format TEXT, deviation_count INTEGER, report_json TEXT, "
-  "dkim TEXT, dkim_domain TEXT) "
-  "ON COMMIT DELETE ROWS;"
-  "CREATE TEMPORARY TABLE tr_stage_policy (report_key TEXT COLLATE \"C\", "
-  "policy_index INTEGER, policy_domain TEXT, policy_type TEXT, policy_strings TEXT, "
-  "mx_hosts TEXT, total_successful_session_count BIGINT, "
-  "total_failure_session_count BIGINT, organization_name TEXT, begin_epoch BIGINT, "
-  "begin_day TEXT, policy_string_list TEXT[], mx_host_list TEXT[]) ON COMMIT DELETE ROWS;"
-  "CREATE TEMPORARY TABLE tr_stage_failure (report_key TEXT COLLATE \"C\", "
-  "policy_index INTEGER, detail_index INTEGER, result_type TEXT, sending_mta_ip TEXT, "
-  "receiving_mx_hostname TEXT, receiving_mx_helo TEXT, receiving_ip TEXT, "
-  "failed_session_count BIGINT, failure_reason_code TEXT, additional_information TEXT, "
-  "policy_domain TEXT, begin_epoch BIGINT, sending_mta_addr INET, receiving_addr INET) "
-  "ON COMMIT DELETE ROWS;"
-  "CREATE TEMPORARY TABLE tr_stage_deviation (report_key TEXT COLLATE \"C\", "
-  "deviation_index INTEGER, slug TEXT, deviation TEXT) ON COMMIT DELETE ROWS";
+/* The columns each COPY row holds, in order: the tables' own (pg.c). */
+#define SINK_PG_REPORT_COLS                                                              \
+  "report_key, organization_name, contact_info, report_id, begin_epoch, end_epoch, "     \
+  "begin_day, submitter, source, report_domain, received_epoch, raw_format, "            \
+  "deviation_count, begin_time, end_time, received_time, report_json, dkim, dkim_domain"
+#define SINK_PG_POLICY_COLS                                                              \
+  "report_key, policy_index, policy_domain, policy_type, policy_strings, mx_hosts, "     \
+  "total_successful_session_count, total_failure_session_count, organization_name, "     \
+  "begin_epoch, begin_day, begin_time, policy_string_list, mx_host_list"
+#define SINK_PG_FAILURE_COLS                                                             \
+  "report_key, policy_index, detail_index, result_type, sending_mta_ip, "                \
+  "receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, "       \
+  "failure_reason_code, additional_information, policy_domain, begin_epoch, "            \
+  "begin_time, sending_mta_addr, receiving_addr"
+#define SINK_PG_DEVIATION_COLS "report_key, deviation_index, slug, deviation"
 
-/* The reports new to the database, and their rows. */
+static const char *const sink_pg_tables[] = { "report", "policy", "failure_detail",
+                                              "deviation" };
+static const char *const sink_pg_cols[] = { SINK_PG_REPORT_COLS, SINK_PG_POLICY_COLS,
+                                            SINK_PG_FAILURE_COLS, SINK_PG_DEVIATION_COLS };
+
+/* The slow path's temporary tables: the same columns as the tables. */
+static const char sink_pg_staging[] =
+  "CREATE TEMPORARY TABLE tr_stage_report (LIKE report) ON COMMIT DELETE ROWS;"
+  "CREATE TEMPORARY TABLE tr_stage_policy (LIKE policy) ON COMMIT DELETE ROWS;"
+  "CREATE TEMPORARY TABLE tr_stage_failure_detail (LIKE failure_detail) "
+  "ON COMMIT DELETE ROWS;"
+  "CREATE TEMPORARY TABLE tr_stage_deviation (LIKE deviation) ON COMMIT DELETE ROWS";
+
+/* ... from which only the reports new to the database, and their rows, are taken. */
 static const char sink_pg_insert[] =
-  "WITH r AS (INSERT INTO report (report_key, organization_name, contact_info, "
-  "report_id, begin_epoch, end_epoch, begin_day, submitter, source, report_domain, "
-  "received_epoch, raw_format, deviation_count, begin_time, end_time, received_time, "
-  "report_json, dkim, dkim_domain) "
-  "SELECT report_key, organization_name, contact_info, report_id, begin_epoch, "
-  "end_epoch, begin_day, submitter, source, report_domain, received_epoch, raw_format, "
-  "deviation_count, to_timestamp(begin_epoch), to_timestamp(end_epoch), "
-  "to_timestamp(received_epoch), report_json::jsonb, dkim, dkim_domain FROM tr_stage_report "
-  "ORDER BY report_key ON CONFLICT (report_key) DO NOTHING RETURNING report_key), "
-  "p AS (INSERT INTO policy (report_key, policy_index, policy_domain, policy_type, "
-  "policy_strings, mx_hosts, total_successful_session_count, "
-  "total_failure_session_count, organization_name, begin_epoch, begin_day, begin_time, "
-  "policy_string_list, mx_host_list) "
-  "SELECT s.report_key, policy_index, policy_domain, policy_type, policy_strings, "
-  "mx_hosts, total_successful_session_count, total_failure_session_count, "
-  "organization_name, begin_epoch, begin_day, to_timestamp(begin_epoch), "
-  "policy_string_list, mx_host_list FROM tr_stage_policy s JOIN r USING (report_key)), "
-  "f AS (INSERT INTO failure_detail (report_key, policy_index, detail_index, "
-  "result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, receiving_ip, "
-  "failed_session_count, failure_reason_code, additional_information, policy_domain, "
-  "begin_epoch, begin_time, sending_mta_addr, receiving_addr) "
-  "SELECT s.report_key, policy_index, detail_index, result_type, sending_mta_ip, "
-  "receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, "
-  "failure_reason_code, additional_information, policy_domain, begin_epoch, "
-  "to_timestamp(begin_epoch), sending_mta_addr, receiving_addr "
-  "FROM tr_stage_failure s JOIN r USING (report_key)), "
-  "d AS (INSERT INTO deviation (report_key, deviation_index, slug, deviation) "
-  "SELECT s.report_key, deviation_index, slug, deviation "
-  "FROM tr_stage_deviation s JOIN r USING (report_key)) "
+  "WITH r AS (INSERT INTO report (" SINK_PG_REPORT_COLS ") SELECT " SINK_PG_REPORT_COLS
+  " FROM tr_stage_report ORDER BY report_key ON CONFLICT (report_key) DO NOTHING "
+  "RETURNING report_key), "
+  "p AS (INSERT INTO policy (" SINK_PG_POLICY_COLS ") SELECT " SINK_PG_POLICY_COLS
+  " FROM tr_stage_policy WHERE report_key IN (SELECT report_key FROM r)), "
+  "f AS (INSERT INTO failure_detail (" SINK_PG_FAILURE_COLS ") SELECT " SINK_PG_FAILURE_COLS
+  " FROM tr_stage_failure_detail WHERE report_key IN (SELECT report_key FROM r)), "
+  "d AS (INSERT INTO deviation (" SINK_PG_DEVIATION_COLS ") SELECT " SINK_PG_DEVIATION_COLS
+  " FROM tr_stage_deviation WHERE report_key IN (SELECT report_key FROM r)) "
   "SELECT COUNT(*) FROM r";
+
+/* One staged report: its key and where its report row is in SinkPg.reports. */
+typedef struct {
+  char key[33];
+  gsize offset, len;
+} SinkPgRow;
 
 static gpointer
 sink_pg_open(const SinkConfig *config, StoreSync *sync, GError **error)
@@ -105,6 +102,8 @@ sink_pg_open(const SinkConfig *config, StoreSync *sync, GError **error)
   self->deviations = g_string_new(NULL);
   self->scratch = g_string_new(NULL);
   self->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  self->rows = g_array_new(FALSE, FALSE, sizeof(SinkPgRow));
+  self->sorted = g_string_new(NULL);
   return self;
 }
 
@@ -160,11 +159,17 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
   char *key = report_key_hex(r->key);
   if (!g_hash_table_add(self->keys, key))
     return TRUE;                      /* staged already (the set owns @key either way) */
-  char day[11];
+  char day[11], begin_time[21], end_time[21], received_time[21];
   db_format_day(r->begin, day);
+  report_datetime_format(r->begin, begin_time);
+  report_datetime_format(r->end, end_time);
+  report_datetime_format(r->ingest.received, received_time);
   const char *org = r->organization_name != NULL ? r->organization_name : "";
 
   GString *o = self->reports;
+  SinkPgRow row;
+  g_strlcpy(row.key, key, sizeof row.key);
+  row.offset = o->len;
   pg_copy_field(o, key);
   sink_pg_text(o, org);
   sink_pg_text(o, r->contact_info);
@@ -181,12 +186,17 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
     sink_pg_text(o, NULL);
   sink_pg_text(o, r->ingest.raw_extension);
   sink_pg_int(o, r->deviations != NULL ? r->deviations->len : 0);
+  sink_pg_text(o, begin_time);
+  sink_pg_text(o, end_time);
+  sink_pg_text(o, r->ingest.received != 0 ? received_time : NULL);
   g_string_truncate(self->scratch, 0);
   report_to_json(r, FALSE, self->scratch);
   sink_pg_text(o, self->scratch->str);
   sink_pg_text(o, r->ingest.dkim);
   sink_pg_text(o, r->ingest.dkim_domain);
   g_string_append_c(o, '\n');
+  row.len = o->len - row.offset;
+  g_array_append_val(self->rows, row);
 
   for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
     const ReportPolicy *pol = r->policies->pdata[i];
@@ -206,6 +216,7 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
     sink_pg_text(o, org);
     sink_pg_int(o, r->begin);
     sink_pg_text(o, day);
+    sink_pg_text(o, begin_time);
     sink_pg_array(o, self->scratch, pol->policy_strings);
     sink_pg_array(o, self->scratch, pol->mx_hosts);
     g_string_append_c(o, '\n');
@@ -225,6 +236,7 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
       sink_pg_text(o, f->additional_information);
       sink_pg_text(o, domain);
       sink_pg_int(o, r->begin);
+      sink_pg_text(o, begin_time);
       sink_pg_inet(o, f->sending_mta_ip);
       sink_pg_inet(o, f->receiving_ip);
       g_string_append_c(o, '\n');
@@ -250,9 +262,35 @@ sink_pg_clear(SinkPg *self)
   g_string_truncate(self->failures, 0);
   g_string_truncate(self->deviations, 0);
   g_hash_table_remove_all(self->keys);
+  g_array_set_size(self->rows, 0);
 }
 
-/* One try of the batch's transaction. */
+static int
+sink_pg_row_cmp(gconstpointer a, gconstpointer b)
+{
+  return strcmp(((const SinkPgRow *) a)->key, ((const SinkPgRow *) b)->key);
+}
+
+/* COPY the four tables' rows into @prefix + table ("" or "tr_stage_"). */
+static gboolean
+sink_pg_copy_all(SinkPg *self, const char *prefix, GError **error)
+{
+  GString *data[] = { self->sorted, self->policies, self->failures, self->deviations };
+  for (gsize i = 0; i < G_N_ELEMENTS(data); i++) {
+    if (data[i]->len == 0)
+      continue;
+    g_autofree char *sql = g_strdup_printf("COPY %s%s (%s) FROM STDIN", prefix,
+                                           sink_pg_tables[i], sink_pg_cols[i]);
+    if (!pg_copy(self->pg, sql, data[i], error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* One try of the batch's transaction. The fast path copies straight into the tables;
+ * when a key is there already (another host, a retry), that is undone and the slow
+ * path copies into temporary tables and inserts what is new. Reports go in key order
+ * either way: two writers wait for each other's keys, never in a cycle. */
 static gboolean
 sink_pg_send(SinkPg *self, GError **error)
 {
@@ -261,31 +299,42 @@ sink_pg_send(SinkPg *self, GError **error)
     self->staging_made = FALSE;
     if (self->pg == NULL)
       return FALSE;
+    /* lz4 compresses the JSON several times faster than the default, where the server
+     * has it (PostgreSQL 14 and later, built with it); without, the default stays. */
+    pg_exec(self->pg, "SET default_toast_compression = 'lz4'", NULL);
   }
   TrPg *pg = self->pg;
-  if (!self->staging_made) {
-    if (!pg_exec(pg, sink_pg_staging, error))
-      return FALSE;
-    self->staging_made = TRUE;
-  }
-  static const char *const copies[] = {
-    "COPY tr_stage_report FROM STDIN", "COPY tr_stage_policy FROM STDIN",
-    "COPY tr_stage_failure FROM STDIN", "COPY tr_stage_deviation FROM STDIN",
-  };
-  GString *data[] = { self->reports, self->policies, self->failures, self->deviations };
-  if (!pg_exec(pg, "BEGIN", error))
-    return FALSE;
-  for (gsize i = 0; i < G_N_ELEMENTS(copies); i++)
-    if (data[i]->len > 0 && !pg_copy(pg, copies[i], data[i], error))
-      goto fail;
-  g_autoptr(TrPgResult) res = pg_query(pg, sink_pg_insert, 0, NULL, error);
-  if (res == NULL)
+  if (!pg_exec(pg, "BEGIN; SAVEPOINT fast", error))
     goto fail;
+  GError *fast = NULL;
+  if (sink_pg_copy_all(self, "", &fast)) {
+    g_clear_error(&fast);
+  } else {
+    if (!pg_last_unique_violation(pg) || pg_broken(pg)) {
+      g_propagate_error(error, fast);
+      goto fail;
+    }
+    g_error_free(fast);
+    if (!pg_exec(pg, "ROLLBACK TO SAVEPOINT fast", error))
+      goto fail;
+    if (!self->staging_made) {
+      if (!pg_exec(pg, sink_pg_staging, error))
+        goto fail;
+      self->staging_made = TRUE;
+    }
+    if (!sink_pg_copy_all(self, "tr_stage_", error))
+      goto fail;
+    g_autoptr(TrPgResult) res = pg_query(pg, sink_pg_insert, 0, NULL, error);
+    if (res == NULL)
+      goto fail;
+  }
   if (!pg_exec(pg, "COMMIT", error))
     goto fail;
   return TRUE;
 fail:
   pg_rollback(pg);
+  /* The temporary tables were made in the transaction rolled back. */
+  self->staging_made = FALSE;
   return FALSE;
 }
 
@@ -295,6 +344,12 @@ sink_pg_flush(gpointer p, GError **error)
   SinkPg *self = p;
   if (g_hash_table_size(self->keys) == 0)
     return TRUE;
+  g_array_sort(self->rows, sink_pg_row_cmp);
+  g_string_truncate(self->sorted, 0);
+  for (guint i = 0; i < self->rows->len; i++) {
+    const SinkPgRow *row = &g_array_index(self->rows, SinkPgRow, i);
+    g_string_append_len(self->sorted, self->reports->str + row->offset, (gssize) row->len);
+  }
   for (int attempt = 1;; attempt++) {
     GError *err = NULL;
     if (sink_pg_send(self, &err)) {
@@ -340,6 +395,8 @@ sink_pg_close(gpointer p)
   g_string_free(self->failures, TRUE);
   g_string_free(self->deviations, TRUE);
   g_string_free(self->scratch, TRUE);
+  g_string_free(self->sorted, TRUE);
+  g_array_unref(self->rows);
   g_hash_table_unref(self->keys);
   g_free(self->conninfo);
   g_free(self);

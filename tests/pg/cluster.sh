@@ -61,7 +61,6 @@ start)
     -E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 \
     >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
   cat >>"$dir/data/postgresql.conf" <<CONF
-shared_buffers = 32MB
 max_connections = 200
 fsync = ${TLSRPT_PG_FSYNC:-on}
 log_min_messages = warning
