@@ -38,7 +38,8 @@ trust_dkim_signed(GBytes *message)
 
 #define TRUST_DKIM_FUNCTIONS(X)                                                          \
   X(dkim_init) X(dkim_options) X(dkim_set_key_lookup) X(dkim_verify)                     \
-  X(dkim_set_user_context) X(dkim_get_user_context) X(dkim_chunk) X(dkim_eom)            \
+  X(dkim_set_user_context) X(dkim_get_user_context) X(dkim_header) X(dkim_eoh)           \
+  X(dkim_body) X(dkim_eom)            \
   X(dkim_getsiglist) X(dkim_sig_getflags) X(dkim_sig_getbh) X(dkim_sig_geterror)         \
   X(dkim_sig_geterrorstr) X(dkim_sig_getdomain) X(dkim_sig_getselector)                  \
   X(dkim_sig_getcanonlen) X(dkim_free) X(dkim_getresultstr)
@@ -73,9 +74,10 @@ trust_dkim_load(GError **error)
       if (trust_dk_lib == NULL) {
         trust_dk_error = g_strdup("dkim_init() failed");
       } else {
-        /* Bare LF lines as CRLF; handles for signatures that do not parse, so that
-         * they get a verdict too. */
-        unsigned int flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_BADSIGHANDLES;
+        /* Handles for signatures that do not parse, so that they get a verdict too.
+         * Bare LFs are made CRLF here, before the library sees the message: its own
+         * DKIM_LIBFLAGS_FIXCRLF does it one character at a time. */
+        unsigned int flags = DKIM_LIBFLAGS_BADSIGHANDLES;
         trust_dk.dkim_options(trust_dk_lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
                               sizeof flags);
         trust_dk.dkim_set_key_lookup(trust_dk_lib, trust_dkim_key_cb);
@@ -241,9 +243,65 @@ trust_dkim_sig_result(TrustDkimRun *run, DKIM *dkim, DKIM_SIGINFO *sig)
   return r;
 }
 
+gboolean
+trust_dkim_sig_tags(const char *value, char **domain, char **selector)
+{
+  *domain = NULL;
+  *selector = NULL;
+  g_auto(GStrv) tags = g_strsplit(value, ";", 64);
+  for (guint i = 0; tags[i] != NULL; i++) {
+    char *eq = strchr(tags[i], '=');
+    if (eq == NULL)
+      continue;
+    *eq = '\0';
+    const char *tag = g_strstrip(tags[i]);
+    /* Folding white space may stand inside a value too: none in a domain or selector. */
+    g_autofree char *v = g_strdup(eq + 1);
+    char *w = v;
+    for (const char *c = v; *c != '\0'; c++)
+      if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
+        *w++ = *c;
+    *w = '\0';
+    char **slot = strcmp(tag, "d") == 0 ? domain : strcmp(tag, "s") == 0 ? selector : NULL;
+    if (slot != NULL && *slot == NULL && *v != '\0')
+      *slot = g_ascii_strdown(v, -1);
+  }
+  return *domain != NULL && *selector != NULL;
+}
+
+/* Before the library: the key of each signature. When none has one (no key published,
+ * or no answer), the verdicts are known without loading libopendkim or hashing
+ * anything: returned here (transfer full). NULL: some key is there, verify. */
+static GPtrArray *
+trust_dkim_precheck(GBytes *message, TrustDkimLookup lookup, gpointer data)
+{
+  g_autoptr(GPtrArray) fields = mail_header_fields(message, "DKIM-Signature", 64);
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify) trust_dkim_sig_free);
+  for (guint i = 0; i < fields->len; i++) {
+    TrustDkimSig *r = g_new0(TrustDkimSig, 1);
+    g_ptr_array_add(out, r);
+    if (!trust_dkim_sig_tags(fields->pdata[i], &r->domain, &r->selector))
+      return NULL;              /* malformed: the library says how */
+    g_autofree char *name = g_strdup_printf("%s._domainkey.%s", r->selector, r->domain);
+    g_autofree char *record = NULL, *why = NULL;
+    TrustKeyStatus st = lookup(name, &record, &why, data);
+    if (st == TRUST_KEY_FOUND)
+      return NULL;
+    g_autofree char *esc = tr_escape_terminal(name);
+    r->status = st == TRUST_KEY_TEMPFAIL ? TRUST_SIG_TEMPERROR : TRUST_SIG_PERMERROR;
+    r->why = st == TRUST_KEY_TEMPFAIL
+                 ? g_strdup_printf("key lookup failed: %s", why ? why : "no answer")
+                 : g_strdup_printf("no key %s", esc);
+  }
+  return out->len > 0 ? g_steal_pointer(&out) : NULL;
+}
+
 GPtrArray *
 trust_dkim_verify(GBytes *message, TrustDkimLookup lookup, gpointer data, GError **error)
 {
+  GPtrArray *known = trust_dkim_precheck(message, lookup, data);
+  if (known != NULL)
+    return known;
   if (!trust_dkim_load(error))
     return NULL;
   gsize len = 0;
@@ -263,16 +321,66 @@ trust_dkim_verify(GBytes *message, TrustDkimLookup lookup, gpointer data, GError
   }
   trust_dk.dkim_set_user_context(dkim, &run);
   GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify) trust_dkim_sig_free);
-  /* The library takes a non-const buffer, and writes nothing into it. */
-  st = trust_dk.dkim_chunk(dkim, (u_char *) (p + skip), len - skip);
+  /* Lines end with CRLF for the library (RFC 5322): a bare LF becomes CRLF. */
+  g_autoptr(GByteArray) crlf = NULL;
+  const guint8 *in = p + skip;
+  gsize in_len = len - skip;
+  const guint8 *lf = memchr(in, '\n', in_len);
+  if (lf != NULL && (lf == in || lf[-1] != '\r')) {
+    crlf = g_byte_array_sized_new((guint) (in_len + in_len / 32 + 16));
+    const guint8 *start = in, *end = in + in_len;
+    for (const guint8 *q = memchr(start, '\n', in_len); q != NULL;
+         q = memchr(start, '\n', (gsize) (end - start))) {
+      g_byte_array_append(crlf, start, (guint) (q - start));
+      if (q == in || q[-1] != '\r')
+        g_byte_array_append(crlf, (const guint8 *) "\r\n", 2);
+      else
+        g_byte_array_append(crlf, (const guint8 *) "\n", 1);
+      start = q + 1;
+    }
+    g_byte_array_append(crlf, start, (guint) (end - start));
+    in = crlf->data;
+    in_len = crlf->len;
+  }
+  /* The header fields one by one, then the end of the header: the keys are fetched and
+   * the signatures' headers checked there. Only when a signature is still in the
+   * running is the body hashed (the library takes non-const buffers and writes
+   * nothing into them). */
+  const guint8 *end = in + in_len, *q = in;
+  st = DKIM_STAT_OK;
+  while (q < end && st == DKIM_STAT_OK) {
+    if (q + 1 < end && q[0] == '\r' && q[1] == '\n') {
+      q += 2;                           /* the empty line: the body follows */
+      break;
+    }
+    const guint8 *f = q;
+    for (;;) {
+      const guint8 *nl = memchr(q, '\n', (gsize) (end - q));
+      q = nl != NULL ? nl + 1 : end;
+      if (q >= end || (*q != ' ' && *q != '\t'))
+        break;                          /* the field ends unless a line continues it */
+    }
+    gsize flen = (gsize) (q - f);
+    while (flen > 0 && (f[flen - 1] == '\n' || f[flen - 1] == '\r'))
+      flen--;
+    st = trust_dk.dkim_header(dkim, (u_char *) f, flen);
+  }
   if (st == DKIM_STAT_OK)
-    st = trust_dk.dkim_chunk(dkim, NULL, 0);
-  if (st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG) {
+    st = trust_dk.dkim_eoh(dkim);
+  DKIM_SIGINFO **sigs = NULL;
+  int nsigs = 0;
+  gboolean viable = FALSE;          /* a signature whose header part verified */
+  if (st == DKIM_STAT_OK && trust_dk.dkim_getsiglist(dkim, &sigs, &nsigs) == DKIM_STAT_OK)
+    for (int i = 0; i < nsigs && !viable; i++)
+      viable = (trust_dk.dkim_sig_getflags(sigs[i]) & DKIM_SIGFLAG_PASSED) != 0;
+  if (st == DKIM_STAT_OK && viable) {
+    if (q < end)
+      st = trust_dk.dkim_body(dkim, (u_char *) q, (gsize) (end - q));
     _Bool testkey = 0;
     trust_dk.dkim_eom(dkim, &testkey);
   }
-  DKIM_SIGINFO **sigs = NULL;
-  int nsigs = 0;
+  sigs = NULL;
+  nsigs = 0;
   if (trust_dk.dkim_getsiglist(dkim, &sigs, &nsigs) == DKIM_STAT_OK)
     for (int i = 0; i < nsigs; i++)
       g_ptr_array_add(out, trust_dkim_sig_result(&run, dkim, sigs[i]));

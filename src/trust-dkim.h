@@ -53,9 +53,14 @@ gboolean trust_dkim_signed(GBytes *message);
 /* Verify every signature of @message (raw RFC 5322 bytes, LF or CRLF, an mbox From_
  * line skipped). Returns (transfer full) TrustDkimSig*, in header order (empty when no
  * signature could be found), or NULL + error when libopendkim cannot be loaded or
- * fails as a whole. */
+ * fails as a whole. When no signature's key can be had, the library is not used at
+ * all: the verdicts (no key, no answer) are known from the lookups. */
 GPtrArray *trust_dkim_verify(GBytes *message, TrustDkimLookup lookup, gpointer data,
                              GError **error);
+
+/* The d= and s= tags of a DKIM-Signature field value (lower case, white space
+ * removed; transfer full, NULL when missing): TRUE when both are there. */
+gboolean trust_dkim_sig_tags(const char *value, char **domain, char **selector);
 
 /* Do the service types of a key record (its s= tag) allow a report signature: no s=,
  * or one of "*", "email", "tlsrpt"? When they do, *usable (transfer full) is the record

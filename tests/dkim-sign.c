@@ -3,7 +3,10 @@
  *   dkim-sign -d DOMAIN -s SELECTOR -k KEY.private [-l] [-r] < MESSAGE > SIGNED
  * -l signs with l= (the body length), -r uses relaxed/relaxed (default simple/simple).
  * Writes the DKIM-Signature field, then the message unchanged (LF or CRLF as given).
- * With several files: dkim-sign ... -o OUTDIR FILE... signs each into OUTDIR. */
+ * With several files: dkim-sign ... -o OUTDIR FILE... signs each into OUTDIR.
+ * -d @from signs each message with its From domain as d=; with -t SEL.txt (the
+ * opendkim-genkey record of the key) and -K KEYS, a --dkim-keys line for every domain
+ * signed is written to KEYS (the benchmark's signed corpus). */
 #include <glib.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -71,6 +74,7 @@ int
 main(int argc, char **argv)
 {
   const char *domain = NULL, *sel = NULL, *keyfile = NULL, *outdir = NULL;
+  const char *txtfile = NULL, *keysout = NULL;
   gboolean with_l = FALSE, relaxed = FALSE;
   int i = 1;
   for (; i < argc; i++) {
@@ -82,6 +86,10 @@ main(int argc, char **argv)
       keyfile = argv[++i];
     else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
       outdir = argv[++i];
+    else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
+      txtfile = argv[++i];
+    else if (strcmp(argv[i], "-K") == 0 && i + 1 < argc)
+      keysout = argv[++i];
     else if (strcmp(argv[i], "-l") == 0)
       with_l = TRUE;
     else if (strcmp(argv[i], "-r") == 0)
@@ -120,6 +128,8 @@ main(int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : 1;
   }
   g_autoptr(GString) out = g_string_new(NULL);
+  gboolean from_domain = strcmp(domain, "@from") == 0;
+  g_autoptr(GHashTable) domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   for (; i < argc; i++) {
     g_autofree char *in = NULL;
     gsize len = 0;
@@ -128,7 +138,19 @@ main(int argc, char **argv)
       return 1;
     }
     g_string_truncate(out, 0);
-    if (!sign_one(in, len, key, domain, sel, with_l, relaxed, out))
+    g_autofree char *d = NULL;
+    if (from_domain) {
+      /* The From field's address domain: "From: ... <x@d>" or "From: x@d". */
+      const char *f = strstr(in, "\nFrom:");
+      const char *at = f != NULL ? strchr(f + 1, '@') : NULL;
+      const char *nl = f != NULL ? strchr(f + 1, '\n') : NULL;
+      if (at == NULL || (nl != NULL && at > nl))
+        continue;                       /* no From address: left out */
+      gsize n = strcspn(at + 1, "> \t\r\n");
+      d = g_ascii_strdown(at + 1, (gssize) n);
+      g_hash_table_add(domains, g_strdup(d));
+    }
+    if (!sign_one(in, len, key, d != NULL ? d : domain, sel, with_l, relaxed, out))
       return 1;
     g_autofree char *base = g_path_get_basename(argv[i]);
     g_autofree char *path = g_build_filename(outdir, base, NULL);
@@ -136,6 +158,24 @@ main(int argc, char **argv)
       fprintf(stderr, "dkim-sign: cannot write %s\n", path);
       return 1;
     }
+  }
+  if (txtfile != NULL && keysout != NULL) {
+    g_autofree char *txt = NULL;
+    if (!g_file_get_contents(txtfile, &txt, NULL, NULL) || strchr(txt, '\t') == NULL) {
+      fprintf(stderr, "dkim-sign: cannot read %s\n", txtfile);
+      return 1;
+    }
+    GString *keys = g_string_new(NULL);
+    GHashTableIter it;
+    gpointer d;
+    g_hash_table_iter_init(&it, domains);
+    while (g_hash_table_iter_next(&it, &d, NULL))
+      g_string_append_printf(keys, "%s._domainkey.%s. %s", sel, (char *) d, strchr(txt, '\t') + 1);
+    if (!g_file_set_contents(keysout, keys->str, (gssize) keys->len, NULL)) {
+      fprintf(stderr, "dkim-sign: cannot write %s\n", keysout);
+      return 1;
+    }
+    g_string_free(keys, TRUE);
   }
   dkim_close(lib);
   return 0;

@@ -1,6 +1,7 @@
 /* fuzz_trust.c - libFuzzer target over the parsers of the trust checks' untrusted text:
  * the bytes as an Authentication-Results field value (RFC 8601, auth-results.h), as a
- * DKIM key record's tag list (its s= service types, trust-dkim.h), and as a whole
+ * DKIM key record's tag list (its s= service types, trust-dkim.h) and a DKIM-Signature's
+ * (its d= and s=), and as a whole
  * message whose top header fields are read from the raw bytes (mail-header.h), every
  * Authentication-Results field found parsed again. */
 #include "auth-results.h"
@@ -39,6 +40,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g_autofree char *usable = NULL;
   gboolean ok = trust_dkim_key_services_ok(text, &usable);
   if (ok != (usable != NULL))
+    abort();
+
+  g_autofree char *d = NULL, *sel = NULL;
+  if (trust_dkim_sig_tags(text, &d, &sel) != (d != NULL && sel != NULL))
     abort();
 
   g_autoptr(GBytes) msg = g_bytes_new_take(p, size);
