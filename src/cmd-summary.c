@@ -6,6 +6,7 @@
 #include "log.h"
 #include "query.h"
 #include "render.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 typedef struct {
   char *by;
   char *format;
+  char **dkim;
 } SummaryArgs;
 
 static const GOptionEntry cmd_summary_entries[] = {
@@ -24,6 +26,9 @@ static const GOptionEntry cmd_summary_entries[] = {
     "A table by domain (default), mx, result, org, sending-ip or day", "KEY" },
   { "format", 0, 0, G_OPTION_ARG_STRING, CLI_FIELD(SummaryArgs, format),
     "text (default), json (docs/summary.md) or csv (the --by table)", "FORMAT" },
+  { "dkim", 0, 0, G_OPTION_ARG_STRING_ARRAY, CLI_FIELD(SummaryArgs, dkim),
+    "Only the reports with this trust verdict (pass, fail, none, temperror, permerror, "
+    "trusted-ar, unauthenticated; repeatable; docs/trust.md)", "VERDICT" },
   { NULL },
 };
 const CliGroup cmd_summary_group = { "summary", "Summary options", cmd_summary_entries,
@@ -37,6 +42,7 @@ summary_args_clear(SummaryArgs *a)
 {
   g_free(a->by);
   g_free(a->format);
+  g_strfreev(a->dkim);
 }
 
 static int
@@ -73,6 +79,21 @@ cmd_summary_run(const TrCommand *cmd, int argc, char **argv)
     rc = cli_fail(cmd, error, TR_MODE_BATCH);
     goto out;
   }
+  /* A config file's 'dkim =' is the ingesting commands' policy (require, record, off),
+   * not a filter: only the command line's --dkim filters. */
+  if (own.dkim != NULL && cli_from_config(&common, "dkim"))
+    g_clear_pointer(&own.dkim, g_strfreev);
+  for (guint i = 0; own.dkim != NULL && own.dkim[i] != NULL; i++) {
+    TrustVerdictKind kind;
+    if (!trust_verdict_from_name(own.dkim[i], &kind)) {
+      rc = cli_usage_error(cmd, TR_MODE_BATCH,
+                           "--dkim takes pass, fail, none, temperror, permerror, trusted-ar "
+                           "or unauthenticated, not '%s'",
+                           own.dkim[i]);
+      goto out;
+    }
+  }
+  r.params.dkim = (const char *const *) own.dkim;
 
   tr_log_init(cli_verbosity(&common), FALSE);
   {
@@ -100,6 +121,8 @@ cmd_summary_run(const TrCommand *cmd, int argc, char **argv)
       goto out;
     } else {
       sum = query_summary(db, &r.params, &error);
+      if (sum != NULL && (sum->verdicts = query_verdicts(db, &r.params, &error)) == NULL)
+        g_clear_pointer(&sum, query_summary_free);
       if (sum != NULL && (by != QUERY_BY_DOMAIN || strcmp(format, "csv") == 0))
         rows = query_by(db, &r.params, by, &error);
       if (sum == NULL || (rows == NULL && error != NULL)) {
@@ -128,7 +151,8 @@ out:
 }
 
 const TrCommand cmd_summary = {
-  "summary", "[--days N | --since DATE [--until DATE]] [--domain D]... [--org ORG]...",
+  "summary",
+  "[--days N | --since DATE [--until DATE]] [--domain D]... [--org ORG]... [--dkim VERDICT]...",
   "Say per policy domain how many TLS sessions failed, how bad that is, why (the "
   "result types with their cause and fix), on which MX, for whom and since when. "
   "Reads the SQL index of the store (docs/sql.md); the window is the last 30 days of "

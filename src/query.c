@@ -95,6 +95,8 @@ query_summary_free(QuerySummary *s)
     return;
   if (s->domains)
     g_ptr_array_unref(s->domains);
+  if (s->verdicts)
+    g_ptr_array_unref(s->verdicts);
   g_free(s);
 }
 
@@ -129,6 +131,12 @@ query_where(const QueryParams *p, gboolean detail, gboolean with_since, gboolean
       g_string_append_printf(s, "%s$%d", i ? ", " : "", n++);
     g_string_append(s, detail ? "))" : ")");
   }
+  if (p->dkim != NULL && p->dkim[0] != NULL) {
+    g_string_append(s, " AND report_key IN (SELECT report_key FROM report WHERE dkim IN (");
+    for (guint i = 0; p->dkim[i] != NULL; i++)
+      g_string_append_printf(s, "%s$%d", i ? ", " : "", n++);
+    g_string_append(s, "))");
+  }
   return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
@@ -150,6 +158,8 @@ query_prepare(TrDb *db, const QueryParams *p, const char *sql, gboolean with_sin
   }
   for (guint i = 0; p->orgs != NULL && p->orgs[i] != NULL; i++)
     db_bind_text(st, n++, p->orgs[i]);
+  for (guint i = 0; p->dkim != NULL && p->dkim[i] != NULL; i++)
+    db_bind_text(st, n++, p->dkim[i]);
   return st;
 }
 
@@ -755,6 +765,24 @@ query_by(TrDb *db, const QueryParams *p, QueryBy by, GError **error)
   g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, TRUE, error);
   return query_collect(st, query_count_row, GINT_TO_POINTER(!detail), query_count_free,
                        error);
+}
+
+GPtrArray *
+query_verdicts(TrDb *db, const QueryParams *p, GError **error)
+{
+  /* The report table has the window and the organization, not the policy domains. */
+  g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
+  g_autofree char *sql =
+      p->domains != NULL && p->domains[0] != NULL
+          ? g_strdup_printf("SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
+                            "report_key IN (SELECT report_key FROM policy WHERE %s) "
+                            "GROUP BY 1 ORDER BY 2 DESC, 1",
+                            where)
+          : g_strdup_printf("SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
+                            "%s GROUP BY 1 ORDER BY 2 DESC, 1",
+                            where);
+  g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, TRUE, error);
+  return query_collect(st, query_count_row, GINT_TO_POINTER(FALSE), query_count_free, error);
 }
 
 /* ---- the monitoring outputs ------------------------------------------------ */

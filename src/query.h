@@ -43,6 +43,8 @@ typedef struct {
   double warn, crit;          /* thresholds as ratios (0.01, 0.05) */
   const char *const *orgs;    /* only reports of these organizations (exact names,
                                  NULL-terminated); NULL: all */
+  const char *const *dkim;    /* only reports with these trust verdicts (trust.h's names,
+                                 NULL-terminated); NULL: all */
 } QueryParams;
 
 typedef struct {
@@ -88,6 +90,9 @@ typedef struct {
   GPtrArray *domains;         /* QueryDomain*, worst first (severity, ratio, name) */
   gint64 reports;             /* in the window (after the domain filter) */
   gint64 store_reports;       /* in the whole index */
+  GPtrArray *verdicts;        /* QueryCount* per trust verdict of the window's reports
+                                 (name: the verdict, "" when not checked; reports),
+                                 most reports first; NULL when not asked */
   char store_first[11], store_last[11];  /* days of the oldest and newest report, "" */
 } QuerySummary;
 
@@ -101,6 +106,11 @@ QuerySummary *query_summary(TrDb *db, const QueryParams *params, GError **error)
  * day order). Per MX, per result type and per sending IP the rows count failure
  * details (successful_sessions -1). (transfer full) */
 GPtrArray *query_by(TrDb *db, const QueryParams *params, QueryBy by, GError **error);
+
+/* How many reports of the window (the filters applied) have each trust verdict:
+ * QueryCount* (name: the verdict, "" when not checked; reports), most first. For
+ * QuerySummary.verdicts. (transfer full) or NULL + DB_ERROR. */
+GPtrArray *query_verdicts(TrDb *db, const QueryParams *params, GError **error);
 
 /* ---- the monitoring outputs (check, metrics, report) ---------------------- */
 

@@ -66,6 +66,16 @@ render_summary_json(const QuerySummary *s, const RenderSummaryOptions *o, QueryB
   json_object_object_add(root, "thresholds", th);
   json_object_object_add(root, "reports", json_object_new_int64(s->reports));
   json_object_object_add(root, "store_reports", json_object_new_int64(s->store_reports));
+  if (s->verdicts != NULL) {
+    /* Reports per trust verdict; "unchecked" for those stored without one. */
+    TrJson *v = json_object_new_object();
+    for (guint i = 0; i < s->verdicts->len; i++) {
+      const QueryCount *c = s->verdicts->pdata[i];
+      json_object_object_add(v, *c->name != '\0' ? c->name : "unchecked",
+                             json_object_new_int64(c->reports));
+    }
+    json_object_object_add(root, "dkim", v);
+  }
   TrJson *domains = json_object_new_array();
   for (guint i = 0; i < s->domains->len; i++) {
     const QueryDomain *d = s->domains->pdata[i];

@@ -263,6 +263,20 @@ render_summary_text(const QuerySummary *s, const RenderSummaryOptions *o, QueryB
                since, last, o->window_note ? ", " : "", o->window_note ? o->window_note : "",
                s->reports, s->reports == 1 ? "" : "s", s->domains->len,
                s->domains->len == 1 ? "" : "s");
+  /* The reports' trust verdicts (docs/trust.md), when any was checked. */
+  gboolean checked = FALSE;
+  for (guint i = 0; s->verdicts != NULL && i < s->verdicts->len && !checked; i++)
+    checked = *((const QueryCount *) s->verdicts->pdata[i])->name != '\0';
+  if (checked) {
+    g_autoptr(GString) v = g_string_new("DKIM verdicts: ");
+    for (guint i = 0; i < s->verdicts->len; i++) {
+      const QueryCount *c = s->verdicts->pdata[i];
+      g_autofree char *name = esc(*c->name != '\0' ? c->name : "not checked");
+      g_string_append_printf(v, "%s%" G_GINT64_FORMAT " %s", i ? ", " : "", c->reports, name);
+    }
+    g_string_append(v, " (--dkim VERDICT to see only those).");
+    render_wrapf(out, 0, "", "%s", v->str);
+  }
   g_string_append_c(out, '\n');
 
   if (by != QUERY_BY_DOMAIN && by_rows != NULL) {

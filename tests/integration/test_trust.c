@@ -8,6 +8,8 @@
  * message in new/), Authentication-Results, --domain, loose files, the real corpus. */
 #include "testutil.h"
 
+#include "common.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
@@ -425,6 +427,37 @@ test_signatures(void **state)
   g_autofree char *s2 = sign("submitter", smsg2, "reporter.example", "sel", NULL);
   const char *req_sub[] = { "--dkim-require-submitter", NULL };
   check_case("submitter", s2, "pass d=reporter.example", TRUE, req_sub);
+
+  /* summary counts the verdicts and filters by them (--dkim). */
+  const char *keys[] = { "--dkim-keys", fx.keys, NULL };
+  const char *mixed[] = { good, other, u };
+  for (gsize i = 0; i < G_N_ELEMENTS(mixed); i++) {
+    g_autofree char *err = NULL;
+    assert_int_equal(mda("mixed", mixed[i], keys, &err), 0);
+  }
+  g_autofree char *mstore = g_build_filename(fx.dir, "mixed", NULL);
+  struct { const char *filter, *want; } sums[] = {
+    { NULL, "{\"reports\":3,\"dkim\":{\"fail\":1,\"none\":1,\"pass\":1}}" },
+    { "pass", "{\"reports\":1,\"dkim\":{\"pass\":1}}" },
+    { "none", "{\"reports\":1,\"dkim\":{\"none\":1}}" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(sums); i++) {
+    const char *argv[] = { "summary", "--store", mstore, "--since", "2024-03-01", "--until",
+                           "2024-03-02", "--format", "json", sums[i].filter ? "--dkim" : NULL,
+                           sums[i].filter, NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    assert_int_equal(tu_run(argv, NULL, &out, &err), 0);
+    g_autoptr(TrJson) root = json_tokener_parse(out);
+    assert_non_null(root);
+    TrJson *reports = NULL, *dkim = NULL;
+    assert_true(json_object_object_get_ex(root, "reports", &reports));
+    assert_true(json_object_object_get_ex(root, "dkim", &dkim));
+    g_autoptr(TrJson) both = json_object_new_object();
+    json_object_object_add(both, "reports", json_object_get(reports));
+    json_object_object_add(both, "dkim", json_object_get(dkim));
+    assert_string_equal(json_object_to_json_string_ext(both, JSON_C_TO_STRING_PLAIN),
+                        sums[i].want);
+  }
 }
 
 static void

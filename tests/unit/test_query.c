@@ -202,7 +202,7 @@ test_summary_structs(void **state)
   gboolean z;
   assert_true(report_datetime_parse("2024-03-01T00:00:00Z", &since, &z));
   assert_true(report_datetime_parse("2024-03-09T00:00:00Z", &until, &z));
-  QueryParams p = { since, until, NULL, 0.01, 0.05, NULL };
+  QueryParams p = { since, until, NULL, 0.01, 0.05, NULL, NULL };
   g_autoptr(GError) error = NULL;
   g_autoptr(QuerySummary) s = query_summary(db, &p, &error);
   assert_non_null(s);
@@ -260,7 +260,7 @@ test_summary_structs(void **state)
   g_autoptr(GPtrArray) ips = query_by(db, &(QueryParams){ since, until,
                                                           (const char *const[]){
                                                               "alltypes.example", NULL },
-                                                          0.01, 0.05, NULL },
+                                                          0.01, 0.05, NULL, NULL },
                                       QUERY_BY_SENDING_IP, &error);
   assert_non_null(ips);
   assert_true(ips->len > 5);
@@ -312,7 +312,7 @@ test_real_reports(void **state)
   gboolean z;
   assert_true(report_datetime_parse("2024-02-22T00:00:00Z", &since, &z));
   assert_true(report_datetime_parse("2024-02-23T00:00:00Z", &until, &z));
-  QueryParams p = { since, until, NULL, 0.01, 0.05, NULL };
+  QueryParams p = { since, until, NULL, 0.01, 0.05, NULL, NULL };
   g_autoptr(GError) error = NULL;
   g_autoptr(QuerySummary) s = query_summary(db, &p, &error);
   assert_non_null(s);
