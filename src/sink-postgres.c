@@ -32,28 +32,41 @@ typedef struct {
   char *conninfo;
   TrPg *pg;                 /* connected by the first flush(), kept while it works */
   gboolean staging_made;    /* the temporary tables exist on @pg */
-  GString *reports, *policies, *failures, *deviations;   /* COPY rows staged */
+  GString *staged[4];       /* COPY rows staged: report, policy, failure, deviation */
+  GString *batch[4];        /* the same in key order (and with their ids), by flush() */
+  GArray *ids;              /* report_rowid of each report of the batch, in key order */
   GHashTable *keys;         /* hex keys staged (a batch holds each report once) */
-  GArray *rows;             /* SinkPgRow of each staged report, in staging order */
-  GString *sorted;          /* the report rows in key order, built by flush() */
+  GArray *rows;             /* SinkPgRow of each staged report (key order after flush()) */
   GString *scratch;
 } SinkPg;
+
+/* From schema version 3 on a report's rows carry its report_rowid (the SQLite index's
+ * key of the child rows, which query.c joins on): the sink takes one id per report
+ * from the identity's sequence and appends it to each row, as the last column. */
+#if DB_SCHEMA_VERSION >= 3
+#define SINK_PG_ROWID 1
+#define SINK_PG_ROWID_COL ", report_rowid"
+#else
+#define SINK_PG_ROWID 0
+#define SINK_PG_ROWID_COL ""
+#endif
 
 /* The columns each COPY row holds, in order: the tables' own (pg.c). */
 #define SINK_PG_REPORT_COLS                                                              \
   "report_key, organization_name, contact_info, report_id, begin_epoch, end_epoch, "     \
   "begin_day, submitter, source, report_domain, received_epoch, raw_format, "            \
-  "deviation_count, begin_time, end_time, received_time, report_json, dkim, dkim_domain"
+  "deviation_count, begin_time, end_time, received_time, report_json, dkim, dkim_domain" \
+  SINK_PG_ROWID_COL
 #define SINK_PG_POLICY_COLS                                                              \
   "report_key, policy_index, policy_domain, policy_type, policy_strings, mx_hosts, "     \
   "total_successful_session_count, total_failure_session_count, organization_name, "     \
-  "begin_epoch, begin_day, begin_time, policy_string_list, mx_host_list"
+  "begin_epoch, begin_day, begin_time, policy_string_list, mx_host_list" SINK_PG_ROWID_COL
 #define SINK_PG_FAILURE_COLS                                                             \
   "report_key, policy_index, detail_index, result_type, sending_mta_ip, "                \
   "receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, "       \
   "failure_reason_code, additional_information, policy_domain, begin_epoch, "            \
-  "begin_time, sending_mta_addr, receiving_addr"
-#define SINK_PG_DEVIATION_COLS "report_key, deviation_index, slug, deviation"
+  "begin_time, sending_mta_addr, receiving_addr" SINK_PG_ROWID_COL
+#define SINK_PG_DEVIATION_COLS "report_key, deviation_index, slug, deviation" SINK_PG_ROWID_COL
 
 static const char *const sink_pg_tables[] = { "report", "policy", "failure_detail",
                                               "deviation" };
@@ -81,11 +94,14 @@ static const char sink_pg_insert[] =
   " FROM tr_stage_deviation WHERE report_key IN (SELECT report_key FROM r)) "
   "SELECT COUNT(*) FROM r";
 
-/* One staged report: its key and where its report row is in SinkPg.reports. */
+/* One staged report: its key and where its rows are in the four staging strings
+ * (SinkPg.staged[t]: report, policy, failure_detail, deviation rows, each row ending
+ * in '\n', a report's rows of one table next to each other). */
 typedef struct {
   char key[33];
-  gsize offset, len;
+  gsize offset[4], len[4];
 } SinkPgRow;
+
 
 static gpointer
 sink_pg_open(const SinkConfig *config, StoreSync *sync, GError **error)
@@ -96,14 +112,14 @@ sink_pg_open(const SinkConfig *config, StoreSync *sync, GError **error)
   }
   SinkPg *self = g_new0(SinkPg, 1);
   self->conninfo = g_strdup(config->conninfo);
-  self->reports = g_string_new(NULL);
-  self->policies = g_string_new(NULL);
-  self->failures = g_string_new(NULL);
-  self->deviations = g_string_new(NULL);
+  for (int t = 0; t < 4; t++) {
+    self->staged[t] = g_string_new(NULL);
+    self->batch[t] = g_string_new(NULL);
+  }
+  self->ids = g_array_new(FALSE, FALSE, sizeof(gint64));
   self->scratch = g_string_new(NULL);
   self->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   self->rows = g_array_new(FALSE, FALSE, sizeof(SinkPgRow));
-  self->sorted = g_string_new(NULL);
   return self;
 }
 
@@ -166,10 +182,11 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
   report_datetime_format(r->ingest.received, received_time);
   const char *org = r->organization_name != NULL ? r->organization_name : "";
 
-  GString *o = self->reports;
   SinkPgRow row;
   g_strlcpy(row.key, key, sizeof row.key);
-  row.offset = o->len;
+  for (int t = 0; t < 4; t++)
+    row.offset[t] = self->staged[t]->len;
+  GString *o = self->staged[0];
   pg_copy_field(o, key);
   sink_pg_text(o, org);
   sink_pg_text(o, r->contact_info);
@@ -195,8 +212,6 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
   sink_pg_text(o, r->ingest.dkim);
   sink_pg_text(o, r->ingest.dkim_domain);
   g_string_append_c(o, '\n');
-  row.len = o->len - row.offset;
-  g_array_append_val(self->rows, row);
 
   for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
     const ReportPolicy *pol = r->policies->pdata[i];
@@ -204,7 +219,7 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
     const char *domain = db_policy_domain(r, pol, &owned_domain);
     g_autofree char *strings = db_join(pol->policy_strings);
     g_autofree char *mx = db_join(pol->mx_hosts);
-    o = self->policies;
+    o = self->staged[1];
     pg_copy_field(o, key);
     sink_pg_int(o, i);
     sink_pg_text(o, domain);
@@ -222,7 +237,7 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
     g_string_append_c(o, '\n');
     for (guint j = 0; pol->failures != NULL && j < pol->failures->len; j++) {
       const ReportFailure *f = pol->failures->pdata[j];
-      o = self->failures;
+      o = self->staged[2];
       pg_copy_field(o, key);
       sink_pg_int(o, i);
       sink_pg_int(o, j);
@@ -244,25 +259,29 @@ sink_pg_write(gpointer p, const Report *r, GError **error)
   }
   for (guint i = 0; r->deviations != NULL && i < r->deviations->len; i++) {
     ReportDeviation d = g_array_index(r->deviations, ReportDeviation, i);
-    o = self->deviations;
+    o = self->staged[3];
     pg_copy_field(o, key);
     sink_pg_int(o, i);
     sink_pg_text(o, report_deviation_slug(d));
     sink_pg_text(o, report_deviation_text(d));
     g_string_append_c(o, '\n');
   }
+  for (int t = 0; t < 4; t++)
+    row.len[t] = self->staged[t]->len - row.offset[t];
+  g_array_append_val(self->rows, row);
   return TRUE;
 }
 
 static void
 sink_pg_clear(SinkPg *self)
 {
-  g_string_truncate(self->reports, 0);
-  g_string_truncate(self->policies, 0);
-  g_string_truncate(self->failures, 0);
-  g_string_truncate(self->deviations, 0);
+  for (int t = 0; t < 4; t++) {
+    g_string_truncate(self->staged[t], 0);
+    g_string_truncate(self->batch[t], 0);
+  }
   g_hash_table_remove_all(self->keys);
   g_array_set_size(self->rows, 0);
+  g_array_set_size(self->ids, 0);
 }
 
 static int
@@ -275,15 +294,74 @@ sink_pg_row_cmp(gconstpointer a, gconstpointer b)
 static gboolean
 sink_pg_copy_all(SinkPg *self, const char *prefix, GError **error)
 {
-  GString *data[] = { self->sorted, self->policies, self->failures, self->deviations };
-  for (gsize i = 0; i < G_N_ELEMENTS(data); i++) {
-    if (data[i]->len == 0)
+  for (gsize i = 0; i < G_N_ELEMENTS(sink_pg_tables); i++) {
+    if (self->batch[i]->len == 0)
       continue;
     g_autofree char *sql = g_strdup_printf("COPY %s%s (%s) FROM STDIN", prefix,
                                            sink_pg_tables[i], sink_pg_cols[i]);
-    if (!pg_copy(self->pg, sql, data[i], error))
+    if (!pg_copy(self->pg, sql, self->batch[i], error))
       return FALSE;
   }
+  return TRUE;
+}
+
+/* The batch's COPY rows: the reports in key order, each row with its report's id. */
+static void
+sink_pg_assemble(SinkPg *self)
+{
+  for (int t = 0; t < 4; t++)
+    g_string_truncate(self->batch[t], 0);
+  for (guint i = 0; i < self->rows->len; i++) {
+    const SinkPgRow *row = &g_array_index(self->rows, SinkPgRow, i);
+    char id[24] = "";
+    if (SINK_PG_ROWID)
+      g_snprintf(id, sizeof id, "\t%" G_GINT64_FORMAT, g_array_index(self->ids, gint64, i));
+    for (int t = 0; t < 4; t++) {
+      const char *p = self->staged[t]->str + row->offset[t];
+      const char *end = p + row->len[t];
+      while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t) (end - p));
+        if (nl == NULL)
+          nl = end;
+        g_string_append_len(self->batch[t], p, nl - p);
+        g_string_append(self->batch[t], id);
+        g_string_append_c(self->batch[t], '\n');
+        p = nl + 1;
+      }
+    }
+  }
+}
+
+/* One report_rowid per report of the batch, from the identity's sequence (one round
+ * trip; ids of reports the database holds already are simply not used). */
+static gboolean
+sink_pg_take_ids(SinkPg *self, GError **error)
+{
+  if (!SINK_PG_ROWID || self->ids->len == self->rows->len)
+    return TRUE;
+  char n[16];
+  g_snprintf(n, sizeof n, "%u", self->rows->len);
+  const char *values[] = { n };
+  g_autoptr(TrPgResult) res = pg_query(
+      self->pg,
+      "SELECT nextval(pg_get_serial_sequence('report', 'report_rowid')) "
+      "FROM generate_series(1, $1::integer)",
+      1, values, error);
+  if (res == NULL)
+    return FALSE;
+  g_array_set_size(self->ids, 0);
+  for (int i = 0; i < pg_result_rows(res); i++) {
+    const char *v = pg_result_value(res, i, 0);
+    gint64 id = v != NULL ? g_ascii_strtoll(v, NULL, 10) : 0;
+    g_array_append_val(self->ids, id);
+  }
+  if (self->ids->len != self->rows->len) {
+    g_set_error(error, DB_ERROR, DB_ERROR_IO, "PostgreSQL %s: got %u ids for %u reports",
+                pg_where(self->pg), self->ids->len, self->rows->len);
+    g_array_set_size(self->ids, 0);
+    return FALSE;
+  }
+  sink_pg_assemble(self);
   return TRUE;
 }
 
@@ -304,6 +382,8 @@ sink_pg_send(SinkPg *self, GError **error)
     pg_exec(self->pg, "SET default_toast_compression = 'lz4'", NULL);
   }
   TrPg *pg = self->pg;
+  if (!sink_pg_take_ids(self, error))
+    goto fail;
   if (!pg_exec(pg, "BEGIN; SAVEPOINT fast", error))
     goto fail;
   GError *fast = NULL;
@@ -345,11 +425,9 @@ sink_pg_flush(gpointer p, GError **error)
   if (g_hash_table_size(self->keys) == 0)
     return TRUE;
   g_array_sort(self->rows, sink_pg_row_cmp);
-  g_string_truncate(self->sorted, 0);
-  for (guint i = 0; i < self->rows->len; i++) {
-    const SinkPgRow *row = &g_array_index(self->rows, SinkPgRow, i);
-    g_string_append_len(self->sorted, self->reports->str + row->offset, (gssize) row->len);
-  }
+  g_array_set_size(self->ids, 0);
+  if (!SINK_PG_ROWID)
+    sink_pg_assemble(self);
   for (int attempt = 1;; attempt++) {
     GError *err = NULL;
     if (sink_pg_send(self, &err)) {
@@ -390,12 +468,12 @@ sink_pg_close(gpointer p)
   if (self == NULL)
     return;
   pg_close(self->pg);
-  g_string_free(self->reports, TRUE);
-  g_string_free(self->policies, TRUE);
-  g_string_free(self->failures, TRUE);
-  g_string_free(self->deviations, TRUE);
+  for (int t = 0; t < 4; t++) {
+    g_string_free(self->staged[t], TRUE);
+    g_string_free(self->batch[t], TRUE);
+  }
+  g_array_unref(self->ids);
   g_string_free(self->scratch, TRUE);
-  g_string_free(self->sorted, TRUE);
   g_array_unref(self->rows);
   g_hash_table_unref(self->keys);
   g_free(self->conninfo);
