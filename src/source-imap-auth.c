@@ -290,6 +290,7 @@ source_imap_auth_run_command(const char *command, guint timeout_s, gint64 *elaps
       g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH, "%s%s", bad->message,
                   err->len > 0 ? note : "");
   }
-  explicit_bzero(out->data, out->len);
+  if (out->len > 0)
+    explicit_bzero(out->data, out->len);
   return token;
 }

@@ -86,6 +86,7 @@ typedef struct {
   guint token_timeout;        /* seconds */
   TrSasl sasl;
   char *token;                /* the access token, only while a connection logs in */
+  gboolean no_mechanism;      /* the last login failed for want of a common mechanism */
   TrStarttls starttls;
   char *cacert;
   gboolean insecure;
@@ -226,12 +227,20 @@ source_imap_curl_debug(CURL *handle, curl_infotype type, char *data, size_t size
   (void) handle;
   switch (type) {
   case CURLINFO_TEXT:
-    source_imap_trace_line(self, "*", data, size);
+    /* Said (not put into the error buffer) when the server offers no mechanism we
+     * asked for: the login error says it instead of "Login denied". */
+    if (g_strstr_len(data, (gssize) size, "No known authentication mechanism") != NULL)
+      self->no_mechanism = TRUE;
+    if (self->events.trace)
+      source_imap_trace_line(self, "*", data, size);
     break;
   case CURLINFO_HEADER_IN:
-    source_imap_trace_line(self, "<", data, size);
+    if (self->events.trace)
+      source_imap_trace_line(self, "<", data, size);
     break;
   case CURLINFO_HEADER_OUT: {
+    if (!self->events.trace)
+      break;
     g_autofree char *line = g_strndup(data, size);
     g_strchomp(line);
     char **words = g_strsplit(line, " ", 4);
@@ -781,6 +790,13 @@ source_imap_command_ok(SourceImap *self, const char *cmd, gsize literal_cap,
 
 /* ---- connect, login (libcurl), CAPABILITY, SELECT ----------------------------------- */
 
+static const char *
+source_imap_sasl_name(TrSasl sasl)
+{
+  static const char *const names[] = { "auto", "xoauth2", "oauthbearer", "plain", "login" };
+  return names[MIN((guint) sasl, G_N_ELEMENTS(names) - 1)];
+}
+
 static gboolean
 source_imap_map_curl_error(SourceImap *self, CURLcode rc, GError **error)
 {
@@ -788,6 +804,14 @@ source_imap_map_curl_error(SourceImap *self, CURLcode rc, GError **error)
   switch (rc) {
   case CURLE_LOGIN_DENIED:
   case CURLE_AUTH_ERROR:
+    if (self->no_mechanism) {   /* the server's AUTH= list and ours do not meet */
+      g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH,
+                  "imap %s:%ld: the server offers no login mechanism for %s (--sasl %s): "
+                  "%s", self->host, self->port, self->token_command || self->token_file
+                                                    ? "an OAuth2 token" : "a password",
+                  source_imap_sasl_name(self->sasl), detail);
+      break;
+    }
     g_set_error(error, SOURCE_ERROR, SOURCE_ERROR_AUTH,
                 "imap %s:%ld: login refused for user %s (%s): %s", self->host,
                 self->port, self->user, self->password_origin, detail);
@@ -836,6 +860,7 @@ source_imap_connect(SourceImap *self, GError **error)
     return FALSE;
   }
   self->errbuf[0] = '\0';
+  self->no_mechanism = FALSE;
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, self->errbuf);
   curl_easy_setopt(curl, CURLOPT_URL, self->conn_url);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
@@ -873,12 +898,11 @@ source_imap_connect(SourceImap *self, GError **error)
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  if (self->events.trace) {
-    /* The debug callback redacts the login; raw verbose output never goes anywhere. */
-    curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, source_imap_curl_debug);
-    curl_easy_setopt(curl, CURLOPT_DEBUGDATA, self);
-    curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
-  }
+  /* The debug callback redacts the login in the trace (and without one, notes why a
+   * login failed); raw verbose output never goes anywhere. */
+  curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, source_imap_curl_debug);
+  curl_easy_setopt(curl, CURLOPT_DEBUGDATA, self);
+  curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
   self->curl = curl;
   CURLcode rc = curl_easy_perform(curl);
   if (rc != CURLE_OK) {
@@ -886,6 +910,10 @@ source_imap_connect(SourceImap *self, GError **error)
     source_imap_disconnect(self);
     return FALSE;
   }
+  if (self->token != NULL)
+    curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, NULL);   /* libcurl's copy: not kept */
+  if (!self->events.trace)
+    curl_easy_setopt(curl, CURLOPT_VERBOSE, 0L);
   curl_socket_t sock = CURL_SOCKET_BAD;
   rc = curl_easy_getinfo(curl, CURLINFO_ACTIVESOCKET, &sock);
   if (rc != CURLE_OK || sock == CURL_SOCKET_BAD) {
@@ -970,7 +998,7 @@ source_imap_login(SourceImap *self, GError **error)
     g_clear_pointer(&self->token, source_imap_auth_free);
     if (ok)
       return TRUE;
-    if (!g_error_matches(local, SOURCE_ERROR, SOURCE_ERROR_AUTH)) {
+    if (!g_error_matches(local, SOURCE_ERROR, SOURCE_ERROR_AUTH) || self->no_mechanism) {
       g_propagate_error(error, g_steal_pointer(&local));
       return FALSE;
     }
@@ -1400,9 +1428,7 @@ source_imap_check(const SourceConfig *opts, const char *url, GError **error)
   gboolean oauth = im->oauth2_token_command != NULL || im->oauth2_token_file != NULL;
   const char *token_option = im->oauth2_token_command != NULL ? "--oauth2-token-command"
                                                               : "--oauth2-token-file";
-  static const char *const sasl_names[] = { "auto", "xoauth2", "oauthbearer", "plain",
-                                            "login" };
-  const char *sasl = sasl_names[MIN((guint) im->sasl, G_N_ELEMENTS(sasl_names) - 1)];
+  const char *sasl = source_imap_sasl_name(im->sasl);
   if (im->oauth2_token_command != NULL && im->oauth2_token_file != NULL) {
     g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE,
                 "--oauth2-token-command and --oauth2-token-file exclude each other");

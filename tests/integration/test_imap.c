@@ -1498,6 +1498,30 @@ wait_index_lines(Dove *d, guint n, int tries)
   assert_int_equal(store_index_lines(d), n);
 }
 
+/* `tlsrpt-ingest imap --watch 1` on INBOX over imaps, with @creds (the credential
+ * options). (transfer full) */
+static GSubprocess *
+watch_start(Dove *d, const char *const *creds)
+{
+  g_autofree char *url = dove_url(d, TRUE, NULL);
+  const char *bin = g_getenv("TLSRPT_BIN");
+  assert_non_null(bin);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new();
+  const char *base[] = { bin, "imap", url, "--user", "test", "--cacert", d->cacert,
+                         "--store", d->store, "--watch", "1" };
+  for (guint i = 0; i < G_N_ELEMENTS(base); i++)
+    g_ptr_array_add(argv, (gpointer) base[i]);
+  for (guint i = 0; creds[i] != NULL; i++)
+    g_ptr_array_add(argv, (gpointer) creds[i]);
+  g_ptr_array_add(argv, NULL);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *p = g_subprocess_newv((const char *const *) argv->pdata,
+                                     G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  if (p == NULL)
+    fail_msg("spawn: %s", error->message);
+  return p;
+}
+
 /* SIGTERM to a --watch poller, which must exit 0; its standard error. (transfer full) */
 static char *
 watch_stop(GSubprocess *p)
@@ -1520,16 +1544,8 @@ test_cli_watch_picks_up_new_mail_and_stops_on_sigterm(void **state)
   Dove *d = *state;
   g_autoptr(GBytes) m1 = make_report_message(1);
   dove_deliver(d, m1);
-  g_autofree char *url = dove_url(d, TRUE, NULL);
-  const char *bin = g_getenv("TLSRPT_BIN");
-  assert_non_null(bin);
-  const char *argv[] = { bin, "imap", url, "--user", "test", "--password-file",
-                         d->password_file, "--cacert", d->cacert, "--store", d->store,
-                         "--watch", "1", NULL };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) p = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  if (p == NULL)
-    fail_msg("spawn: %s", error->message);
+  const char *creds[] = { "--password-file", d->password_file, NULL };
+  g_autoptr(GSubprocess) p = watch_start(d, creds);
   wait_index_lines(d, 1, 200);
 
   g_autoptr(GBytes) m2 = make_report_message(2);
@@ -1540,6 +1556,41 @@ test_cli_watch_picks_up_new_mail_and_stops_on_sigterm(void **state)
   guint seen = 0;
   assert_int_equal(dove_count(d, "", &seen), 2);
   assert_int_equal(seen, 2);
+}
+
+/* --sasl plain and --sasl login with a password: that mechanism, the password never
+ * in the trace. */
+static void
+test_cli_sasl_plain_and_login(void **state)
+{
+  Dove *d = *state;
+  dove_deliver_fixture(d, corpus[0]);
+  const char *mechs[] = { "plain", "login" };
+  for (guint k = 0; k < G_N_ELEMENTS(mechs); k++) {
+    const char *extra[] = { "--sasl", mechs[k], "-v", "-v", "-v", "--all", NULL };
+    g_autofree char *err = NULL;
+    int rc = run_imap(d, TRUE, extra, &err);
+    if (rc != 0)
+      fail_msg("--sasl %s exited %d: %s", mechs[k], rc, err);
+    g_autofree char *up = g_ascii_strup(mechs[k], -1);
+    g_autofree char *want = g_strdup_printf(" AUTHENTICATE %s <credentials redacted>", up);
+    if (strstr(err, want) == NULL)
+      fail_msg("no '%s' in:\n%s", want, err);
+    assert_null(strstr(err, "secret"));
+    assert_null(strstr(err, "c2VjcmV0"));                     /* base64 "secret" */
+    assert_null(strstr(err, "AHRlc3QAc2VjcmV0"));             /* base64 "\0test\0secret" */
+  }
+  /* A mechanism the server does not offer: refused, exit 3 (never a LOGIN instead). */
+  dove_stop(d);
+  g_autofree char *extra_conf = g_build_filename(d->dir, "extra.conf", NULL);
+  const char *mechs_conf = "auth_mechanisms = plain\n";
+  tu_write_file(extra_conf, mechs_conf, strlen(mechs_conf));
+  dove_start(d);
+  const char *login[] = { "--sasl", "login", NULL };
+  g_autofree char *err = NULL;
+  assert_int_equal(run_imap(d, TRUE, login, &err), 3);
+  if (strstr(err, "the server offers no login mechanism for a password (--sasl login)") == NULL)
+    fail_msg("unexpected: %s", err);
 }
 
 /* ---- OAuth2: XOAUTH2 / OAUTHBEARER against Dovecot's passdb oauth2 ------------------- */
@@ -2052,16 +2103,8 @@ test_oauth2_watch_fetches_a_new_token_at_reconnect(void **state)
   g_autofree char *current = g_build_filename(dir, "current-token", NULL);
   tu_write_file(current, TOKEN_GOOD "\n", strlen(TOKEN_GOOD) + 1);
   g_autofree char *cmd = g_strdup_printf("cat '%s'", current);
-  g_autofree char *url = dove_url(d, TRUE, NULL);
-  const char *bin = g_getenv("TLSRPT_BIN");
-  assert_non_null(bin);
-  const char *argv[] = { bin, "imap", url, "--user", "test", "--oauth2-token-command", cmd,
-                         "--cacert", d->cacert, "--store", d->store, "--watch", "1", "-v",
-                         NULL };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) p = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  if (p == NULL)
-    fail_msg("spawn: %s", error->message);
+  const char *creds[] = { "--oauth2-token-command", cmd, "-v", NULL };
+  g_autoptr(GSubprocess) p = watch_start(d, creds);
   wait_index_lines(d, 1, 200);
 
   /* The old token expires, the helper has a new one, the session is gone. */
@@ -2131,6 +2174,7 @@ main(void)
                                     dove_teardown),
     cmocka_unit_test_setup_teardown(test_cli_watch_picks_up_new_mail_and_stops_on_sigterm,
                                     dove_setup, dove_teardown),
+    cmocka_unit_test_setup_teardown(test_cli_sasl_plain_and_login, dove_setup, dove_teardown),
     cmocka_unit_test_setup_teardown(test_oauth2_xoauth2_and_oauthbearer_store_the_corpus,
                                     oauth_setup, oauth_teardown),
     cmocka_unit_test_setup_teardown(test_oauth2_expired_token_is_refreshed, oauth_setup,
