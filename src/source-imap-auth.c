@@ -123,6 +123,18 @@ source_imap_auth_read_file(const char *path, const char *what, GError **error)
   return secret;
 }
 
+char *
+source_imap_auth_read_token_file(const char *path, GError **error)
+{
+  char *line = source_imap_auth_read_file(path, "token file", error);
+  if (line == NULL)
+    return NULL;
+  g_autofree char *what = g_strdup_printf("token file %s", path);
+  char *token = source_imap_auth_parse_token(line, strlen(line), what, error);
+  source_imap_auth_free(line);
+  return token;
+}
+
 /* ---- the token command --------------------------------------------------------- */
 
 /* In the child, before exec: a process group of its own (so that a timeout reaches

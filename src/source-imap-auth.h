@@ -24,6 +24,11 @@
  * with source_imap_auth_free()) */
 char *source_imap_auth_read_file(const char *path, const char *what, GError **error);
 
+/* The token on the first line of the private file @path: source_imap_auth_read_file()
+ * ("token file") and source_imap_auth_parse_token(). (transfer full: free with
+ * source_imap_auth_free()) */
+char *source_imap_auth_read_token_file(const char *path, GError **error);
+
 /* Run @command with /bin/sh -c in a process group of its own, standard input from
  * /dev/null, for at most @timeout_s seconds (0: SOURCE_IMAP_AUTH_DEFAULT_TIMEOUT);
  * on the deadline the whole group gets SIGTERM, then SIGKILL a second later. Returns

@@ -956,12 +956,7 @@ source_imap_fetch_token(SourceImap *self, GError **error)
     self->token = source_imap_auth_run_command(self->token_command, self->token_timeout, &ms,
                                                error);
   } else {
-    char *line = source_imap_auth_read_file(self->token_file, "token file", error);
-    if (line != NULL) {
-      g_autofree char *what = g_strdup_printf("token file %s", self->token_file);
-      self->token = source_imap_auth_parse_token(line, strlen(line), what, error);
-      source_imap_auth_free(line);
-    }
+    self->token = source_imap_auth_read_token_file(self->token_file, error);
   }
   if (self->token == NULL) {
     g_prefix_error(error, "imap %s:%ld: no access token for user %s: ", self->host,
@@ -1459,12 +1454,7 @@ source_imap_check(const SourceConfig *opts, const char *url, GError **error)
     return FALSE;
   }
   if (im->oauth2_token_file != NULL) {
-    char *line = source_imap_auth_read_file(im->oauth2_token_file, "token file", error);
-    if (line == NULL)
-      return source_imap_option_error(error, CLI_ERROR_CONFIG);
-    g_autofree char *what = g_strdup_printf("token file %s", im->oauth2_token_file);
-    char *token = source_imap_auth_parse_token(line, strlen(line), what, error);
-    source_imap_auth_free(line);
+    char *token = source_imap_auth_read_token_file(im->oauth2_token_file, error);
     if (token == NULL)
       return source_imap_option_error(error, CLI_ERROR_CONFIG);
     source_imap_auth_free(token);
