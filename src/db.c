@@ -17,9 +17,17 @@ G_DEFINE_QUARK(tlsrpt-db-error-quark, db_error)
 /* PRAGMA application_id: "TLSR". Tells our index from any other SQLite file. */
 #define DB_APPLICATION_ID 0x544c5352
 
-/* Version 1 of the schema. Plain types (TEXT, BIGINT, INTEGER), portable DDL: the same
- * text creates the tables in PostgreSQL. Keep docs/sql.md in step. */
-static const char db_schema_v1[] =
+/* The schema of this version (DB_SCHEMA_VERSION), as a new index gets it. Plain types
+ * (TEXT, BIGINT, INTEGER); the PostgreSQL schema (pg.c) has the same tables, columns and
+ * keys. Keep docs/sql.md in step.
+ *
+ * Version 3 is shaped by the cost of writing it (docs/sql.md, docs/performance.md): a
+ * report's rows are keyed by its report_rowid, the integer SQLite gives the report row,
+ * so that the policy, failure-detail and deviation rows of a report are appended in
+ * order to one clustered B-tree per table (WITHOUT ROWID: the key is the table) instead
+ * of being filed under a 32-character text key in a table and an index each. The only
+ * per-report index is report_begin; windows and filters go through report. */
+static const char db_schema_meta[] =
   "CREATE TABLE schema_version (\n"
   "  version INTEGER NOT NULL,\n"
   "  applied_epoch BIGINT NOT NULL\n"
@@ -27,9 +35,12 @@ static const char db_schema_v1[] =
   "CREATE TABLE index_meta (\n"
   "  name TEXT PRIMARY KEY,\n"
   "  value TEXT NOT NULL\n"
-  ");\n"
+  ");\n";
+
+static const char db_schema_rows[] =
   "CREATE TABLE report (\n"
-  "  report_key TEXT PRIMARY KEY,\n"
+  "  report_rowid INTEGER PRIMARY KEY,\n"
+  "  report_key TEXT NOT NULL UNIQUE,\n"
   "  organization_name TEXT NOT NULL,\n"
   "  contact_info TEXT,\n"
   "  report_id TEXT NOT NULL,\n"
@@ -41,10 +52,12 @@ static const char db_schema_v1[] =
   "  report_domain TEXT,\n"
   "  received_epoch BIGINT,\n"
   "  raw_format TEXT,\n"
-  "  deviation_count INTEGER NOT NULL\n"
+  "  deviation_count INTEGER NOT NULL,\n"
+  "  dkim TEXT,\n"
+  "  dkim_domain TEXT\n"
   ");\n"
   "CREATE TABLE policy (\n"
-  "  report_key TEXT NOT NULL REFERENCES report (report_key),\n"
+  "  report_rowid INTEGER NOT NULL REFERENCES report (report_rowid),\n"
   "  policy_index INTEGER NOT NULL,\n"
   "  policy_domain TEXT NOT NULL,\n"
   "  policy_type TEXT NOT NULL,\n"
@@ -55,10 +68,10 @@ static const char db_schema_v1[] =
   "  organization_name TEXT NOT NULL,\n"
   "  begin_epoch BIGINT NOT NULL,\n"
   "  begin_day TEXT NOT NULL,\n"
-  "  PRIMARY KEY (report_key, policy_index)\n"
-  ");\n"
+  "  PRIMARY KEY (report_rowid, policy_index)\n"
+  ") WITHOUT ROWID;\n"
   "CREATE TABLE failure_detail (\n"
-  "  report_key TEXT NOT NULL,\n"
+  "  report_rowid INTEGER NOT NULL,\n"
   "  policy_index INTEGER NOT NULL,\n"
   "  detail_index INTEGER NOT NULL,\n"
   "  result_type TEXT NOT NULL,\n"
@@ -71,21 +84,21 @@ static const char db_schema_v1[] =
   "  additional_information TEXT,\n"
   "  policy_domain TEXT NOT NULL,\n"
   "  begin_epoch BIGINT NOT NULL,\n"
-  "  PRIMARY KEY (report_key, policy_index, detail_index),\n"
-  "  FOREIGN KEY (report_key, policy_index) REFERENCES policy (report_key, policy_index)\n"
-  ");\n"
+  "  PRIMARY KEY (report_rowid, policy_index, detail_index),\n"
+  "  FOREIGN KEY (report_rowid, policy_index) REFERENCES policy (report_rowid, "
+  "policy_index)\n"
+  ") WITHOUT ROWID;\n"
   "CREATE TABLE deviation (\n"
-  "  report_key TEXT NOT NULL REFERENCES report (report_key),\n"
+  "  report_rowid INTEGER NOT NULL REFERENCES report (report_rowid),\n"
   "  deviation_index INTEGER NOT NULL,\n"
   "  slug TEXT,\n"
   "  deviation TEXT NOT NULL,\n"
-  "  PRIMARY KEY (report_key, deviation_index)\n"
-  ");\n"
-  "CREATE INDEX report_begin ON report (begin_epoch);\n"
-  "CREATE INDEX policy_begin_domain ON policy (begin_epoch, policy_domain);\n"
-  "CREATE INDEX failure_begin_domain ON failure_detail (begin_epoch, policy_domain);\n"
-  "CREATE INDEX failure_domain_type ON failure_detail (policy_domain, result_type, "
-  "begin_epoch);\n";
+  "  PRIMARY KEY (report_rowid, deviation_index)\n"
+  ") WITHOUT ROWID;\n"
+  "CREATE INDEX report_begin ON report (begin_epoch);\n";
+
+/* The tables of a report's rows, parents first. */
+static const char *const db_row_tables[] = { "report", "policy", "failure_detail", "deviation" };
 
 /* DB_STMT_PARAMS_MAX: "$1".."$n" placeholders mapped to SQLite's parameter indexes
  * once, at prepare (a lookup by name per bind cost more than the insert itself).
@@ -95,10 +108,15 @@ static const char db_schema_v1[] =
 
 /* The reading side's indexes beyond those of the schema versions: no column, nothing a
  * reader needs to be correct, so no version of their own. policy_domain_org: the
- * newest report per (domain, organization) (query_latest) as one covering scan. */
+ * newest report per (domain, organization) (query_latest) as one covering scan.
+ * failure_domain_type: the first start of a failing result type (query.c's
+ * query_scan_first_seen) as one look-up. Each costs one B-tree insert per row at
+ * ingestion (docs/performance.md). */
 static const char db_read_indexes[] =
   "CREATE INDEX IF NOT EXISTS policy_domain_org ON policy (policy_domain, "
-  "organization_name, begin_epoch);\n";
+  "organization_name, begin_epoch);\n"
+  "CREATE INDEX IF NOT EXISTS failure_domain_type ON failure_detail (policy_domain, "
+  "result_type, begin_epoch);\n";
 
 struct TrDbStmt {
   sqlite3_stmt *stmt;
@@ -209,6 +227,90 @@ db_check_ours(TrDb *db, gint64 *version_out, GError **error)
   return TRUE;
 }
 
+/* The columns of @table, in order ("PRAGMA table_info"). (transfer full) */
+static GPtrArray *
+db_columns(TrDb *db, const char *table, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf("PRAGMA table_info(%s)", table);
+  g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
+  if (st == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) cols = g_ptr_array_new_with_free_func(g_free);
+  DbStep s;
+  while ((s = db_step(st, error)) == DB_STEP_ROW)
+    g_ptr_array_add(cols, g_strdup(db_col_text(st, 1)));
+  if (s == DB_STEP_ERROR)
+    return NULL;
+  return g_steal_pointer(&cols);
+}
+
+static gboolean
+db_has_column(GPtrArray *cols, const char *name)
+{
+  for (guint i = 0; i < cols->len; i++)
+    if (strcmp(cols->pdata[i], name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Rows of version 1 and 2 (keyed by report_key text in every table) into version 3's
+ * tables (keyed by report.report_rowid): the old tables are renamed, the new ones
+ * made, every column both have is copied (the children find their report_rowid through
+ * report_key), and the old ones dropped. In the migration's transaction. */
+static gboolean
+db_migrate_v3(TrDb *db, GError **error)
+{
+  static const char *const old_indexes[] = { "report_begin", "policy_begin_domain",
+                                             "failure_begin_domain", "failure_domain_type",
+                                             "policy_domain_org" };
+  for (gsize i = 0; i < G_N_ELEMENTS(old_indexes); i++) {
+    g_autofree char *sql = g_strdup_printf("DROP INDEX IF EXISTS %s", old_indexes[i]);
+    if (!db_exec(db, sql, error))
+      return FALSE;
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS(db_row_tables); i++) {
+    g_autofree char *sql =
+        g_strdup_printf("ALTER TABLE %s RENAME TO old_%s", db_row_tables[i], db_row_tables[i]);
+    if (!db_exec(db, sql, error))
+      return FALSE;
+  }
+  if (!db_exec(db, db_schema_rows, error))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS(db_row_tables); i++) {
+    const char *table = db_row_tables[i];
+    g_autofree char *old = g_strconcat("old_", table, NULL);
+    g_autoptr(GPtrArray) to = db_columns(db, table, error);
+    g_autoptr(GPtrArray) from = to != NULL ? db_columns(db, old, error) : NULL;
+    if (from == NULL)
+      return FALSE;
+    gboolean child = strcmp(table, "report") != 0;
+    g_autoptr(GString) names = g_string_new(child ? "report_rowid" : NULL);
+    g_autoptr(GString) values = g_string_new(child ? "r.report_rowid" : NULL);
+    for (guint c = 0; c < to->len; c++) {
+      const char *col = to->pdata[c];
+      if (strcmp(col, "report_rowid") == 0 || !db_has_column(from, col))
+        continue;
+      g_string_append_printf(names, "%s%s", names->len > 0 ? ", " : "", col);
+      g_string_append_printf(values, "%so.%s", values->len > 0 ? ", " : "", col);
+    }
+    g_autofree char *sql =
+        child ? g_strdup_printf("INSERT INTO %s (%s) SELECT %s FROM %s o JOIN report r ON "
+                                "r.report_key = o.report_key",
+                                table, names->str, values->str, old)
+              : g_strdup_printf("INSERT INTO report (%s) SELECT %s FROM %s o ORDER BY "
+                                "o.begin_epoch, o.report_key",
+                                names->str, values->str, old);
+    if (!db_exec(db, sql, error))
+      return FALSE;
+  }
+  for (gsize i = G_N_ELEMENTS(db_row_tables); i-- > 0;) {
+    g_autofree char *sql = g_strdup_printf("DROP TABLE old_%s", db_row_tables[i]);
+    if (!db_exec(db, sql, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 db_migrate(TrDb *db, gint64 from, GError **error)
 {
@@ -221,28 +323,34 @@ db_migrate(TrDb *db, gint64 from, GError **error)
   if (now_version < 0)
     goto fail;
   if (now_version < 1) {
-    if (!db_exec(db, db_schema_v1, error))
+    /* Empty: this version's schema at once. */
+    if (!db_exec(db, db_schema_meta, error) || !db_exec(db, db_schema_rows, error))
       goto fail;
+  } else {
+    if (now_version < 2) {
+      /* v2: the trust verdict of each report (trust.h) and its signing domain; NULL for
+       * reports indexed before (not checked). */
+      g_autofree char *v2 = g_strdup_printf(
+          "ALTER TABLE report ADD COLUMN dkim TEXT;\n"
+          "ALTER TABLE report ADD COLUMN dkim_domain TEXT;\n"
+          "INSERT INTO schema_version (version, applied_epoch) VALUES (2, %" G_GINT64_FORMAT
+          ");",
+          (gint64) (g_get_real_time() / G_USEC_PER_SEC));
+      if (!db_exec(db, v2, error))
+        goto fail;
+    }
+    if (now_version < 3 && !db_migrate_v3(db, error))
+      goto fail;
+  }
+  if (now_version < DB_SCHEMA_VERSION) {
     g_autofree char *ins = g_strdup_printf(
-        "INSERT INTO schema_version (version, applied_epoch) VALUES (1, %" G_GINT64_FORMAT
+        "INSERT INTO schema_version (version, applied_epoch) VALUES (%d, %" G_GINT64_FORMAT
         ");",
-        (gint64) (g_get_real_time() / G_USEC_PER_SEC));
+        DB_SCHEMA_VERSION, (gint64) (g_get_real_time() / G_USEC_PER_SEC));
     if (!db_exec(db, ins, error))
       goto fail;
   }
-  if (now_version < 2) {
-    /* v2: the trust verdict of each report (trust.h) and its signing domain; NULL for
-     * reports indexed before (not checked). */
-    g_autofree char *v2 = g_strdup_printf(
-        "ALTER TABLE report ADD COLUMN dkim TEXT;\n"
-        "ALTER TABLE report ADD COLUMN dkim_domain TEXT;\n"
-        "INSERT INTO schema_version (version, applied_epoch) VALUES (2, %" G_GINT64_FORMAT
-        ");",
-        (gint64) (g_get_real_time() / G_USEC_PER_SEC));
-    if (!db_exec(db, v2, error))
-      goto fail;
-  }
-  /* Later versions: if (now_version < 3) { ALTER ...; INSERT INTO schema_version } */
+  /* Later versions: if (now_version < 4 && !db_migrate_v4(db, error)) goto fail; */
   {
     g_autofree char *pragmas =
         g_strdup_printf("PRAGMA application_id = %d; PRAGMA user_version = %d;",
@@ -683,14 +791,14 @@ db_prepare_inserts(TrDb *db, GError **error)
     return FALSE;
   db->ins_policy = db_prepare(
       db,
-      "INSERT INTO policy (report_key, policy_index, policy_domain, policy_type, "
+      "INSERT INTO policy (report_rowid, policy_index, policy_domain, policy_type, "
       "policy_strings, mx_hosts, total_successful_session_count, "
       "total_failure_session_count, organization_name, begin_epoch, begin_day) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
       error);
   db->ins_failure = db->ins_policy == NULL ? NULL : db_prepare(
       db,
-      "INSERT INTO failure_detail (report_key, policy_index, detail_index, result_type, "
+      "INSERT INTO failure_detail (report_rowid, policy_index, detail_index, result_type, "
       "sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, receiving_ip, "
       "failed_session_count, failure_reason_code, additional_information, "
       "policy_domain, begin_epoch) "
@@ -698,7 +806,7 @@ db_prepare_inserts(TrDb *db, GError **error)
       error);
   db->ins_deviation = db->ins_failure == NULL ? NULL : db_prepare(
       db,
-      "INSERT INTO deviation (report_key, deviation_index, slug, deviation) "
+      "INSERT INTO deviation (report_rowid, deviation_index, slug, deviation) "
       "VALUES ($1, $2, $3, $4)",
       error);
   if (db->ins_deviation == NULL) {
@@ -765,12 +873,13 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
     db_bind_int64(st, 11, r->ingest.received);
   db_row_text(st, 12, r->ingest.raw_extension);
   db_bind_int64(st, 13, r->deviations != NULL ? r->deviations->len : 0);
-  db_bind_text(st, 14, r->ingest.dkim);
-  db_bind_text(st, 15, r->ingest.dkim_domain);
+  db_row_text(st, 14, r->ingest.dkim);
+  db_row_text(st, 15, r->ingest.dkim_domain);
   if (!db_run(st, error))
     return FALSE;
   if (sqlite3_changes(db->conn) == 0)
     return TRUE;                      /* indexed before: idempotent */
+  gint64 rowid = sqlite3_last_insert_rowid(db->conn);
 
   for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
     const ReportPolicy *p = r->policies->pdata[i];
@@ -779,7 +888,7 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
     g_autofree char *strings = db_join(p->policy_strings);
     g_autofree char *mx = db_join(p->mx_hosts);
     st = db->ins_policy;
-    db_row_text(st, 1, key);
+    db_bind_int64(st, 1, rowid);
     db_bind_int64(st, 2, i);
     db_row_text(st, 3, domain);
     db_row_text(st, 4, p->policy_type != NULL ? p->policy_type : "");
@@ -795,7 +904,7 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
     for (guint j = 0; p->failures != NULL && j < p->failures->len; j++) {
       const ReportFailure *f = p->failures->pdata[j];
       st = db->ins_failure;
-      db_row_text(st, 1, key);
+      db_bind_int64(st, 1, rowid);
       db_bind_int64(st, 2, i);
       db_bind_int64(st, 3, j);
       db_row_text(st, 4, f->result_type != NULL ? f->result_type : "");
@@ -814,7 +923,7 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
   }
   for (guint i = 0; r->deviations != NULL && i < r->deviations->len; i++) {
     st = db->ins_deviation;
-    db_row_text(st, 1, key);
+    db_bind_int64(st, 1, rowid);
     db_bind_int64(st, 2, i);
     ReportDeviation d = g_array_index(r->deviations, ReportDeviation, i);
     db_row_text(st, 3, report_deviation_slug(d));
@@ -830,10 +939,12 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
 gboolean
 db_delete_report(TrDb *db, const guint8 key[16], GError **error)
 {
-  static const char *const tables[] = { "deviation", "failure_detail", "policy", "report" };
   g_autofree char *hex = report_key_hex(key);
-  for (gsize i = 0; i < G_N_ELEMENTS(tables); i++) {
-    g_autofree char *sql = g_strdup_printf("DELETE FROM %s WHERE report_key = $1", tables[i]);
+  for (gsize i = G_N_ELEMENTS(db_row_tables); i-- > 0;) {
+    g_autofree char *sql = g_strdup_printf(
+        "DELETE FROM %s WHERE report_rowid IN (SELECT report_rowid FROM report WHERE "
+        "report_key = $1)",
+        db_row_tables[i]);
     g_autoptr(TrDbStmt) st = db_prepare(db, sql, error);
     if (st == NULL)
       return FALSE;

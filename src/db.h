@@ -29,7 +29,7 @@ typedef enum {
 
 /* The schema version this build writes and reads (PRAGMA user_version and the
  * schema_version table). Older versions are migrated on open for writing. */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 typedef struct TrDb TrDb;
 typedef struct TrDbStmt TrDbStmt;

@@ -124,7 +124,7 @@ query_where(const QueryParams *p, gboolean detail, gboolean with_since, gboolean
     g_string_append_c(s, ')');
   }
   if (p->orgs != NULL && p->orgs[0] != NULL) {
-    g_string_append(s, detail ? " AND report_key IN (SELECT report_key FROM report WHERE "
+    g_string_append(s, detail ? " AND report_rowid IN (SELECT report_rowid FROM report WHERE "
                                 "organization_name IN ("
                               : " AND organization_name IN (");
     for (guint i = 0; p->orgs[i] != NULL; i++)
@@ -393,7 +393,7 @@ query_scan_domain(QueryScan *sc, const char *name, gboolean find_only)
   return i;
 }
 
-/* SELECT policy_domain, report_key, policy_index, organization_name, begin_day,
+/* SELECT policy_domain, report_rowid, policy_index, organization_name, begin_day,
  * mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch */
 static void
 query_scan_policy(TrDbStmt *st, gpointer data)
@@ -432,7 +432,7 @@ query_scan_policy(TrDbStmt *st, gpointer data)
 }
 
 /* SELECT policy_domain, result_type, receiving_mx_hostname, sending_mta_ip,
- * failed_session_count, report_key, policy_index, begin_epoch */
+ * failed_session_count, report_rowid, policy_index, begin_epoch */
 static void
 query_scan_detail(TrDbStmt *st, gpointer data)
 {
@@ -586,13 +586,13 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
   g_autofree char *where_policy = query_where(p, FALSE, TRUE, scan);
   g_autofree char *where_detail = query_where(p, TRUE, TRUE, scan);
   g_autofree char *sql_policy = g_strdup_printf(
-      "SELECT policy_domain, report_key, policy_index, organization_name, begin_day, "
+      "SELECT policy_domain, report_rowid, policy_index, organization_name, begin_day, "
       "mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch "
       "FROM policy WHERE %s",
       where_policy);
   g_autofree char *sql_detail = g_strdup_printf(
       "SELECT policy_domain, result_type, receiving_mx_hostname, sending_mta_ip, "
-      "failed_session_count, report_key, policy_index, begin_epoch FROM failure_detail "
+      "failed_session_count, report_rowid, policy_index, begin_epoch FROM failure_detail "
       "WHERE %s",
       where_detail);
   g_autoptr(TrDbStmt) st_policy = query_prepare(db, p, sql_policy, TRUE, error);
@@ -753,11 +753,11 @@ query_by(TrDb *db, const QueryParams *p, QueryBy by, GError **error)
   }
   g_autofree char *where = query_where(p, detail, TRUE, FALSE);
   g_autofree char *sql =
-      detail ? g_strdup_printf("SELECT %s, COUNT(DISTINCT report_key), 0, "
+      detail ? g_strdup_printf("SELECT %s, COUNT(DISTINCT report_rowid), 0, "
                                "SUM(failed_session_count) FROM failure_detail "
                                "WHERE %s GROUP BY %s ORDER BY %s",
                                col, where, col, order)
-             : g_strdup_printf("SELECT %s, COUNT(DISTINCT report_key), "
+             : g_strdup_printf("SELECT %s, COUNT(DISTINCT report_rowid), "
                                "SUM(total_successful_session_count), "
                                "SUM(total_failure_session_count) FROM policy "
                                "WHERE %s GROUP BY %s ORDER BY %s",
@@ -868,7 +868,7 @@ query_sessions_by_policy(TrDb *db, const QueryParams *p, GError **error)
 {
   g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
-      "SELECT policy_domain, policy_type, organization_name, COUNT(DISTINCT report_key), "
+      "SELECT policy_domain, policy_type, organization_name, COUNT(DISTINCT report_rowid), "
       "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
       "WHERE %s GROUP BY policy_domain, policy_type, organization_name ORDER BY 1, 2, 3",
       where);
@@ -881,7 +881,7 @@ query_failures_by_mx(TrDb *db, const QueryParams *p, GError **error)
   g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, result_type, COALESCE(receiving_mx_hostname, ''), "
-      "COUNT(DISTINCT report_key), 0, SUM(failed_session_count) FROM failure_detail "
+      "COUNT(DISTINCT report_rowid), 0, SUM(failed_session_count) FROM failure_detail "
       "WHERE %s GROUP BY policy_domain, result_type, COALESCE(receiving_mx_hostname, '') "
       "ORDER BY 1, 2, 3",
       where);
@@ -893,7 +893,7 @@ query_sessions_by_day(TrDb *db, const QueryParams *p, GError **error)
 {
   g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
-      "SELECT policy_domain, begin_day, COUNT(DISTINCT report_key), "
+      "SELECT policy_domain, begin_day, COUNT(DISTINCT report_rowid), "
       "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
       "WHERE %s GROUP BY policy_domain, begin_day ORDER BY 1, 2",
       where);
@@ -907,7 +907,7 @@ query_failures_by_day(TrDb *db, const QueryParams *p, GError **error)
    * (begin_day is its UTC day); the SELECT gives the day number, made a date below. */
   g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
-      "SELECT policy_domain, result_type, COUNT(DISTINCT report_key), "
+      "SELECT policy_domain, result_type, COUNT(DISTINCT report_rowid), "
       "begin_epoch - (begin_epoch %% 86400), SUM(failed_session_count) FROM failure_detail "
       "WHERE %s GROUP BY policy_domain, result_type, begin_epoch - (begin_epoch %% 86400) "
       "ORDER BY 1, 4, 2",
@@ -934,9 +934,9 @@ query_deviations(TrDb *db, const QueryParams *p, GError **error)
   g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT pd.policy_domain, COALESCE(d.slug, d.deviation), MIN(d.deviation), "
-      "COUNT(DISTINCT d.report_key), 0, 0 FROM deviation d "
-      "JOIN (SELECT DISTINCT report_key, policy_domain FROM policy WHERE %s) pd "
-      "ON pd.report_key = d.report_key "
+      "COUNT(DISTINCT d.report_rowid), 0, 0 FROM deviation d "
+      "JOIN (SELECT DISTINCT report_rowid, policy_domain FROM policy WHERE %s) pd "
+      "ON pd.report_rowid = d.report_rowid "
       "GROUP BY pd.policy_domain, COALESCE(d.slug, d.deviation) ORDER BY 1, 4 DESC, 2",
       where);
   return query_groups(db, p, sql, 3, FALSE, error);
@@ -948,7 +948,7 @@ query_failure_notes(TrDb *db, const QueryParams *p, GError **error)
   g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, COALESCE(failure_reason_code, ''), "
-      "COALESCE(additional_information, ''), COUNT(DISTINCT report_key), 0, "
+      "COALESCE(additional_information, ''), COUNT(DISTINCT report_rowid), 0, "
       "SUM(failed_session_count) FROM failure_detail WHERE %s AND "
       "(failure_reason_code IS NOT NULL OR additional_information IS NOT NULL) "
       "GROUP BY policy_domain, COALESCE(failure_reason_code, ''), "

@@ -79,7 +79,12 @@ static const char sink_pg_staging[] =
   "CREATE TEMPORARY TABLE tr_stage_policy (LIKE policy) ON COMMIT DELETE ROWS;"
   "CREATE TEMPORARY TABLE tr_stage_failure_detail (LIKE failure_detail) "
   "ON COMMIT DELETE ROWS;"
-  "CREATE TEMPORARY TABLE tr_stage_deviation (LIKE deviation) ON COMMIT DELETE ROWS";
+  "CREATE TEMPORARY TABLE tr_stage_deviation (LIKE deviation) ON COMMIT DELETE ROWS;"
+  /* report_rowid (schema 3) is the database's to give: the staged rows have none. */
+  "ALTER TABLE tr_stage_report ALTER COLUMN report_rowid DROP NOT NULL;"
+  "ALTER TABLE tr_stage_policy ALTER COLUMN report_rowid DROP NOT NULL;"
+  "ALTER TABLE tr_stage_failure_detail ALTER COLUMN report_rowid DROP NOT NULL;"
+  "ALTER TABLE tr_stage_deviation ALTER COLUMN report_rowid DROP NOT NULL";
 
 /* ... from which only the reports new to the database, and their rows, are taken. */
 static const char sink_pg_insert[] =

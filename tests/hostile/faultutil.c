@@ -721,7 +721,7 @@ fu_check_sql_index(const char *store)
     fail_msg("%s: %s", path, sqlite3_errmsg(db));
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db, "SELECT report_key, (SELECT COUNT(*) FROM policy p WHERE "
-                             "p.report_key = r.report_key) FROM report r",
+                             "p.report_rowid = r.report_rowid) FROM report r",
                          -1, &st, NULL) != SQLITE_OK)
     fail_msg("%s: %s", path, sqlite3_errmsg(db));
   g_autoptr(GHashTable) sql = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

@@ -8,6 +8,7 @@
 #include "sink.h"
 #include "store.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -157,11 +158,13 @@ test_rows_of_real_reports(void **state)
   /* mail.ru: two details of one session each under a total of 1 (kept as sent). */
   g_autofree char *key = report_key_hex(mailru->key);
   g_autofree char *sql = g_strdup_printf(
-      "SELECT SUM(failed_session_count) FROM failure_detail WHERE report_key = '%s'", key);
+      "SELECT SUM(failed_session_count) FROM failure_detail JOIN report USING "
+      "(report_rowid) WHERE report_key = '%s'", key);
   assert_int_equal(q_int(fx->db_path, sql), 2);
   g_free(sql);
   sql = g_strdup_printf(
-      "SELECT total_failure_session_count FROM policy WHERE report_key = '%s'", key);
+      "SELECT total_failure_session_count FROM policy JOIN report USING (report_rowid) "
+      "WHERE report_key = '%s'", key);
   assert_int_equal(q_int(fx->db_path, sql), 1);
   g_free(sql);
   sql = g_strdup_printf("SELECT begin_day FROM report WHERE report_key = '%s'", key);
@@ -221,7 +224,7 @@ test_idempotent_and_rollbacks(void **state)
   assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM policy"), policies);
   assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM failure_detail"),
                    q_int(fx->db_path, "SELECT COUNT(*) FROM failure_detail WHERE "
-                                      "report_key IN (SELECT report_key FROM report)"));
+                                      "report_rowid IN (SELECT report_rowid FROM report)"));
 
   /* Committed, then an empty commit rolled back: it stays. */
   Report *two[] = { b };
@@ -338,20 +341,30 @@ test_elsewhere_no_store(void **state)
   assert_false(g_file_test(db2, G_FILE_TEST_EXISTS));
 }
 
-/* Every row of @table at @path, one line each, in key order (the columns joined). */
+/* Every row of @table at @path, one line each, by report key (the columns joined; the
+ * report_rowid, which depends on the order of the inserts, replaced by the key). */
 static char *
 q_dump(const char *path, const char *table)
 {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  g_autofree char *sql = g_strdup_printf("SELECT * FROM %s ORDER BY 1, 2", table);
+  g_autofree char *sql =
+      strcmp(table, "report") == 0
+          ? g_strdup("SELECT * FROM report ORDER BY report_key")
+          : g_strdup_printf("SELECT r.report_key, t.* FROM %s t JOIN report r USING "
+                            "(report_rowid) ORDER BY 1, 3, 4",
+                            table);
   sqlite3_stmt *st = NULL;
   assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
   GString *out = g_string_new(NULL);
   while (sqlite3_step(st) == SQLITE_ROW) {
+    gboolean first = TRUE;
     for (int c = 0; c < sqlite3_column_count(st); c++) {
+      if (strcmp(sqlite3_column_name(st, c), "report_rowid") == 0)
+        continue;
       const char *v = (const char *) sqlite3_column_text(st, c);
-      g_string_append_printf(out, "%s%s", c > 0 ? "|" : "", v != NULL ? v : "<null>");
+      g_string_append_printf(out, "%s%s", first ? "" : "|", v != NULL ? v : "<null>");
+      first = FALSE;
     }
     g_string_append_c(out, '\n');
   }
@@ -435,6 +448,110 @@ test_reindex_equals_ingest(void **state)
   }
 }
 
+/* An index of schema version 1 (every row keyed by report_key text) is migrated on
+ * open to this version's: the rows kept, the children keyed by their report's
+ * report_rowid, the old tables gone; inserts then work and stay idempotent. */
+static void
+test_migrate_v1(void **state)
+{
+  Fx *fx = *state;
+  static const char v1[] =
+      "CREATE TABLE schema_version (version INTEGER NOT NULL, applied_epoch BIGINT NOT NULL);"
+      "CREATE TABLE index_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE report (report_key TEXT PRIMARY KEY, organization_name TEXT NOT NULL, "
+      "contact_info TEXT, report_id TEXT NOT NULL, begin_epoch BIGINT NOT NULL, end_epoch "
+      "BIGINT NOT NULL, begin_day TEXT NOT NULL, submitter TEXT, source TEXT, report_domain "
+      "TEXT, received_epoch BIGINT, raw_format TEXT, deviation_count INTEGER NOT NULL);"
+      "CREATE TABLE policy (report_key TEXT NOT NULL REFERENCES report (report_key), "
+      "policy_index INTEGER NOT NULL, policy_domain TEXT NOT NULL, policy_type TEXT NOT NULL, "
+      "policy_strings TEXT NOT NULL, mx_hosts TEXT NOT NULL, total_successful_session_count "
+      "BIGINT NOT NULL, total_failure_session_count BIGINT NOT NULL, organization_name TEXT "
+      "NOT NULL, begin_epoch BIGINT NOT NULL, begin_day TEXT NOT NULL, PRIMARY KEY "
+      "(report_key, policy_index));"
+      "CREATE TABLE failure_detail (report_key TEXT NOT NULL, policy_index INTEGER NOT NULL, "
+      "detail_index INTEGER NOT NULL, result_type TEXT NOT NULL, sending_mta_ip TEXT, "
+      "receiving_mx_hostname TEXT, receiving_mx_helo TEXT, receiving_ip TEXT, "
+      "failed_session_count BIGINT NOT NULL, failure_reason_code TEXT, "
+      "additional_information TEXT, policy_domain TEXT NOT NULL, begin_epoch BIGINT NOT NULL, "
+      "PRIMARY KEY (report_key, policy_index, detail_index));"
+      "CREATE TABLE deviation (report_key TEXT NOT NULL REFERENCES report (report_key), "
+      "deviation_index INTEGER NOT NULL, slug TEXT, deviation TEXT NOT NULL, PRIMARY KEY "
+      "(report_key, deviation_index));"
+      "CREATE INDEX report_begin ON report (begin_epoch);"
+      "CREATE INDEX policy_begin_domain ON policy (begin_epoch, policy_domain);"
+      "CREATE INDEX failure_domain_type ON failure_detail (policy_domain, result_type, "
+      "begin_epoch);"
+      "INSERT INTO schema_version VALUES (1, 1700000000);"
+      "INSERT INTO index_meta VALUES ('complete', '1');"
+      "INSERT INTO report VALUES ('bbbb', 'Org B', NULL, 'b-1', 200, 299, '1970-01-01', NULL, "
+      "'b.json', NULL, 1700000000, 'json', 1);"
+      "INSERT INTO report VALUES ('aaaa', 'Org A', 'mailto:a@a.example', 'a-1', 100, 199, "
+      "'1970-01-01', 'a.example', 'a.eml', 'a.example', 1700000001, 'json.gz', 0);"
+      "INSERT INTO policy VALUES ('aaaa', 0, 'a.example', 'sts', 'version: STSv1', "
+      "'mx.a.example', 10, 2, 'Org A', 100, '1970-01-01');"
+      "INSERT INTO policy VALUES ('aaaa', 1, 'a.example', 'tlsa', '', '', 5, 0, 'Org A', 100, "
+      "'1970-01-01');"
+      "INSERT INTO policy VALUES ('bbbb', 0, 'b.example', 'no-policy-found', '', '', 7, 1, "
+      "'Org B', 200, '1970-01-01');"
+      "INSERT INTO failure_detail VALUES ('aaaa', 0, 0, 'certificate-expired', '192.0.2.1', "
+      "'mx.a.example', NULL, NULL, 2, NULL, NULL, 'a.example', 100);"
+      "INSERT INTO failure_detail VALUES ('bbbb', 0, 0, 'validation-failure', '192.0.2.2', "
+      "NULL, NULL, NULL, 1, 'X', 'info', 'b.example', 200);"
+      "INSERT INTO deviation VALUES ('bbbb', 0, 'contact-info-missing', 'contact-info: "
+      "missing');"
+      "PRAGMA application_id = 1414288210; PRAGMA user_version = 1;";
+  sqlite3 *raw = NULL;
+  assert_int_equal(mkdir(fx->store_dir, 0700) == 0 || errno == EEXIST, TRUE);
+  assert_int_equal(sqlite3_open(fx->db_path, &raw), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(raw, v1, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(raw);
+
+  g_autoptr(GError) error = NULL;
+  g_autoptr(TrDb) db = db_open_write(fx->db_path, DB_SYNC_FULL, NULL, &error);
+  if (db == NULL)
+    fail_msg("%s", error->message);
+  g_clear_pointer(&db, db_close);
+  assert_int_equal(q_int(fx->db_path, "PRAGMA user_version"), DB_SCHEMA_VERSION);
+  assert_int_equal(q_int(fx->db_path, "SELECT MAX(version) FROM schema_version"),
+                   DB_SCHEMA_VERSION);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE "
+                                      "'old_%' OR name LIKE 'policy_begin%'"), 0);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM sqlite_master WHERE name = "
+                                      "'failure_domain_type' AND tbl_name = 'failure_detail'"),
+                   1);
+  g_autofree char *reports = q_dump(fx->db_path, "report");
+  g_autofree char *want_reports = g_strdup(
+      "aaaa|Org A|mailto:a@a.example|a-1|100|199|1970-01-01|a.example|a.eml|a.example|"
+      "1700000001|json.gz|0|<null>|<null>\n"
+      "bbbb|Org B|<null>|b-1|200|299|1970-01-01|<null>|b.json|<null>|1700000000|json|1|"
+      "<null>|<null>\n");
+  assert_string_equal(reports, want_reports);
+  g_autofree char *policies = q_dump(fx->db_path, "policy");
+  assert_string_equal(policies,
+                      "aaaa|0|a.example|sts|version: STSv1|mx.a.example|10|2|Org A|100|1970-01-01\n"
+                      "aaaa|1|a.example|tlsa|||5|0|Org A|100|1970-01-01\n"
+                      "bbbb|0|b.example|no-policy-found|||7|1|Org B|200|1970-01-01\n");
+  g_autofree char *details = q_dump(fx->db_path, "failure_detail");
+  assert_string_equal(details,
+                      "aaaa|0|0|certificate-expired|192.0.2.1|mx.a.example|<null>|<null>|2|"
+                      "<null>|<null>|a.example|100\n"
+                      "bbbb|0|0|validation-failure|192.0.2.2|<null>|<null>|<null>|1|X|info|"
+                      "b.example|200\n");
+  g_autofree char *devs = q_dump(fx->db_path, "deviation");
+  assert_string_equal(devs, "bbbb|0|contact-info-missing|contact-info: missing\n");
+
+  /* Written on after the migration: a new report, the same one again (idempotent). */
+  g_autoptr(Report) a = fixture_report("corpus/parsedmarc/smtp_tls.json");
+  gpointer self = sink_sqlite_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  Report *one[] = { a };
+  commit_reports(fx, self, one, 1);
+  commit_reports(fx, self, one, 1);
+  sink_sqlite_ops.close(self);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 3);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM policy"),
+                   3 + (gint64) a->policies->len);
+}
+
 int
 main(void)
 {
@@ -445,6 +562,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
     cmocka_unit_test_setup_teardown(test_elsewhere_no_store, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reindex_equals_ingest, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
