@@ -154,6 +154,27 @@ tu_run(const char *const *argv, GBytes *stdin_data, char **out, char **err)
 
 /* ---- servers the tests start on loopback ------------------------------------- */
 
+void
+tu_run_script(const char *script, const char *const *args)
+{
+  const char *src = g_getenv("TLSRPT_SOURCE_DIR");
+  g_autofree char *path = g_build_filename(src != NULL ? src : ".", script, NULL);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (gpointer) "bash");
+  g_ptr_array_add(argv, path);
+  for (guint i = 0; args != NULL && args[i] != NULL; i++)
+    g_ptr_array_add(argv, (gpointer) args[i]);
+  g_ptr_array_add(argv, NULL);
+  g_autofree char *err = NULL;
+  int status = 0;
+  g_autoptr(GError) error = NULL;
+  if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                    &err, &status, &error))
+    fail_msg("spawn %s: %s", path, error->message);
+  if (!g_spawn_check_wait_status(status, NULL))
+    fail_msg("%s %s failed: %s", path, args != NULL && args[0] != NULL ? args[0] : "", err);
+}
+
 int
 tu_free_port(gboolean udp_too)
 {

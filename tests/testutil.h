@@ -32,6 +32,12 @@ int tu_run(const char *const *argv, GBytes *stdin_data, char **out, char **err);
 
 /* ---- servers the tests start on loopback ------------------------------------- */
 
+/* Run "bash $TLSRPT_SOURCE_DIR/@script ARGS..." (@args NULL-terminated, NULL entries
+ * after the first are not passed: a harness's optional arguments); the test fails,
+ * with the script's standard error, when it cannot run or exits non-zero. For the
+ * harnesses that start real servers (tests/imap/dovecot.sh, tests/record/servers.sh). */
+void tu_run_script(const char *script, const char *const *args);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed);
  * with @udp_too also free for UDP (a DNS server listens on both). Fails the test when
  * none is found. */

@@ -38,27 +38,12 @@ typedef struct {
 
 /* ---- the Dovecot harness --------------------------------------------------------- */
 
-static char *
-harness_script(void)
-{
-  const char *src = g_getenv("TLSRPT_SOURCE_DIR");
-  return g_build_filename(src != NULL ? src : ".", "tests", "imap", "dovecot.sh", NULL);
-}
-
-/* Run "dovecot.sh CMD DIR [ARG1 ARG2]"; the test fails when it does. */
+/* Run "tests/imap/dovecot.sh CMD DIR [ARG1 ARG2]"; the test fails when it does. */
 static void
 dove_script(Dove *d, const char *cmd, const char *arg1, const char *arg2)
 {
-  g_autofree char *script = harness_script();
-  const char *argv[] = { "bash", script, cmd, d->dir, arg1, arg2, NULL };
-  g_autofree char *err = NULL;
-  int status = 0;
-  g_autoptr(GError) error = NULL;
-  if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, &err,
-                    &status, &error))
-    fail_msg("spawn %s: %s", script, error->message);
-  if (!g_spawn_check_wait_status(status, NULL))
-    fail_msg("%s %s failed: %s", script, cmd, err);
+  const char *args[] = { cmd, d->dir, arg1, arg2, NULL };
+  tu_run_script("tests/imap/dovecot.sh", args);
 }
 
 static void

@@ -24,18 +24,8 @@ static Servers srv;
 static void
 servers_script(const char *cmd, const char *a1, const char *a2)
 {
-  const char *src = g_getenv("TLSRPT_SOURCE_DIR");
-  g_autofree char *script =
-      g_build_filename(src != NULL ? src : ".", "tests", "record", "servers.sh", NULL);
-  const char *argv[] = { "bash", script, cmd, srv.dir, a1, a2, NULL };
-  g_autofree char *err = NULL;
-  int status = 0;
-  g_autoptr(GError) error = NULL;
-  if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, &err,
-                    &status, &error))
-    fail_msg("spawn %s: %s", script, error->message);
-  if (!g_spawn_check_wait_status(status, NULL))
-    fail_msg("%s %s failed: %s", script, cmd, err);
+  const char *args[] = { cmd, srv.dir, a1, a2, NULL };
+  tu_run_script("tests/record/servers.sh", args);
 }
 
 static int
