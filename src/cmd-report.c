@@ -57,6 +57,29 @@ report_write(const char *path, const GString *text, GError **error)
   return fsutil_write_file_atomic(path, text->str, text->len, error);
 }
 
+/* The daily, deviation and note rows of the page. The HTML page has a section for
+ * its first RENDER_HTML_SECTIONS domains only: when the window has more, the rows
+ * are asked for those (the same rows, far fewer to group); the text page shows every
+ * domain's days. */
+static gboolean
+report_details(TrDb *db, const QueryParams *params, const QuerySummary *sum, gboolean html,
+               GPtrArray **by_day, GPtrArray **fail_day, GPtrArray **devs, GPtrArray **notes,
+               GError **error)
+{
+  QueryParams shown = *params;
+  g_autofree const char **names = NULL;
+  if (html && sum->domains->len > RENDER_HTML_SECTIONS) {
+    names = g_new0(const char *, RENDER_HTML_SECTIONS + 1);
+    for (guint i = 0; i < RENDER_HTML_SECTIONS; i++)
+      names[i] = ((const QueryDomain *) sum->domains->pdata[i])->policy_domain;
+    shown.domains = names;
+  }
+  return (*by_day = query_sessions_by_day(db, &shown, error)) != NULL &&
+         (*fail_day = query_failures_by_day(db, &shown, error)) != NULL &&
+         (*devs = query_deviations(db, &shown, error)) != NULL &&
+         (*notes = query_failure_notes(db, &shown, error)) != NULL;
+}
+
 static int
 cmd_report_run(const TrCommand *cmd, int argc, char **argv)
 {
@@ -121,10 +144,8 @@ cmd_report_run(const TrCommand *cmd, int argc, char **argv)
       rc = 1;
       goto out;
     } else if ((sum = query_summary(db, params, &error)) == NULL ||
-               (by_day = query_sessions_by_day(db, params, &error)) == NULL ||
-               (fail_day = query_failures_by_day(db, params, &error)) == NULL ||
-               (devs = query_deviations(db, params, &error)) == NULL ||
-               (notes = query_failure_notes(db, params, &error)) == NULL) {
+               !report_details(db, params, sum, strcmp(format, "html") == 0, &by_day,
+                               &fail_day, &devs, &notes, &error)) {
       tr_log_error("%s", error->message);
       rc = 1;
       goto out;

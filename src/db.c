@@ -444,6 +444,16 @@ db_open_postgres(const char *conninfo, GError **error)
   return db;
 }
 
+/* A reader scans much of the file: map it (no copy through read() per page) and cache
+ * more of it. Best effort: without them it reads the same, slower. */
+static TrDb *
+db_read_tuned(TrDb *db)
+{
+  sqlite3_exec(db->conn, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536", NULL,
+               NULL, NULL);
+  return db;
+}
+
 TrDb *
 db_open_read(const char *path, GError **error)
 {
@@ -460,7 +470,7 @@ db_open_read(const char *path, GError **error)
     GError *check = NULL;
     if (db_check_ours(db, &version, &check)) {
       if (version == DB_SCHEMA_VERSION)
-        return g_steal_pointer(&db);
+        return db_read_tuned(g_steal_pointer(&db));
       if (version > 0 && version < DB_SCHEMA_VERSION) {
         /* An index of an older version: its migrations only add columns; made here
          * when the file can be written, else the error below. */
@@ -508,7 +518,7 @@ db_open_read(const char *path, GError **error)
                 path, version);
     return NULL;
   }
-  return g_steal_pointer(&db);
+  return db_read_tuned(g_steal_pointer(&db));
 }
 
 void

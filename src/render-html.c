@@ -14,7 +14,7 @@
 #define HTML_MAX_DAYS 400         /* chart columns: a longer window is cut at its end */
 #define HTML_MAX_TYPES 6          /* result types with a pattern of their own per chart */
 #define HTML_MAX_NOTES 10         /* failure reason codes / additional information rows */
-#define HTML_MAX_SECTIONS 30      /* domains with a section of their own, worst first */
+#define HTML_MAX_SECTIONS RENDER_HTML_SECTIONS
 #define HTML_MAX_ROWS 200         /* domains in the overview table */
 #define HTML_CHART_W 640
 #define HTML_CHART_H 160

@@ -27,27 +27,43 @@ esc(const char *s)
   return tr_escape_terminal(s != NULL ? s : "");
 }
 
-/* Display width of UTF-8 text (one column per character). */
+/* Display width of @len bytes of UTF-8 text (one column per character; a byte each
+ * when it is not UTF-8). */
+static gsize
+render_width_len(const char *s, gsize len)
+{
+  if (!g_utf8_validate(s, (gssize) len, NULL))
+    return len;
+  gsize n = 0;
+  for (gsize i = 0; i < len; i++)
+    n += ((guchar) s[i] & 0xC0) != 0x80;
+  return n;
+}
+
 static gsize
 render_width(const char *s)
 {
-  return g_utf8_validate(s, -1, NULL) ? (gsize) g_utf8_strlen(s, -1) : strlen(s);
+  return render_width_len(s, strlen(s));
 }
 
 /* @text wrapped at RENDER_WIDTH: the first line after @first (already counted as
  * @first_width columns by the caller, who appended it), the next ones indented by
- * @indent spaces. Ends with a newline. */
+ * @indent spaces. Ends with a newline. Words are runs between spaces, appended in
+ * place (no copy of each). */
 static void
 render_wrap(GString *out, gsize indent, const char *first, const char *text)
 {
   g_string_append(out, first);
   gsize col = render_width(first);
-  g_auto(GStrv) words = g_strsplit(text, " ", -1);
   gboolean line_start = TRUE;
-  for (guint i = 0; words[i] != NULL; i++) {
-    if (words[i][0] == '\0')
+  for (const char *p = text; *p != '\0';) {
+    if (*p == ' ') {
+      p++;
       continue;
-    gsize w = render_width(words[i]);
+    }
+    const char *end = strchr(p, ' ');
+    gsize len = end != NULL ? (gsize) (end - p) : strlen(p);
+    gsize w = render_width_len(p, len);
     if (!line_start && col + 1 + w > RENDER_WIDTH) {
       g_string_append_c(out, '\n');
       for (gsize k = 0; k < indent; k++)
@@ -59,9 +75,10 @@ render_wrap(GString *out, gsize indent, const char *first, const char *text)
       g_string_append_c(out, ' ');
       col++;
     }
-    g_string_append(out, words[i]);
+    g_string_append_len(out, p, (gssize) len);
     col += w;
     line_start = FALSE;
+    p += len;
   }
   g_string_append_c(out, '\n');
 }

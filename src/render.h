@@ -96,6 +96,10 @@ void render_prom(const RenderPromInput *in, GString *out);
 
 /* ---- report: one self-contained HTML page (HTML + inline SVG) -------------------- */
 
+/* The domains (the summary's first, worst first) with a section of their own: the
+ * page reads the daily, deviation and note rows of these only. */
+#define RENDER_HTML_SECTIONS 30
+
 typedef struct {
   const QuerySummary *summary;
   const GPtrArray *sessions_by_day;   /* QueryGroup* of query_sessions_by_day() */

@@ -684,7 +684,8 @@ if [ -n "$TI" ] && [ "$IMAP_ONLY" = 0 ]; then
         --html "$WORK/report.html" || break
     done
     record "report --html --days $days, a $R100K-report store" "$R100K" 0 wall 2 "<= 2 s"
-    note "report --html --days $days: $(wc -c <"$WORK/report.html" 2>/dev/null || echo '?') bytes (target <= 2 MB)."
+    html_bytes=$(wc -c <"$WORK/report.html" 2>/dev/null || echo 0)
+    ROWS+=("| report --html --days $days: the page, $html_bytes bytes | | | | | | <= 2 MB | $(awk -v b="$html_bytes" 'BEGIN {print (b > 0 && b <= 2 * 1048576) ? "yes" : "no"}') |")
   done
   REINDEX_RUNS=$(( RUNS < 2 ? RUNS : 2 ))
   log "tlsrpt-ingest reindex, $R100K reports ($REINDEX_RUNS runs)"
