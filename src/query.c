@@ -132,7 +132,7 @@ query_where(const QueryParams *p, gboolean detail, gboolean with_since, gboolean
     g_string_append(s, detail ? "))" : ")");
   }
   if (p->dkim != NULL && p->dkim[0] != NULL) {
-    g_string_append(s, " AND report_key IN (SELECT report_key FROM report WHERE dkim IN (");
+    g_string_append(s, " AND report_rowid IN (SELECT report_rowid FROM report WHERE dkim IN (");
     for (guint i = 0; p->dkim[i] != NULL; i++)
       g_string_append_printf(s, "%s$%d", i ? ", " : "", n++);
     g_string_append(s, "))");
@@ -775,7 +775,7 @@ query_verdicts(TrDb *db, const QueryParams *p, GError **error)
   g_autofree char *sql =
       p->domains != NULL && p->domains[0] != NULL
           ? g_strdup_printf("SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
-                            "report_key IN (SELECT report_key FROM policy WHERE %s) "
+                            "report_rowid IN (SELECT report_rowid FROM policy WHERE %s) "
                             "GROUP BY 1 ORDER BY 2 DESC, 1",
                             where)
           : g_strdup_printf("SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
