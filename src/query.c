@@ -595,12 +595,14 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
       "failed_session_count, report_rowid, policy_index, begin_epoch FROM failure_detail "
       "WHERE %s",
       where_detail);
+  /* Declared before the first goto: a cleanup must never see it uninitialized. */
+  g_autoptr(TrDbStmt) st_detail = NULL;
   g_autoptr(TrDbStmt) st_policy = query_prepare(db, p, sql_policy, TRUE, error);
   if (st_policy == NULL || !query_each(st_policy, query_scan_policy, &sc, error))
     goto out;
   sum->reports = sc.reports.items->len;
   sc.last_dom = -1;
-  g_autoptr(TrDbStmt) st_detail = query_prepare(db, p, sql_detail, TRUE, error);
+  st_detail = query_prepare(db, p, sql_detail, TRUE, error);
   if (st_detail == NULL || !query_each(st_detail, query_scan_detail, &sc, error))
     goto out;
 
