@@ -116,6 +116,11 @@ query_where(const QueryParams *p, gboolean detail, gboolean with_since, gboolean
   if (with_since)
     g_string_append_printf(s, "%s >= $1 AND ", col);
   g_string_append_printf(s, "%s < $2", col);
+  /* A narrow window: its reports through report_begin, their rows by their clustered
+   * key (report_rowid), instead of a scan of every row for its begin_epoch. */
+  if (with_since && !scan)
+    g_string_append(s, " AND report_rowid IN (SELECT report_rowid FROM report WHERE "
+                       "begin_epoch >= $1 AND begin_epoch < $2)");
   int n = 3;
   if (p->domains != NULL && p->domains[0] != NULL) {
     g_string_append(s, " AND policy_domain IN (");
