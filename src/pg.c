@@ -418,24 +418,24 @@ pg_copy(TrPg *pg, const char *copy_sql, const GString *data, GError **error)
   }
   if (pq->putCopyEnd(pg->conn, sent ? NULL : "send failed") != 1)
     sent = FALSE;
-  gboolean ok = sent;
-  /* Read every result, so that the connection is ready for the next command. */
+  /* Read every result, so that the connection is ready for the next command; the
+   * first failure is the error (a send that failed has one from the server, or the
+   * connection's own). */
+  gboolean failed = FALSE;
   while ((res = pq->getResult(pg->conn)) != NULL) {
-    if (ok && pq->resultStatus(res) != PGRES_COMMAND_OK) {
+    if (!failed && pq->resultStatus(res) != PGRES_COMMAND_OK) {
       pg_set_error(pg, res, "cannot copy the rows", error);
-      ok = FALSE;
+      failed = TRUE;
     }
     pq->clear(res);
     if (pg_broken(pg))
       break;
   }
-  if (!sent && ok) {
+  if (!sent && !failed) {
     pg_set_error(pg, NULL, "cannot copy the rows", error);
-    ok = FALSE;
-  } else if (!sent) {
-    ok = FALSE;
+    failed = TRUE;
   }
-  return ok;
+  return !failed;
 }
 
 struct TrPgStmt {

@@ -439,6 +439,8 @@ sink_pg_flush(gpointer p, GError **error)
       sink_pg_clear(self);
       return TRUE;
     }
+    if (err == NULL)      /* never a failure without its message */
+      g_set_error(&err, DB_ERROR, DB_ERROR_IO, "PostgreSQL: the batch was not stored");
     gboolean retry = self->pg != NULL && !pg_broken(self->pg) &&
                      pg_last_retryable(self->pg) && attempt < SINK_PG_TRIES;
     if (self->pg != NULL && pg_broken(self->pg))

@@ -15,6 +15,8 @@
 #   --keep          keep the work directory (corpora, stores, CSV) for inspection
 #   --no-imap       skip the IMAP rows (they need root and Dovecot: tests/imap/dovecot.sh)
 #   --imap-only     only the IMAP rows (and the Maildir run of the same files)
+#   --no-postgres   skip the PostgreSQL rows (they start a throw-away cluster with
+#                   tests/pg/cluster.sh: Debian's postgresql package)
 #
 # Environment: BENCH_DIR (where the work directory goes), TLSRPT_INGEST (measure this
 # binary instead of building one), CC.
@@ -29,6 +31,7 @@ FLOORS_ONLY=0
 KEEP=0
 NO_IMAP=0
 IMAP_ONLY=0
+NO_PG=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1; shift ;;
     --no-imap) NO_IMAP=1; shift ;;
     --imap-only) IMAP_ONLY=1; shift ;;
+    --no-postgres) NO_PG=1; shift ;;
     -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -50,8 +54,9 @@ BUILD=$REPO/build-bench
 BENCH_DIR=${BENCH_DIR:-/var/tmp}
 mkdir -p "$BENCH_DIR"
 WORK=$(mktemp -d "$BENCH_DIR/tlsrpt-bench.XXXXXX")
-IMAP_NS="" IMAP_DOVE=""
+IMAP_NS="" IMAP_DOVE="" PG_CLUSTER=""
 cleanup() {
+  [ -n "$PG_CLUSTER" ] && bash "$REPO/tests/pg/cluster.sh" stop "$PG_CLUSTER" fast 2>/dev/null
   [ -n "$IMAP_DOVE" ] && bash "$REPO/tests/imap/dovecot.sh" stop "$IMAP_DOVE" 2>/dev/null
   [ -n "$IMAP_NS" ] && ip netns delete "$IMAP_NS" 2>/dev/null
   [ -n "$IMAP_NS" ] && ip link delete "tbv0-$$" 2>/dev/null
@@ -704,6 +709,70 @@ if [ -n "$TI" ] && [ "$IMAP_ONLY" = 0 ]; then
     run_once "0" "" "$TI" reindex -q --store "$WORK/rstore" || break
   done
   record "reindex, $R100K reports from the tree" "$R100K" 0 wall 10 "<= 10 s"
+fi
+
+# ------------------------------------------------------------------ postgres
+# A throw-away cluster (tests/pg/cluster.sh: initdb, Unix socket, PostgreSQL's default
+# settings, fsync on) on this machine. CPU is the client's only; the server's CPU (its
+# backends, reaped by the postmaster) is in the notes.
+pg_server_cpu() { # seconds of CPU the cluster's processes used so far
+  local pm; pm=$(head -n 1 "$PG_CLUSTER/data/postmaster.pid")
+  local -a f; read -r -a f <"/proc/$pm/stat"
+  local t=$(( f[13] + f[14] + f[15] + f[16] )) c
+  for c in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
+    local -a g; read -r -a g <"/proc/$c/stat" 2>/dev/null && t=$(( t + g[13] + g[14] ))
+  done
+  awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'
+}
+if [ -n "$TI" ] && [ "$IMAP_ONLY" = 0 ] && [ "$NO_PG" = 0 ]; then
+  PG_CLUSTER=$WORK/pg
+  mkdir -p "$PG_CLUSTER"
+  chmod 711 "$WORK"   # the server runs as the user postgres when this runs as root
+  log "starting a PostgreSQL cluster (tests/pg/cluster.sh)"
+  if bash "$REPO/tests/pg/cluster.sh" start "$PG_CLUSTER" >/dev/null 2>"$WORK/pg.err"; then
+    pg_db() { # pg_db NAME: a fresh database, its connection string on the socket
+      bash "$REPO/tests/pg/cluster.sh" psql "$PG_CLUSTER" -d postgres \
+        -c "CREATE DATABASE $1 OWNER tlsrpt" >/dev/null
+      bash "$REPO/tests/pg/cluster.sh" conninfo "$PG_CLUSTER" | sed "s/dbname=tlsrpt/dbname=$1/"
+    }
+    pg_count() { bash "$REPO/tests/pg/cluster.sh" psql "$PG_CLUSTER" -d "$1" -At -c "$2"; }
+    log "tlsrpt-ingest maildir --no-store --postgres (10,000)"
+    reset_results
+    PG_CPU=()
+    for i in $(seq "$RUNS"); do
+      ci=$(pg_db "md$i")
+      rm -rf "$WORK/state"
+      c0=$(pg_server_cpu)
+      run_once "$ING_OK" "" "$TI" maildir --no-store --postgres "$ci" --store "$WORK/state" \
+        "$CORPUS/md10k" || break
+      PG_CPU+=("$(awk -v a="$(pg_server_cpu)" -v b="$c0" 'BEGIN {printf "%.2f", a - b}')")
+    done
+    record "maildir 10,000 -> PostgreSQL (--no-store --postgres, Unix socket)" 10000 "$MD10K_BYTES" wall 1.0 "<= 1.0 s"
+    note "PostgreSQL ingest: $(pg_count "md1" 'SELECT COUNT(*) FROM report') reports stored ($(stat_of md10k reports) in the corpus), $(pg_count "md1" 'SELECT COUNT(*) FROM policy') policy and $(pg_count "md1" 'SELECT COUNT(*) FROM failure_detail') failure-detail rows; the server's CPU per run: $(printf '%s\n' "${PG_CPU[@]}" | median) s median (not in the CPU column)."
+
+    R100K=$(stat_of r100k reports)
+    log "tlsrpt-ingest file: $R100K reports -> PostgreSQL (once)"
+    ci=$(pg_db r100k)
+    reset_results
+    rm -rf "$WORK/state"
+    run_once "$ING_OK" "" "$TI" file -q --no-store --postgres "$ci" --store "$WORK/state" \
+      "$CORPUS/r100k" || true
+    record "file $R100K reports -> PostgreSQL (setup, once)" "$R100K" "$(stat_of r100k bytes)" none 0 "(setup)"
+    bash "$REPO/tests/pg/cluster.sh" psql "$PG_CLUSTER" -d r100k -c "VACUUM ANALYZE" >/dev/null 2>&1 || true
+    for fmt in text json; do
+      log "tlsrpt-ingest summary --postgres --format $fmt"
+      reset_results
+      for _ in $(seq "$RUNS"); do
+        run_once "0" "" "$TI" summary --postgres "$ci" --since 2024-01-01 --until 2024-12-31 \
+          --format "$fmt" || break
+      done
+      record "summary --postgres --format $fmt, $R100K reports in PostgreSQL" "$R100K" 0 wall 1 "<= 1 s"
+    done
+    note "PostgreSQL reading store: $(pg_count r100k 'SELECT COUNT(*) FROM report') reports; summary --postgres output $(wc -l <"$WORK/last.stdout") lines."
+  else
+    note "PostgreSQL rows: the cluster did not start: $(tail -n 3 "$WORK/pg.err" | tr '\n' ' ')"
+    FAILED=1
+  fi
 fi
 
 # ------------------------------------------------------------------ table

@@ -12,6 +12,7 @@
 #include "../hostile/faultutil.c"
 #include "db.h"
 
+#include <json-c/json.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -555,7 +556,7 @@ test_readers_match_sqlite(void **state)
   guint compared = 0;
   for (gsize f = 0; f < G_N_ELEMENTS(filters); f++)
     for (gsize c = 0; c < G_N_ELEMENTS(commands); c++) {
-      g_autofree char *outs[2] = { NULL, NULL };
+      char *outs[2] = { NULL, NULL };
       int rcs[2];
       for (int backend = 0; backend < 2; backend++) {
         GPtrArray *a = g_ptr_array_new();
@@ -587,9 +588,11 @@ test_readers_match_sqlite(void **state)
                  commands[c][1] ? commands[c][1] : "", f, a, b);
       }
       assert_int_equal(rcs[0], rcs[1]);
+      g_free(outs[1]);
       if (f == 0 && strlen(outs[0]) < 40)
         fail_msg("%s %s (filter %zu): almost nothing: %s", commands[c][0],
                  commands[c][1] ? commands[c][1] : "", f, outs[0]);
+      g_free(outs[0]);
       compared++;
     }
   assert_int_equal(compared, G_N_ELEMENTS(filters) * G_N_ELEMENTS(commands));
@@ -608,6 +611,89 @@ test_readers_match_sqlite(void **state)
   tu_rmtree(tmp);
 }
 
+/* @sql with Grafana's macros and variables replaced, minimally: the time filter by
+ * a range holding every report, ${domain:sqlstring} by every domain. (transfer full) */
+static char *
+pg_grafana_sql(const char *sql, const char *domains)
+{
+  g_autoptr(GString) s = g_string_new(sql);
+  g_string_replace(s, "${domain:sqlstring}", domains, 0);
+  for (;;) {
+    char *m = strstr(s->str, "$__timeFilter(");
+    if (m == NULL)
+      break;
+    char *close = strchr(m, ')');
+    assert_non_null(close);
+    g_autofree char *col = g_strndup(m + strlen("$__timeFilter("),
+                                     (gsize) (close - m - strlen("$__timeFilter(")));
+    g_autofree char *range = g_strdup_printf(
+        "%s BETWEEN '2010-01-01T00:00:00Z' AND '2030-01-01T00:00:00Z'", col);
+    gssize at = m - s->str;
+    g_string_erase(s, at, close + 1 - m);
+    g_string_insert(s, at, range);
+  }
+  assert_null(strstr(s->str, "$__"));
+  assert_null(strstr(s->str, "${"));
+  return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* contrib/grafana's dashboard: every query it holds runs on the schema and finds rows
+ * in a database of the corpus, so a schema change cannot silently break it. */
+static void
+test_grafana_queries(void **state)
+{
+  g_autofree char *tmp = tu_mkdtemp();
+  g_autofree char *db = pg_new_db();
+  g_autofree char *ci = pg_conninfo(db);
+  g_autofree char *store = g_build_filename(tmp, "store", NULL);
+  g_autofree char *corpus = tu_fixture_path("corpus");
+  const char *argv[] = { "file", "-q", "--store", store, "--no-store", "--postgres", ci,
+                         corpus, NULL };
+  assert_int_equal(tu_run(argv, NULL, NULL, NULL), 0);
+
+  const char *src = g_getenv("TLSRPT_SOURCE_DIR");
+  g_autofree char *path = g_build_filename(src != NULL ? src : ".", "contrib", "grafana",
+                                           "tlsrpt.json", NULL);
+  g_autofree char *text = tu_read_file(path, NULL);
+  assert_non_null(text);
+  json_object *dash = json_tokener_parse(text);
+  assert_non_null(dash);
+  g_autofree char *domains = pg_sql(
+      db, "SELECT string_agg(quote_literal(d), ',') FROM (SELECT DISTINCT policy_domain d "
+          "FROM policy) x");
+  g_autoptr(GPtrArray) queries = g_ptr_array_new_with_free_func(g_free);
+  json_object *panels = NULL, *templating = NULL, *list = NULL;
+  assert_true(json_object_object_get_ex(dash, "panels", &panels));
+  for (size_t i = 0; i < json_object_array_length(panels); i++) {
+    json_object *targets = NULL, *p = json_object_array_get_idx(panels, i);
+    assert_true(json_object_object_get_ex(p, "targets", &targets));
+    for (size_t j = 0; j < json_object_array_length(targets); j++) {
+      json_object *raw = NULL;
+      assert_true(json_object_object_get_ex(json_object_array_get_idx(targets, j), "rawSql",
+                                            &raw));
+      g_ptr_array_add(queries, g_strdup(json_object_get_string(raw)));
+    }
+  }
+  if (json_object_object_get_ex(dash, "templating", &templating) &&
+      json_object_object_get_ex(templating, "list", &list))
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+      json_object *q = NULL, *type = NULL, *v = json_object_array_get_idx(list, i);
+      if (json_object_object_get_ex(v, "type", &type) &&
+          strcmp(json_object_get_string(type), "query") == 0 &&
+          json_object_object_get_ex(v, "query", &q))
+        g_ptr_array_add(queries, g_strdup(json_object_get_string(q)));
+    }
+  assert_true(queries->len >= 6);
+  for (guint i = 0; i < queries->len; i++) {
+    g_autofree char *sql = pg_grafana_sql(queries->pdata[i], domains);
+    g_autofree char *rows = pg_sql(db, sql);
+    if (rows[0] == '\0')
+      fail_msg("dashboard query %u found no rows:\n%s", i, sql);
+  }
+  json_object_put(dash);
+  tu_rmtree(tmp);
+}
+
 int
 main(void)
 {
@@ -618,6 +704,7 @@ main(void)
     cmocka_unit_test(test_bad_credentials),
     cmocka_unit_test(test_migration_from_dump),
     cmocka_unit_test(test_readers_match_sqlite),
+    cmocka_unit_test(test_grafana_queries),
     cmocka_unit_test(test_server_killed_mid_batch),
   };
   return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
