@@ -351,6 +351,15 @@ pg_rollback(TrPg *pg)
   pg->pq->clear(pg->pq->exec(pg->conn, "ROLLBACK"));
 }
 
+gboolean
+pg_commit(TrPg *pg, GError **error)
+{
+  if (pg_exec(pg, "COMMIT", error))
+    return TRUE;
+  pg_rollback(pg);
+  return FALSE;
+}
+
 TrPgResult *
 pg_query(TrPg *pg, const char *sql, int n, const char *const *values, GError **error)
 {
@@ -617,9 +626,8 @@ pg_migrate(TrPg *pg, GError **error)
       goto fail;
     }
   }
-  if (!pg_exec(pg, "COMMIT", error))
-    goto fail;
-  return TRUE;
+  if (pg_commit(pg, error))
+    return TRUE;
 fail:
   pg_rollback(pg);
   return FALSE;

@@ -50,6 +50,8 @@ gboolean pg_last_unique_violation(TrPg *pg);
 gboolean pg_exec(TrPg *pg, const char *sql, GError **error);
 /* Roll back the open transaction, if any (errors ignored). */
 void pg_rollback(TrPg *pg);
+/* COMMIT the open transaction; when that fails, roll back what is left of it. */
+gboolean pg_commit(TrPg *pg, GError **error);
 
 /* Run the query @sql with @n text parameters (NULL = SQL NULL). The rows stay in the
  * result: pg_result_*() read them until pg_result_free(). (transfer full) or NULL +

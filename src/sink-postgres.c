@@ -413,9 +413,8 @@ sink_pg_send(SinkPg *self, GError **error)
     if (res == NULL)
       goto fail;
   }
-  if (!pg_exec(pg, "COMMIT", error))
-    goto fail;
-  return TRUE;
+  if (pg_commit(pg, error))
+    return TRUE;
 fail:
   pg_rollback(pg);
   /* The temporary tables were made in the transaction rolled back. */
