@@ -13,7 +13,7 @@ for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
   case "$name" in test_imap*|test_fault*) continue ;; esac   # real servers / kill tests: run natively
-  if ! TLSRPT_FIXTURES=$(pwd)/fixtures TLSRPT_SOURCE_DIR=$(pwd) TLSRPT_BIN=$(pwd)/$build/tlsrpt-ingest TLSRPT_VALGRIND=1 \
+  if ! TLSRPT_FIXTURES=$(pwd)/fixtures TLSRPT_SOURCE_DIR=$(pwd) TLSRPT_BIN=$(pwd)/$build/tlsrpt-ingest TLSRPT_DKIM_SIGN=$(pwd)/$build/tests/tlsrpt-dkim-sign TLSRPT_VALGRIND=1 \
        valgrind -q --child-silent-after-fork=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
        --suppressions="$supp" "$t" >"$build/valgrind-$name.log" 2>&1; then
     echo "valgrind: $name FAILED (see $build/valgrind-$name.log)" >&2
