@@ -63,8 +63,10 @@ cleanup() {
   if [ "$KEEP" = 1 ]; then
     echo "work directory kept: $WORK" >&2
   else
-    rm -rf "$WORK"
+    # A server just stopped may still be removing its files: try again once.
+    rm -rf "$WORK" 2>/dev/null || { sleep 1; rm -rf "$WORK" || echo "run.sh: could not remove $WORK" >&2; }
   fi
+  return 0   # the exit status is the measurements' (under set -e a failing last command here would replace it)
 }
 trap cleanup EXIT
 
