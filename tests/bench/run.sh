@@ -56,10 +56,12 @@ mkdir -p "$BENCH_DIR"
 WORK=$(mktemp -d "$BENCH_DIR/tlsrpt-bench.XXXXXX")
 IMAP_NS="" IMAP_DOVE="" PG_CLUSTER=""
 cleanup() {
-  [ -n "$PG_CLUSTER" ] && bash "$REPO/tests/pg/cluster.sh" stop "$PG_CLUSTER" fast 2>/dev/null
-  [ -n "$IMAP_DOVE" ] && bash "$REPO/tests/imap/dovecot.sh" stop "$IMAP_DOVE" 2>/dev/null
-  [ -n "$IMAP_NS" ] && ip netns delete "$IMAP_NS" 2>/dev/null
-  [ -n "$IMAP_NS" ] && ip link delete "tbv0-$$" 2>/dev/null
+  # Each "|| true": under set -e a failing stop here ended the trap (and the script, exit 1)
+  # before the work directory was removed.
+  [ -z "$PG_CLUSTER" ] || bash "$REPO/tests/pg/cluster.sh" stop "$PG_CLUSTER" fast 2>/dev/null || true
+  [ -z "$IMAP_DOVE" ] || bash "$REPO/tests/imap/dovecot.sh" stop "$IMAP_DOVE" 2>/dev/null || true
+  [ -z "$IMAP_NS" ] || ip netns delete "$IMAP_NS" 2>/dev/null || true
+  [ -z "$IMAP_NS" ] || ip link delete "tbv0-$$" 2>/dev/null || true
   if [ "$KEEP" = 1 ]; then
     echo "work directory kept: $WORK" >&2
   else
