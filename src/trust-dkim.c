@@ -5,6 +5,9 @@
 #include "dl.h"
 #include "escape.h"
 #include "mail-header.h"
+#include "trust-pkey.h"
+
+#include <dlfcn.h>
 
 #include <stdbool.h>
 #include <string.h>
@@ -81,6 +84,14 @@ trust_dkim_load(GError **error)
         trust_dk.dkim_options(trust_dk_lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags,
                               sizeof flags);
         trust_dk.dkim_set_key_lookup(trust_dk_lib, trust_dkim_key_cb);
+        /* Decoded keys kept for the run (trust-pkey.h). When that cannot be set up,
+         * the library decodes every key itself, as before: slower, not different. */
+        void *h = dlopen(TLSRPT_LIBOPENDKIM_SONAME, RTLD_NOW | RTLD_NOLOAD);
+        if (h == NULL)
+          h = dlopen("libopendkim.so.11", RTLD_NOW | RTLD_NOLOAD);
+        g_autofree char *why = NULL;
+        if (h != NULL)
+          (void) trust_pkey_cache_install(h, &why);
       }
     }
     g_once_init_leave(&loaded, 1);

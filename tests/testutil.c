@@ -63,6 +63,51 @@ tu_rmtree(const char *path)
   g_rmdir(path);
 }
 
+/* ---- the commands' config ------------------------------------------------------ */
+
+static char *tu_config_home;
+static char *tu_config_keys;
+static pid_t tu_config_owner;
+
+static void
+tu_config_cleanup(void)
+{
+  if (getpid() == tu_config_owner)   /* not a forked child exiting */
+    tu_rmtree(tu_config_home);
+}
+
+void
+tu_set_config(const char *text)
+{
+  g_autofree char *def = g_strdup_printf("[tlsrpt-ingest]\ndkim-keys = %s\n", tu_config_keys);
+  g_autofree char *path = g_build_filename(tu_config_home, "tlsrpt-ingest", "config", NULL);
+  const char *t = text != NULL ? text : def;
+  if (!g_file_set_contents(path, t, -1, NULL))
+    fail_msg("cannot write %s", path);
+}
+
+const char *
+tu_no_dkim_keys(void)
+{
+  return tu_config_keys;
+}
+
+__attribute__((constructor)) static void
+tu_config_init(void)
+{
+  tu_config_home = g_dir_make_tmp("tlsrpt-test-config-XXXXXX", NULL);
+  if (tu_config_home == NULL)
+    return;
+  tu_config_owner = getpid();
+  atexit(tu_config_cleanup);
+  tu_config_keys = g_build_filename(tu_config_home, "no.keys", NULL);
+  g_autofree char *dir = g_build_filename(tu_config_home, "tlsrpt-ingest", NULL);
+  g_mkdir_with_parents(dir, 0700);
+  g_file_set_contents(tu_config_keys, "", 0, NULL);
+  tu_set_config(NULL);
+  g_setenv("XDG_CONFIG_HOME", tu_config_home, TRUE);
+}
+
 void
 tu_write_file(const char *path, const void *data, gsize len)
 {

@@ -30,6 +30,18 @@ guint tu_count_lines(const char *path);
  * (transfer full, nullable out params). Returns the exit status (-1 if signalled). */
 int tu_run(const char *const *argv, GBytes *stdin_data, char **out, char **err);
 
+/* The config file of the commands a test starts (tu_run(), or its own spawns: they
+ * inherit the environment). At start every test executable sets XDG_CONFIG_HOME to a
+ * directory of its own whose config says "dkim-keys = " an empty file: the commands
+ * never read the user's config, and never ask the system resolver for the DKIM keys of
+ * the corpus mails' signatures (where DNS is unreachable, as in CI, each lookup would
+ * hang for the timeout). @text replaces the config (NULL: that default again); a test
+ * of the real DNS path gives "" and names its own DNS server (--dkim-nameserver). */
+void tu_set_config(const char *text);
+/* The empty DKIM key file of that config, for options built in the test's own
+ * process (TrOptions.trust.dkim_keys). (transfer none) */
+const char *tu_no_dkim_keys(void);
+
 /* ---- servers the tests start on loopback ------------------------------------- */
 
 /* Run "bash $TLSRPT_SOURCE_DIR/@script ARGS..." (@args NULL-terminated, NULL entries

@@ -9,6 +9,9 @@
 #include "testutil.h"
 
 #include "common.h"
+#include "trust-dkim.h"
+#include "trust-keys.h"
+#include "trust-pkey.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -485,6 +488,24 @@ test_authentication_results(void **state)
   check_case("ar-foreign", fpath, "fail d=reporter.example", FALSE, trusted);
 }
 
+/* test_dns and test_temperror ask DNS servers of the test's own (--dkim-nameserver): the
+ * config without the empty key file of the other cases (testutil.h). */
+static int
+real_dns_setup(void **state)
+{
+  (void) state;
+  tu_set_config("");
+  return 0;
+}
+
+static int
+real_dns_teardown(void **state)
+{
+  (void) state;
+  tu_set_config(NULL);
+  return 0;
+}
+
 static void
 test_dns(void **state)
 {
@@ -643,16 +664,148 @@ test_corpus(void **state)
   }
 }
 
+/* ---- the decoded-key cache (trust-pkey.h), in this process ----------------------- */
+
+/* The one signature of @path, verified with the keys of @keys_path (transfer full). */
+static TrustDkimSig *
+verify_in_process(TrustKeys *keys, const char *path, const char *text)
+{
+  gsize len = 0;
+  char *data = text != NULL ? g_strdup(text) : tu_read_file(path, &len);
+  if (text != NULL)
+    len = strlen(text);
+  g_autoptr(GBytes) b = g_bytes_new_take(data, len);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) sigs = trust_dkim_verify(b, trust_keys_lookup, keys, &error);
+  if (sigs == NULL)
+    fail_msg("%s: %s", path, error->message);
+  assert_int_equal(sigs->len, 1);
+  return g_ptr_array_steal_index(sigs, 0);
+}
+
+typedef struct {
+  TrustKeys *keys;
+  GPtrArray *paths;
+  guint passed;
+} CacheWorker;
+
+static gpointer
+cache_worker(gpointer data)
+{
+  CacheWorker *w = data;
+  for (guint round = 0; round < 4; round++)
+    for (guint i = 0; i < w->paths->len; i++) {
+      TrustDkimSig *sig = verify_in_process(w->keys, w->paths->pdata[i], NULL);
+      w->passed += sig->status == TRUST_SIG_PASS;
+      trust_dkim_sig_free(sig);
+    }
+  return NULL;
+}
+
+static void
+test_key_cache(void **state)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(TrustKeys) keys = trust_keys_new_file(fx.keys, &error);
+  assert_non_null(keys);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+  for (int i = 0; i < 6; i++) {
+    g_autofree char *id = g_strdup_printf("cache%d", i);
+    g_autofree char *msg = message("reporter.example", id, NULL);
+    g_ptr_array_add(paths, sign(id, msg, "reporter.example", "sel", i % 2 ? "-r" : NULL));
+  }
+  guint decoded0 = 0, reused0 = 0, decoded = 0, reused = 0;
+  trust_pkey_cache_stats(&decoded0, &reused0);
+
+  /* The first signature decodes its key, the next ones take it from the cache. */
+  for (guint i = 0; i < paths->len; i++) {
+    TrustDkimSig *sig = verify_in_process(keys, paths->pdata[i], NULL);
+    if (sig->status != TRUST_SIG_PASS)
+      fail_msg("%s: %d %s", (char *) paths->pdata[i], sig->status, sig->why);
+    trust_dkim_sig_free(sig);
+  }
+  trust_pkey_cache_stats(&decoded, &reused);
+  assert_int_equal(decoded - decoded0, 1);
+  assert_int_equal(reused - reused0, paths->len - 1);
+
+  /* A cached key still fails a changed body, and a signature made with another key. */
+  g_autofree char *text = tu_read_file(paths->pdata[0], NULL);
+  char *five = strstr(text, "\"total-successful-session-count\":5");
+  assert_non_null(five);
+  five[strlen("\"total-successful-session-count\":")] = '6';
+  TrustDkimSig *sig = verify_in_process(keys, paths->pdata[0], text);
+  assert_int_equal(sig->status, TRUST_SIG_FAIL);
+  trust_dkim_sig_free(sig);
+
+  /* other.example's key (now cached too) published as reporter.example's: the message
+   * signed with reporter.example's own key must fail, not find that key's twin. */
+  g_autofree char *omsg = message("other.example", "cache-other", NULL);
+  g_autofree char *other = sign("cache-other", omsg, "other.example", "sel", NULL);
+  sig = verify_in_process(keys, other, NULL);
+  assert_int_equal(sig->status, TRUST_SIG_PASS);
+  trust_dkim_sig_free(sig);
+  g_autofree char *other_txt_path = g_build_filename(fx.dir, "keys", "other.example", "sel.txt",
+                                                     NULL);
+  g_autofree char *other_txt = tu_read_file(other_txt_path, NULL);
+  assert_non_null(other_txt);
+  const char *rest = strchr(other_txt, '\t');  /* "sel._domainkey\tIN\tTXT\t( ..." */
+  assert_non_null(rest);
+  g_autofree char *swapped_rec = g_strdup_printf("sel._domainkey.reporter.example. %s", rest + 1);
+  g_autofree char *swapped_path = g_build_filename(fx.dir, "swapped.zone", NULL);
+  tu_write_file(swapped_path, swapped_rec, strlen(swapped_rec));
+  g_autoptr(TrustKeys) swapped = trust_keys_new_file(swapped_path, &error);
+  assert_non_null(swapped);
+  trust_pkey_cache_stats(&decoded0, &reused0);
+  sig = verify_in_process(swapped, paths->pdata[0], NULL);
+  assert_int_equal(sig->status, TRUST_SIG_FAIL);
+  trust_dkim_sig_free(sig);
+  trust_pkey_cache_stats(&decoded, &reused);
+  assert_int_equal(decoded, decoded0);       /* other.example's key, from the cache */
+  assert_int_equal(reused, reused0 + 1);
+
+  /* A key that is no key (p= not DER) is a permerror every time, and nothing is kept. */
+  g_autofree char *bad_rec = g_strdup(
+      "sel._domainkey.reporter.example. IN TXT \"v=DKIM1; k=rsa; p=bm90IGEga2V5IGF0IGFsbA==\"\n");
+  g_autofree char *bad_path = g_build_filename(fx.dir, "bad.zone", NULL);
+  tu_write_file(bad_path, bad_rec, strlen(bad_rec));
+  g_autoptr(TrustKeys) bad = trust_keys_new_file(bad_path, &error);
+  assert_non_null(bad);
+  for (int i = 0; i < 2; i++) {
+    sig = verify_in_process(bad, paths->pdata[1], NULL);
+    assert_int_equal(sig->status, TRUST_SIG_PERMERROR);
+    trust_dkim_sig_free(sig);
+  }
+  trust_pkey_cache_stats(&decoded0, &reused0);
+  assert_int_equal(decoded0, decoded);
+  assert_int_equal(reused0, reused);
+
+  /* Parse workers verify at once: four threads share the cached key. */
+  CacheWorker w[4];
+  GThread *t[4];
+  for (int i = 0; i < 4; i++) {
+    w[i] = (CacheWorker) { keys, paths, 0 };
+    t[i] = g_thread_new("verify", cache_worker, &w[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    g_thread_join(t[i]);
+    assert_int_equal(w[i].passed, 4 * paths->len);
+  }
+  trust_pkey_cache_stats(&decoded, &reused);
+  assert_int_equal(decoded, decoded0);
+  assert_int_equal(reused - reused0, 4 * 4 * paths->len);
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_signatures),
     cmocka_unit_test(test_authentication_results),
-    cmocka_unit_test(test_dns),
-    cmocka_unit_test(test_temperror),
+    cmocka_unit_test_setup_teardown(test_dns, real_dns_setup, real_dns_teardown),
+    cmocka_unit_test_setup_teardown(test_temperror, real_dns_setup, real_dns_teardown),
     cmocka_unit_test(test_loose_files_and_domains),
     cmocka_unit_test(test_corpus),
+    cmocka_unit_test(test_key_cache),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

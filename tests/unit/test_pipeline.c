@@ -143,6 +143,7 @@ setup(void **state)
   Ctx *c = g_new0(Ctx, 1);
   c->dir = tu_mkdtemp();
   tr_options_init(&c->opts);
+  c->opts.trust.dkim_keys = g_strdup(tu_no_dkim_keys());   /* no DNS (testutil.h) */
   c->opts.store_dir = g_build_filename(c->dir, "store", NULL);
   c->opts.no_store = TRUE;
   c->opts.verbosity = -1;

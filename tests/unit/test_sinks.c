@@ -28,6 +28,7 @@ setup(void **state)
   fx->dir = tu_mkdtemp();
   fx->store_dir = g_build_filename(fx->dir, "store", NULL);
   tr_options_init(&fx->opts);
+  fx->opts.trust.dkim_keys = g_strdup(tu_no_dkim_keys());   /* no DNS (testutil.h) */
   fx->opts.store_dir = g_strdup(fx->store_dir);
   fx->opts.csv_path = g_build_filename(fx->dir, "r.csv", NULL);
   fx->opts.jsonl_path = g_build_filename(fx->dir, "r.jsonl", NULL);
