@@ -415,9 +415,16 @@ db_open_write(const char *path, DbSync sync, gboolean *created, GError **error)
     return NULL;
   }
   g_clear_pointer(&jm, db_stmt_free);
+  /* journal_size_limit >= 0 makes the last connection's close, after its checkpoint
+   * copied the log into the file, truncate the kept log to zero bytes (SQLite truncates
+   * to zero whatever the limit). Without it the log keeps every frame ever written
+   * (SQLITE_FCNTL_PERSIST_WAL), and the next connection's recovery reads and checksums
+   * all of them: an `mda` delivery into a store of 50 re-read 2 MB. The limit itself
+   * (64 MiB) is far above what a batch writes, so a long run's log is never cut. */
   if (!db_exec(db,
-               sync == DB_SYNC_FULL ? "PRAGMA synchronous = FULL"
-                                    : "PRAGMA synchronous = NORMAL",
+               sync == DB_SYNC_FULL
+                   ? "PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864"
+                   : "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 67108864",
                error))
     return NULL;
   if (!db_migrate(db, version, error))

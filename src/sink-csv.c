@@ -212,7 +212,7 @@ sink_csv_open(const SinkConfig *config, StoreSync *sync, GError **error)
   self->buf = g_string_new(NULL);
   self->to_stdout = strcmp(self->path, "-") == 0;
   self->raw = config->csv_raw;
-  self->spill = (SinkSpill) SINK_SPILL_INIT;
+  self->spill = (SinkSpill) SINK_SPILL_INIT(sync);
   self->head = g_string_new(NULL);
   self->tail = g_string_new(NULL);
   self->scratch = g_string_new(NULL);

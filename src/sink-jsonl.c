@@ -23,7 +23,7 @@ sink_jsonl_open(const SinkConfig *config, StoreSync *sync, GError **error)
   self->path = g_strdup(config->path);
   self->to_stdout = strcmp(self->path, "-") == 0;
   self->buf = g_string_new(NULL);
-  self->spill = (SinkSpill) SINK_SPILL_INIT;
+  self->spill = (SinkSpill) SINK_SPILL_INIT(sync);
   return self;
 }
 

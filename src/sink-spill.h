@@ -8,6 +8,7 @@
 #define TLSRPT_SINK_SPILL_H
 
 #include "common.h"
+#include "store-sync.h"
 
 /* Staged text is written out once it reaches this size. */
 #define SINK_SPILL_AT (4u * 1024 * 1024)
@@ -16,9 +17,10 @@ typedef struct {
   int fd;                 /* -1: nothing of the batch written yet */
   gint64 start;           /* size of the file before the batch */
   gsize retry_at;         /* the file was busy: try again when this much is staged */
+  StoreSync *sync;        /* borrowed, nullable: the store's commit, to hand the file to */
 } SinkSpill;
 
-#define SINK_SPILL_INIT { -1, 0, 0 }
+#define SINK_SPILL_INIT(sync) { -1, 0, 0, (sync) }
 
 /* Write the staged @out to @path early, as part of the batch in flight, and empty it.
  * On the first piece @path is opened (O_APPEND, created 0640) and locked, and @header
@@ -29,8 +31,12 @@ typedef struct {
 gboolean sink_spill_out(SinkSpill *s, const char *path, const char *header, GString *out,
                         GError **error);
 /* End the batch: append the last @len bytes (opening and locking @path as above, and
- * waiting for the lock, when nothing was written early), fsync, unlock. Nothing at all
- * to write leaves the file alone. On failure the batch is still in flight (abort it). */
+ * waiting for the lock, when nothing was written early), make them durable, unlock.
+ * Durable: while the store's commit syncs file by file (store_sync_each()) and the file
+ * is on the store's file system, a descriptor of it is handed to that commit, whose
+ * fsyncs all run at once before its commit point (one `mda` message: one wait for the
+ * disk less); else fsync here. Nothing at all to write leaves the file alone. On failure
+ * the batch is still in flight (abort it). */
 gboolean sink_spill_finish(SinkSpill *s, const char *path, const char *header,
                            const char *data, gsize len, GError **error);
 /* Undo the batch in flight, if any: truncate the file back, unlock. */
