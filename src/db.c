@@ -548,6 +548,15 @@ db_close(TrDb *db)
   g_free(db);
 }
 
+gboolean
+db_checkpoint(TrDb *db)
+{
+  if (db->conn == NULL || db->in_txn)
+    return FALSE;
+  return sqlite3_wal_checkpoint_v2(db->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+         SQLITE_OK;
+}
+
 const char *
 db_path(TrDb *db)
 {

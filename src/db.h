@@ -54,6 +54,12 @@ TrDb *db_open_postgres(const char *conninfo, GError **error);
 void db_close(TrDb *db);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrDb, db_close)
 
+/* Copy the write-ahead log into the file now (SQLite's passive checkpoint: it waits for
+ * no reader; it syncs the log, then the file), so that closing the last connection has
+ * nothing left to copy and only empties the log. Best effort: FALSE when it could not
+ * (the close then tries again). Uses the connection: nothing else may, meanwhile. */
+gboolean db_checkpoint(TrDb *db);
+
 /* (transfer none) */
 const char *db_path(TrDb *db);
 /* The write-ahead log beside the database ("FILE-wal"). (transfer none) */

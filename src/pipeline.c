@@ -536,6 +536,7 @@ pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **er
   }
   if (pl->opts->sqlite_path != NULL || (!pl->opts->no_store && !pl->opts->no_sqlite)) {
     configs[n].path = pl->opts->sqlite_path;     /* NULL: STORE/reports.sqlite */
+    configs[n].one_commit = pl->mda_mode;
     list[n++] = sink_find("sqlite");
   }
   if (pl->opts->postgres != NULL) {

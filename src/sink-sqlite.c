@@ -11,6 +11,12 @@
  * commit makes it durable with everything else of the batch, before the commit point.
  * A file elsewhere (--sqlite FILE) syncs its own log at every commit.
  *
+ * A run of one commit (mda) starts SQLite's checkpoint on a thread of its own as soon as
+ * flush() committed, so that it syncs the log and copies it into the file while the
+ * store's commit syncs the rest, instead of after it, in the close (which then only
+ * empties the log). Nothing else uses the connection until that thread is joined: the
+ * next write(), rollback() or close() joins it first.
+ *
  * Inserts are idempotent on the report key: a crash after this commit and before the
  * store's leaves rows whose message is not acknowledged; the next run delivers the
  * message again, and its insert finds the key and adds nothing. */
@@ -34,6 +40,8 @@ typedef struct {
   dev_t dev;                /* the file @db has open: replaced by a `reindex` when */
   ino_t ino;                /* the path names another */
   gboolean dir_sync;        /* the file or its log is new: its directory must be synced */
+  gboolean one_commit;      /* SinkConfig.one_commit */
+  GThread *checkpoint;      /* running db_checkpoint() on @db: join before using @db */
   GArray *keys;             /* guint8[16] of the reports written since the last commit */
   gboolean flushed;         /* the transaction of @keys is committed to the log */
   guint64 flushed_commits;  /* store_commit_count() when it was */
@@ -54,7 +62,23 @@ sink_sqlite_open(const SinkConfig *config, StoreSync *sync, GError **error)
   self->path = self->in_store ? sink_sqlite_default_path(store_sync_store_path(sync))
                               : g_strdup(config->path);
   self->keys = g_array_new(FALSE, FALSE, 16);
+  self->one_commit = config->one_commit;
   return self;
+}
+
+static gpointer
+sink_sqlite_checkpoint_main(gpointer db)
+{
+  db_checkpoint(db);
+  return NULL;
+}
+
+/* The checkpoint thread, if one runs, is done: @db is ours again. */
+static void
+sink_sqlite_join(SinkSqlite *self)
+{
+  if (self->checkpoint != NULL)
+    g_thread_join(g_steal_pointer(&self->checkpoint));
 }
 
 /* A commit ended since the last flush: what was flushed is committed for good. */
@@ -106,6 +130,7 @@ static gboolean
 sink_sqlite_write(gpointer p, const Report *report, GError **error)
 {
   SinkSqlite *self = p;
+  sink_sqlite_join(self);
   sink_sqlite_new_commit(self);
   if (self->flushed) {
     /* A flush that the store did not commit, not rolled back: start afresh. */
@@ -167,6 +192,9 @@ sink_sqlite_flush(gpointer p, GError **error)
     }
     store_sync_fd(self->sync, fd);
   }
+  if (self->one_commit)
+    self->checkpoint =
+        g_thread_try_new("tlsrpt-checkpoint", sink_sqlite_checkpoint_main, self->db, NULL);
   return TRUE;
 }
 
@@ -176,6 +204,7 @@ sink_sqlite_rollback(gpointer p)
   SinkSqlite *self = p;
   if (self->db == NULL)
     return;
+  sink_sqlite_join(self);
   sink_sqlite_new_commit(self);
   if (db_in_transaction(self->db)) {
     db_rollback(self->db);
@@ -208,6 +237,7 @@ sink_sqlite_close(gpointer p)
   SinkSqlite *self = p;
   if (self == NULL)
     return;
+  sink_sqlite_join(self);
   db_close(self->db);           /* rolls back a transaction never flushed */
   g_array_unref(self->keys);
   g_free(self->path);

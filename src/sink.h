@@ -33,6 +33,8 @@ typedef struct {
                              file, NULL for STORE/reports.sqlite; tree: NULL */
   gboolean csv_raw;       /* csv: values exactly as sent (--csv-raw, docs/csv.md) */
   const char *conninfo;   /* postgres: the connection string (--postgres) */
+  gboolean one_commit;    /* the run makes one commit (mda): work a sink would do after
+                             it (sqlite: the checkpoint) may run alongside its sync */
 } SinkConfig;
 
 typedef struct {
