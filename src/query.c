@@ -357,26 +357,39 @@ query_tally_get(QueryTallies *t, guint32 group, const char *name, gboolean *adde
 /* ---- the summary ------------------------------------------------------------- */
 
 /* The summary is two passes over the window, the policy rows and the failure-detail
- * rows, counted here by domain in tallies (GROUP BY statements would sort every row
- * again for each question), then a look-up of each failing result type's first day.
- * Rows of one report and of one policy come one after the other in table order; the
- * passes use that only to skip look-ups (the counts do not depend on it). */
+ * rows, both in key order (report_rowid, policy_index: the tables' clustered key, so
+ * no sort), counted here by domain in tallies (GROUP BY statements would sort every
+ * row again for each question), then a look-up of each failing result type's first
+ * day. The key order gives the distinct reports without a look-up (a report's
+ * policies come together) and joins each failure detail to its policy by a cursor
+ * walking the policies of the first pass: the detail's domain, window start and
+ * filters are its policy's, never read again from the detail rows. */
+typedef struct {
+  gint64 rowid, index;        /* the policy's key */
+  gint64 failed;              /* its summary's failed sessions */
+  gint64 details;             /* the sum of its failure details' counts */
+  gint64 begin;               /* its report's start */
+  guint32 domain;             /* its domain's number */
+  gboolean has_details;
+} QueryPolicy;
+
 typedef struct {
   const QueryParams *p;
   GPtrArray *domains;         /* QueryDomain*, numbered as the tallies' domains */
   GArray *newest;             /* gint64 per domain: the newest report's start */
+  GArray *policies;           /* QueryPolicy, in key order */
+  GArray *report_domains;     /* guint32: the domains of the current report so far */
+  gint64 reports;             /* distinct reports */
+  gint64 last_rowid;          /* the current report's key, or -1 */
+  guint cursor;               /* the detail pass's place in policies */
   QueryTallies dom;           /* (0, domain): the domains, numbered */
-  QueryTallies reports;       /* (0, report key): the window's reports */
-  QueryTallies dom_reports;   /* (domain, report key) */
   QueryTallies orgs;          /* (domain, organization): n = reports, successful, failed */
   QueryTallies days;          /* (domain, day): n[0] = reports */
   QueryTallies patterns;      /* (domain, mx_hosts of a policy) */
-  QueryTallies policies;      /* (policy index, report key): n = summary's failures,
-                                 details' sum, 1 once it has details, domain */
   QueryTallies rts;           /* (domain, result type): n = failed, first, last start */
   QueryTallies mx;            /* (domain, receiving MX): n[0] = failed */
   QueryTallies ips;           /* (domain, sending IP): n[0] = failed */
-  gint last_dom, last_report, last_policy;  /* the previous row's entries, or -1 */
+  gint last_dom;              /* the previous row's domain entry, or -1 */
 } QueryScan;
 
 static gint
@@ -399,22 +412,27 @@ query_scan_domain(QueryScan *sc, const char *name, gboolean find_only)
 }
 
 /* SELECT policy_domain, report_rowid, policy_index, organization_name, begin_day,
- * mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch */
+ * mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch
+ * ... ORDER BY report_rowid, policy_index */
 static void
 query_scan_policy(TrDbStmt *st, gpointer data)
 {
   QueryScan *sc = data;
-  gint prev_dom = sc->last_dom;
   gint di = query_scan_domain(sc, query_text(st, 0), FALSE);
   QueryDomain *d = sc->domains->pdata[di];
-  const char *key = query_text(st, 1);
-  gboolean same_report =
-      sc->last_report >= 0 && strcmp(QUERY_TALLY(&sc->reports, sc->last_report)->name, key) == 0;
-  if (!same_report)
-    sc->last_report = query_tally(&sc->reports, 0, key, FALSE, NULL);
-  gboolean new_report = FALSE;
-  if (!same_report || di != prev_dom)
-    query_tally(&sc->dom_reports, (guint32) di, key, FALSE, &new_report);
+  gint64 rowid = db_col_int64(st, 1);
+  if (rowid != sc->last_rowid) {
+    sc->reports++;
+    sc->last_rowid = rowid;
+    g_array_set_size(sc->report_domains, 0);
+  }
+  gboolean new_report = TRUE;
+  for (guint i = 0; new_report && i < sc->report_domains->len; i++)
+    new_report = g_array_index(sc->report_domains, guint32, i) != (guint32) di;
+  if (new_report) {
+    guint32 u = (guint32) di;
+    g_array_append_val(sc->report_domains, u);
+  }
   gint64 good = db_col_int64(st, 6), bad = db_col_int64(st, 7), begin = db_col_int64(st, 8);
   d->successful_sessions += good;
   d->failed_sessions += bad;
@@ -431,45 +449,37 @@ query_scan_policy(TrDbStmt *st, gpointer data)
   const char *mxh = query_text(st, 5);
   if (mxh[0] != '\0')
     query_tally(&sc->patterns, (guint32) di, mxh, FALSE, NULL);
-  QueryTally *pt = query_tally_get(&sc->policies, (guint32) db_col_int64(st, 2), key, NULL);
-  pt->n[0] = bad;
-  pt->n[3] = di;
+  QueryPolicy pol = { rowid, db_col_int64(st, 2), bad, 0, begin, (guint32) di, FALSE };
+  g_array_append_val(sc->policies, pol);
 }
 
-/* SELECT policy_domain, result_type, receiving_mx_hostname, sending_mta_ip,
- * failed_session_count, report_rowid, policy_index, begin_epoch */
+/* SELECT report_rowid, policy_index, result_type, receiving_mx_hostname, sending_mta_ip,
+ * failed_session_count ... ORDER BY report_rowid, policy_index */
 static void
 query_scan_detail(TrDbStmt *st, gpointer data)
 {
   QueryScan *sc = data;
-  gint di = query_scan_domain(sc, query_text(st, 0), TRUE);
-  if (di < 0)
-    return;
-  gint64 n = db_col_int64(st, 4);
-  const char *key = query_text(st, 5);
-  guint32 pidx = (guint32) db_col_int64(st, 6);
-  QueryTally *pt = sc->last_policy >= 0 ? QUERY_TALLY(&sc->policies, sc->last_policy) : NULL;
-  if (pt == NULL || pt->group != pidx || strcmp(pt->name, key) != 0) {
-    sc->last_policy = query_tally(&sc->policies, pidx, key, TRUE, NULL);
-    pt = sc->last_policy >= 0 ? QUERY_TALLY(&sc->policies, sc->last_policy) : NULL;
-  }
-  if (pt != NULL) {
-    pt->n[1] += n;
-    pt->n[2] = 1;
-  }
-  const QueryDomain *d = sc->domains->pdata[di];
+  gint64 rowid = db_col_int64(st, 0), index = db_col_int64(st, 1);
+  const QueryPolicy *end = &g_array_index(sc->policies, QueryPolicy, sc->policies->len);
+  QueryPolicy *pt = &g_array_index(sc->policies, QueryPolicy, sc->cursor);
+  while (pt < end && (pt->rowid < rowid || (pt->rowid == rowid && pt->index < index)))
+    pt++;
+  sc->cursor = (guint) (pt - (QueryPolicy *) (gpointer) sc->policies->data);
+  if (pt == end || pt->rowid != rowid || pt->index != index)
+    return;               /* a policy outside the window or the filters */
+  gint64 n = db_col_int64(st, 5);
+  pt->details += n;
+  pt->has_details = TRUE;
+  const QueryDomain *d = sc->domains->pdata[pt->domain];
   if (d->failed_sessions <= 0)
     return;               /* a domain without failures shows no details */
   gboolean added;
-  QueryTally *t = query_tally_get(&sc->rts, (guint32) di, query_text(st, 1), &added);
-  gint64 begin = db_col_int64(st, 7);
+  QueryTally *t = query_tally_get(&sc->rts, pt->domain, query_text(st, 2), &added);
   t->n[0] += n;
-  t->n[1] = added ? begin : MIN(t->n[1], begin);
-  t->n[2] = added ? begin : MAX(t->n[2], begin);
-  query_tally_get(&sc->mx, (guint32) di, query_text(st, 2), NULL)
-      ->n[0] += n;
-  query_tally_get(&sc->ips, (guint32) di, query_text(st, 3), NULL)
-      ->n[0] += n;
+  t->n[1] = added ? pt->begin : MIN(t->n[1], pt->begin);
+  t->n[2] = added ? pt->begin : MAX(t->n[2], pt->begin);
+  query_tally_get(&sc->mx, pt->domain, query_text(st, 3), NULL)->n[0] += n;
+  query_tally_get(&sc->ips, pt->domain, query_text(st, 4), NULL)->n[0] += n;
 }
 
 static QueryCount *
@@ -581,33 +591,46 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
   sc.p = p;
   sc.domains = sum->domains;
   sc.newest = g_array_new(FALSE, FALSE, sizeof(gint64));
-  QueryTallies *all[] = { &sc.dom, &sc.reports, &sc.dom_reports, &sc.orgs, &sc.days,
-                          &sc.patterns, &sc.policies, &sc.rts, &sc.mx, &sc.ips };
+  sc.policies = g_array_sized_new(FALSE, FALSE, sizeof(QueryPolicy), 1024);
+  sc.report_domains = g_array_new(FALSE, FALSE, sizeof(guint32));
+  QueryTallies *all[] = { &sc.dom, &sc.orgs, &sc.days, &sc.patterns, &sc.rts, &sc.mx, &sc.ips };
   for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
     query_tallies_init(all[i]);
-  sc.last_dom = sc.last_report = sc.last_policy = -1;
+  sc.last_dom = -1;
+  sc.last_rowid = -1;
   gboolean ok = FALSE;
   g_autofree QueryResultType **types = NULL;
   g_autofree char *where_policy = query_where(p, FALSE, TRUE, scan);
-  g_autofree char *where_detail = query_where(p, TRUE, TRUE, scan);
+  /* The details need no condition of their own (the join to the policies applies the
+   * window and the filters) but a cheaper set of rows to read: the window's reports,
+   * or with a filter the filter too. A scan of the whole table reads no more column
+   * than the join needs. */
+  gboolean filtered = (p->domains != NULL && p->domains[0] != NULL) ||
+                      (p->orgs != NULL && p->orgs[0] != NULL) ||
+                      (p->dkim != NULL && p->dkim[0] != NULL);
+  g_autofree char *where_detail =
+      filtered ? query_where(p, TRUE, TRUE, scan)
+      : scan   ? NULL
+               : g_strdup("report_rowid IN (SELECT report_rowid FROM report WHERE "
+                          "begin_epoch >= $1 AND begin_epoch < $2)");
   g_autofree char *sql_policy = g_strdup_printf(
       "SELECT policy_domain, report_rowid, policy_index, organization_name, begin_day, "
       "mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch "
-      "FROM policy WHERE %s",
+      "FROM policy WHERE %s ORDER BY report_rowid, policy_index",
       where_policy);
   g_autofree char *sql_detail = g_strdup_printf(
-      "SELECT policy_domain, result_type, receiving_mx_hostname, sending_mta_ip, "
-      "failed_session_count, report_rowid, policy_index, begin_epoch FROM failure_detail "
-      "WHERE %s",
-      where_detail);
+      "SELECT report_rowid, policy_index, result_type, receiving_mx_hostname, "
+      "sending_mta_ip, failed_session_count FROM failure_detail%s%s "
+      "ORDER BY report_rowid, policy_index",
+      where_detail != NULL ? " WHERE " : "", where_detail != NULL ? where_detail : "");
   /* Declared before the first goto: a cleanup must never see it uninitialized. */
   g_autoptr(TrDbStmt) st_detail = NULL;
   g_autoptr(TrDbStmt) st_policy = query_prepare(db, p, sql_policy, TRUE, error);
   if (st_policy == NULL || !query_each(st_policy, query_scan_policy, &sc, error))
     goto out;
-  sum->reports = sc.reports.items->len;
-  sc.last_dom = -1;
-  st_detail = query_prepare(db, p, sql_detail, TRUE, error);
+  sum->reports = sc.reports;
+  st_detail = where_detail != NULL ? query_prepare(db, p, sql_detail, TRUE, error)
+                                   : db_prepare(db, sql_detail, error);
   if (st_detail == NULL || !query_each(st_detail, query_scan_detail, &sc, error))
     goto out;
 
@@ -637,10 +660,10 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
     g_ptr_array_add(((QueryDomain *) sc.domains->pdata[e->group])->mx_hosts,
                     query_count_new(e->name, 0, -1, e->n[0]));
   }
-  for (guint i = 0; i < sc.policies.items->len; i++) {
-    const QueryTally *e = QUERY_TALLY(&sc.policies, i);
-    if (e->n[2] != 0 && e->n[1] != e->n[0])
-      ((QueryDomain *) sc.domains->pdata[e->n[3]])->detail_mismatches++;
+  for (guint i = 0; i < sc.policies->len; i++) {
+    const QueryPolicy *e = &g_array_index(sc.policies, QueryPolicy, i);
+    if (e->has_details && e->details != e->failed)
+      ((QueryDomain *) sc.domains->pdata[e->domain])->detail_mismatches++;
   }
   for (guint i = 0; i < sc.patterns.items->len; i++) {
     const QueryTally *e = QUERY_TALLY(&sc.patterns, i);
@@ -702,6 +725,8 @@ out:
   for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
     query_tallies_clear(all[i]);
   g_array_unref(sc.newest);
+  g_array_unref(sc.policies);
+  g_array_unref(sc.report_domains);
   return ok;
 }
 
@@ -778,17 +803,46 @@ GPtrArray *
 query_verdicts(TrDb *db, const QueryParams *p, GError **error)
 {
   /* The report table has the window and the organization, not the policy domains. */
-  g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
-  g_autofree char *sql =
-      p->domains != NULL && p->domains[0] != NULL
-          ? g_strdup_printf("SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
-                            "report_rowid IN (SELECT report_rowid FROM policy WHERE %s) "
-                            "GROUP BY 1 ORDER BY 2 DESC, 1",
-                            where)
-          : g_strdup_printf("SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
-                            "%s GROUP BY 1 ORDER BY 2 DESC, 1",
-                            where);
-  g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, TRUE, error);
+  if (p->domains != NULL && p->domains[0] != NULL) {
+    g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
+    g_autofree char *sql = g_strdup_printf(
+        "SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
+        "report_rowid IN (SELECT report_rowid FROM policy WHERE %s) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
+        where);
+    g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, TRUE, error);
+    return query_collect(st, query_count_row, GINT_TO_POINTER(FALSE), query_count_free, error);
+  }
+  /* Without one, the report rows themselves: no sub-select of their own keys. A window
+   * over most of the index reads the table in order rather than through report_begin. */
+  g_autoptr(TrDbStmt) range =
+      db_prepare(db, "SELECT MIN(begin_epoch), MAX(begin_epoch) FROM report", error);
+  if (range == NULL || db_step(range, error) != DB_STEP_ROW)
+    return NULL;
+  gint64 lo = db_col_int64(range, 0), hi = db_col_int64(range, 1) + 1;
+  gboolean scan = !db_col_is_null(range, 0) &&
+                  (MIN(hi, p->until) - MAX(lo, p->since)) * 3 > (hi - lo);
+  const char *col = scan ? "+begin_epoch" : "begin_epoch";
+  g_autoptr(GString) sql = g_string_new(NULL);
+  g_string_append_printf(sql,
+                         "SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
+                         "%s >= $1 AND %s < $2",
+                         col, col);
+  int n = 3;
+  if (p->orgs != NULL && p->orgs[0] != NULL) {
+    g_string_append(sql, " AND organization_name IN (");
+    for (guint i = 0; p->orgs[i] != NULL; i++)
+      g_string_append_printf(sql, "%s$%d", i ? ", " : "", n++);
+    g_string_append_c(sql, ')');
+  }
+  if (p->dkim != NULL && p->dkim[0] != NULL) {
+    g_string_append(sql, " AND dkim IN (");
+    for (guint i = 0; p->dkim[i] != NULL; i++)
+      g_string_append_printf(sql, "%s$%d", i ? ", " : "", n++);
+    g_string_append_c(sql, ')');
+  }
+  g_string_append(sql, " GROUP BY 1 ORDER BY 2 DESC, 1");
+  g_autoptr(TrDbStmt) st = query_prepare(db, p, sql->str, TRUE, error);
   return query_collect(st, query_count_row, GINT_TO_POINTER(FALSE), query_count_free, error);
 }
 

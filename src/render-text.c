@@ -32,6 +32,11 @@ esc(const char *s)
 static gsize
 render_width_len(const char *s, gsize len)
 {
+  gsize ascii = 0;
+  while (ascii < len && (guchar) s[ascii] < 0x80)
+    ascii++;
+  if (ascii == len)
+    return len;             /* plain ASCII: a column a byte, valid UTF-8 */
   if (!g_utf8_validate(s, (gssize) len, NULL))
     return len;
   gsize n = 0;
@@ -149,8 +154,25 @@ render_counts_line(GString *out, const char *label, const GPtrArray *rows, const
     render_wrap(out, 4, label, line->str);
 }
 
+/* The wrapped "Cause:" and "Fix:" lines of a known result type, made once per
+ * rendering: @wrapped maps its ResultTypeInfo to them. */
+static const char *
+render_cause_fix(GHashTable *wrapped, const ResultTypeInfo *info)
+{
+  const char *text = g_hash_table_lookup(wrapped, info);
+  if (text == NULL) {
+    GString *lines = g_string_new(NULL);
+    render_wrap(lines, 8, "      Cause: ", info->cause);
+    render_wrap(lines, 8, "      Fix: ", info->fix);
+    text = g_string_free(lines, FALSE);
+    g_hash_table_insert(wrapped, (gpointer) info, (gpointer) text);
+  }
+  return text;
+}
+
 static void
-render_domain_details(GString *out, const QuerySummary *s, const QueryDomain *d)
+render_domain_details(GString *out, const QuerySummary *s, const QueryDomain *d,
+                      GHashTable *wrapped)
 {
   g_autofree char *dom = esc(d->policy_domain[0] ? d->policy_domain : "(no policy domain)");
   g_autofree char *pct = render_percent(d->failure_ratio);
@@ -186,8 +208,7 @@ render_domain_details(GString *out, const QuerySummary *s, const QueryDomain *d)
       g_string_append(out, head);
       g_string_append_c(out, '\n');
       if (info != NULL) {
-        render_wrap(out, 8, "      Cause: ", info->cause);
-        render_wrap(out, 8, "      Fix: ", info->fix);
+        g_string_append(out, render_cause_fix(wrapped, info));
       } else {
         render_wrap(out, 8, "      ", result_type_unknown_note);
       }
@@ -355,10 +376,11 @@ render_summary_text(const QuerySummary *s, const RenderSummaryOptions *o, QueryB
                            d->reports, d->organizations, d->successful_sessions,
                            d->failed_sessions, pct, query_severity_name(d->severity));
   }
+  g_autoptr(GHashTable) wrapped = g_hash_table_new_full(NULL, NULL, NULL, g_free);
   for (guint i = 0; i < s->domains->len; i++) {
     const QueryDomain *d = s->domains->pdata[i];
     if (d->failed_sessions > 0)
-      render_domain_details(out, s, d);
+      render_domain_details(out, s, d, wrapped);
   }
   g_autofree char *w = g_strdup_printf("%g%%", o->warn * 100), *c = g_strdup_printf("%g%%", o->crit * 100);
   g_string_append_c(out, '\n');

@@ -296,6 +296,25 @@ fi
 # ------------------------------------------------------------------ tlsrpt-ingest
 # csv_rows FILE: data rows of a CSV file (lines minus the header)
 csv_rows() { if [ -f "$1" ]; then echo $(( $(wc -l <"$1") - 1 )); else echo 0; fi; }
+
+# bench_summary NAME REPORTS TARGET TARGET_TEXT WHAT ARGS...: the rows "summary
+# --format text|json" over the whole 100k store, for SQLite and PostgreSQL alike.
+# NAME: the row's words after the format; WHAT: the log's; ARGS: the source options
+# (--store DIR or --postgres CONNINFO).
+bench_summary() {
+  local name=$1 reports=$2 target=$3 ttext=$4 what=$5; shift 5
+  local fmt
+  for fmt in text json; do
+    log "tlsrpt-ingest summary$what --format $fmt"
+    reset_results
+    for _ in $(seq "$RUNS"); do
+      run_once "0" "" "$TI" summary "$@" --since 2024-01-01 --until 2024-12-31 \
+        --format "$fmt" || break
+    done
+    record "summary$what --format $fmt, $reports $name" "$reports" 0 wall "$target" "$ttext"
+  done
+}
+
 ING_OK="0 1"   # 1: some messages quarantined (the corpus holds 1 % broken reports)
 
 # ------------------------------------------------------------------ imap
@@ -682,15 +701,7 @@ if [ -n "$TI" ] && [ "$IMAP_ONLY" = 0 ]; then
   run_once "$ING_OK" "" "$TI" file -q --store "$WORK/rstore" "$CORPUS/r100k" || true
   record "file $R100K reports -> tree store + SQL index (setup, once)" "$R100K" "$(stat_of r100k bytes)" none 0 "(setup)"
   # The reports start on 100 days from 2024-01-01: the whole store, and its last 30 days.
-  for fmt in text json; do
-    log "tlsrpt-ingest summary --format $fmt, the whole store"
-    reset_results
-    for _ in $(seq "$RUNS"); do
-      run_once "0" "" "$TI" summary --store "$WORK/rstore" --since 2024-01-01 --until 2024-12-31 \
-        --format "$fmt" || break
-    done
-    record "summary --format $fmt, $R100K reports (all in the window)" "$R100K" 0 wall 0.5 "<= 0.5 s"
-  done
+  bench_summary "reports (all in the window)" "$R100K" 0.5 "<= 0.5 s" "" --store "$WORK/rstore"
   log "tlsrpt-ingest summary, the store's last 30 days"
   reset_results
   for _ in $(seq "$RUNS"); do
@@ -787,15 +798,7 @@ if [ -n "$TI" ] && [ "$IMAP_ONLY" = 0 ] && [ "$NO_PG" = 0 ]; then
       "$CORPUS/r100k" || true
     record "file $R100K reports -> PostgreSQL (setup, once)" "$R100K" "$(stat_of r100k bytes)" none 0 "(setup)"
     bash "$REPO/tests/pg/cluster.sh" psql "$PG_CLUSTER" -d r100k -c "VACUUM ANALYZE" >/dev/null 2>&1 || true
-    for fmt in text json; do
-      log "tlsrpt-ingest summary --postgres --format $fmt"
-      reset_results
-      for _ in $(seq "$RUNS"); do
-        run_once "0" "" "$TI" summary --postgres "$ci" --since 2024-01-01 --until 2024-12-31 \
-          --format "$fmt" || break
-      done
-      record "summary --postgres --format $fmt, $R100K reports in PostgreSQL" "$R100K" 0 wall 1 "<= 1 s"
-    done
+    bench_summary "reports in PostgreSQL" "$R100K" 1 "<= 1 s" " --postgres" --postgres "$ci"
     note "PostgreSQL reading store: $(pg_count r100k 'SELECT COUNT(*) FROM report') reports; summary --postgres output $(wc -l <"$WORK/last.stdout") lines."
   else
     note "PostgreSQL rows: the cluster did not start: $(tail -n 3 "$WORK/pg.err" | tr '\n' ' ')"
