@@ -349,8 +349,9 @@ sink_pg_take_ids(SinkPg *self, GError **error)
   const char *values[] = { n };
   g_autoptr(TrPgResult) res = pg_query(
       self->pg,
-      "SELECT nextval(pg_get_serial_sequence('report', 'report_rowid')) "
-      "FROM generate_series(1, $1::integer)",
+      /* The sequence looked up once per statement, not once per id. */
+      "SELECT nextval(s) FROM CAST(pg_get_serial_sequence('report', 'report_rowid') "
+      "AS regclass) AS s, generate_series(1, $1::integer)",
       1, values, error);
   if (res == NULL)
     return FALSE;
