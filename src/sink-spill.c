@@ -16,6 +16,9 @@ sink_spill_begin(SinkSpill *s, const char *path, const char *header, gboolean wa
                  gboolean *busy, GError **error)
 {
   *busy = FALSE;
+  /* The store's journal, which undoes this append after a crash, must be durable first. */
+  if (s->sync != NULL && !store_sync_before_append(s->sync, error))
+    return FALSE;
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
     fsutil_set_error_errno(error, errno, "open", path);

@@ -32,6 +32,8 @@ struct StoreSync {
   gboolean each;            /* FALSE: too many, one syncfs() per file system instead */
   guint64 epoch;            /* bumped whenever the above are reset */
   guint64 commits;
+  gboolean (*gate)(gpointer data, GError **error);   /* store_sync_before_append() */
+  gpointer gate_data;
 };
 
 static void
@@ -120,6 +122,20 @@ void
 store_sync_committed(StoreSync *s)
 {
   s->commits++;
+}
+
+void
+store_sync_set_append_gate(StoreSync *s, gboolean (*gate)(gpointer data, GError **error),
+                           gpointer data)
+{
+  s->gate = gate;
+  s->gate_data = data;
+}
+
+gboolean
+store_sync_before_append(StoreSync *s, GError **error)
+{
+  return s->gate == NULL || s->gate(s->gate_data, error);
 }
 
 gboolean

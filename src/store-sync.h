@@ -41,6 +41,11 @@ guint64 store_sync_epoch(StoreSync *sync);
  * whether what it wrote was committed since. */
 guint64 store_sync_commit_count(StoreSync *sync);
 
+/* Call before the first byte of a batch is appended to a file the store's journal
+ * undoes (CSV, JSON Lines): waits for the journal of the commit in flight to be
+ * durable. FALSE + STORE_ERROR_IO: it is not, nothing may be appended (fail the sink). */
+gboolean store_sync_before_append(StoreSync *sync, GError **error);
+
 /* ---- for the store and the quarantine ------------------------------------------ */
 
 /* A planner for the store directory @path, @dir_fd (borrowed: outlives the planner).
@@ -57,6 +62,10 @@ void store_sync_borrowed(StoreSync *sync, int fd, const char *path);
  * fsynced with the rest while the commit syncs file by file and has room, else that
  * file system gets a syncfs() of its own. */
 void store_sync_elsewhere(StoreSync *sync, int fs_fd, const char *path, int fd);
+
+/* What store_sync_before_append() calls: @gate(@data, error). */
+void store_sync_set_append_gate(StoreSync *sync, gboolean (*gate)(gpointer data, GError **error),
+                                gpointer data);
 
 /* Make everything handed in durable: fsync() each file and directory (one thread each:
  * the disk takes them together), or one syncfs() of each file system written to. Then

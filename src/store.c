@@ -53,9 +53,13 @@ struct Store {
   StoreSync *sync;          /* durability of the commit in flight */
   Quarantine *quarantine;
   gboolean begun;           /* a journal is written for the commit in flight */
+  GThread *journal_sync;    /* fsyncing that journal while the sinks write */
+  GError *journal_error;    /* its failure (sticky until the commit ends) */
   gint64 journal_index_size;
   GArray *journal_files;    /* StoreJournalFile */
 };
+
+static gboolean store_journal_gate(gpointer data, GError **error);
 
 static void
 store_journal_file_clear(gpointer p)
@@ -109,6 +113,7 @@ store_open(const char *dir, const char *quarantine_dir, GError **error)
   store->dir_fd = fd;
   store->lock_fd = store->index_fd = store->journal_fd = -1;
   store->sync = store_sync_new(store->path, fd);
+  store_sync_set_append_gate(store->sync, store_journal_gate, store);
   store->quarantine = quarantine_new(store->path, fd, quarantine_dir);
   store->added_list = g_array_new(FALSE, FALSE, STORE_KEY_LEN);
   store->journal_files = g_array_new(FALSE, TRUE, sizeof(StoreJournalFile));
@@ -253,6 +258,34 @@ store_truncate_fd(Store *store, int fd, const char *name, gint64 size, GError **
     return FALSE;
   }
   return TRUE;
+}
+
+static gpointer
+store_journal_sync_main(gpointer data)
+{
+  Store *store = data;
+  store_fsync(store, store->journal_fd, ".journal", &store->journal_error);
+  return NULL;
+}
+
+/* The journal of the commit in flight is durable (its fsync, started by store_begin(),
+ * is done): what it undoes may now be appended. */
+static gboolean
+store_journal_wait(Store *store, GError **error)
+{
+  if (store->journal_sync != NULL)
+    g_thread_join(g_steal_pointer(&store->journal_sync));
+  if (store->journal_error == NULL)
+    return TRUE;
+  if (error != NULL)
+    g_propagate_error(error, g_error_copy(store->journal_error));
+  return FALSE;
+}
+
+static gboolean
+store_journal_gate(gpointer data, GError **error)
+{
+  return store_journal_wait(data, error);
 }
 
 static gboolean
@@ -556,6 +589,8 @@ store_forget_commit(Store *store)
   keyset_clear(&store->added);
   g_array_set_size(store->added_list, 0);
   g_array_set_size(store->journal_files, 0);
+  store_journal_wait(store, NULL);
+  g_clear_error(&store->journal_error);
   store->begun = FALSE;
 }
 
@@ -622,9 +657,21 @@ store_begin(Store *store, GPtrArray *append_paths, GError **error)
 
   g_autofree char *jpath = store_file_path(store, ".journal");
   if (!store_truncate_fd(store, store->journal_fd, ".journal", 0, error) ||
-      !store_pwrite_all(store->journal_fd, text->str, text->len, 0, jpath, error) ||
-      !store_fsync(store, store->journal_fd, ".journal", error)) {
+      !store_pwrite_all(store->journal_fd, text->str, text->len, 0, jpath, error)) {
     /* Nothing was written by a sink yet: an unusable journal is just cleared. */
+    (void) ftruncate(store->journal_fd, 0);
+    g_array_set_size(store->journal_files, 0);
+    return FALSE;
+  }
+  /* Its fsync runs while the sinks write: only the appends it undoes must wait for it
+   * (the CSV and JSON Lines sinks through store_sync_before_append(), the index lines
+   * in store_commit()); new tree files and the SQL index's rows need no journal. One
+   * `mda` message waits for the disk once less. */
+  g_clear_error(&store->journal_error);
+  store->journal_sync =
+      g_thread_try_new("tlsrpt-journal", store_journal_sync_main, store, NULL);
+  if (store->journal_sync == NULL &&
+      !store_fsync(store, store->journal_fd, ".journal", error)) {
     (void) ftruncate(store->journal_fd, 0);
     g_array_set_size(store->journal_files, 0);
     return FALSE;
@@ -637,6 +684,8 @@ gboolean
 store_commit(Store *store, GError **error)
 {
   g_return_val_if_fail(store->locked, FALSE);
+  if (!store_journal_wait(store, error))
+    return FALSE;
   guint n = store->added_list->len;
   if (n > 0) {
     struct stat st;
@@ -689,6 +738,7 @@ store_commit(Store *store, GError **error)
 void
 store_rollback(Store *store)
 {
+  store_journal_wait(store, NULL);
   if (store->begun) {
     GError *local = NULL;
     /* On failure the journal stays: the next store_lock() undoes the commit. */
