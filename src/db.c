@@ -118,6 +118,10 @@ static const char db_read_indexes[] =
   "CREATE INDEX IF NOT EXISTS failure_domain_type ON failure_detail (policy_domain, "
   "result_type, begin_epoch);\n";
 
+static const char db_read_indexes_drop[] =
+  "DROP INDEX IF EXISTS policy_domain_org;\n"
+  "DROP INDEX IF EXISTS failure_domain_type;\n";
+
 struct TrDbStmt {
   sqlite3_stmt *stmt;
   TrDb *db;
@@ -438,6 +442,12 @@ db_open_write(const char *path, DbSync sync, gboolean *created, GError **error)
   if (created != NULL)
     *created = !existed;
   return g_steal_pointer(&db);
+}
+
+gboolean
+db_read_indexes_set(TrDb *db, gboolean present, GError **error)
+{
+  return db_exec(db, present ? db_read_indexes : db_read_indexes_drop, error);
 }
 
 TrDb *

@@ -66,6 +66,11 @@ const char *db_path(TrDb *db);
 const char *db_wal_path(TrDb *db);
 
 gboolean db_exec(TrDb *db, const char *sql, GError **error);
+
+/* Drop (@present FALSE) or make (TRUE) the reading side's indexes that no schema
+ * version holds (db_open_write() makes them). A bulk load (reindex) drops them first
+ * and makes them at the end: one sort per index instead of a B-tree insert per row. */
+gboolean db_read_indexes_set(TrDb *db, gboolean present, GError **error);
 gboolean db_begin(TrDb *db, GError **error);
 gboolean db_commit(TrDb *db, GError **error);
 /* Roll back an open transaction (no-op without one). */

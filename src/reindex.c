@@ -11,9 +11,11 @@
 #include "sink.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define REINDEX_BATCH 20000       /* reports per transaction */
@@ -73,14 +75,47 @@ reindex_read_ingest(Report *r, const ReportJsonValue *in, gpointer user_data)
   }
 }
 
+/* The whole file @path into a buffer of its own; read() until the end, no fstat().
+ * (transfer full) */
+static GBytes *
+reindex_read_file(const char *path, GError **error)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    fsutil_set_error_errno(error, errno, "open", path);
+    return NULL;
+  }
+  gsize cap = 16384, len = 0;
+  char *buf = g_malloc(cap);
+  for (;;) {
+    if (len == cap) {
+      cap *= 2;
+      buf = g_realloc(buf, cap);
+    }
+    ssize_t got = read(fd, buf + len, cap - len);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0) {
+      int errsv = errno;
+      close(fd);
+      g_free(buf);
+      fsutil_set_error_errno(error, errsv, "read", path);
+      return NULL;
+    }
+    if (got == 0)
+      break;
+    len += (gsize) got;
+  }
+  close(fd);
+  return g_bytes_new_take(buf, len);
+}
+
 Report *
 reindex_read_report(const char *path, GError **error)
 {
-  g_autofree char *data = NULL;
-  gsize len = 0;
-  if (!g_file_get_contents(path, &data, &len, error))
+  g_autoptr(GBytes) json = reindex_read_file(path, error);
+  if (json == NULL)
     return NULL;
-  g_autoptr(GBytes) json = g_bytes_new_take(g_steal_pointer(&data), len);
   TrLimits limits;
   tr_limits_init(&limits);
   Report *r = report_parse_member(json, &limits, "ingest", reindex_read_ingest, NULL, error);
@@ -89,69 +124,203 @@ reindex_read_report(const char *path, GError **error)
   return r;
 }
 
-typedef struct {
-  TrDb *db;
-  ReindexStats *stats;
-  gboolean progress;
-  guint in_txn;
-} Reindex;
-
 static gint
 reindex_cmp(gconstpointer a, gconstpointer b)
 {
   return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* Every "*.json" below STORE/<domain>/YYYY/MM/DD/, in name order. */
-static gboolean
-reindex_walk(Reindex *rx, const char *dir, guint depth, GError **error)
+/* The kind of the entry @name of the directory @dfd: from readdir()'s d_type, so that
+ * the walk needs no stat() per entry; lstat() (or, for a symbolic link to a report
+ * file, stat()) only where the file system does not say. */
+typedef enum { REINDEX_OTHER, REINDEX_DIR, REINDEX_FILE } ReindexKind;
+
+static ReindexKind
+reindex_kind(int dfd, const struct dirent *de, gboolean follow)
 {
-  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  unsigned char t = de->d_type;
+  struct stat st;
+  if (t == DT_UNKNOWN) {
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return REINDEX_OTHER;
+    t = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG
+                                     : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
+  }
+  if (t == DT_LNK && follow && fstatat(dfd, de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+    return REINDEX_FILE;
+  return t == DT_DIR ? REINDEX_DIR : t == DT_REG ? REINDEX_FILE : REINDEX_OTHER;
+}
+
+/* Every "*.json" below STORE/<domain>/YYYY/MM/DD/, in name order, into @paths (the
+ * directories are not followed through symbolic links; the report files are). */
+static void
+reindex_walk(GPtrArray *paths, const char *dir, guint depth)
+{
+  DIR *d = opendir(dir);
   if (d == NULL)
-    return TRUE;
+    return;
+  int dfd = dirfd(d);
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-  const char *name;
-  while ((name = g_dir_read_name(d)) != NULL) {
+  g_autoptr(GArray) kinds = g_array_new(FALSE, FALSE, sizeof(guint8));
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    const char *name = de->d_name;
     if (name[0] == '.')
       continue;
     if (depth == 0 && strcmp(name, "quarantine") == 0)
       continue;
+    if (depth == 4 && !g_str_has_suffix(name, ".json"))
+      continue;
+    ReindexKind kind = reindex_kind(dfd, de, depth == 4);
+    if (kind != (depth < 4 ? REINDEX_DIR : REINDEX_FILE))
+      continue;
     g_ptr_array_add(names, g_strdup(name));
   }
+  closedir(d);
   g_ptr_array_sort(names, reindex_cmp);
   for (guint i = 0; i < names->len; i++) {
-    const char *n = names->pdata[i];
-    g_autofree char *path = g_build_filename(dir, n, NULL);
+    char *path = g_build_filename(dir, (const char *) names->pdata[i], NULL);
     if (depth < 4) {
-      if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK) &&
-          !reindex_walk(rx, path, depth + 1, error))
-        return FALSE;
-      continue;
+      reindex_walk(paths, path, depth + 1);
+      g_free(path);
+    } else {
+      g_ptr_array_add(paths, path);
     }
-    if (!g_str_has_suffix(n, ".json") || !g_file_test(path, G_FILE_TEST_IS_REGULAR))
-      continue;
-    g_autoptr(GError) rerr = NULL;
-    g_autoptr(Report) r = reindex_read_report(path, &rerr);
+  }
+}
+
+/* The reports are parsed on worker threads (one per processor) and inserted by the
+ * caller's thread, in the walk's order, so the index is the same as a single-threaded
+ * run's. The workers stay at most REINDEX_AHEAD files ahead of the inserts. */
+#define REINDEX_AHEAD 512
+#define REINDEX_WORKERS_MAX 8
+
+typedef struct {
+  GPtrArray *paths;             /* char*, the walk's order */
+  Report **reports;             /* [i]: parsed, or NULL with errors[i] */
+  GError **errors;
+  gboolean *ready;
+  guint next;                   /* the next path a worker takes */
+  guint consumed;               /* the paths the inserter is done with */
+  gboolean quit;
+  guint workers_waiting;
+  gboolean main_waiting;
+  GMutex lock;
+  GCond work_cond;              /* consumed moved on, or quit */
+  GCond ready_cond;             /* a report was parsed while main_waiting */
+} ReindexPool;
+
+static gpointer
+reindex_worker_main(gpointer data)
+{
+  ReindexPool *pool = data;
+  g_mutex_lock(&pool->lock);
+  for (;;) {
+    while (!pool->quit && pool->next < pool->paths->len &&
+           pool->next >= pool->consumed + REINDEX_AHEAD) {
+      pool->workers_waiting++;
+      g_cond_wait(&pool->work_cond, &pool->lock);
+      pool->workers_waiting--;
+    }
+    if (pool->quit || pool->next >= pool->paths->len)
+      break;
+    guint i = pool->next++;
+    g_mutex_unlock(&pool->lock);
+    GError *err = NULL;
+    Report *r = reindex_read_report(pool->paths->pdata[i], &err);
+    g_mutex_lock(&pool->lock);
+    pool->reports[i] = r;
+    pool->errors[i] = err;
+    pool->ready[i] = TRUE;
+    if (pool->main_waiting)
+      g_cond_signal(&pool->ready_cond);
+  }
+  g_mutex_unlock(&pool->lock);
+  return NULL;
+}
+
+/* Insert every report of @paths into @db (transactions of REINDEX_BATCH). */
+static gboolean
+reindex_insert_all(TrDb *db, GPtrArray *paths, gboolean progress, ReindexStats *stats,
+                   GError **error)
+{
+  guint n = paths->len;
+  ReindexPool pool = { .paths = paths };
+  pool.reports = g_new0(Report *, n + 1);
+  pool.errors = g_new0(GError *, n + 1);
+  pool.ready = g_new0(gboolean, n + 1);
+  g_mutex_init(&pool.lock);
+  g_cond_init(&pool.work_cond);
+  g_cond_init(&pool.ready_cond);
+  GThread *threads[REINDEX_WORKERS_MAX];
+  guint n_threads = 0;
+  guint want = MIN((guint) g_get_num_processors(), REINDEX_WORKERS_MAX);
+  for (guint i = 0; want > 1 && i < want; i++) {
+    GThread *t = g_thread_try_new("tlsrpt-reindex", reindex_worker_main, &pool, NULL);
+    if (t == NULL)
+      break;
+    threads[n_threads++] = t;
+  }
+  gboolean ok = TRUE;
+  guint in_txn = 0;
+  for (guint i = 0; ok && i < n; i++) {
+    Report *r;
+    GError *rerr;
+    if (n_threads == 0) {
+      rerr = NULL;
+      r = reindex_read_report(paths->pdata[i], &rerr);
+    } else {
+      g_mutex_lock(&pool.lock);
+      while (!pool.ready[i]) {
+        pool.main_waiting = TRUE;
+        g_cond_wait(&pool.ready_cond, &pool.lock);
+      }
+      pool.main_waiting = FALSE;
+      r = g_steal_pointer(&pool.reports[i]);
+      rerr = g_steal_pointer(&pool.errors[i]);
+      pool.consumed = i + 1;
+      if (pool.workers_waiting > 0)
+        g_cond_broadcast(&pool.work_cond);
+      g_mutex_unlock(&pool.lock);
+    }
     if (r == NULL) {
       tr_log_warn("reindex: skipped %s", rerr->message);
-      rx->stats->skipped++;
+      g_error_free(rerr);
+      stats->skipped++;
       continue;
     }
-    if (rx->in_txn == 0 && !db_begin(rx->db, error))
-      return FALSE;
     gboolean inserted = FALSE;
-    if (!db_insert_report(rx->db, r, &inserted, error))
-      return FALSE;
-    rx->stats->reports += inserted;
-    if (++rx->in_txn >= REINDEX_BATCH) {
-      if (!db_commit(rx->db, error))
-        return FALSE;
-      rx->in_txn = 0;
+    ok = (in_txn > 0 || db_begin(db, error)) && db_insert_report(db, r, &inserted, error);
+    report_free(r);
+    if (!ok)
+      break;
+    stats->reports += inserted;
+    if (++in_txn >= REINDEX_BATCH) {
+      ok = db_commit(db, error);
+      in_txn = 0;
     }
-    if (rx->progress && rx->stats->reports % 1000 == 0)
-      tr_log_progress("indexing the store: %u reports", rx->stats->reports);
+    if (progress && inserted && stats->reports % 1000 == 0)
+      tr_log_progress("indexing the store: %u reports", stats->reports);
   }
-  return TRUE;
+  g_mutex_lock(&pool.lock);
+  pool.quit = TRUE;
+  g_cond_broadcast(&pool.work_cond);
+  g_mutex_unlock(&pool.lock);
+  for (guint i = 0; i < n_threads; i++)
+    g_thread_join(threads[i]);
+  for (guint i = 0; i < n; i++) {
+    if (pool.reports[i] != NULL)
+      report_free(pool.reports[i]);
+    if (pool.errors[i] != NULL)
+      g_error_free(pool.errors[i]);
+  }
+  g_free(pool.reports);
+  g_free(pool.errors);
+  g_free(pool.ready);
+  g_mutex_clear(&pool.lock);
+  g_cond_clear(&pool.work_cond);
+  g_cond_clear(&pool.ready_cond);
+  return ok;
 }
 
 gboolean
@@ -179,12 +348,15 @@ reindex_store(const char *store_dir, const char *db_path, double lock_timeout,
       goto out;
     /* A new file no one reads before it is complete and fsynced below: no sync per
      * checkpoint. */
-    if (!db_exec(db, "PRAGMA synchronous = OFF", error))
+    if (!db_exec(db, "PRAGMA synchronous = OFF", error) ||
+        !db_read_indexes_set(db, FALSE, error))
       goto out;
-    Reindex rx = { .db = db, .stats = stats, .progress = progress };
-    if (!reindex_walk(&rx, store_dir, 0, error))
+    g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+    reindex_walk(paths, store_dir, 0);
+    if (!reindex_insert_all(db, paths, progress, stats, error))
       goto out;
-    if (!db_commit(db, error) || !db_set_meta(db, "complete", "1", error))
+    if (!db_commit(db, error) || !db_read_indexes_set(db, TRUE, error) ||
+        !db_set_meta(db, "complete", "1", error))
       goto out;
     /* Everything into the main file, then one file to rename. */
     if (!db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", error))

@@ -449,6 +449,73 @@ test_reindex_equals_ingest(void **state)
   }
 }
 
+/* reindex parses on worker threads and inserts in the walk's order: with many more
+ * reports than the workers may read ahead of the inserts (and a file of the tree that
+ * is not a report, skipped), the rebuilt index holds the same rows as the ingested
+ * one, and the reading indexes that the bulk load dropped are made again. */
+static void
+test_reindex_many_equals_ingest(void **state)
+{
+  Fx *fx = *state;
+  g_autofree char *in = g_build_filename(fx->dir, "in", NULL);
+  assert_int_equal(mkdir(in, 0700), 0);
+  const guint n_reports = 1300;
+  for (guint i = 0; i < n_reports; i++) {
+    g_autofree char *json = g_strdup_printf(
+        "{\"organization-name\":\"Org %u\",\"date-range\":{\"start-datetime\":"
+        "\"2024-03-%02uT00:00:00Z\",\"end-datetime\":\"2024-03-%02uT23:59:59Z\"},"
+        "\"contact-info\":\"tlsrpt@org%u.example\",\"report-id\":\"many-%u\",\"policies\":[{"
+        "\"policy\":{\"policy-type\":\"sts\",\"policy-string\":[\"version: STSv1\"],"
+        "\"policy-domain\":\"d%u.example\",\"mx-host\":[\"mx.d%u.example\"]},"
+        "\"summary\":{\"total-successful-session-count\":%u,"
+        "\"total-failure-session-count\":%u},\"failure-details\":[{\"result-type\":"
+        "\"certificate-expired\",\"sending-mta-ip\":\"192.0.2.%u\",\"receiving-mx-hostname\":"
+        "\"mx.d%u.example\",\"failed-session-count\":%u}]}]}",
+        i % 7, 1 + i % 28, 1 + i % 28, i % 5, i, i % 40, i % 40, 100 + i, 1 + i % 3, i % 250,
+        i % 40, 1 + i % 3);
+    g_autofree char *name = g_strdup_printf("r%04u.json", i);
+    g_autofree char *to = g_build_filename(in, name, NULL);
+    tu_write_file(to, json, strlen(json));
+  }
+  const char *argv[] = { "file", "-q", "--store", fx->store_dir, in, NULL };
+  g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
+  assert_int_equal(tu_run(argv, empty, NULL, NULL), 0);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), n_reports);
+
+  /* Not a report, where the walk looks for reports: skipped and counted. */
+  g_autofree char *odd_dir = g_build_filename(fx->store_dir, "zz.example", "2024", "03",
+                                              "01", NULL);
+  assert_int_equal(g_mkdir_with_parents(odd_dir, 0700), 0);
+  g_autofree char *odd = g_build_filename(odd_dir, "broken.json", NULL);
+  tu_write_file(odd, "{\"not\": \"a report\"", 18);
+
+  g_autofree char *rebuilt = g_build_filename(fx->dir, "rebuilt.sqlite", NULL);
+  ReindexStats stats;
+  g_autoptr(GError) error = NULL;
+  assert_true(reindex_store(fx->store_dir, rebuilt, 5, FALSE, &stats, &error));
+  assert_int_equal(stats.reports, n_reports);
+  assert_int_equal(stats.skipped, 1);
+  static const char *const tables[] = { "report", "policy", "failure_detail", "deviation" };
+  for (gsize i = 0; i < G_N_ELEMENTS(tables); i++) {
+    g_autofree char *want = q_dump(fx->db_path, tables[i]);
+    g_autofree char *got = q_dump(rebuilt, tables[i]);
+    if (strcmp(tables[i], "deviation") != 0)
+      assert_true(want[0] != '\0');
+    assert_string_equal(got, want);
+  }
+  static const char *const indexes[] = { "policy_domain_org", "failure_domain_type",
+                                         "report_begin" };
+  for (gsize i = 0; i < G_N_ELEMENTS(indexes); i++) {
+    g_autofree char *sql = g_strdup_printf(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = '%s'", indexes[i]);
+    assert_int_equal(q_int(rebuilt, sql), 1);
+  }
+  /* The rows are in the walk's (the tree's name) order: report_rowid 1 is the first
+   * file of the first domain's first day. */
+  assert_int_equal(q_int(rebuilt, "SELECT MIN(report_rowid) FROM report"), 1);
+  assert_int_equal(q_int(rebuilt, "SELECT MAX(report_rowid) FROM report"), n_reports);
+}
+
 /* An index of schema version 1 (every row keyed by report_key text) is migrated on
  * open to this version's: the rows kept, the children keyed by their report's
  * report_rowid, the old tables gone; inserts then work and stay idempotent. */
@@ -563,6 +630,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
     cmocka_unit_test_setup_teardown(test_elsewhere_no_store, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reindex_equals_ingest, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reindex_many_equals_ingest, setup, teardown),
     cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
