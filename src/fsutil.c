@@ -70,8 +70,7 @@ fsutil_mkdir_one(const char *path, gboolean *created, GError **error)
   return FALSE;
 }
 
-/* fsync the directory that holds @path (a directory just created). */
-static gboolean
+gboolean
 fsutil_fsync_parent(const char *path, GError **error)
 {
   g_autofree char *parent = g_path_get_dirname(path);

@@ -55,6 +55,8 @@ gboolean fsutil_write_file_atomic(const char *path, const void *data, gsize len,
                                   GError **error);
 
 gboolean fsutil_fsync_fd(int fd, const char *what, GError **error);
+/* fsync the directory that holds @path (a file or directory just created in it). */
+gboolean fsutil_fsync_parent(const char *path, GError **error);
 
 /* Remove the ".tmp-*" files (regular files and symlinks) that a writer which died left
  * in @dir_fd: those whose name carries the pid of a process that no longer exists on

@@ -45,6 +45,7 @@ sink_spill_begin(SinkSpill *s, const char *path, const char *header, gboolean wa
   s->fd = fd;
   s->start = (gint64) st.st_size;
   s->retry_at = 0;
+  s->fresh = st.st_size == 0;
   if (header != NULL && st.st_size == 0)
     return fsutil_write_all(fd, header, strlen(header), path, error);
   return TRUE;
@@ -111,6 +112,9 @@ sink_spill_finish(SinkSpill *s, const char *path, const char *header, const char
       return FALSE;
   }
   if (!fsutil_write_all(s->fd, data, len, path, error) || !sink_spill_sync(s, path, error))
+    return FALSE;
+  /* A file O_CREAT made: its directory entry is durable only once the directory is. */
+  if (s->fresh && !fsutil_fsync_parent(path, error))
     return FALSE;
   sink_spill_end(s);
   return TRUE;

@@ -18,9 +18,10 @@ typedef struct {
   gint64 start;           /* size of the file before the batch */
   gsize retry_at;         /* the file was busy: try again when this much is staged */
   StoreSync *sync;        /* borrowed, nullable: the store's commit, to hand the file to */
+  gboolean fresh;         /* the file was empty (perhaps just created) when opened */
 } SinkSpill;
 
-#define SINK_SPILL_INIT(sync) { -1, 0, 0, (sync) }
+#define SINK_SPILL_INIT(sync) { -1, 0, 0, (sync), FALSE }
 
 /* Write the staged @out to @path early, as part of the batch in flight, and empty it.
  * On the first piece @path is opened (O_APPEND, created 0640) and locked, and @header
@@ -35,7 +36,9 @@ gboolean sink_spill_out(SinkSpill *s, const char *path, const char *header, GStr
  * Durable: while the store's commit syncs file by file (store_sync_each()) and the file
  * is on the store's file system, a descriptor of it is handed to that commit, whose
  * fsyncs all run at once before its commit point (one `mda` message: one wait for the
- * disk less); else fsync here. Nothing at all to write leaves the file alone. On failure
+ * disk less); else fsync here. A file that was empty when opened (perhaps created by
+ * this batch) also gets its directory fsynced, so that its name survives a crash as its
+ * bytes do. Nothing at all to write leaves the file alone. On failure
  * the batch is still in flight (abort it). */
 gboolean sink_spill_finish(SinkSpill *s, const char *path, const char *header,
                            const char *data, gsize len, GError **error);
