@@ -102,6 +102,18 @@ query_summary_free(QuerySummary *s)
 
 /* ---- statements: the filters, their bindings, and the one step loop ----------- */
 
+/* Append @head, the placeholders "$n, $n+1, ..." for each of @vals (numbered on from
+ * *@n), then @tail: the " AND column IN (...)" of a filter. */
+static void
+query_append_in(GString *s, const char *head, const char *const *vals, int *n,
+                const char *tail)
+{
+  g_string_append(s, head);
+  for (guint i = 0; vals[i] != NULL; i++)
+    g_string_append_printf(s, "%s$%d", i ? ", " : "", (*n)++);
+  g_string_append(s, tail);
+}
+
 /* The window and the filters as a WHERE condition: "begin_epoch >= $1 AND begin_epoch
  * < $2", then " AND policy_domain IN ($3, ...)" and the organizations after them (a
  * column of policy; failure_detail has it through its report). @with_since: FALSE
@@ -122,26 +134,17 @@ query_where(const QueryParams *p, gboolean detail, gboolean with_since, gboolean
     g_string_append(s, " AND report_rowid IN (SELECT report_rowid FROM report WHERE "
                        "begin_epoch >= $1 AND begin_epoch < $2)");
   int n = 3;
-  if (p->domains != NULL && p->domains[0] != NULL) {
-    g_string_append(s, " AND policy_domain IN (");
-    for (guint i = 0; p->domains[i] != NULL; i++)
-      g_string_append_printf(s, "%s$%d", i ? ", " : "", n++);
-    g_string_append_c(s, ')');
-  }
-  if (p->orgs != NULL && p->orgs[0] != NULL) {
-    g_string_append(s, detail ? " AND report_rowid IN (SELECT report_rowid FROM report WHERE "
-                                "organization_name IN ("
-                              : " AND organization_name IN (");
-    for (guint i = 0; p->orgs[i] != NULL; i++)
-      g_string_append_printf(s, "%s$%d", i ? ", " : "", n++);
-    g_string_append(s, detail ? "))" : ")");
-  }
-  if (p->dkim != NULL && p->dkim[0] != NULL) {
-    g_string_append(s, " AND report_rowid IN (SELECT report_rowid FROM report WHERE dkim IN (");
-    for (guint i = 0; p->dkim[i] != NULL; i++)
-      g_string_append_printf(s, "%s$%d", i ? ", " : "", n++);
-    g_string_append(s, "))");
-  }
+  if (p->domains != NULL && p->domains[0] != NULL)
+    query_append_in(s, " AND policy_domain IN (", p->domains, &n, ")");
+  if (p->orgs != NULL && p->orgs[0] != NULL)
+    query_append_in(s,
+                    detail ? " AND report_rowid IN (SELECT report_rowid FROM report WHERE "
+                             "organization_name IN ("
+                           : " AND organization_name IN (",
+                    p->orgs, &n, detail ? "))" : ")");
+  if (p->dkim != NULL && p->dkim[0] != NULL)
+    query_append_in(s, " AND report_rowid IN (SELECT report_rowid FROM report WHERE dkim IN (",
+                    p->dkim, &n, "))");
   return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
@@ -838,18 +841,10 @@ query_verdicts(TrDb *db, const QueryParams *p, GError **error)
                          "SELECT dkim FROM report WHERE %s >= $1 AND %s < $2",
                          col, col);
   int n = 3;
-  if (p->orgs != NULL && p->orgs[0] != NULL) {
-    g_string_append(sql, " AND organization_name IN (");
-    for (guint i = 0; p->orgs[i] != NULL; i++)
-      g_string_append_printf(sql, "%s$%d", i ? ", " : "", n++);
-    g_string_append_c(sql, ')');
-  }
-  if (p->dkim != NULL && p->dkim[0] != NULL) {
-    g_string_append(sql, " AND dkim IN (");
-    for (guint i = 0; p->dkim[i] != NULL; i++)
-      g_string_append_printf(sql, "%s$%d", i ? ", " : "", n++);
-    g_string_append_c(sql, ')');
-  }
+  if (p->orgs != NULL && p->orgs[0] != NULL)
+    query_append_in(sql, " AND organization_name IN (", p->orgs, &n, ")");
+  if (p->dkim != NULL && p->dkim[0] != NULL)
+    query_append_in(sql, " AND dkim IN (", p->dkim, &n, ")");
   /* Counted here, not by GROUP BY (a sort of every report row for a handful of
    * verdicts): the rows come in table order, mostly with the previous row's verdict. */
   g_autoptr(TrDbStmt) st = query_prepare(db, p, sql->str, TRUE, error);
