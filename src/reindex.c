@@ -9,6 +9,7 @@
 #include "log.h"
 #include "report-deviation.h"
 #include "sink.h"
+#include "source.h"
 #include "store.h"
 
 #include <dirent.h>
@@ -75,45 +76,13 @@ reindex_read_ingest(Report *r, const ReportJsonValue *in, gpointer user_data)
   }
 }
 
-/* The whole file @path into a buffer of its own; read() until the end, no fstat().
- * (transfer full) */
-static GBytes *
-reindex_read_file(const char *path, GError **error)
-{
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    fsutil_set_error_errno(error, errno, "open", path);
-    return NULL;
-  }
-  gsize cap = 16384, len = 0;
-  char *buf = g_malloc(cap);
-  for (;;) {
-    if (len == cap) {
-      cap *= 2;
-      buf = g_realloc(buf, cap);
-    }
-    ssize_t got = read(fd, buf + len, cap - len);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got < 0) {
-      int errsv = errno;
-      close(fd);
-      g_free(buf);
-      fsutil_set_error_errno(error, errsv, "read", path);
-      return NULL;
-    }
-    if (got == 0)
-      break;
-    len += (gsize) got;
-  }
-  close(fd);
-  return g_bytes_new_take(buf, len);
-}
-
 Report *
 reindex_read_report(const char *path, GError **error)
 {
-  g_autoptr(GBytes) json = reindex_read_file(path, error);
+  /* A stored report is the store's own file: no size bound of its own, a symlink
+   * followed as open() does. */
+  g_autoptr(GBytes) json = source_read_file(AT_FDCWD, path, TRUE, G_MAXSSIZE, NULL, NULL,
+                                            error);
   if (json == NULL)
     return NULL;
   TrLimits limits;
