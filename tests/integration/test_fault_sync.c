@@ -24,25 +24,28 @@ static const char shim_source[] =
   "#include <unistd.h>\n"
   "static int calls;\n"
   "/* Calls counted across the three functions (from any thread: the store fsyncs the\n"
-  " * files of a small commit at once); past TLSRPT_SHIM_FAIL_AFTER they fail. */\n"
+  " * files of a small commit at once), or only those of TLSRPT_SHIM_ONLY and of files\n"
+  " * whose path contains TLSRPT_SHIM_PATH; past TLSRPT_SHIM_FAIL_AFTER they fail. */\n"
   "static int fail_now(const char *what, int fd) {\n"
   "  const char *env = getenv(\"TLSRPT_SHIM_FAIL_AFTER\");\n"
   "  const char *only = getenv(\"TLSRPT_SHIM_ONLY\");\n"
+  "  const char *path = getenv(\"TLSRPT_SHIM_PATH\");\n"
+  "  char link[64], target[512];\n"
+  "  snprintf(link, sizeof link, \"/proc/self/fd/%d\", fd);\n"
+  "  ssize_t len = readlink(link, target, sizeof target - 1);\n"
+  "  target[len > 0 ? len : 0] = 0;\n"
   "  int fail = 0, n = __atomic_load_n(&calls, __ATOMIC_SEQ_CST);\n"
-  "  if (only == NULL || strcmp(only, what) == 0) {\n"
+  "  if ((only == NULL || strcmp(only, what) == 0) &&\n"
+  "      (path == NULL || strstr(target, path) != NULL)) {\n"
   "    n = __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);\n"
   "    fail = env != NULL && n > atoi(env);\n"
   "  }\n"
   "  const char *log = getenv(\"TLSRPT_SHIM_LOG\");\n"
   "  if (log != NULL) {\n"
-  "    char link[64], target[512];\n"
-  "    snprintf(link, sizeof link, \"/proc/self/fd/%d\", fd);\n"
-  "    ssize_t n = readlink(link, target, sizeof target - 1);\n"
-  "    target[n > 0 ? n : 0] = 0;\n"
   "    char line[700];\n"
-  "    int len = snprintf(line, sizeof line, \"%s %d %s %s\\n\", what, n, fail ? \"EIO\" : \"ok\", target);\n"
+  "    int m = snprintf(line, sizeof line, \"%s %d %s %s\\n\", what, n, fail ? \"EIO\" : \"ok\", target);\n"
   "    int lfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);\n"
-  "    if (lfd >= 0) { if (write(lfd, line, (size_t) len) < 0) {} close(lfd); }\n"
+  "    if (lfd >= 0) { if (write(lfd, line, (size_t) m) < 0) {} close(lfd); }\n"
   "  }\n"
   "  return fail;\n"
   "}\n"
@@ -116,10 +119,11 @@ skip_without_shim(void)
 }
 
 /* Run the binary with @argv; with @fail_after >= 0 under the library, failing every
- * call of @only (NULL: any of the three) after the first @fail_after, logging to @log. */
+ * call of @only (NULL: any of the three) on a file whose path contains @path (NULL: any)
+ * after the first @fail_after such calls, logging to @log. */
 static int
-run_with_shim(const char *const *argv, GBytes *stdin_bytes, int fail_after, const char *only,
-              const char *log, char **err_out)
+run_with_shim_path(const char *const *argv, GBytes *stdin_bytes, int fail_after,
+                   const char *only, const char *path, const char *log, char **err_out)
 {
   if (fail_after >= 0 || log != NULL) {
     g_setenv("LD_PRELOAD", shim_path, TRUE);
@@ -129,6 +133,8 @@ run_with_shim(const char *const *argv, GBytes *stdin_bytes, int fail_after, cons
     g_setenv("TLSRPT_SHIM_FAIL_AFTER", n, TRUE);
     if (only != NULL)
       g_setenv("TLSRPT_SHIM_ONLY", only, TRUE);
+    if (path != NULL)
+      g_setenv("TLSRPT_SHIM_PATH", path, TRUE);
     if (log != NULL)
       g_setenv("TLSRPT_SHIM_LOG", log, TRUE);
   }
@@ -139,6 +145,7 @@ run_with_shim(const char *const *argv, GBytes *stdin_bytes, int fail_after, cons
   g_unsetenv("ASAN_OPTIONS");
   g_unsetenv("TLSRPT_SHIM_FAIL_AFTER");
   g_unsetenv("TLSRPT_SHIM_ONLY");
+  g_unsetenv("TLSRPT_SHIM_PATH");
   g_unsetenv("TLSRPT_SHIM_LOG");
   assert_false(r.timed_out);
   assert_int_equal(r.signal, 0);
@@ -149,9 +156,17 @@ run_with_shim(const char *const *argv, GBytes *stdin_bytes, int fail_after, cons
   return rc;
 }
 
-/* Lines of @log for calls of @what ("syncfs", "fsync") that had @outcome ("ok", "EIO"). */
+static int
+run_with_shim(const char *const *argv, GBytes *stdin_bytes, int fail_after, const char *only,
+              const char *log, char **err_out)
+{
+  return run_with_shim_path(argv, stdin_bytes, fail_after, only, NULL, log, err_out);
+}
+
+/* Lines of @log for calls of @what ("syncfs", "fsync") that had @outcome ("ok", "EIO"),
+ * on a file whose path ends with @suffix (NULL: any). */
 static guint
-log_count(const char *log, const char *what, const char *outcome)
+log_count_file(const char *log, const char *what, const char *outcome, const char *suffix)
 {
   g_autofree char *text = tu_read_file(log, NULL);
   if (text == NULL)
@@ -160,10 +175,17 @@ log_count(const char *log, const char *what, const char *outcome)
   g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++) {
     g_auto(GStrv) f = g_strsplit(lines[i], " ", 4);
-    if (g_strv_length(f) >= 3 && strcmp(f[0], what) == 0 && strcmp(f[2], outcome) == 0)
+    if (g_strv_length(f) >= 3 && strcmp(f[0], what) == 0 && strcmp(f[2], outcome) == 0 &&
+        (suffix == NULL || (f[3] != NULL && g_str_has_suffix(f[3], suffix))))
       n++;
   }
   return n;
+}
+
+static guint
+log_count(const char *log, const char *what, const char *outcome)
+{
+  return log_count_file(log, what, outcome, NULL);
 }
 
 /* Data rows of @csv (0 when missing or empty), each checked whole and once. */
@@ -321,6 +343,77 @@ test_mda_fsync_fails(void **state)
   tu_rmtree(tmp);
 }
 
+/* The commit journal's own fsync fails (it runs while the sinks write; the CSV and
+ * JSON Lines appends it would undo wait for it). Exit 75; no CSV or JSON Lines row, no
+ * index entry, no tree file may stay; nothing is acknowledged; the rerun (or the MTA's
+ * retry) stores every report once. For a Maildir batch and for one `mda` message. */
+static void
+test_journal_sync_fails(void **state)
+{
+  skip_without_shim();
+  g_autofree char *tmp = tu_mkdtemp();
+  g_autofree char *md = g_build_filename(tmp, "md", NULL);
+  g_autofree char *store = g_build_filename(tmp, "store", NULL);
+  g_autofree char *csv = g_build_filename(tmp, "r.csv", NULL);
+  g_autofree char *jsonl = g_build_filename(tmp, "r.jsonl", NULL);
+  g_autofree char *log = g_build_filename(tmp, "sync.log", NULL);
+  const guint total = 40;
+  fu_make_maildir(md, 0, total);
+  const char *argv[] = { "maildir", "--mark-seen", "--batch-size", "20", "--store", store,
+                         "--csv", csv, "--jsonl", jsonl, md, NULL };
+  g_autofree char *cur = g_build_filename(md, "cur", NULL);
+  const char *acked[] = { cur, NULL };
+
+  g_autofree char *err = NULL;
+  int rc = run_with_shim_path(argv, NULL, 0, NULL, "/.journal", log, &err);
+  print_message("maildir, the journal's fsync failing: exit %d\n%s", rc, err);
+  assert_int_equal(rc, 75);
+  /* (The rollback syncs the journal again, and that fails too.) */
+  const char *j = "/.journal";
+  assert_true(log_count_file(log, "fsync", "EIO", j) + log_count_file(log, "fdatasync", "EIO", j) >= 1);
+  assert_int_equal(log_count_file(log, "fsync", "ok", j) + log_count_file(log, "fdatasync", "ok", j), 0);
+  assert_int_equal(log_count(log, "fsync", "EIO") + log_count(log, "fdatasync", "EIO") +
+                   log_count(log, "syncfs", "EIO"),
+                   log_count_file(log, "fsync", "EIO", j) + log_count_file(log, "fdatasync", "EIO", j));
+  assert_non_null(strstr(err, ".journal"));
+  assert_int_equal(fu_check_acknowledged_only_stored(md, acked, csv, total), 0);
+  assert_int_equal(fu_check_index(store), 0);
+  assert_int_equal(csv_rows(csv), 0);
+  g_autofree char *jl = tu_read_file(jsonl, NULL);
+  assert_string_equal(jl ? jl : "", "");
+  assert_int_equal(fu_check_store_tree(store, NULL), 0);
+
+  g_free(err);
+  err = NULL;
+  rc = run_with_shim(argv, NULL, -1, NULL, NULL, &err);
+  if (rc != 0)
+    print_message("rerun: exit %d\n%s", rc, err);
+  assert_int_equal(rc, 0);
+  assert_int_equal(fu_check_acknowledged_only_stored(md, acked, csv, total), total);
+  fu_check_exactly_once(store, csv, total);
+
+  /* One `mda` delivery into a store of its own. */
+  g_autofree char *store1 = g_build_filename(tmp, "store1", NULL);
+  g_autofree char *csv1 = g_build_filename(tmp, "r1.csv", NULL);
+  g_autoptr(GBytes) m = fu_generated_message(0);
+  const char *mda[] = { "mda", "--store", store1, "--csv", csv1, NULL };
+  g_free(err);
+  err = NULL;
+  rc = run_with_shim_path(mda, m, 0, NULL, "/.journal", NULL, &err);
+  print_message("mda, the journal's fsync failing: exit %d\n%s", rc, err);
+  assert_int_equal(rc, 75);
+  assert_int_equal(csv_rows(csv1), 0);
+  assert_int_equal(fu_check_store_tree(store1, NULL), 0);
+  g_free(err);
+  err = NULL;
+  rc = run_with_shim(mda, m, -1, NULL, NULL, &err);
+  if (rc != 0)
+    print_message("redelivery: exit %d\n%s", rc, err);
+  assert_int_equal(rc, 0);
+  fu_check_exactly_once(store1, csv1, 1);
+  tu_rmtree(tmp);
+}
+
 int
 main(void)
 {
@@ -329,6 +422,7 @@ main(void)
     cmocka_unit_test(test_batch_sync_fails_move_to),
     cmocka_unit_test(test_first_batch_sync_fails),
     cmocka_unit_test(test_mda_fsync_fails),
+    cmocka_unit_test(test_journal_sync_fails),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
