@@ -15,7 +15,10 @@ struct TrPg {
   char *where;              /* pg_conninfo_describe(), for messages */
   gboolean retryable;       /* the last failure may be retried (pg_last_retryable()) */
   gboolean unique_violation; /* ... was a duplicate key */
+  TrPgStmt *streaming;      /* the statement whose COPY rows are still coming, or NULL */
 };
+
+static void pg_settle(TrPg *pg);
 
 struct TrPgResult {
   const PqApi *pq;
@@ -326,6 +329,7 @@ pg_last_unique_violation(TrPg *pg)
 gboolean
 pg_exec(TrPg *pg, const char *sql, GError **error)
 {
+  pg_settle(pg);
   PGresult *res = pg->pq->exec(pg->conn, sql);
   ExecStatusType st = res != NULL ? pg->pq->resultStatus(res) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -340,7 +344,10 @@ pg_exec(TrPg *pg, const char *sql, GError **error)
 void
 pg_rollback(TrPg *pg)
 {
-  if (pg->conn == NULL || pg->pq->transactionStatus(pg->conn) == PQTRANS_IDLE ||
+  if (pg->conn == NULL)
+    return;
+  pg_settle(pg);
+  if (pg->pq->transactionStatus(pg->conn) == PQTRANS_IDLE ||
       pg->pq->transactionStatus(pg->conn) == PQTRANS_UNKNOWN)
     return;
   pg->pq->clear(pg->pq->exec(pg->conn, "ROLLBACK"));
@@ -365,6 +372,7 @@ TrPgResult *
 pg_query_typed(TrPg *pg, const char *sql, int n, const unsigned int *types,
                const char *const *values, GError **error)
 {
+  pg_settle(pg);
   PGresult *res = pg->pq->execParams(pg->conn, sql, n, types, values, NULL, NULL, 0);
   ExecStatusType st = res != NULL ? pg->pq->resultStatus(res) : PGRES_FATAL_ERROR;
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
@@ -406,6 +414,7 @@ gboolean
 pg_copy(TrPg *pg, const char *copy_sql, const GString *data, GError **error)
 {
   const PqApi *pq = pg->pq;
+  pg_settle(pg);
   PGresult *res = pq->exec(pg->conn, copy_sql);
   if (res == NULL || pq->resultStatus(res) != PGRES_COPY_IN) {
     pg_set_error(pg, res, "cannot start a COPY", error);
@@ -442,13 +451,38 @@ pg_copy(TrPg *pg, const char *copy_sql, const GString *data, GError **error)
   return !failed;
 }
 
+/* ---- the readers' statements ---------------------------------------------------- */
+
+/* A statement that is one SELECT runs as COPY (SELECT ...) TO STDOUT, its bound values
+ * written into the text as literals (COPY takes no parameters): its rows come one line
+ * at a time while the server still scans, where PQexecParams() would hold every row
+ * back until the last and build a PGresult of them all; the server's scan and our
+ * reading of the rows overlap. Any other statement runs with PQexecParams().
+ *
+ * A connection carries one command at a time: a command sent while a statement's COPY
+ * is still coming first reads the rest of its rows ahead into that statement
+ * (pg_settle()), so that statements may be stepped in any interleaving, as SQLite's. */
+typedef enum {
+  PG_STMT_IDLE,             /* not run since its bindings */
+  PG_STMT_RESULT,           /* run with PQexecParams(): res, row */
+  PG_STMT_COPY,             /* run as COPY: its lines */
+} PgStmtState;
+
 struct TrPgStmt {
   TrPg *pg;
+  const PqApi *pq;
   char *sql;
   GPtrArray *params;        /* char*, NULL for SQL NULL; index n - 1 is $n */
   GArray *types;            /* Oid of each */
-  TrPgResult *res;          /* after the first step */
+  PgStmtState state;
+  TrPgResult *res;
   int row;
+  GQueue ahead;             /* lines read ahead (libpq's buffers), oldest first */
+  gboolean ended;           /* the COPY's end is read: the connection is free */
+  GError *failure;          /* how it ended, when it failed: told after the lines ahead */
+  char *line;               /* the current row's line (libpq's buffer), split in place */
+  char **vals;              /* into line: each field, NULL for SQL NULL */
+  guint nvals, vals_size;
 };
 
 TrPgStmt *
@@ -456,9 +490,11 @@ pg_stmt_new(TrPg *pg, const char *sql)
 {
   TrPgStmt *st = g_new0(TrPgStmt, 1);
   st->pg = pg;
+  st->pq = pg->pq;
   st->sql = g_strdup(sql);
   st->params = g_ptr_array_new_with_free_func(g_free);
   st->types = g_array_new(FALSE, TRUE, sizeof(Oid));
+  g_queue_init(&st->ahead);
   return st;
 }
 
@@ -481,32 +517,292 @@ pg_stmt_bind(TrPgStmt *st, int n, const char *v, gboolean integer)
   g_array_index(st->types, Oid, n - 1) = integer ? PG_INT8OID : PG_TEXTOID;
 }
 
+/* A byte that may go on an identifier (PostgreSQL's: letters, digits, _, $, and any
+ * byte of a multibyte character). */
+static gboolean
+pg_ident_char(char c)
+{
+  return g_ascii_isalnum(c) || c == '_' || c == '$' || (guchar) c >= 0x80;
+}
+
+/* Append $@n of @st as a literal of its bound type, what PQexecParams() would bind:
+ * ('...'::bigint) or ('...'::text) made by PQescapeLiteral(), (NULL::text) for SQL
+ * NULL and for a parameter never bound (SQLite's NULL). FALSE when libpq cannot quote
+ * the value (not valid in the client encoding). */
+static gboolean
+pg_stmt_append_param(TrPgStmt *st, GString *out, guint n)
+{
+  const char *v = n >= 1 && n <= st->params->len ? st->params->pdata[n - 1] : NULL;
+  const char *type = n >= 1 && n <= st->types->len &&
+                             g_array_index(st->types, Oid, n - 1) == PG_INT8OID
+                         ? "bigint"
+                         : "text";
+  if (v == NULL) {
+    g_string_append_printf(out, "(NULL::%s)", type);
+    return TRUE;
+  }
+  char *lit = st->pq->escapeLiteral(st->pg->conn, v, strlen(v));
+  if (lit == NULL)
+    return FALSE;
+  g_string_append_printf(out, "(%s::%s)", lit, type);
+  st->pq->freemem(lit);
+  return TRUE;
+}
+
+/* @st's SQL as "COPY (...) TO STDOUT" with each $n placeholder written as its value
+ * (pg_stmt_append_param()). The SQL is read as PostgreSQL's lexer reads it, so that a
+ * "$1" in a string, a quoted identifier, a comment or a dollar-quoted string is left
+ * as it is, and $1 is never taken for the start of $10. NULL when the SQL is not one
+ * SELECT, or is not understood here: PQexecParams() then runs it. (transfer full) */
+static char *
+pg_stmt_copy_sql(TrPgStmt *st)
+{
+  const char *sql = st->sql, *p = sql;
+  while (g_ascii_isspace(*p))
+    p++;
+  if (g_ascii_strncasecmp(p, "SELECT", 6) != 0 || pg_ident_char(p[6]))
+    return NULL;
+  g_autoptr(GString) out = g_string_new("COPY (");
+  while (*p != '\0') {
+    const char *q = p + 1;  /* the end of this token */
+    if (*p == '\'' || *p == '"') {
+      /* A string or quoted identifier, to its closing quote (a doubled quote is read
+       * as the end of one and the start of the next); in an E'' string a backslash
+       * escapes the next character. */
+      gboolean esc = *p == '\'' && p > sql && (p[-1] == 'E' || p[-1] == 'e') &&
+                     (p - 1 == sql || !pg_ident_char(p[-2]));
+      while (*q != '\0' && *q != *p)
+        q += esc && *q == '\\' && q[1] != '\0' ? 2 : 1;
+      if (*q == '\0')
+        return NULL;
+      q++;
+    } else if (p[0] == '-' && p[1] == '-') {
+      q = p + strcspn(p, "\n");
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      const char *inner = strstr(p + 2, "/*");
+      if (end == NULL || (inner != NULL && inner < end))
+        return NULL;        /* unterminated, or nested */
+      q = end + 2;
+    } else if (*p == '$' && (p == sql || !pg_ident_char(p[-1]))) {
+      if (g_ascii_isdigit(p[1])) {
+        guint n = 0;
+        for (q = p + 1; g_ascii_isdigit(*q); q++) {
+          n = n * 10 + (guint) (*q - '0');
+          if (n > 65535)
+            return NULL;    /* more than the protocol's parameters */
+        }
+        if (pg_ident_char(*q) || !pg_stmt_append_param(st, out, n))
+          return NULL;
+        p = q;
+        continue;
+      }
+      /* $tag$...$tag$ (or $$...$$): to the same tag. */
+      const char *tag_end = p + 1;
+      while (*tag_end != '\0' && *tag_end != '$' && pg_ident_char(*tag_end))
+        tag_end++;
+      if (*tag_end != '$')
+        return NULL;
+      gsize tag_len = (gsize) (tag_end - p) + 1;
+      g_autofree char *tag = g_strndup(p, tag_len);
+      const char *close = strstr(tag_end + 1, tag);
+      if (close == NULL)
+        return NULL;
+      q = close + tag_len;
+    } else if (*p == ';') {
+      return NULL;          /* more than one statement */
+    }
+    g_string_append_len(out, p, q - p);
+    p = q;
+  }
+  g_string_append(out, "\n) TO STDOUT");   /* on a line of its own: after a -- comment */
+  return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* The next line of the COPY of @st (the connection's streaming statement): TRUE and
+ * *@line (libpq's buffer, PQfreemem()), or FALSE at its end, with st->failure when it
+ * failed; the connection is then free. */
+static gboolean
+pg_stmt_copy_next(TrPgStmt *st, char **line)
+{
+  TrPg *pg = st->pg;
+  const PqApi *pq = pg->pq;
+  *line = NULL;
+  int n = pq->getCopyData(pg->conn, line, 0);
+  if (n > 0)
+    return TRUE;
+  /* -1: the end, the COPY's own result says how it went; -2: a failure (the server
+   * gone, out of memory). */
+  GError *err = NULL;
+  PGresult *res;
+  while ((res = pq->getResult(pg->conn)) != NULL) {
+    ExecStatusType s = pq->resultStatus(res);
+    if (err == NULL && s != PGRES_COMMAND_OK)
+      pg_set_error(pg, res, "cannot read the rows of a query", &err);
+    pq->clear(res);
+    /* Still in the COPY (after -2): no end to read, the connection is unusable. */
+    if (pg_broken(pg) || s == PGRES_COPY_OUT)
+      break;
+  }
+  if (err == NULL && n != -1)
+    pg_set_error(pg, NULL, "cannot read the rows of a query", &err);
+  st->failure = err;
+  st->ended = TRUE;
+  pg->streaming = NULL;
+  return FALSE;
+}
+
+/* Before another command on @pg: read the rest of the streaming statement's rows
+ * ahead, into it. */
+static void
+pg_settle(TrPg *pg)
+{
+  TrPgStmt *st = pg->streaming;
+  char *line;
+  while (st != NULL && pg->streaming == st && pg_stmt_copy_next(st, &line))
+    g_queue_push_tail(&st->ahead, line);
+}
+
+/* Split @st's line (COPY text format: fields separated by tabs, a newline at the end)
+ * into st->vals, in place. A field that is \N as it came is SQL NULL (told before
+ * its escapes are undone: "\\N" is the text \N); then the escapes COPY writes, \b \f
+ * \n \r \t \v and \ before itself, are undone. */
+static void
+pg_stmt_split(TrPgStmt *st)
+{
+  st->nvals = 0;
+  char *r = st->line;
+  for (;;) {
+    char *field = r, *w = r;
+    if (r[0] == '\\' && r[1] == 'N' && (r[2] == '\t' || r[2] == '\n' || r[2] == '\0')) {
+      field = NULL;
+      r += 2;
+    } else {
+      for (;;) {
+        gsize n = strcspn(r, "\t\n\\");
+        if (w != r)
+          memmove(w, r, n);
+        w += n;
+        r += n;
+        if (*r != '\\')
+          break;
+        switch (r[1]) {
+        case '\0': *w++ = '\\'; r++; continue;
+        case 'b': *w++ = '\b'; break;
+        case 'f': *w++ = '\f'; break;
+        case 'n': *w++ = '\n'; break;
+        case 'r': *w++ = '\r'; break;
+        case 't': *w++ = '\t'; break;
+        case 'v': *w++ = '\v'; break;
+        default: *w++ = r[1]; break;
+        }
+        r += 2;
+      }
+    }
+    char end = *r;          /* read before the field's end is written (w <= r) */
+    if (field != NULL)
+      *w = '\0';
+    if (st->nvals == st->vals_size) {
+      st->vals_size = MAX(16, st->vals_size * 2);
+      st->vals = g_renew(char *, st->vals, st->vals_size);
+    }
+    st->vals[st->nvals++] = field;
+    if (end != '\t')
+      break;
+    r++;
+  }
+}
+
+/* The rows of a COPY statement: those read ahead, then the connection's. */
+static DbStep
+pg_stmt_copy_step(TrPgStmt *st, GError **error)
+{
+  if (st->line != NULL)
+    st->pq->freemem(g_steal_pointer(&st->line));
+  char *line = g_queue_pop_head(&st->ahead);
+  if (line == NULL && !st->ended && st->pg->streaming == st)
+    pg_stmt_copy_next(st, &line);
+  if (line != NULL) {
+    st->line = line;
+    pg_stmt_split(st);
+    return DB_STEP_ROW;
+  }
+  st->nvals = 0;
+  if (st->failure != NULL) {
+    g_propagate_error(error, g_steal_pointer(&st->failure));
+    return DB_STEP_ERROR;
+  }
+  return DB_STEP_DONE;
+}
+
 DbStep
 pg_stmt_step(TrPgStmt *st, GError **error)
 {
-  if (st->res == NULL) {
-    st->res = pg_query_typed(st->pg, st->sql, (int) st->params->len,
+  TrPg *pg = st->pg;
+  if (st->state == PG_STMT_RESULT) {
+    if (st->row < pg_result_rows(st->res))
+      st->row++;
+    return st->row < pg_result_rows(st->res) ? DB_STEP_ROW : DB_STEP_DONE;
+  }
+  if (st->state == PG_STMT_COPY)
+    return pg_stmt_copy_step(st, error);
+  pg_settle(pg);
+  g_autofree char *copy = pg_stmt_copy_sql(st);
+  if (copy == NULL) {
+    st->res = pg_query_typed(pg, st->sql, (int) st->params->len,
                              (const unsigned int *) st->types->data,
                              (const char *const *) st->params->pdata, error);
     if (st->res == NULL)
       return DB_STEP_ERROR;
+    st->state = PG_STMT_RESULT;
     st->row = 0;
-  } else {
-    st->row++;
+    return st->row < pg_result_rows(st->res) ? DB_STEP_ROW : DB_STEP_DONE;
   }
-  return st->row < pg_result_rows(st->res) ? DB_STEP_ROW : DB_STEP_DONE;
+  PGresult *res = pg->pq->exec(pg->conn, copy);
+  if (res == NULL || pg->pq->resultStatus(res) != PGRES_COPY_OUT) {
+    pg_set_error(pg, res, "cannot run a query", error);
+    pg->pq->clear(res);
+    return DB_STEP_ERROR;
+  }
+  pg->pq->clear(res);
+  st->state = PG_STMT_COPY;
+  st->ended = FALSE;
+  pg->streaming = st;
+  return pg_stmt_copy_step(st, error);
 }
 
 const char *
 pg_stmt_value(TrPgStmt *st, int col)
 {
+  if (st->state == PG_STMT_COPY)
+    return col >= 0 && (guint) col < st->nvals ? st->vals[col] : NULL;
   return st->res != NULL ? pg_result_value(st->res, st->row, col) : NULL;
+}
+
+/* Forget the rows of the last run: the rest of a COPY still coming is read and
+ * dropped (the connection is then free), an error not yet told with it. */
+static void
+pg_stmt_clear_rows(TrPgStmt *st)
+{
+  char *line;
+  if (st->state == PG_STMT_COPY && !st->ended && st->pg->streaming == st)
+    while (pg_stmt_copy_next(st, &line))
+      st->pq->freemem(line);
+  if (st->line != NULL)
+    st->pq->freemem(g_steal_pointer(&st->line));
+  while ((line = g_queue_pop_head(&st->ahead)) != NULL)
+    st->pq->freemem(line);
+  g_clear_error(&st->failure);
+  st->nvals = 0;
+  g_clear_pointer(&st->res, pg_result_free);
+  st->state = PG_STMT_IDLE;
+  st->ended = FALSE;
 }
 
 void
 pg_stmt_reset(TrPgStmt *st)
 {
-  g_clear_pointer(&st->res, pg_result_free);
+  pg_stmt_clear_rows(st);
   g_ptr_array_set_size(st->params, 0);
   g_array_set_size(st->types, 0);
 }
@@ -516,7 +812,8 @@ pg_stmt_free(TrPgStmt *st)
 {
   if (st == NULL)
     return;
-  pg_result_free(st->res);
+  pg_stmt_clear_rows(st);
+  g_free(st->vals);
   g_ptr_array_unref(st->params);
   g_array_unref(st->types);
   g_free(st->sql);
@@ -689,6 +986,11 @@ pg_close(TrPg *pg)
 {
   if (pg == NULL)
     return;
+  if (pg->streaming != NULL) {
+    /* A statement freed after its connection: nothing more to read. */
+    pg->streaming->ended = TRUE;
+    pg->streaming = NULL;
+  }
   if (pg->conn != NULL)
     pg->pq->finish(pg->conn);
   g_free(pg->where);

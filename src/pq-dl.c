@@ -33,6 +33,8 @@ static const struct {
   PQ_DL_SYM(putCopyData, PQputCopyData),
   PQ_DL_SYM(putCopyEnd, PQputCopyEnd),
   PQ_DL_SYM(getResult, PQgetResult),
+  PQ_DL_SYM(getCopyData, PQgetCopyData),
+  PQ_DL_SYM(escapeLiteral, PQescapeLiteral),
   PQ_DL_SYM(conninfoParse, PQconninfoParse),
   PQ_DL_SYM(conninfoFree, PQconninfoFree),
   PQ_DL_SYM(freemem, PQfreemem),

@@ -28,6 +28,8 @@ typedef struct {
   __typeof__(PQputCopyData) *putCopyData;
   __typeof__(PQputCopyEnd) *putCopyEnd;
   __typeof__(PQgetResult) *getResult;
+  __typeof__(PQgetCopyData) *getCopyData;
+  __typeof__(PQescapeLiteral) *escapeLiteral;
   __typeof__(PQconninfoParse) *conninfoParse;
   __typeof__(PQconninfoFree) *conninfoFree;
   __typeof__(PQfreemem) *freemem;

@@ -559,6 +559,12 @@ test_readers_match_sqlite(void **state)
     { "--since", "2024-03-03", "--org", "Google Inc.", NULL },
     { "--since", "2030-01-01", "--until", "2030-02-01", NULL },
     { "--since", "2016-01-01", "--dkim", "none", NULL },
+    /* Filter values that a literal must quote (the statements' rows come through COPY,
+     * their values written into the text): synthetic/copy-escapes.json's organization,
+     * with a backslash, tab, newline, \N, $1 and quotes. */
+    { "--since", "2016-01-01", "--org", "Back\\slash\tTab\nNewline \\N $1 'q' \"dq\"",
+      "--domain", "Copy-Escapes.example", NULL },
+    { "--since", "2016-01-01", "--org", "$2' OR ''='", "--domain", "$1", NULL },
   };
   guint compared = 0, expected = 0;
   for (gsize f = 0; f < G_N_ELEMENTS(filters); f++)
@@ -621,6 +627,141 @@ test_readers_match_sqlite(void **state)
   g_autofree char *o2 = NULL, *e2 = NULL;
   assert_int_equal(tu_run(a2, NULL, &o2, &e2), 3);    /* UNKNOWN */
   assert_non_null(strstr(o2, "cannot connect"));
+  tu_rmtree(tmp);
+}
+
+/* The readers' statements (db.h on PostgreSQL: a SELECT runs as COPY with its values
+ * written in as literals): each $n is its value, of its type, and only where it is a
+ * placeholder ($1 is not $10's start; "$1" in a string, an identifier, a comment or a
+ * dollar-quoted string stays); NULL is told from the text \N; tab, newline and
+ * backslash come back as they went; statements interleave; one with two commands
+ * still runs (as PQexecParams() would refuse it: an error, not a crash). */
+static void
+test_reader_statements(void **state)
+{
+  g_autofree char *tmp = tu_mkdtemp();
+  g_autofree char *dbname = pg_new_db();
+  g_autofree char *ci = pg_conninfo(dbname);
+  g_autofree char *store = g_build_filename(tmp, "store", NULL);
+  g_autofree char *corpus = tu_fixture_path("corpus");
+  const char *argv[] = { "file", "-q", "--store", store, "--no-store", "--postgres", ci,
+                         corpus, NULL };
+  assert_int_equal(tu_run(argv, NULL, NULL, NULL), 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(TrDb) db = db_open_postgres(ci, &error);
+  assert_non_null(db);
+  g_autoptr(TrDbStmt) st = db_prepare(
+      db,
+      "  SELECT $1, '$1', $10, $2 || 'x', \"report_rowid\" > 0 AS \"$1\", $3 + 1, "
+      "E'\\'$1', $$ $1 $$, $q$ $1' $q$, /* $1 ' */ $4 -- $1 '\n"
+      "FROM report WHERE report_rowid = (SELECT MIN(report_rowid) FROM report)",
+      &error);
+  assert_non_null(st);
+  const char *hostile = "a'b\\c\td\ne\\N $2 \"";
+  db_bind_text(st, 1, hostile);
+  db_bind_text(st, 2, NULL);
+  db_bind_int64(st, 3, -41);
+  db_bind_text(st, 4, "\\N");
+  db_bind_text(st, 10, "ten");
+  assert_int_equal(db_step(st, &error), DB_STEP_ROW);
+  assert_string_equal(db_col_text(st, 0), hostile);
+  assert_string_equal(db_col_text(st, 1), "$1");
+  assert_string_equal(db_col_text(st, 2), "ten");
+  assert_true(db_col_is_null(st, 3));
+  assert_string_equal(db_col_text(st, 4), "t");
+  assert_int_equal(db_col_int64(st, 5), -40);
+  assert_string_equal(db_col_text(st, 6), "'$1");
+  assert_string_equal(db_col_text(st, 7), " $1 ");
+  assert_string_equal(db_col_text(st, 8), " $1' ");
+  assert_false(db_col_is_null(st, 9));
+  assert_string_equal(db_col_text(st, 9), "\\N");
+  /* Another statement while this one's COPY is not read to its end, then this one's
+   * end: the rows it had left were read ahead. */
+  g_autoptr(TrDbStmt) all = db_prepare(db, "SELECT report_rowid FROM report", &error);
+  g_autoptr(TrDbStmt) count = db_prepare(db, "SELECT COUNT(*) FROM report", &error);
+  assert_int_equal(db_step(all, &error), DB_STEP_ROW);
+  assert_int_equal(db_step(count, &error), DB_STEP_ROW);
+  gint64 n = db_col_int64(count, 0), seen = 1;
+  assert_true(n > 2);
+  assert_int_equal(db_step(st, &error), DB_STEP_DONE);
+  while (db_step(all, &error) == DB_STEP_ROW)
+    seen++;
+  assert_null(error);
+  assert_int_equal(seen, n);
+  /* Run again with other values. */
+  db_reset(st);
+  db_bind_text(st, 1, "");
+  db_bind_int64(st, 3, 0);
+  db_bind_text(st, 4, NULL);
+  db_bind_text(st, 10, NULL);
+  assert_int_equal(db_step(st, &error), DB_STEP_ROW);
+  assert_string_equal(db_col_text(st, 0), "");
+  assert_true(db_col_is_null(st, 2));
+  assert_true(db_col_is_null(st, 9));
+  db_reset(st);
+  /* Two commands: not a COPY; the server refuses them with parameters. */
+  g_autoptr(TrDbStmt) two = db_prepare(db, "SELECT $1; SELECT 2", &error);
+  db_bind_text(two, 1, "x");
+  assert_int_equal(db_step(two, &error), DB_STEP_ERROR);
+  assert_non_null(strstr(error->message, "PostgreSQL"));
+  g_clear_error(&error);
+  /* A statement's error, then the connection still reads. */
+  g_autoptr(TrDbStmt) bad = db_prepare(db, "SELECT no_such_column FROM report", &error);
+  assert_int_equal(db_step(bad, &error), DB_STEP_ERROR);
+  assert_non_null(strstr(error->message, "no_such_column"));
+  g_clear_error(&error);
+  db_reset(count);
+  assert_int_equal(db_step(count, &error), DB_STEP_ROW);
+  assert_int_equal(db_col_int64(count, 0), n);
+  tu_rmtree(tmp);
+}
+
+/* A reader whose rows stop mid-stream (the server's error after some rows have come, or
+ * its backend gone) says so and exits 1: nothing half-read is shown. The details'
+ * table is made a view whose fourth row raises, or ends its backend. */
+static void
+test_reader_fails_mid_stream(void **state)
+{
+  g_autofree char *tmp = tu_mkdtemp();
+  g_autofree char *db = pg_new_db();
+  g_autofree char *ci = pg_conninfo(db);
+  g_autofree char *store = g_build_filename(tmp, "store", NULL);
+  g_autofree char *corpus = tu_fixture_path("corpus");
+  const char *argv[] = { "file", "-q", "--store", store, "--no-store", "--postgres", ci,
+                         corpus, NULL };
+  assert_int_equal(tu_run(argv, NULL, NULL, NULL), 0);
+  assert_true(pg_sql_int(db, "SELECT COUNT(*) FROM failure_detail") > 4);
+  g_free(pg_sql(
+      db, "SET ROLE tlsrpt; CREATE SEQUENCE boom_rows; "
+          "CREATE TABLE boom_how (terminate BOOLEAN NOT NULL); "
+          "INSERT INTO boom_how VALUES (FALSE); "
+          "CREATE FUNCTION boom(t TEXT) RETURNS TEXT LANGUAGE plpgsql VOLATILE AS $f$ "
+          "BEGIN IF nextval('boom_rows') % 1000 = 4 THEN "
+          "IF (SELECT terminate FROM boom_how) THEN "
+          "PERFORM pg_terminate_backend(pg_backend_pid()); END IF; "
+          "RAISE EXCEPTION 'boom at a fourth row'; END IF; RETURN t; END $f$; "
+          "ALTER TABLE failure_detail RENAME TO failure_detail_rows; "
+          "CREATE VIEW failure_detail AS SELECT report_rowid, policy_index, detail_index, "
+          "boom(result_type) AS result_type, sending_mta_ip, receiving_mx_hostname, "
+          "failed_session_count, policy_domain, begin_epoch, failure_reason_code, "
+          "additional_information FROM failure_detail_rows"));
+  for (int terminate = 0; terminate < 2; terminate++) {
+    g_autofree char *how = g_strdup_printf(
+        "SET ROLE tlsrpt; UPDATE boom_how SET terminate = %s; "
+        "SELECT setval('boom_rows', 1000)", terminate ? "TRUE" : "FALSE");
+    g_free(pg_sql(db, how));
+    for (int json = 0; json < 2; json++) {
+      const char *a[] = { "summary", "--postgres", ci, "--since", "2016-01-01", "--format",
+                          json ? "json" : "text", NULL };
+      g_autofree char *out = NULL, *err = NULL;
+      assert_int_equal(tu_run(a, NULL, &out, &err), 1);
+      assert_true(out == NULL || out[0] == '\0');   /* nothing half-read */
+      assert_non_null(strstr(err, "PostgreSQL"));
+      if (!terminate)
+        assert_non_null(strstr(err, "boom at a fourth row"));
+      g_free(pg_sql(db, "SELECT setval('boom_rows', 1000)"));
+    }
+  }
   tu_rmtree(tmp);
 }
 
@@ -717,6 +858,8 @@ main(void)
     cmocka_unit_test(test_bad_credentials),
     cmocka_unit_test(test_migration_from_dump),
     cmocka_unit_test(test_readers_match_sqlite),
+    cmocka_unit_test(test_reader_statements),
+    cmocka_unit_test(test_reader_fails_mid_stream),
     cmocka_unit_test(test_grafana_queries),
     cmocka_unit_test(test_server_killed_mid_batch),
   };
