@@ -751,12 +751,27 @@ db_step(TrDbStmt *st, GError **error)
   return DB_STEP_ERROR;
 }
 
+/* A PostgreSQL integer's text: up to 18 digits after an optional minus read here (the
+ * readers' every row has several), anything else by g_ascii_strtoll(). */
+static gint64
+db_pg_int64(const char *v)
+{
+  const char *p = v + (v[0] == '-');
+  guint64 n = 0;
+  int digits = 0;
+  for (; g_ascii_isdigit(*p) && digits < 18; p++, digits++)
+    n = n * 10 + (guint64) (*p - '0');
+  if (*p == '\0' && digits > 0)
+    return v[0] == '-' ? -(gint64) n : (gint64) n;
+  return g_ascii_strtoll(v, NULL, 10);
+}
+
 gint64
 db_col_int64(TrDbStmt *st, int col)
 {
   if (st->pg_stmt != NULL) {
     const char *v = pg_stmt_value(st->pg_stmt, col);
-    return v != NULL ? g_ascii_strtoll(v, NULL, 10) : 0;
+    return v != NULL ? db_pg_int64(v) : 0;
   }
   return sqlite3_column_int64(st->stmt, col);
 }
