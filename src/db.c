@@ -445,6 +445,18 @@ db_open_write(const char *path, DbSync sync, gboolean *created, GError **error)
 }
 
 gboolean
+db_key_order_free(TrDb *db)
+{
+  return db->pg == NULL;
+}
+
+const char *
+db_scan_hint(TrDb *db)
+{
+  return db->pg == NULL ? "+" : "";
+}
+
+gboolean
 db_read_indexes_set(TrDb *db, gboolean present, GError **error)
 {
   return db_exec(db, present ? db_read_indexes : db_read_indexes_drop, error);

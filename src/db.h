@@ -67,6 +67,17 @@ const char *db_wal_path(TrDb *db);
 
 gboolean db_exec(TrDb *db, const char *sql, GError **error);
 
+/* A scan of a table ordered by its key (ORDER BY report_rowid, ...) costs no sort: the
+ * SQLite index's tables are clustered by their key. PostgreSQL's are heaps, which would
+ * sort every row for it: a reader that can take the rows in any order asks for none. */
+gboolean db_key_order_free(TrDb *db);
+/* What to write before a column (begin_epoch) to keep the planner off its index, for a
+ * window over most of a table that is cheaper read in order: "+" for SQLite (a unary
+ * plus makes the term unusable for an index), "" for PostgreSQL, whose planner chooses
+ * from its statistics (a "+column" would hide them, and its guess of few rows picks a
+ * parallel plan for a scan of every row). (transfer none) */
+const char *db_scan_hint(TrDb *db);
+
 /* Drop (@present FALSE) or make (TRUE) the reading side's indexes that no schema
  * version holds (db_open_write() makes them). A bulk load (reindex) drops them first
  * and makes them at the end: one sort per index instead of a B-tree insert per row. */

@@ -118,16 +118,16 @@ query_append_in(GString *s, const char *head, const char *const *vals, int *n,
  * < $2", then " AND policy_domain IN ($3, ...)" and the organizations after them (a
  * column of policy; failure_detail has it through its report). @with_since: FALSE
  * for a statement over everything before the window's end ($1 is left out). @scan:
- * "+begin_epoch", which keeps the planner off the begin_epoch index when the window
- * covers most of the index and reading the table in order is cheaper. */
+ * NULL, or the window covers most of the index and reading the table in order is
+ * cheaper: the prefix of begin_epoch that keeps the planner off its index then
+ * (db_scan_hint()). */
 static char *
-query_where(const QueryParams *p, gboolean detail, gboolean with_since, gboolean scan)
+query_where(const QueryParams *p, gboolean detail, gboolean with_since, const char *scan)
 {
-  const char *col = scan ? "+begin_epoch" : "begin_epoch";
   g_autoptr(GString) s = g_string_new(NULL);
   if (with_since)
-    g_string_append_printf(s, "%s >= $1 AND ", col);
-  g_string_append_printf(s, "%s < $2", col);
+    g_string_append_printf(s, "%sbegin_epoch >= $1 AND ", scan != NULL ? scan : "");
+  g_string_append_printf(s, "%sbegin_epoch < $2", scan != NULL ? scan : "");
   /* A narrow window: its reports through report_begin, their rows by their clustered
    * key (report_rowid), instead of a scan of every row for its begin_epoch. */
   if (with_since && !scan)
@@ -360,30 +360,46 @@ query_tally_get(QueryTallies *t, guint32 group, const char *name, gboolean *adde
 /* ---- the summary ------------------------------------------------------------- */
 
 /* The summary is two passes over the window, the policy rows and the failure-detail
- * rows, both in key order (report_rowid, policy_index: the tables' clustered key, so
- * no sort), counted here by domain in tallies (GROUP BY statements would sort every
- * row again for each question), then a look-up of each failing result type's first
- * day. The key order gives the distinct reports without a look-up (a report's
- * policies come together) and joins each failure detail to its policy by a cursor
- * walking the policies of the first pass: the detail's domain, window start and
- * filters are its policy's, never read again from the detail rows. */
+ * rows, counted here by domain in tallies (GROUP BY statements would sort every row
+ * again for each question), then a look-up of each failing result type's first day.
+ * The policies, kept in key order (report_rowid, policy_index), give the distinct
+ * reports without a look-up (a report's policies are together) and join each failure
+ * detail to its policy: by a cursor walking them when the details come in key order
+ * too, else by a binary search. The detail's domain, window start and filters are its
+ * policy's, never read again from the detail rows. The SQLite index gives both passes
+ * in key order at no cost (the tables' clustered key); PostgreSQL would sort every row
+ * for it, so there the rows come as the tables hold them and the policies are sorted
+ * here, once, when they did not come in order (db_key_order_free()). */
 typedef struct {
   gint64 rowid, index;        /* the policy's key */
   gint64 failed;              /* its summary's failed sessions */
   gint64 details;             /* the sum of its failure details' counts */
   gint64 begin;               /* its report's start */
   guint32 domain;             /* its domain's number */
+  guint32 org;                /* its entry in the (domain, organization) tallies */
+  guint32 day;                /* its entry in the (domain, day) tallies */
   gboolean has_details;
 } QueryPolicy;
+
+static gint
+query_policy_cmp(gconstpointer a, gconstpointer b)
+{
+  const QueryPolicy *x = a, *y = b;
+  if (x->rowid != y->rowid)
+    return x->rowid < y->rowid ? -1 : 1;
+  if (x->index != y->index)
+    return x->index < y->index ? -1 : 1;
+  return 0;
+}
 
 typedef struct {
   const QueryParams *p;
   GPtrArray *domains;         /* QueryDomain*, numbered as the tallies' domains */
   GArray *newest;             /* gint64 per domain: the newest report's start */
-  GArray *policies;           /* QueryPolicy, in key order */
+  GArray *policies;           /* QueryPolicy, in key order after the policy pass */
+  gboolean unordered;         /* ... which did not give them in key order */
   GArray *report_domains;     /* guint32: the domains of the current report so far */
   gint64 reports;             /* distinct reports */
-  gint64 last_rowid;          /* the current report's key, or -1 */
   guint cursor;               /* the detail pass's place in policies */
   QueryTallies dom;           /* (0, domain): the domains, numbered */
   QueryTallies orgs;          /* (domain, organization): n = reports, successful, failed */
@@ -416,60 +432,96 @@ query_scan_domain(QueryScan *sc, const char *name, gboolean find_only)
 
 /* SELECT policy_domain, report_rowid, policy_index, organization_name, begin_day,
  * mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch
- * ... ORDER BY report_rowid, policy_index */
+ * ... [ORDER BY report_rowid, policy_index] */
 static void
 query_scan_policy(TrDbStmt *st, gpointer data)
 {
   QueryScan *sc = data;
   gint di = query_scan_domain(sc, query_text(st, 0), FALSE);
   QueryDomain *d = sc->domains->pdata[di];
-  gint64 rowid = db_col_int64(st, 1);
-  if (rowid != sc->last_rowid) {
-    sc->reports++;
-    sc->last_rowid = rowid;
-    g_array_set_size(sc->report_domains, 0);
-  }
-  gboolean new_report = TRUE;
-  for (guint i = 0; new_report && i < sc->report_domains->len; i++)
-    new_report = g_array_index(sc->report_domains, guint32, i) != (guint32) di;
-  if (new_report) {
-    guint32 u = (guint32) di;
-    g_array_append_val(sc->report_domains, u);
-  }
   gint64 good = db_col_int64(st, 6), bad = db_col_int64(st, 7), begin = db_col_int64(st, 8);
   d->successful_sessions += good;
   d->failed_sessions += bad;
-  QueryTally *org = query_tally_get(&sc->orgs, (guint32) di, query_text(st, 3), NULL);
-  org->n[1] += good;
-  org->n[2] += bad;
-  if (new_report) {
-    d->reports++;
-    org->n[0]++;
-    query_tally_get(&sc->days, (guint32) di, query_text(st, 4), NULL)->n[0]++;
-    gint64 *newest = &g_array_index(sc->newest, gint64, di);
-    *newest = MAX(*newest, begin);
-  }
+  gint org = query_tally(&sc->orgs, (guint32) di, query_text(st, 3), FALSE, NULL);
+  QUERY_TALLY(&sc->orgs, org)->n[1] += good;
+  QUERY_TALLY(&sc->orgs, org)->n[2] += bad;
+  gint day = query_tally(&sc->days, (guint32) di, query_text(st, 4), FALSE, NULL);
   const char *mxh = query_text(st, 5);
   if (mxh[0] != '\0')
     query_tally(&sc->patterns, (guint32) di, mxh, FALSE, NULL);
-  QueryPolicy pol = { rowid, db_col_int64(st, 2), bad, 0, begin, (guint32) di, FALSE };
+  QueryPolicy pol = { db_col_int64(st, 1), db_col_int64(st, 2), bad, 0, begin, (guint32) di,
+                      (guint32) org, (guint32) day, FALSE };
+  if (sc->policies->len > 0 &&
+      query_policy_cmp(&g_array_index(sc->policies, QueryPolicy, sc->policies->len - 1),
+                       &pol) > 0)
+    sc->unordered = TRUE;
   g_array_append_val(sc->policies, pol);
 }
 
+/* After the policy pass: the policies in key order, then the distinct reports of the
+ * window and of each domain, with their organization's and day's report counts and
+ * the domain's newest start (a report's policies are together in key order). */
+static void
+query_scan_reports(QueryScan *sc)
+{
+  if (sc->unordered)
+    g_array_sort(sc->policies, query_policy_cmp);
+  for (guint i = 0; i < sc->policies->len; i++) {
+    const QueryPolicy *pol = &g_array_index(sc->policies, QueryPolicy, i);
+    if (i == 0 || pol[-1].rowid != pol->rowid) {
+      sc->reports++;
+      g_array_set_size(sc->report_domains, 0);
+    }
+    gboolean new_report = TRUE;
+    for (guint k = 0; new_report && k < sc->report_domains->len; k++)
+      new_report = g_array_index(sc->report_domains, guint32, k) != pol->domain;
+    if (!new_report)
+      continue;
+    g_array_append_val(sc->report_domains, pol->domain);
+    ((QueryDomain *) sc->domains->pdata[pol->domain])->reports++;
+    QUERY_TALLY(&sc->orgs, pol->org)->n[0]++;
+    QUERY_TALLY(&sc->days, pol->day)->n[0]++;
+    gint64 *newest = &g_array_index(sc->newest, gint64, pol->domain);
+    *newest = MAX(*newest, pol->begin);
+  }
+}
+
+/* The first of the @len policies at @base from @from on that is not before @key (the
+ * policies are in key order, and so are those before @from). A few steps first: with
+ * the details in key order too, it is the last one's policy or one soon after. */
+static guint
+query_policy_find(const QueryPolicy *base, guint len, guint from, const QueryPolicy *key)
+{
+  guint lo = from, hi = len;
+  for (guint k = 0; k < 8 && lo < hi; k++, lo++)
+    if (query_policy_cmp(&base[lo], key) >= 0)
+      return lo;
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (query_policy_cmp(&base[mid], key) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 /* SELECT report_rowid, policy_index, result_type, receiving_mx_hostname, sending_mta_ip,
- * failed_session_count ... ORDER BY report_rowid, policy_index */
+ * failed_session_count ... [ORDER BY report_rowid, policy_index] */
 static void
 query_scan_detail(TrDbStmt *st, gpointer data)
 {
   QueryScan *sc = data;
-  gint64 rowid = db_col_int64(st, 0), index = db_col_int64(st, 1);
-  const QueryPolicy *end = &g_array_index(sc->policies, QueryPolicy, sc->policies->len);
-  QueryPolicy *pt = &g_array_index(sc->policies, QueryPolicy, sc->cursor);
-  while (pt < end && (pt->rowid < rowid || (pt->rowid == rowid && pt->index < index)))
-    pt++;
-  sc->cursor = (guint) (pt - (QueryPolicy *) (gpointer) sc->policies->data);
-  if (pt == end || pt->rowid != rowid || pt->index != index)
+  QueryPolicy key = { .rowid = db_col_int64(st, 0), .index = db_col_int64(st, 1) };
+  QueryPolicy *base = (QueryPolicy *) (gpointer) sc->policies->data;
+  guint len = sc->policies->len, from = sc->cursor;
+  if (from > 0 && query_policy_cmp(&base[from - 1], &key) >= 0)
+    from = 0;             /* behind the cursor: the details are not in key order */
+  guint i = query_policy_find(base, len, from, &key);
+  sc->cursor = i;
+  if (i == len || query_policy_cmp(&base[i], &key) != 0)
     return;               /* a policy outside the window or the filters */
+  QueryPolicy *pt = &base[i];
   gint64 n = db_col_int64(st, 5);
   pt->details += n;
   pt->has_details = TRUE;
@@ -569,7 +621,7 @@ query_scan_first_seen(TrDb *db, const QueryParams *p, QueryScan *sc,
     return TRUE;
   }
   /* Before the window's start, with the filters. */
-  g_autofree char *where = query_where(p, TRUE, FALSE, FALSE);
+  g_autofree char *where = query_where(p, TRUE, FALSE, NULL);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, result_type, MIN(begin_epoch) FROM failure_detail "
       "WHERE begin_epoch < $1 AND %s GROUP BY policy_domain, result_type",
@@ -600,10 +652,10 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
   for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
     query_tallies_init(all[i]);
   sc.last_dom = -1;
-  sc.last_rowid = -1;
   gboolean ok = FALSE;
   g_autofree QueryResultType **types = NULL;
-  g_autofree char *where_policy = query_where(p, FALSE, TRUE, scan);
+  const char *hint = scan ? db_scan_hint(db) : NULL;
+  g_autofree char *where_policy = query_where(p, FALSE, TRUE, hint);
   /* The details need no condition of their own (the join to the policies applies the
    * window and the filters) but a cheaper set of rows to read: the window's reports,
    * or with a filter the filter too. A scan of the whole table reads no more column
@@ -612,25 +664,27 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
                       (p->orgs != NULL && p->orgs[0] != NULL) ||
                       (p->dkim != NULL && p->dkim[0] != NULL);
   g_autofree char *where_detail =
-      filtered ? query_where(p, TRUE, TRUE, scan)
+      filtered ? query_where(p, TRUE, TRUE, hint)
       : scan   ? NULL
                : g_strdup("report_rowid IN (SELECT report_rowid FROM report WHERE "
                           "begin_epoch >= $1 AND begin_epoch < $2)");
+  const char *order = db_key_order_free(db) ? " ORDER BY report_rowid, policy_index" : "";
   g_autofree char *sql_policy = g_strdup_printf(
       "SELECT policy_domain, report_rowid, policy_index, organization_name, begin_day, "
       "mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch "
-      "FROM policy WHERE %s ORDER BY report_rowid, policy_index",
-      where_policy);
+      "FROM policy WHERE %s%s",
+      where_policy, order);
   g_autofree char *sql_detail = g_strdup_printf(
       "SELECT report_rowid, policy_index, result_type, receiving_mx_hostname, "
-      "sending_mta_ip, failed_session_count FROM failure_detail%s%s "
-      "ORDER BY report_rowid, policy_index",
-      where_detail != NULL ? " WHERE " : "", where_detail != NULL ? where_detail : "");
+      "sending_mta_ip, failed_session_count FROM failure_detail%s%s%s",
+      where_detail != NULL ? " WHERE " : "", where_detail != NULL ? where_detail : "",
+      order);
   /* Declared before the first goto: a cleanup must never see it uninitialized. */
   g_autoptr(TrDbStmt) st_detail = NULL;
   g_autoptr(TrDbStmt) st_policy = query_prepare(db, p, sql_policy, TRUE, error);
   if (st_policy == NULL || !query_each(st_policy, query_scan_policy, &sc, error))
     goto out;
+  query_scan_reports(&sc);
   sum->reports = sc.reports;
   st_detail = where_detail != NULL ? query_prepare(db, p, sql_detail, TRUE, error)
                                    : db_prepare(db, sql_detail, error);
@@ -786,7 +840,7 @@ query_by(TrDb *db, const QueryParams *p, QueryBy by, GError **error)
   case QUERY_BY_RESULT: col = "result_type"; detail = TRUE; break;
   case QUERY_BY_SENDING_IP: col = "COALESCE(sending_mta_ip, '')"; detail = TRUE; break;
   }
-  g_autofree char *where = query_where(p, detail, TRUE, FALSE);
+  g_autofree char *where = query_where(p, detail, TRUE, NULL);
   g_autofree char *sql =
       detail ? g_strdup_printf("SELECT %s, COUNT(DISTINCT report_rowid), 0, "
                                "SUM(failed_session_count) FROM failure_detail "
@@ -817,7 +871,7 @@ query_verdicts(TrDb *db, const QueryParams *p, GError **error)
 {
   /* The report table has the window and the organization, not the policy domains. */
   if (p->domains != NULL && p->domains[0] != NULL) {
-    g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
+    g_autofree char *where = query_where(p, FALSE, TRUE, NULL);
     g_autofree char *sql = g_strdup_printf(
         "SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
         "report_rowid IN (SELECT report_rowid FROM policy WHERE %s) "
@@ -835,11 +889,10 @@ query_verdicts(TrDb *db, const QueryParams *p, GError **error)
   gint64 lo = db_col_int64(range, 0), hi = db_col_int64(range, 1) + 1;
   gboolean scan = !db_col_is_null(range, 0) &&
                   (MIN(hi, p->until) - MAX(lo, p->since)) * 3 > (hi - lo);
-  const char *col = scan ? "+begin_epoch" : "begin_epoch";
+  const char *hint = scan ? db_scan_hint(db) : "";
   g_autoptr(GString) sql = g_string_new(NULL);
-  g_string_append_printf(sql,
-                         "SELECT dkim FROM report WHERE %s >= $1 AND %s < $2",
-                         col, col);
+  g_string_append_printf(sql, "SELECT dkim FROM report WHERE %sbegin_epoch >= $1 AND "
+                              "%sbegin_epoch < $2", hint, hint);
   int n = 3;
   if (p->orgs != NULL && p->orgs[0] != NULL)
     query_append_in(sql, " AND organization_name IN (", p->orgs, &n, ")");
@@ -901,7 +954,7 @@ query_latest(TrDb *db, const QueryParams *p, GError **error)
   /* The window's start is not a bound here: the newest report may be older. One scan
    * of the index policy_domain_org (policy_domain, organization_name, begin_epoch), in
    * the order of the groups: no sort, no table row read. */
-  g_autofree char *where = query_where(p, FALSE, FALSE, FALSE);
+  g_autofree char *where = query_where(p, FALSE, FALSE, NULL);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, organization_name, MAX(begin_epoch), COUNT(*) "
       "FROM policy WHERE %s "
@@ -954,7 +1007,7 @@ query_groups(TrDb *db, const QueryParams *p, const char *sql, guint nkeys,
 GPtrArray *
 query_sessions_by_policy(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
+  g_autofree char *where = query_where(p, FALSE, TRUE, NULL);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, policy_type, organization_name, COUNT(DISTINCT report_rowid), "
       "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
@@ -966,7 +1019,7 @@ query_sessions_by_policy(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_failures_by_mx(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
+  g_autofree char *where = query_where(p, TRUE, TRUE, NULL);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, result_type, COALESCE(receiving_mx_hostname, ''), "
       "COUNT(DISTINCT report_rowid), 0, SUM(failed_session_count) FROM failure_detail "
@@ -979,7 +1032,7 @@ query_failures_by_mx(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_sessions_by_day(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
+  g_autofree char *where = query_where(p, FALSE, TRUE, NULL);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, begin_day, COUNT(DISTINCT report_rowid), "
       "SUM(total_successful_session_count), SUM(total_failure_session_count) FROM policy "
@@ -993,7 +1046,7 @@ query_failures_by_day(TrDb *db, const QueryParams *p, GError **error)
 {
   /* failure_detail has no begin_day: the day is begin_epoch's, as for the report
    * (begin_day is its UTC day); the SELECT gives the day number, made a date below. */
-  g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
+  g_autofree char *where = query_where(p, TRUE, TRUE, NULL);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, result_type, COUNT(DISTINCT report_rowid), "
       "begin_epoch - (begin_epoch %% 86400), SUM(failed_session_count) FROM failure_detail "
@@ -1019,7 +1072,7 @@ query_failures_by_day(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_deviations(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, FALSE, TRUE, FALSE);
+  g_autofree char *where = query_where(p, FALSE, TRUE, NULL);
   g_autofree char *sql = g_strdup_printf(
       "SELECT pd.policy_domain, COALESCE(d.slug, d.deviation), MIN(d.deviation), "
       "COUNT(DISTINCT d.report_rowid), 0, 0 FROM deviation d "
@@ -1033,7 +1086,7 @@ query_deviations(TrDb *db, const QueryParams *p, GError **error)
 GPtrArray *
 query_failure_notes(TrDb *db, const QueryParams *p, GError **error)
 {
-  g_autofree char *where = query_where(p, TRUE, TRUE, FALSE);
+  g_autofree char *where = query_where(p, TRUE, TRUE, NULL);
   g_autofree char *sql = g_strdup_printf(
       "SELECT policy_domain, COALESCE(failure_reason_code, ''), "
       "COALESCE(additional_information, ''), COUNT(DISTINCT report_rowid), 0, "

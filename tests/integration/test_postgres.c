@@ -567,52 +567,60 @@ test_readers_match_sqlite(void **state)
     { "--since", "2016-01-01", "--org", "$2' OR ''='", "--domain", "$1", NULL },
   };
   guint compared = 0, expected = 0;
-  for (gsize f = 0; f < G_N_ELEMENTS(filters); f++)
-    for (gsize c = 0; c < G_N_ELEMENTS(commands); c++) {
-      /* --dkim is summary's only. */
-      if (strcmp(filters[f][2] != NULL ? filters[f][2] : "", "--dkim") == 0 &&
-          strcmp(commands[c][0], "summary") != 0)
-        continue;
-      expected++;
-      char *outs[2] = { NULL, NULL };
-      int rcs[2];
-      for (int backend = 0; backend < 2; backend++) {
-        GPtrArray *a = g_ptr_array_new();
-        for (gsize i = 0; i < 4 && commands[c][i] != NULL; i++)
-          g_ptr_array_add(a, (gpointer) commands[c][i]);
-        g_ptr_array_add(a, backend == 0 ? "--sqlite" : "--postgres");
-        g_ptr_array_add(a, backend == 0 ? index : ci);
-        g_ptr_array_add(a, "--now");
-        g_ptr_array_add(a, "2025-09-01");
-        if (filters[f][0] == NULL) {
-          g_ptr_array_add(a, "--since");
-          g_ptr_array_add(a, "2016-01-01");
+  /* Then the summaries again, the tables rewritten in another order than their keys'
+   * (a heap's rows come as they lie: summary's scans take them in any order). */
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1)
+      g_free(pg_sql(db, "CLUSTER policy USING policy_domain_org; "
+                        "CLUSTER failure_detail USING failure_domain_type; ANALYZE"));
+    for (gsize f = 0; f < G_N_ELEMENTS(filters); f++)
+      for (gsize c = 0; c < G_N_ELEMENTS(commands); c++) {
+        /* --dkim is summary's only. */
+        gboolean dkim = strcmp(filters[f][2] != NULL ? filters[f][2] : "", "--dkim") == 0;
+        if ((dkim || pass == 1) && strcmp(commands[c][0], "summary") != 0)
+          continue;
+        expected++;
+        char *outs[2] = { NULL, NULL };
+        int rcs[2];
+        for (int backend = 0; backend < 2; backend++) {
+          GPtrArray *a = g_ptr_array_new();
+          for (gsize i = 0; i < 4 && commands[c][i] != NULL; i++)
+            g_ptr_array_add(a, (gpointer) commands[c][i]);
+          g_ptr_array_add(a, backend == 0 ? "--sqlite" : "--postgres");
+          g_ptr_array_add(a, backend == 0 ? index : ci);
+          g_ptr_array_add(a, "--now");
+          g_ptr_array_add(a, "2025-09-01");
+          if (filters[f][0] == NULL) {
+            g_ptr_array_add(a, "--since");
+            g_ptr_array_add(a, "2016-01-01");
+          }
+          for (gsize i = 0; filters[f][i] != NULL; i++)
+            g_ptr_array_add(a, (gpointer) filters[f][i]);
+          g_ptr_array_add(a, NULL);
+          g_autofree char *e = NULL;
+          rcs[backend] = tu_run((const char *const *) a->pdata, NULL, &outs[backend], &e);
+          g_ptr_array_unref(a);
+          if (rcs[backend] < 0 || rcs[backend] > 2)  /* check: 1 warning, 2 critical */
+            fail_msg("%s on backend %d exited %d: %s", commands[c][0], backend, rcs[backend],
+                     e);
         }
-        for (gsize i = 0; filters[f][i] != NULL; i++)
-          g_ptr_array_add(a, (gpointer) filters[f][i]);
-        g_ptr_array_add(a, NULL);
-        g_autofree char *e = NULL;
-        rcs[backend] = tu_run((const char *const *) a->pdata, NULL, &outs[backend], &e);
-        g_ptr_array_unref(a);
-        if (rcs[backend] < 0 || rcs[backend] > 2)  /* check: 1 warning, 2 critical */
-          fail_msg("%s on backend %d exited %d: %s", commands[c][0], backend, rcs[backend], e);
+        if (strcmp(outs[0], outs[1]) != 0) {
+          g_autofree char *a = g_build_filename(tmp, "sqlite.out", NULL);
+          g_autofree char *b = g_build_filename(tmp, "postgres.out", NULL);
+          tu_write_file(a, outs[0], strlen(outs[0]));
+          tu_write_file(b, outs[1], strlen(outs[1]));
+          fail_msg("%s %s (filter %zu): the outputs differ: diff %s %s", commands[c][0],
+                   commands[c][1] ? commands[c][1] : "", f, a, b);
+        }
+        assert_int_equal(rcs[0], rcs[1]);
+        g_free(outs[1]);
+        if (f == 0 && strlen(outs[0]) < 40)
+          fail_msg("%s %s (filter %zu): almost nothing: %s", commands[c][0],
+                   commands[c][1] ? commands[c][1] : "", f, outs[0]);
+        g_free(outs[0]);
+        compared++;
       }
-      if (strcmp(outs[0], outs[1]) != 0) {
-        g_autofree char *a = g_build_filename(tmp, "sqlite.out", NULL);
-        g_autofree char *b = g_build_filename(tmp, "postgres.out", NULL);
-        tu_write_file(a, outs[0], strlen(outs[0]));
-        tu_write_file(b, outs[1], strlen(outs[1]));
-        fail_msg("%s %s (filter %zu): the outputs differ: diff %s %s", commands[c][0],
-                 commands[c][1] ? commands[c][1] : "", f, a, b);
-      }
-      assert_int_equal(rcs[0], rcs[1]);
-      g_free(outs[1]);
-      if (f == 0 && strlen(outs[0]) < 40)
-        fail_msg("%s %s (filter %zu): almost nothing: %s", commands[c][0],
-                 commands[c][1] ? commands[c][1] : "", f, outs[0]);
-      g_free(outs[0]);
-      compared++;
-    }
+  }
   assert_int_equal(compared, expected);
   assert_true(expected > G_N_ELEMENTS(commands) * (G_N_ELEMENTS(filters) - 1));
 
