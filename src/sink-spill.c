@@ -82,14 +82,17 @@ sink_spill_end(SinkSpill *s)
 }
 
 /* The batch's bytes durable before the store's commit point: see sink-spill.h. A file
- * on another file system is fsynced here, since a commit that ends with the store's
- * syncfs() would not reach it. */
+ * on the store's file system is left to the store's commit (its fsync of each file, or
+ * its syncfs(), which reaches this file too); a file on another file system is fsynced
+ * here, since a commit that ends with the store's syncfs() would not reach it. */
 static gboolean
 sink_spill_sync(SinkSpill *s, const char *path, GError **error)
 {
   struct stat st, store_st;
-  if (s->sync != NULL && store_sync_each(s->sync) && fstat(s->fd, &st) == 0 &&
+  if (s->sync != NULL && fstat(s->fd, &st) == 0 &&
       fstat(store_sync_store_fd(s->sync), &store_st) == 0 && st.st_dev == store_st.st_dev) {
+    if (!store_sync_each(s->sync))
+      return TRUE;        /* the commit ends with syncfs() of this file system */
     int fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
     if (fd >= 0) {
       store_sync_fd(s->sync, fd);
