@@ -136,6 +136,7 @@ struct TrDb {
   gboolean in_txn;
   TrDbStmt *ins_report, *ins_policy, *ins_failure, *ins_deviation;
   TrPg *pg;                 /* a PostgreSQL database: conn is NULL */
+  int wal_pages;            /* pages in the log after the last commit (db_own_checkpoints) */
 };
 
 static void
@@ -568,6 +569,27 @@ db_close(TrDb *db)
   g_free(db->path);
   g_free(db->wal_path);
   g_free(db);
+}
+
+static int
+db_wal_hook(void *data, sqlite3 *conn, const char *name, int pages)
+{
+  TrDb *db = data;
+  db->wal_pages = pages;
+  return SQLITE_OK;
+}
+
+void
+db_own_checkpoints(TrDb *db)
+{
+  if (db->conn != NULL)
+    sqlite3_wal_hook(db->conn, db_wal_hook, db);
+}
+
+guint
+db_wal_pages(TrDb *db)
+{
+  return db->wal_pages > 0 ? (guint) db->wal_pages : 0;
 }
 
 gboolean

@@ -59,6 +59,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrDb, db_close)
  * nothing left to copy and only empties the log. Best effort: FALSE when it could not
  * (the close then tries again). Uses the connection: nothing else may, meanwhile. */
 gboolean db_checkpoint(TrDb *db);
+/* From now on no commit of @db checkpoints by itself (SQLite's automatic checkpoint,
+ * every 1,000 pages of log, runs inside the COMMIT that crosses it, and syncs twice):
+ * the caller calls db_checkpoint() when db_wal_pages() says the log has grown, at a
+ * moment of its choosing (on a thread of its own, while it waits for something else). */
+void db_own_checkpoints(TrDb *db);
+/* Pages in the write-ahead log after the last commit (0 before the first, and after a
+ * checkpoint that copied them all once the log starts over). With db_own_checkpoints(). */
+guint db_wal_pages(TrDb *db);
 
 /* (transfer none) */
 const char *db_path(TrDb *db);
