@@ -630,6 +630,36 @@ pipeline_log_message(Pipeline *pl, const PendingMessage *p, SourceOutcome outcom
   }
 }
 
+/* A sink's flush() on a thread of its own (SinkOps.flush_alongside). */
+typedef struct {
+  const SinkOps *ops;
+  gpointer self;
+  GThread *thread;
+  GError *error;
+} PipelineFlushThread;
+
+static gpointer
+pipeline_flush_thread_main(gpointer data)
+{
+  PipelineFlushThread *f = data;
+  if (!f->ops->flush(f->self, &f->error))
+    g_prefix_error(&f->error, "%s sink: ", f->ops->name);
+  return NULL;
+}
+
+/* Wait for the flush on its thread, if one runs: FALSE + its error when it failed. */
+static gboolean
+pipeline_flush_thread_join(PipelineFlushThread *f, GError **error)
+{
+  if (f->thread == NULL)
+    return TRUE;
+  g_thread_join(g_steal_pointer(&f->thread));
+  if (f->error == NULL)
+    return TRUE;
+  g_propagate_error(error, g_steal_pointer(&f->error));
+  return FALSE;
+}
+
 static void
 pipeline_rollback(Pipeline *pl)
 {
@@ -651,6 +681,7 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
     return TRUE;
   g_autofree SourceMessage **acks = NULL;          /* for source->commit_batch */
   g_autofree SourceOutcome *ack_outcomes = NULL;
+  PipelineFlushThread alongside = { NULL };
   pipeline_workers_wait(pl->workers, pl->pending, n);
   for (guint i = 0; i < n; i++) {
     PendingMessage *p = pl->pending->pdata[i];
@@ -677,6 +708,9 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
     if (!store_begin(pl->store, paths, error))
       goto fail;
 
+    /* The batch's new reports in order (not stored before, not earlier in the batch),
+     * and its quarantine copies. */
+    g_autoptr(GPtrArray) fresh = g_ptr_array_new();
     for (guint i = 0; i < n; i++) {
       PendingMessage *p = pl->pending->pdata[i];
       for (guint j = 0; j < p->res.reports->len; j++) {
@@ -685,15 +719,9 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
           continue;
         if (pl->opts->csv_path != NULL && !pl->opts->csv_raw)
           sink_csv_note_deviations(r);
-        for (guint k = 0; k < pl->sinks->len; k++) {
-          const SinkOps *ops = pl->sinks->pdata[k];
-          if (!ops->write(pl->sink_selves->pdata[k], r, error)) {
-            g_prefix_error(error, "%s sink: ", ops->name);
-            goto fail;
-          }
-        }
         store_add(pl->store, r->key);
         p->new_reports++;
+        g_ptr_array_add(fresh, r);
       }
       if (p->res.quarantine_reason != NULL) {
         p->quarantine_path = store_quarantine(pl->store, p->msg->data, p->msg->origin,
@@ -703,14 +731,37 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
       }
     }
 
+    /* Each sink takes the whole batch in turn. A sink that may flush alongside (the
+     * tree: creating its files is most of a large batch's time) does so on a thread of
+     * its own once the commit ends with syncfs(), while the next sinks take the batch
+     * and flush. */
+    StoreSync *sync = store_durability(pl->store);
     for (guint k = 0; k < pl->sinks->len; k++) {
       const SinkOps *ops = pl->sinks->pdata[k];
-      if (!ops->flush(pl->sink_selves->pdata[k], error)) {
+      gpointer self = pl->sink_selves->pdata[k];
+      for (guint j = 0; j < fresh->len; j++) {
+        if (!ops->write(self, fresh->pdata[j], error)) {
+          g_prefix_error(error, "%s sink: ", ops->name);
+          goto fail;
+        }
+      }
+      if (ops->flush_alongside && alongside.thread == NULL && !store_sync_each(sync)) {
+        alongside = (PipelineFlushThread) { ops, self, NULL, NULL };
+        alongside.thread = g_thread_try_new("tlsrpt-flush", pipeline_flush_thread_main,
+                                            &alongside, NULL);
+      }
+    }
+    for (guint k = 0; k < pl->sinks->len; k++) {
+      const SinkOps *ops = pl->sinks->pdata[k];
+      gpointer self = pl->sink_selves->pdata[k];
+      if (alongside.thread != NULL && alongside.self == self)
+        continue;
+      if (!ops->flush(self, error)) {
         g_prefix_error(error, "%s sink: ", ops->name);
         goto fail;
       }
     }
-    if (!store_commit(pl->store, error))
+    if (!pipeline_flush_thread_join(&alongside, error) || !store_commit(pl->store, error))
       goto fail;
     store_unlock(pl->store);
   }
@@ -786,6 +837,13 @@ pipeline_flush(Pipeline *pl, guint n, GError **error)
   return ok;
 
 fail:
+  /* A flush still running on its thread ends before anything is rolled back (its own
+   * error, if any, is the lesser one). */
+  {
+    GError *bg_error = NULL;
+    if (!pipeline_flush_thread_join(&alongside, &bg_error))
+      g_error_free(bg_error);
+  }
   pipeline_rollback(pl);
   store_unlock(pl->store);
 fail_unlocked:

@@ -657,4 +657,5 @@ const SinkOps sink_tree_ops = {
   .rollback = sink_tree_rollback,
   .journal_path = sink_tree_journal_path,
   .close = sink_tree_close,
+  .flush_alongside = TRUE,
 };

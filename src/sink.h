@@ -2,12 +2,14 @@
  * sink-jsonl.c), found by name in a NULL-terminated registry.
  *
  * The phases of a commit, driven by the pipeline under the store lock:
- *   1. stage: write() takes each new report of the batch. Nothing is visible as stored
- *      yet; a sink may write part of a large batch out early (to bound its memory).
+ *   1. stage: write() takes each new report of the batch (one sink after the other,
+ *      each the whole batch). Nothing is visible as stored yet; a sink may write part
+ *      of a large batch out early (to bound its memory).
  *   2. write out: flush() puts everything staged into the sink's files. A sink either
  *      makes it durable itself here (fsync: CSV, JSON Lines) or hands each file and
  *      directory it wrote to the StoreSync it was opened with (store_sync_fd(), ...:
- *      the tree), never both for the same bytes.
+ *      the tree), never both for the same bytes. A sink with flush_alongside (the tree)
+ *      may be flushed on a thread of its own while the sinks after it stage and flush.
  *   3. durable at the store's commit: store_commit() appends the index lines and runs
  *      the StoreSync (everything handed in, one fsync each or one syncfs()), then
  *      clears the journal: the commit point. Nothing is acknowledged before it.
@@ -46,6 +48,11 @@ typedef struct {
   /* The append-only file this sink extends (for the store journal), or NULL. */
   const char *(*journal_path)(gpointer self);
   void (*close)(gpointer self);
+  /* flush() may run on a thread of its own while the pipeline gives the batch to the
+   * other sinks and flushes them, when the commit ends with syncfs() (store_sync_each()
+   * FALSE once this sink took the batch): such a flush then only reads the StoreSync,
+   * and shares nothing else with the other sinks. */
+  gboolean flush_alongside;
 } SinkOps;
 
 extern const SinkOps sink_tree_ops;

@@ -124,7 +124,7 @@ fake_sink_close(gpointer self)
 
 static const SinkOps fake_sink_ops = {
   "fake", fake_sink_open, fake_sink_write, fake_sink_flush, fake_sink_rollback,
-  fake_sink_journal_path, fake_sink_close,
+  fake_sink_journal_path, fake_sink_close, FALSE,
 };
 
 static const SinkOps *const fake_sinks[] = { &fake_sink_ops, NULL };
