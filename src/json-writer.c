@@ -14,6 +14,13 @@ json_writer_init(JsonWriter *w, GString *out, gboolean pretty)
 }
 
 void
+json_writer_init_jsonc(JsonWriter *w, GString *out)
+{
+  json_writer_init(w, out, TRUE);
+  w->jsonc = TRUE;
+}
+
+void
 json_writer_set_spill(JsonWriter *w, gsize spill_at, JsonWriterSpill spill, gpointer user_data,
                       GError **error)
 {
@@ -64,7 +71,7 @@ json_writer_close(JsonWriter *w, char c)
   g_assert(w->depth > 0);
   gboolean empty = w->first[w->depth];
   w->depth--;
-  if (w->pretty && !empty)
+  if (w->pretty && (!empty || w->jsonc))
     json_writer_newline(w);
   g_string_append_c(w->out, c);
 }
@@ -125,12 +132,13 @@ json_append_escaped(GString *out, const char *s)
 }
 
 /* @s as a quoted JSON string; invalid UTF-8 repaired (ingest fields come from mail
- * headers and may be anything). */
+ * headers and may be anything), except in json-c's layout. */
 static void
-json_writer_quoted(GString *out, const char *s)
+json_writer_quoted(const JsonWriter *w, const char *s)
 {
+  GString *out = w->out;
   g_string_append_c(out, '"');
-  if (g_utf8_validate(s, -1, NULL)) {
+  if (w->jsonc || g_utf8_validate(s, -1, NULL)) {
     json_append_escaped(out, s);
   } else {
     g_autofree char *valid = g_utf8_make_valid(s, -1);
@@ -143,7 +151,7 @@ void
 json_writer_key(JsonWriter *w, const char *key)
 {
   json_writer_item(w);
-  json_writer_quoted(w->out, key);
+  json_writer_quoted(w, key);
   g_string_append(w->out, w->pretty ? ": " : ":");
   w->after_key = TRUE;
 }
@@ -156,7 +164,7 @@ json_writer_string(JsonWriter *w, const char *s)
     return;
   }
   json_writer_item(w);
-  json_writer_quoted(w->out, s);
+  json_writer_quoted(w, s);
 }
 
 void
@@ -193,6 +201,13 @@ json_writer_null(JsonWriter *w)
 {
   json_writer_item(w);
   g_string_append_len(w->out, "null", 4);
+}
+
+void
+json_writer_number_text(JsonWriter *w, const char *text)
+{
+  json_writer_item(w);
+  g_string_append(w->out, text);
 }
 
 void

@@ -29,10 +29,17 @@ typedef struct {
   gpointer spill_data;
   GError **error;
   gboolean failed;                /* a spill failed: the caller should stop */
+  gboolean jsonc;                 /* json-c's layout (json_writer_init_jsonc()) */
 } JsonWriter;
 
 /* A writer appending to @out. */
 void json_writer_init(JsonWriter *w, GString *out, gboolean pretty);
+/* A pretty writer whose text is byte for byte json-c's (0.16) with JSON_C_TO_STRING_PRETTY
+ * | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE, for an output that json-c
+ * wrote before: an empty array or object is "[" or "{", a newline, the indent and "]"
+ * or "}", and strings are escaped but their bytes not repaired (json-c writes invalid
+ * UTF-8 as it is). */
+void json_writer_init_jsonc(JsonWriter *w, GString *out);
 /* Make json_writer_spill_point() call @spill at @spill_at bytes (at least 1). */
 void json_writer_set_spill(JsonWriter *w, gsize spill_at, JsonWriterSpill spill,
                            gpointer user_data, GError **error);
@@ -48,6 +55,8 @@ void json_writer_string(JsonWriter *w, const char *s);   /* NULL writes null */
 void json_writer_int(JsonWriter *w, gint64 v);
 void json_writer_bool(JsonWriter *w, gboolean b);
 void json_writer_null(JsonWriter *w);
+/* A number already formatted as JSON (@text: "0.010000"), written as it is. */
+void json_writer_number_text(JsonWriter *w, const char *text);
 /* An epoch as "YYYY-MM-DDTHH:MM:SSZ" (report-datetime.h). */
 void json_writer_datetime(JsonWriter *w, gint64 epoch);
 

@@ -1,130 +1,166 @@
 /* render-json.c - the summary as the JSON document of docs/summary.md, and the --by
- * table as CSV. json-c writes the JSON (its string escaping is complete). */
+ * table as CSV. The JSON goes straight into the output through json-writer.h. */
 #include "render.h"
-#include "report-datetime.h"
 
 #include "escape.h"
+#include "json-writer.h"
 
-static TrJson *
-rj_str(const char *s)
-{
-  return json_object_new_string(s != NULL ? s : "");
-}
+#include <string.h>
 
-static TrJson *
-rj_ratio(double r)
+/* The JSON is written as json-c wrote it when it built a tree of the summary first
+ * (json-writer.h's json-c layout): the same bytes, without the tree. */
+
+static void
+rj_ratio(JsonWriter *w, const char *key, double r)
 {
   char buf[32];
   g_ascii_formatd(buf, sizeof buf, "%.6f", r);
-  return json_object_new_double_s(r, buf);
+  json_writer_key(w, key);
+  json_writer_number_text(w, buf);
 }
 
-static TrJson *
-rj_datetime(gint64 epoch)
+static void
+rj_bool(JsonWriter *w, const char *key, gboolean b)
 {
-  char buf[21];
-  report_datetime_format(epoch, buf);
-  return json_object_new_string(buf);
+  json_writer_key(w, key);
+  json_writer_bool(w, b);
 }
 
-static TrJson *
-rj_counts(const GPtrArray *rows, const char *key, gboolean with_reports)
+static void
+rj_counts(JsonWriter *w, const char *key, const GPtrArray *rows, const char *name_key,
+          gboolean with_reports)
 {
-  TrJson *a = json_object_new_array();
+  json_writer_key(w, key);
+  json_writer_begin_array(w);
   for (guint i = 0; rows != NULL && i < rows->len; i++) {
     const QueryCount *c = rows->pdata[i];
-    TrJson *o = json_object_new_object();
-    json_object_object_add(o, key, c->name[0] ? rj_str(c->name) : NULL);
+    json_writer_begin_object(w);
+    json_writer_key(w, name_key);
+    json_writer_string(w, c->name[0] ? c->name : NULL);
     if (with_reports)
-      json_object_object_add(o, "reports", json_object_new_int64(c->reports));
+      json_writer_member_int(w, "reports", c->reports);
     if (c->successful_sessions >= 0)
-      json_object_object_add(o, "successful_sessions",
-                             json_object_new_int64(c->successful_sessions));
-    json_object_object_add(o, "failed_sessions", json_object_new_int64(c->failed_sessions));
-    json_object_array_add(a, o);
+      json_writer_member_int(w, "successful_sessions", c->successful_sessions);
+    json_writer_member_int(w, "failed_sessions", c->failed_sessions);
+    json_writer_end_object(w);
   }
-  return a;
+  json_writer_end_array(w);
 }
 
 static const char *const rj_by_keys[] = { "policy_domain", "receiving_mx_hostname",
                                           "result_type", "organization_name",
                                           "sending_mta_ip", "day" };
 
+/* The name of verdict @c in the "dkim" object: "unchecked" for reports stored without
+ * one. */
+static const char *
+rj_verdict_key(const QueryCount *c)
+{
+  return *c->name != '\0' ? c->name : "unchecked";
+}
+
+/* Reports per trust verdict. A key given twice (a verdict named "unchecked" besides
+ * the unchecked ones) is one member, in the place of the first with the count of the
+ * last, as json-c's object did it. */
+static void
+rj_verdicts(JsonWriter *w, const GPtrArray *verdicts)
+{
+  json_writer_key(w, "dkim");
+  json_writer_begin_object(w);
+  for (guint i = 0; i < verdicts->len; i++) {
+    const char *key = rj_verdict_key(verdicts->pdata[i]);
+    gboolean again = FALSE;
+    for (guint j = 0; !again && j < i; j++)
+      again = strcmp(rj_verdict_key(verdicts->pdata[j]), key) == 0;
+    if (again)
+      continue;
+    const QueryCount *last = verdicts->pdata[i];
+    for (guint j = i + 1; j < verdicts->len; j++)
+      if (strcmp(rj_verdict_key(verdicts->pdata[j]), key) == 0)
+        last = verdicts->pdata[j];
+    json_writer_member_int(w, key, last->reports);
+  }
+  json_writer_end_object(w);
+}
+
+static void
+rj_domain(JsonWriter *w, const QueryDomain *d)
+{
+  json_writer_begin_object(w);
+  json_writer_key(w, "policy_domain");
+  json_writer_string(w, d->policy_domain != NULL ? d->policy_domain : "");
+  json_writer_member_int(w, "reports", d->reports);
+  json_writer_member_int(w, "organizations", d->organizations);
+  json_writer_member_int(w, "successful_sessions", d->successful_sessions);
+  json_writer_member_int(w, "failed_sessions", d->failed_sessions);
+  rj_ratio(w, "failure_ratio", d->failure_ratio);
+  json_writer_member_string(w, "severity", query_severity_name(d->severity));
+  json_writer_member_string(w, "last_report", d->last_report);
+  json_writer_key(w, "result_types");
+  json_writer_begin_array(w);
+  for (guint j = 0; d->result_types != NULL && j < d->result_types->len; j++) {
+    const QueryResultType *t = d->result_types->pdata[j];
+    json_writer_begin_object(w);
+    json_writer_key(w, "result_type");
+    json_writer_string(w, t->result_type != NULL ? t->result_type : "");
+    json_writer_member_int(w, "failed_sessions", t->failed_sessions);
+    json_writer_member_string(w, "first_seen", t->first_seen);
+    json_writer_member_string(w, "last_seen", t->last_seen);
+    rj_bool(w, "known", t->known);
+    rj_bool(w, "new_in_window", t->new_in_window);
+    json_writer_member_int(w, "clean_reports_since", t->clean_reports_since);
+    json_writer_end_object(w);
+  }
+  json_writer_end_array(w);
+  rj_counts(w, "mx_hosts", d->mx_hosts, "receiving_mx_hostname", FALSE);
+  json_writer_key(w, "mx_patterns");
+  json_writer_begin_array(w);
+  for (guint j = 0; d->mx_patterns != NULL && j < d->mx_patterns->len; j++) {
+    const char *p = d->mx_patterns->pdata[j];
+    json_writer_string(w, p != NULL ? p : "");
+  }
+  json_writer_end_array(w);
+  rj_counts(w, "reporting_organizations", d->organizations_list, "organization_name", TRUE);
+  rj_counts(w, "sending_ips", d->sending_ips, "sending_mta_ip", FALSE);
+  json_writer_member_int(w, "detail_mismatches", d->detail_mismatches);
+  json_writer_end_object(w);
+}
+
 void
 render_summary_json(const QuerySummary *s, const RenderSummaryOptions *o, QueryBy by,
                     const GPtrArray *by_rows, GString *out)
 {
-  g_autoptr(TrJson) root = json_object_new_object();
-  TrJson *win = json_object_new_object();
-  json_object_object_add(win, "since", rj_datetime(s->since));
-  json_object_object_add(win, "until", rj_datetime(s->until));
-  json_object_object_add(win, "rule", json_object_new_string("start-datetime in [since, until)"));
-  json_object_object_add(root, "window", win);
-  TrJson *th = json_object_new_object();
-  json_object_object_add(th, "warning", rj_ratio(o->warn));
-  json_object_object_add(th, "critical", rj_ratio(o->crit));
-  json_object_object_add(root, "thresholds", th);
-  json_object_object_add(root, "reports", json_object_new_int64(s->reports));
-  json_object_object_add(root, "store_reports", json_object_new_int64(s->store_reports));
-  if (s->verdicts != NULL) {
-    /* Reports per trust verdict; "unchecked" for those stored without one. */
-    TrJson *v = json_object_new_object();
-    for (guint i = 0; i < s->verdicts->len; i++) {
-      const QueryCount *c = s->verdicts->pdata[i];
-      json_object_object_add(v, *c->name != '\0' ? c->name : "unchecked",
-                             json_object_new_int64(c->reports));
-    }
-    json_object_object_add(root, "dkim", v);
-  }
-  TrJson *domains = json_object_new_array();
-  for (guint i = 0; i < s->domains->len; i++) {
-    const QueryDomain *d = s->domains->pdata[i];
-    TrJson *jd = json_object_new_object();
-    json_object_object_add(jd, "policy_domain", rj_str(d->policy_domain));
-    json_object_object_add(jd, "reports", json_object_new_int64(d->reports));
-    json_object_object_add(jd, "organizations", json_object_new_int64(d->organizations));
-    json_object_object_add(jd, "successful_sessions",
-                           json_object_new_int64(d->successful_sessions));
-    json_object_object_add(jd, "failed_sessions", json_object_new_int64(d->failed_sessions));
-    json_object_object_add(jd, "failure_ratio", rj_ratio(d->failure_ratio));
-    json_object_object_add(jd, "severity", json_object_new_string(query_severity_name(d->severity)));
-    json_object_object_add(jd, "last_report", json_object_new_string(d->last_report));
-    TrJson *rts = json_object_new_array();
-    for (guint j = 0; d->result_types != NULL && j < d->result_types->len; j++) {
-      const QueryResultType *t = d->result_types->pdata[j];
-      TrJson *jt = json_object_new_object();
-      json_object_object_add(jt, "result_type", rj_str(t->result_type));
-      json_object_object_add(jt, "failed_sessions", json_object_new_int64(t->failed_sessions));
-      json_object_object_add(jt, "first_seen", json_object_new_string(t->first_seen));
-      json_object_object_add(jt, "last_seen", json_object_new_string(t->last_seen));
-      json_object_object_add(jt, "known", json_object_new_boolean(t->known));
-      json_object_object_add(jt, "new_in_window", json_object_new_boolean(t->new_in_window));
-      json_object_object_add(jt, "clean_reports_since",
-                             json_object_new_int64(t->clean_reports_since));
-      json_object_array_add(rts, jt);
-    }
-    json_object_object_add(jd, "result_types", rts);
-    json_object_object_add(jd, "mx_hosts", rj_counts(d->mx_hosts, "receiving_mx_hostname", FALSE));
-    TrJson *pats = json_object_new_array();
-    for (guint j = 0; d->mx_patterns != NULL && j < d->mx_patterns->len; j++)
-      json_object_array_add(pats, rj_str(d->mx_patterns->pdata[j]));
-    json_object_object_add(jd, "mx_patterns", pats);
-    json_object_object_add(jd, "reporting_organizations",
-                           rj_counts(d->organizations_list, "organization_name", TRUE));
-    json_object_object_add(jd, "sending_ips", rj_counts(d->sending_ips, "sending_mta_ip", FALSE));
-    json_object_object_add(jd, "detail_mismatches", json_object_new_int64(d->detail_mismatches));
-    json_object_array_add(domains, jd);
-  }
-  json_object_object_add(root, "domains", domains);
+  JsonWriter w;
+  json_writer_init_jsonc(&w, out);
+  json_writer_begin_object(&w);
+  json_writer_key(&w, "window");
+  json_writer_begin_object(&w);
+  json_writer_member_datetime(&w, "since", s->since);
+  json_writer_member_datetime(&w, "until", s->until);
+  json_writer_member_string(&w, "rule", "start-datetime in [since, until)");
+  json_writer_end_object(&w);
+  json_writer_key(&w, "thresholds");
+  json_writer_begin_object(&w);
+  rj_ratio(&w, "warning", o->warn);
+  rj_ratio(&w, "critical", o->crit);
+  json_writer_end_object(&w);
+  json_writer_member_int(&w, "reports", s->reports);
+  json_writer_member_int(&w, "store_reports", s->store_reports);
+  if (s->verdicts != NULL)
+    rj_verdicts(&w, s->verdicts);
+  json_writer_key(&w, "domains");
+  json_writer_begin_array(&w);
+  for (guint i = 0; i < s->domains->len; i++)
+    rj_domain(&w, s->domains->pdata[i]);
+  json_writer_end_array(&w);
   if (by != QUERY_BY_DOMAIN && by_rows != NULL) {
-    TrJson *jb = json_object_new_object();
-    json_object_object_add(jb, "by", json_object_new_string(query_by_name(by)));
-    json_object_object_add(jb, "rows", rj_counts(by_rows, rj_by_keys[by], TRUE));
-    json_object_object_add(root, "table", jb);
+    json_writer_key(&w, "table");
+    json_writer_begin_object(&w);
+    json_writer_member_string(&w, "by", query_by_name(by));
+    rj_counts(&w, "rows", by_rows, rj_by_keys[by], TRUE);
+    json_writer_end_object(&w);
   }
-  g_string_append(out, json_object_to_json_string_ext(
-                           root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                     JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_writer_end_object(&w);
   g_string_append_c(out, '\n');
 }
 
