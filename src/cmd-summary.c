@@ -120,9 +120,7 @@ cmd_summary_run(const TrCommand *cmd, int argc, char **argv)
       rc = 1;
       goto out;
     } else {
-      sum = query_summary(db, &r.params, &error);
-      if (sum != NULL && (sum->verdicts = query_verdicts(db, &r.params, &error)) == NULL)
-        g_clear_pointer(&sum, query_summary_free);
+      sum = query_summary_with_verdicts(db, &r.params, &error);
       if (sum != NULL && (by != QUERY_BY_DOMAIN || strcmp(format, "csv") == 0))
         rows = query_by(db, &r.params, by, &error);
       if (sum == NULL || (rows == NULL && error != NULL)) {

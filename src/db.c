@@ -551,6 +551,12 @@ db_open_read(const char *path, GError **error)
   return db_read_tuned(g_steal_pointer(&db));
 }
 
+TrDb *
+db_open_read_again(TrDb *db, GError **error)
+{
+  return db->pg != NULL ? NULL : db_open_read(db->path, error);
+}
+
 void
 db_close(TrDb *db)
 {

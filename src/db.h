@@ -47,6 +47,10 @@ TrDb *db_open_write(const char *path, DbSync sync, gboolean *created, GError **e
 /* Open @path for reading only: DB_ERROR_MISSING when there is none; a read-only store
  * is read as it is. (transfer full) */
 TrDb *db_open_read(const char *path, GError **error);
+/* Another reading connection to the SQLite index @db reads, for another thread (a
+ * connection is used by one thread at a time). NULL without an error for PostgreSQL.
+ * (transfer full) */
+TrDb *db_open_read_again(TrDb *db, GError **error);
 /* Open the PostgreSQL database @conninfo (a libpq connection string, checked with
  * pg_conninfo_check()) for reading: the same tables as the SQLite index (pg.h), asked
  * the same statements; db_path() names it without its password. (transfer full) */

@@ -369,7 +369,11 @@ query_tally_get(QueryTallies *t, guint32 group, const char *name, gboolean *adde
  * policy's, never read again from the detail rows. The SQLite index gives both passes
  * in key order at no cost (the tables' clustered key); PostgreSQL would sort every row
  * for it, so there the rows come as the tables hold them and the policies are sorted
- * here, once, when they did not come in order (db_key_order_free()). */
+ * here, once, when they did not come in order (db_key_order_free()). On two
+ * processors (SQLite) the window's reports are split in two ranges of report_rowid,
+ * each read in both passes on a thread and a connection of its own (a report's rows
+ * are all in one range), and the two parts' tallies added up before the lists are
+ * made. */
 typedef struct {
   gint64 rowid, index;        /* the policy's key */
   gint64 failed;              /* its summary's failed sessions */
@@ -525,9 +529,9 @@ query_scan_detail(TrDbStmt *st, gpointer data)
   gint64 n = db_col_int64(st, 5);
   pt->details += n;
   pt->has_details = TRUE;
-  const QueryDomain *d = sc->domains->pdata[pt->domain];
-  if (d->failed_sessions <= 0)
-    return;               /* a domain without failures shows no details */
+  /* Counted for every domain: a domain's failed sessions are known only once every
+   * part of the scan is in (query_scan_merge()); a domain without failures shows no
+   * details, which query_scan_finish() leaves out. */
   gboolean added;
   QueryTally *t = query_tally_get(&sc->rts, pt->domain, query_text(st, 2), &added);
   t->n[0] += n;
@@ -591,9 +595,10 @@ query_scan_top_ips(QueryScan *sc)
   }
 }
 
-/* The first start of each failing result type before the window's end, where the
- * window does not hold it: one index look-up per type (failure_domain_type), or with
- * an organization filter one grouped statement. */
+/* The first start of each failing result type (@types: NULL for one of a domain
+ * without failures) before the window's end, where the window does not hold it: one
+ * index look-up per type (failure_domain_type), or with an organization filter one
+ * grouped statement. */
 static gboolean
 query_scan_first_seen(TrDb *db, const QueryParams *p, QueryScan *sc,
                       QueryResultType **types, GError **error)
@@ -608,6 +613,8 @@ query_scan_first_seen(TrDb *db, const QueryParams *p, QueryScan *sc,
       return FALSE;
     for (guint i = 0; i < sc->rts.items->len; i++) {
       const QueryTally *e = QUERY_TALLY(&sc->rts, i);
+      if (types[i] == NULL)
+        continue;
       db_reset(st);
       db_bind_text(st, 1, QUERY_TALLY(&sc->dom, e->group)->name);
       db_bind_text(st, 2, e->name);
@@ -631,29 +638,73 @@ query_scan_first_seen(TrDb *db, const QueryParams *p, QueryScan *sc,
   while (st != NULL && (s = db_step(st, error)) == DB_STEP_ROW) {
     gint di = query_tally(&sc->dom, 0, query_text(st, 0), TRUE, NULL);
     gint ti = di < 0 ? -1 : query_tally(&sc->rts, (guint32) di, query_text(st, 1), TRUE, NULL);
-    if (ti >= 0)
+    if (ti >= 0 && types[ti] != NULL)
       types[ti]->first_epoch = MIN(types[ti]->first_epoch, db_col_int64(st, 2));
   }
   return st != NULL && s != DB_STEP_ERROR;
 }
 
-static gboolean
-query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gboolean earlier,
-           GError **error)
-{
+/* One part of the scan: the reports of a range of report_rowid (all of them when the
+ * scan is not split), read on its own connection into its own tallies. */
+typedef struct {
+  TrDb *db;                   /* (transfer none) */
+  const QueryParams *p;
+  gboolean scan;              /* the window is read in table order */
+  char *range;                /* the part's report_rowid condition, or "" */
+  char *sql_policy, *sql_detail;
+  gboolean detail_bound;      /* sql_detail has the window's placeholders */
   QueryScan sc;
-  memset(&sc, 0, sizeof sc);
-  sc.p = p;
-  sc.domains = sum->domains;
-  sc.newest = g_array_new(FALSE, FALSE, sizeof(gint64));
-  sc.policies = g_array_sized_new(FALSE, FALSE, sizeof(QueryPolicy), 1024);
-  sc.report_domains = g_array_new(FALSE, FALSE, sizeof(guint32));
-  QueryTallies *all[] = { &sc.dom, &sc.orgs, &sc.days, &sc.patterns, &sc.rts, &sc.mx, &sc.ips };
+  GPtrArray *verdicts;        /* QueryCount* per trust verdict, or NULL: not asked */
+  GError *error;
+  gboolean ok;
+} QueryPart;
+
+static gboolean query_verdicts_count(TrDb *db, const QueryParams *p, gboolean scan,
+                                     const char *range, GPtrArray *rows, GError **error);
+
+static void
+query_scan_init(QueryScan *sc, const QueryParams *p, GPtrArray *domains)
+{
+  memset(sc, 0, sizeof *sc);
+  sc->p = p;
+  sc->domains = domains;
+  sc->newest = g_array_new(FALSE, FALSE, sizeof(gint64));
+  sc->policies = g_array_sized_new(FALSE, FALSE, sizeof(QueryPolicy), 1024);
+  sc->report_domains = g_array_new(FALSE, FALSE, sizeof(guint32));
+  QueryTallies *all[] = { &sc->dom, &sc->orgs, &sc->days, &sc->patterns, &sc->rts, &sc->mx,
+                          &sc->ips };
   for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
     query_tallies_init(all[i]);
-  sc.last_dom = -1;
-  gboolean ok = FALSE;
-  g_autofree QueryResultType **types = NULL;
+  sc->last_dom = -1;
+}
+
+static void
+query_scan_clear(QueryScan *sc)
+{
+  QueryTallies *all[] = { &sc->dom, &sc->orgs, &sc->days, &sc->patterns, &sc->rts, &sc->mx,
+                          &sc->ips };
+  for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+    query_tallies_clear(all[i]);
+  g_array_unref(sc->newest);
+  g_array_unref(sc->policies);
+  g_array_unref(sc->report_domains);
+}
+
+/* The part's statements: the window and filters, and when @ranged the report_rowid
+ * range [@from, @to) (G_MININT64 / G_MAXINT64: open). */
+static void
+query_part_sql(QueryPart *part, TrDb *db, gboolean scan, gboolean ranged, gint64 from,
+               gint64 to)
+{
+  const QueryParams *p = part->p;
+  part->scan = scan;
+  if (!ranged)
+    part->range = g_strdup("");
+  else if (from == G_MININT64)
+    part->range = g_strdup_printf("report_rowid < %" G_GINT64_FORMAT, to);
+  else
+    part->range = g_strdup_printf("report_rowid >= %" G_GINT64_FORMAT, from);
+  const char *range = part->range;
   const char *hint = scan ? db_scan_hint(db) : NULL;
   g_autofree char *where_policy = query_where(p, FALSE, TRUE, hint);
   /* The details need no condition of their own (the join to the policies applies the
@@ -668,36 +719,193 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
       : scan   ? NULL
                : g_strdup("report_rowid IN (SELECT report_rowid FROM report WHERE "
                           "begin_epoch >= $1 AND begin_epoch < $2)");
+  part->detail_bound = where_detail != NULL;
   const char *order = db_key_order_free(db) ? " ORDER BY report_rowid, policy_index" : "";
-  g_autofree char *sql_policy = g_strdup_printf(
+  part->sql_policy = g_strdup_printf(
       "SELECT policy_domain, report_rowid, policy_index, organization_name, begin_day, "
       "mx_hosts, total_successful_session_count, total_failure_session_count, begin_epoch "
-      "FROM policy WHERE %s%s",
-      where_policy, order);
-  g_autofree char *sql_detail = g_strdup_printf(
+      "FROM policy WHERE %s%s%s%s",
+      where_policy, ranged ? " AND " : "", range, order);
+  part->sql_detail = g_strdup_printf(
       "SELECT report_rowid, policy_index, result_type, receiving_mx_hostname, "
-      "sending_mta_ip, failed_session_count FROM failure_detail%s%s%s",
-      where_detail != NULL ? " WHERE " : "", where_detail != NULL ? where_detail : "",
-      order);
-  /* Declared before the first goto: a cleanup must never see it uninitialized. */
-  g_autoptr(TrDbStmt) st_detail = NULL;
-  g_autoptr(TrDbStmt) st_policy = query_prepare(db, p, sql_policy, TRUE, error);
-  if (st_policy == NULL || !query_each(st_policy, query_scan_policy, &sc, error))
-    goto out;
-  query_scan_reports(&sc);
-  sum->reports = sc.reports;
-  st_detail = where_detail != NULL ? query_prepare(db, p, sql_detail, TRUE, error)
-                                   : db_prepare(db, sql_detail, error);
-  if (st_detail == NULL || !query_each(st_detail, query_scan_detail, &sc, error))
-    goto out;
+      "sending_mta_ip, failed_session_count FROM failure_detail%s%s%s%s%s",
+      where_detail != NULL || ranged ? " WHERE " : "",
+      where_detail != NULL ? where_detail : "",
+      where_detail != NULL && ranged ? " AND " : "", range, order);
+}
 
+/* The part's two passes, its policies whose details do not add up, and when asked its
+ * reports' trust verdicts. */
+static gboolean
+query_part_run(QueryPart *part)
+{
+  QueryScan *sc = &part->sc;
+  g_autoptr(TrDbStmt) st = query_prepare(part->db, part->p, part->sql_policy, TRUE,
+                                         &part->error);
+  if (st == NULL || !query_each(st, query_scan_policy, sc, &part->error))
+    return FALSE;
+  query_scan_reports(sc);
+  g_clear_pointer(&st, db_stmt_free);
+  st = part->detail_bound ? query_prepare(part->db, part->p, part->sql_detail, TRUE, &part->error)
+                          : db_prepare(part->db, part->sql_detail, &part->error);
+  if (st == NULL || !query_each(st, query_scan_detail, sc, &part->error))
+    return FALSE;
+  for (guint i = 0; i < sc->policies->len; i++) {
+    const QueryPolicy *e = &g_array_index(sc->policies, QueryPolicy, i);
+    if (e->has_details && e->details != e->failed)
+      ((QueryDomain *) sc->domains->pdata[e->domain])->detail_mismatches++;
+  }
+  return part->verdicts == NULL ||
+         query_verdicts_count(part->db, part->p, part->scan, part->range, part->verdicts,
+                              &part->error);
+}
+
+static gpointer
+query_part_thread(gpointer data)
+{
+  QueryPart *part = data;
+  part->ok = query_part_run(part);
+  return NULL;
+}
+
+/* Add the counts of part @b to part @a, @b's domains numbered as @a's. The result is
+ * the same as one scan of both ranges: sums, the first and last start of a result type,
+ * the newest report; every list made from them is sorted on a unique key, so the order
+ * in which the entries came does not show. */
+static void
+query_scan_merge(QueryScan *a, const QueryScan *b)
+{
+  g_autofree guint32 *map = g_new(guint32, MAX(b->domains->len, 1));
+  for (guint i = 0; i < b->domains->len; i++) {
+    const QueryDomain *bd = b->domains->pdata[i];
+    gint ai = query_scan_domain(a, bd->policy_domain, FALSE);
+    QueryDomain *ad = a->domains->pdata[ai];
+    map[i] = (guint32) ai;
+    ad->reports += bd->reports;
+    ad->successful_sessions += bd->successful_sessions;
+    ad->failed_sessions += bd->failed_sessions;
+    ad->detail_mismatches += bd->detail_mismatches;
+    gint64 *newest = &g_array_index(a->newest, gint64, ai);
+    *newest = MAX(*newest, g_array_index(b->newest, gint64, i));
+  }
+  a->reports += b->reports;
+  QueryTallies *at[] = { &a->orgs, &a->days, &a->patterns, &a->rts, &a->mx, &a->ips };
+  const QueryTallies *bt[] = { &b->orgs, &b->days, &b->patterns, &b->rts, &b->mx, &b->ips };
+  for (gsize k = 0; k < G_N_ELEMENTS(at); k++) {
+    for (guint i = 0; i < bt[k]->items->len; i++) {
+      const QueryTally *e = QUERY_TALLY(bt[k], i);
+      gboolean added;
+      QueryTally *t = query_tally_get(at[k], map[e->group], e->name, &added);
+      t->n[0] += e->n[0];
+      if (at[k] == &a->rts) {   /* failed, first start, last start */
+        t->n[1] = added ? e->n[1] : MIN(t->n[1], e->n[1]);
+        t->n[2] = added ? e->n[2] : MAX(t->n[2], e->n[2]);
+      } else {
+        t->n[1] += e->n[1];
+        t->n[2] += e->n[2];
+        t->n[3] += e->n[3];
+      }
+    }
+  }
+}
+
+/* Where to split the window's reports for two parts: the middle of their report_rowid
+ * range, or FALSE for one part (one processor, one report or none). */
+static gboolean
+query_scan_split(TrDb *db, const QueryParams *p, gboolean scan, gint64 *mid, GError **error)
+{
+  /* Over the whole table, MIN and MAX apart: each is one end of the table's B-tree
+   * (together they would be a scan of it). */
+  TrDbStmt *st = db_prepare(
+      db,
+      scan ? "SELECT (SELECT MIN(report_rowid) FROM report), "
+             "(SELECT MAX(report_rowid) FROM report)"
+           : "SELECT MIN(report_rowid), MAX(report_rowid) FROM report WHERE begin_epoch >= $1 "
+             "AND begin_epoch < $2",
+      error);
+  if (st == NULL)
+    return FALSE;
+  if (!scan) {
+    db_bind_int64(st, 1, p->since);
+    db_bind_int64(st, 2, p->until);
+  }
+  gboolean split = FALSE;
+  if (db_step(st, error) == DB_STEP_ROW && !db_col_is_null(st, 0)) {
+    gint64 lo = db_col_int64(st, 0), hi = db_col_int64(st, 1);
+    split = hi > lo;
+    *mid = lo + (hi - lo) / 2 + 1;
+  }
+  db_stmt_free(st);
+  return split;
+}
+
+/* The two passes over the window into @parts[0] (whose domains are the summary's): on
+ * two processors in two parts, the window's reports split by report_rowid, each read
+ * on a connection of its own and then added up. */
+static gboolean
+query_scan_read(TrDb *db, const QueryParams *p, gboolean scan, QueryPart parts[2],
+                GError **error)
+{
+  gint64 mid = 0;
+  g_autoptr(TrDb) db2 = NULL;
+  GError *local = NULL;
+  if (g_get_num_processors() > 1 && (db2 = db_open_read_again(db, &local)) != NULL &&
+      !query_scan_split(db, p, scan, &mid, &local))
+    g_clear_pointer(&db2, db_close);
+  if (local != NULL) {
+    /* One part after all: the same result, on one processor. */
+    g_clear_error(&local);
+    g_clear_pointer(&db2, db_close);
+  }
+  gboolean split = db2 != NULL;
+  parts[0].db = db;
+  parts[1].db = db2;
+  query_part_sql(&parts[0], db, scan, split, G_MININT64, mid);
+  query_part_sql(&parts[1], db, scan, split, mid, G_MAXINT64);
+  GThread *t = split ? g_thread_try_new("tlsrpt-summary", query_part_thread, &parts[1], NULL)
+                     : NULL;
+  parts[0].ok = query_part_run(&parts[0]);
+  if (t != NULL)
+    g_thread_join(t);
+  else if (split)
+    parts[1].ok = query_part_run(&parts[1]);
+  for (guint i = 0; i < (split ? 2u : 1u); i++)
+    if (!parts[i].ok) {
+      g_propagate_error(error, g_steal_pointer(&parts[i].error));
+      return FALSE;
+    }
+  if (split)
+    query_scan_merge(&parts[0].sc, &parts[1].sc);
+  if (split && parts[0].verdicts != NULL) {
+    GPtrArray *a = parts[0].verdicts, *b = parts[1].verdicts;
+    for (guint i = 0; i < b->len; i++) {
+      QueryCount *c = b->pdata[i], *into = NULL;
+      for (guint j = 0; into == NULL && j < a->len; j++)
+        if (strcmp(((QueryCount *) a->pdata[j])->name, c->name) == 0)
+          into = a->pdata[j];
+      if (into != NULL)
+        into->reports += c->reports;
+      else
+        g_ptr_array_add(a, g_ptr_array_steal_index(b, i--));
+    }
+  }
+  return TRUE;
+}
+
+/* From the counts of the whole window: per domain its ratio, severity and the lists
+ * of a failing one. */
+static gboolean
+query_scan_finish(TrDb *db, const QueryParams *p, QueryScan *sc, gboolean earlier,
+                  GError **error)
+{
+  g_autofree QueryResultType **types = NULL;
   /* Per domain: ratio, severity, and the lists of the failing ones. */
-  for (guint di = 0; di < sc.domains->len; di++) {
-    QueryDomain *d = sc.domains->pdata[di];
+  for (guint di = 0; di < sc->domains->len; di++) {
+    QueryDomain *d = sc->domains->pdata[di];
     gint64 total = d->successful_sessions + d->failed_sessions;
     d->failure_ratio = total > 0 ? (double) d->failed_sessions / (double) total : 0.0;
     d->severity = query_severity(d->successful_sessions, d->failed_sessions, p->warn, p->crit);
-    db_format_day(g_array_index(sc.newest, gint64, di), d->last_report);
+    db_format_day(g_array_index(sc->newest, gint64, di), d->last_report);
     if (d->failed_sessions > 0) {
       d->result_types = g_ptr_array_new_with_free_func(query_result_type_free);
       d->mx_hosts = g_ptr_array_new_with_free_func(query_count_free);
@@ -705,26 +913,22 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
       d->mx_patterns = g_ptr_array_new_with_free_func(g_free);
     }
   }
-  for (guint i = 0; i < sc.orgs.items->len; i++) {
-    const QueryTally *e = QUERY_TALLY(&sc.orgs, i);
-    QueryDomain *d = sc.domains->pdata[e->group];
+  for (guint i = 0; i < sc->orgs.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc->orgs, i);
+    QueryDomain *d = sc->domains->pdata[e->group];
     d->organizations++;
     if (d->organizations_list != NULL)
       g_ptr_array_add(d->organizations_list, query_count_new(e->name, e->n[0], e->n[1], e->n[2]));
   }
-  for (guint i = 0; i < sc.mx.items->len; i++) {
-    const QueryTally *e = QUERY_TALLY(&sc.mx, i);
-    g_ptr_array_add(((QueryDomain *) sc.domains->pdata[e->group])->mx_hosts,
-                    query_count_new(e->name, 0, -1, e->n[0]));
+  for (guint i = 0; i < sc->mx.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc->mx, i);
+    QueryDomain *d = sc->domains->pdata[e->group];
+    if (d->mx_hosts != NULL)
+      g_ptr_array_add(d->mx_hosts, query_count_new(e->name, 0, -1, e->n[0]));
   }
-  for (guint i = 0; i < sc.policies->len; i++) {
-    const QueryPolicy *e = &g_array_index(sc.policies, QueryPolicy, i);
-    if (e->has_details && e->details != e->failed)
-      ((QueryDomain *) sc.domains->pdata[e->domain])->detail_mismatches++;
-  }
-  for (guint i = 0; i < sc.patterns.items->len; i++) {
-    const QueryTally *e = QUERY_TALLY(&sc.patterns, i);
-    QueryDomain *d = sc.domains->pdata[e->group];
+  for (guint i = 0; i < sc->patterns.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc->patterns, i);
+    QueryDomain *d = sc->domains->pdata[e->group];
     if (d->mx_patterns == NULL)
       continue;
     g_auto(GStrv) parts = g_strsplit(e->name, "|", -1);
@@ -737,39 +941,44 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
         g_ptr_array_add(d->mx_patterns, g_steal_pointer(&mx));
     }
   }
-  query_scan_top_ips(&sc);
+  query_scan_top_ips(sc);
 
   /* The result types, their first day (before the window too, when the index has
    * earlier reports) and the clean reports after their last day. */
-  types = g_new0(QueryResultType *, sc.rts.items->len + 1);
-  for (guint i = 0; i < sc.rts.items->len; i++) {
-    const QueryTally *e = QUERY_TALLY(&sc.rts, i);
+  types = g_new0(QueryResultType *, sc->rts.items->len + 1);
+  for (guint i = 0; i < sc->rts.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc->rts, i);
+    QueryDomain *d = sc->domains->pdata[e->group];
+    if (d->result_types == NULL)
+      continue;             /* types[i] NULL: a domain without failures */
     QueryResultType *t = g_new0(QueryResultType, 1);
     t->result_type = g_strdup(e->name);
     t->known = result_type_find(e->name) != NULL;
     t->failed_sessions = e->n[0];
     t->first_epoch = e->n[1];
     db_format_day(e->n[2], t->last_seen);
-    g_ptr_array_add(((QueryDomain *) sc.domains->pdata[e->group])->result_types, t);
+    g_ptr_array_add(d->result_types, t);
     types[i] = t;
   }
-  if (earlier && !query_scan_first_seen(db, p, &sc, types, error))
-    goto out;
-  for (guint i = 0; i < sc.rts.items->len; i++) {
+  if (earlier && !query_scan_first_seen(db, p, sc, types, error))
+    return FALSE;
+  for (guint i = 0; i < sc->rts.items->len; i++) {
+    if (types[i] == NULL)
+      continue;
     db_format_day(types[i]->first_epoch, types[i]->first_seen);
     types[i]->new_in_window = types[i]->first_epoch >= p->since;
   }
-  for (guint i = 0; i < sc.days.items->len; i++) {
-    const QueryTally *e = QUERY_TALLY(&sc.days, i);
-    const QueryDomain *d = sc.domains->pdata[e->group];
+  for (guint i = 0; i < sc->days.items->len; i++) {
+    const QueryTally *e = QUERY_TALLY(&sc->days, i);
+    const QueryDomain *d = sc->domains->pdata[e->group];
     for (guint k = 0; d->result_types != NULL && k < d->result_types->len; k++) {
       QueryResultType *t = d->result_types->pdata[k];
       if (strcmp(e->name, t->last_seen) > 0)
         t->clean_reports_since += e->n[0];
     }
   }
-  for (guint di = 0; di < sc.domains->len; di++) {
-    QueryDomain *d = sc.domains->pdata[di];
+  for (guint di = 0; di < sc->domains->len; di++) {
+    QueryDomain *d = sc->domains->pdata[di];
     if (d->result_types == NULL)
       continue;
     g_ptr_array_sort(d->result_types, query_rt_cmp);
@@ -777,13 +986,43 @@ query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gbo
     g_ptr_array_sort(d->organizations_list, query_count_cmp);
     g_ptr_array_sort(d->mx_patterns, query_str_cmp);
   }
-  ok = TRUE;
-out:
-  for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
-    query_tallies_clear(all[i]);
-  g_array_unref(sc.newest);
-  g_array_unref(sc.policies);
-  g_array_unref(sc.report_domains);
+  return TRUE;
+}
+
+static gint query_verdict_cmp(gconstpointer a, gconstpointer b);
+
+/* The scan of the window into @sum, with its verdicts when @verdicts. */
+static gboolean
+query_scan(TrDb *db, const QueryParams *p, QuerySummary *sum, gboolean scan, gboolean earlier,
+           gboolean verdicts, GError **error)
+{
+  QueryPart parts[2];
+  memset(parts, 0, sizeof parts);
+  for (guint i = 0; i < 2; i++) {
+    parts[i].p = p;
+    query_scan_init(&parts[i].sc, p,
+                    i == 0 ? sum->domains : g_ptr_array_new_with_free_func(query_domain_free));
+    if (verdicts)
+      parts[i].verdicts = g_ptr_array_new_with_free_func(query_count_free);
+  }
+  gboolean ok = query_scan_read(db, p, scan, parts, error) &&
+                query_scan_finish(db, p, &parts[0].sc, earlier, error);
+  sum->reports = parts[0].sc.reports;
+  if (ok && verdicts) {
+    g_ptr_array_sort(parts[0].verdicts, query_verdict_cmp);
+    sum->verdicts = g_steal_pointer(&parts[0].verdicts);
+  }
+  for (guint i = 0; i < 2; i++) {
+    if (i == 1)
+      g_ptr_array_unref(parts[i].sc.domains);
+    query_scan_clear(&parts[i].sc);
+    g_free(parts[i].range);
+    g_free(parts[i].sql_policy);
+    g_free(parts[i].sql_detail);
+    if (parts[i].verdicts != NULL)
+      g_ptr_array_unref(parts[i].verdicts);
+    g_clear_error(&parts[i].error);
+  }
   return ok;
 }
 
@@ -799,8 +1038,8 @@ query_domain_cmp(gconstpointer a, gconstpointer b)
   return strcmp(x->policy_domain, y->policy_domain);
 }
 
-QuerySummary *
-query_summary(TrDb *db, const QueryParams *p, GError **error)
+static QuerySummary *
+query_summary_run(TrDb *db, const QueryParams *p, gboolean verdicts, GError **error)
 {
   g_autoptr(QuerySummary) sum = g_new0(QuerySummary, 1);
   sum->since = p->since;
@@ -821,10 +1060,22 @@ query_summary(TrDb *db, const QueryParams *p, GError **error)
   gint64 covered = MIN(hi, p->until) - MAX(lo, p->since);
   gboolean scan = sum->store_reports > 0 && covered * 3 > (hi - lo);
   gboolean earlier = sum->store_reports > 0 && p->since > lo;
-  if (!query_scan(db, p, sum, scan, earlier, error))
+  if (!query_scan(db, p, sum, scan, earlier, verdicts, error))
     return NULL;
   g_ptr_array_sort(sum->domains, query_domain_cmp);
   return g_steal_pointer(&sum);
+}
+
+QuerySummary *
+query_summary(TrDb *db, const QueryParams *p, GError **error)
+{
+  return query_summary_run(db, p, FALSE, error);
+}
+
+QuerySummary *
+query_summary_with_verdicts(TrDb *db, const QueryParams *p, GError **error)
+{
+  return query_summary_run(db, p, TRUE, error);
 }
 
 GPtrArray *
@@ -866,44 +1117,44 @@ query_verdict_cmp(gconstpointer a, gconstpointer b)
   return strcmp(x->name, y->name);
 }
 
-GPtrArray *
-query_verdicts(TrDb *db, const QueryParams *p, GError **error)
+/* Add the reports of the window (the filters applied, and @range: a report_rowid
+ * condition or "") per trust verdict to @rows (QueryCount*, unsorted). @scan: the
+ * window covers most of the index (read the table in order). */
+static gboolean
+query_verdicts_count(TrDb *db, const QueryParams *p, gboolean scan, const char *range,
+                     GPtrArray *rows, GError **error)
 {
-  /* The report table has the window and the organization, not the policy domains. */
-  if (p->domains != NULL && p->domains[0] != NULL) {
-    g_autofree char *where = query_where(p, FALSE, TRUE, NULL);
-    g_autofree char *sql = g_strdup_printf(
-        "SELECT COALESCE(dkim, ''), COUNT(*), -1, 0 FROM report WHERE "
-        "report_rowid IN (SELECT report_rowid FROM policy WHERE %s) "
-        "GROUP BY 1 ORDER BY 2 DESC, 1",
-        where);
-    g_autoptr(TrDbStmt) st = query_prepare(db, p, sql, TRUE, error);
-    return query_collect(st, query_count_row, GINT_TO_POINTER(FALSE), query_count_free, error);
-  }
-  /* Without one, the report rows themselves: no sub-select of their own keys. A window
-   * over most of the index reads the table in order rather than through report_begin. */
-  g_autoptr(TrDbStmt) range =
-      db_prepare(db, "SELECT MIN(begin_epoch), MAX(begin_epoch) FROM report", error);
-  if (range == NULL || db_step(range, error) != DB_STEP_ROW)
-    return NULL;
-  gint64 lo = db_col_int64(range, 0), hi = db_col_int64(range, 1) + 1;
-  gboolean scan = !db_col_is_null(range, 0) &&
-                  (MIN(hi, p->until) - MAX(lo, p->since)) * 3 > (hi - lo);
-  const char *hint = scan ? db_scan_hint(db) : "";
+  gboolean ranged = range[0] != '\0';
   g_autoptr(GString) sql = g_string_new(NULL);
-  g_string_append_printf(sql, "SELECT dkim FROM report WHERE %sbegin_epoch >= $1 AND "
-                              "%sbegin_epoch < $2", hint, hint);
-  int n = 3;
-  if (p->orgs != NULL && p->orgs[0] != NULL)
-    query_append_in(sql, " AND organization_name IN (", p->orgs, &n, ")");
-  if (p->dkim != NULL && p->dkim[0] != NULL)
-    query_append_in(sql, " AND dkim IN (", p->dkim, &n, ")");
+  /* The report table has the window and the organization, not the policy domains. */
+  gboolean domains = p->domains != NULL && p->domains[0] != NULL;
+  if (domains) {
+    g_autofree char *where = query_where(p, FALSE, TRUE, NULL);
+    g_string_append_printf(sql,
+                           "SELECT COALESCE(dkim, ''), COUNT(*) FROM report WHERE "
+                           "report_rowid IN (SELECT report_rowid FROM policy WHERE %s)%s%s "
+                           "GROUP BY 1",
+                           where, ranged ? " AND " : "", range);
+  } else {
+    /* Without one, the report rows themselves: no sub-select of their own keys. A
+     * window over most of the index reads the table in order rather than through
+     * report_begin. */
+    const char *hint = scan ? db_scan_hint(db) : "";
+    g_string_append_printf(sql,
+                           "SELECT dkim, 1 FROM report WHERE %sbegin_epoch >= $1 AND "
+                           "%sbegin_epoch < $2%s%s",
+                           hint, hint, ranged ? " AND " : "", range);
+    int n = 3;
+    if (p->orgs != NULL && p->orgs[0] != NULL)
+      query_append_in(sql, " AND organization_name IN (", p->orgs, &n, ")");
+    if (p->dkim != NULL && p->dkim[0] != NULL)
+      query_append_in(sql, " AND dkim IN (", p->dkim, &n, ")");
+  }
   /* Counted here, not by GROUP BY (a sort of every report row for a handful of
    * verdicts): the rows come in table order, mostly with the previous row's verdict. */
   g_autoptr(TrDbStmt) st = query_prepare(db, p, sql->str, TRUE, error);
   if (st == NULL)
-    return NULL;
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(query_count_free);
+    return FALSE;
   QueryCount *last = NULL;
   DbStep step;
   while ((step = db_step(st, error)) == DB_STEP_ROW) {
@@ -918,12 +1169,9 @@ query_verdicts(TrDb *db, const QueryParams *p, GError **error)
         g_ptr_array_add(rows, last);
       }
     }
-    last->reports++;
+    last->reports += domains ? db_col_int64(st, 1) : 1;
   }
-  if (step == DB_STEP_ERROR)
-    return NULL;
-  g_ptr_array_sort(rows, query_verdict_cmp);
-  return g_steal_pointer(&rows);
+  return step != DB_STEP_ERROR;
 }
 
 /* ---- the monitoring outputs ------------------------------------------------ */

@@ -92,25 +92,28 @@ typedef struct {
   gint64 store_reports;       /* in the whole index */
   GPtrArray *verdicts;        /* QueryCount* per trust verdict of the window's reports
                                  (name: the verdict, "" when not checked; reports),
-                                 most reports first; NULL when not asked */
+                                 most reports first; NULL when not asked
+                                 (query_summary_with_verdicts() asks) */
   char store_first[11], store_last[11];  /* days of the oldest and newest report, "" */
 } QuerySummary;
 
 void query_summary_free(QuerySummary *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QuerySummary, query_summary_free)
 
-/* The summary of the window. (transfer full) or NULL + DB_ERROR. */
+/* The summary of the window. (transfer full) or NULL + DB_ERROR. An SQLite index is
+ * read on two threads (two connections) when there are two processors. */
 QuerySummary *query_summary(TrDb *db, const QueryParams *params, GError **error);
+/* The same with QuerySummary.verdicts filled: how many reports of the window (the
+ * filters applied) have each trust verdict, counted beside the scan. (transfer full) or
+ * NULL + DB_ERROR. */
+QuerySummary *query_summary_with_verdicts(TrDb *db, const QueryParams *params,
+                                          GError **error);
 
 /* The `--by` table of the window: QueryCount* rows, largest failed first (by day: in
  * day order). Per MX, per result type and per sending IP the rows count failure
  * details (successful_sessions -1). (transfer full) */
 GPtrArray *query_by(TrDb *db, const QueryParams *params, QueryBy by, GError **error);
 
-/* How many reports of the window (the filters applied) have each trust verdict:
- * QueryCount* (name: the verdict, "" when not checked; reports), most first. For
- * QuerySummary.verdicts. (transfer full) or NULL + DB_ERROR. */
-GPtrArray *query_verdicts(TrDb *db, const QueryParams *params, GError **error);
 
 /* ---- the monitoring outputs (check, metrics, report) ---------------------- */
 
