@@ -260,7 +260,7 @@ query_rt_cmp(gconstpointer a, gconstpointer b)
 /* One counted (group, name): the group is a domain's number (or a policy index), the
  * name a string of the map's chunk; what n[] counts is the user's. */
 typedef struct {
-  guint32 hash;
+  guint32 name_hash;          /* query_name_hash() */
   guint32 group;
   const char *name;
   gint64 n[4];
@@ -295,11 +295,23 @@ query_tallies_clear(QueryTallies *t)
 }
 
 static guint32
-query_tally_hash(guint32 group, const char *name)
+query_name_hash(const char *name)
 {
-  guint32 h = 2166136261u ^ (group * 2654435761u);
+  guint32 h = 2166136261u;
   for (const guchar *c = (const guchar *) name; *c; c++)
     h = (h ^ *c) * 16777619u;
+  return h;
+}
+
+/* The hash of (@group, a name of hash @name_hash): a name's hash is kept with its
+ * entry, so that a merge of tallies (a group renumbered) does not read the name again. */
+static inline guint32
+query_tally_hash(guint32 group, guint32 name_hash)
+{
+  guint32 h = name_hash ^ (group * 2654435761u);
+  h ^= h >> 15;
+  h *= 0x2c1b3c6du;
+  h ^= h >> 12;
   return h;
 }
 
@@ -310,7 +322,8 @@ query_tallies_grow(QueryTallies *t)
   t->mask = t->mask * 2 + 1;
   t->slots = g_new0(guint64, t->mask + 1);
   for (guint i = 0; i < t->items->len; i++) {
-    guint32 h = QUERY_TALLY(t, i)->hash;
+    const QueryTally *e = QUERY_TALLY(t, i);
+    guint32 h = query_tally_hash(e->group, e->name_hash);
     guint32 s = h & t->mask;
     while (t->slots[s] != 0)
       s = (s + 1) & t->mask;
@@ -318,13 +331,15 @@ query_tallies_grow(QueryTallies *t)
   }
 }
 
-/* The number of the entry (@group, @name); a new one (zero counts, *added TRUE when
- * given) unless @find_only, which gives -1 for one not there. */
+/* The number of the entry (@group, @name), @name_hash its query_name_hash(); a new one
+ * (zero counts, *added TRUE when given) unless @find_only, which gives -1 for one not
+ * there. A new entry's name is copied into the chunk, or with @keep_name is @name
+ * itself (it must then outlive the tallies). */
 static gint
-query_tally(QueryTallies *t, guint32 group, const char *name, gboolean find_only,
-            gboolean *added)
+query_tally_h(QueryTallies *t, guint32 group, const char *name, guint32 name_hash,
+              gboolean keep_name, gboolean find_only, gboolean *added)
 {
-  guint32 h = query_tally_hash(group, name);
+  guint32 h = query_tally_hash(group, name_hash);
   guint32 s = h & t->mask;
   if (added != NULL)
     *added = FALSE;
@@ -338,7 +353,8 @@ query_tally(QueryTallies *t, guint32 group, const char *name, gboolean find_only
   }
   if (find_only)
     return -1;
-  QueryTally e = { h, group, g_string_chunk_insert(t->strings, name), { 0, 0, 0, 0 } };
+  QueryTally e = { name_hash, group,
+                   keep_name ? name : g_string_chunk_insert(t->strings, name), { 0, 0, 0, 0 } };
   g_array_append_val(t->items, e);
   gint i = (gint) t->items->len - 1;
   t->slots[s] = (guint64) h << 32 | ((guint32) i + 1);
@@ -347,6 +363,13 @@ query_tally(QueryTallies *t, guint32 group, const char *name, gboolean find_only
   if ((guint32) t->items->len * 2 > t->mask)
     query_tallies_grow(t);
   return i;
+}
+
+static gint
+query_tally(QueryTallies *t, guint32 group, const char *name, gboolean find_only,
+            gboolean *added)
+{
+  return query_tally_h(t, group, name, query_name_hash(name), FALSE, find_only, added);
 }
 
 /* The entry of (@group, @name), made when new: valid until the next new entry. */
@@ -413,6 +436,7 @@ typedef struct {
   QueryTallies mx;            /* (domain, receiving MX): n[0] = failed */
   QueryTallies ips;           /* (domain, sending IP): n[0] = failed */
   gint last_dom;              /* the previous row's domain entry, or -1 */
+  gint last_mx;               /* the previous detail's mx entry, or -1 */
 } QueryScan;
 
 static gint
@@ -537,7 +561,13 @@ query_scan_detail(TrDbStmt *st, gpointer data)
   t->n[0] += n;
   t->n[1] = added ? pt->begin : MIN(t->n[1], pt->begin);
   t->n[2] = added ? pt->begin : MAX(t->n[2], pt->begin);
-  query_tally_get(&sc->mx, pt->domain, query_text(st, 3), NULL)->n[0] += n;
+  /* A policy's details are mostly on one receiving MX: the previous entry first. */
+  const char *mx = query_text(st, 3);
+  gint mi = sc->last_mx;
+  if (mi < 0 || QUERY_TALLY(&sc->mx, mi)->group != pt->domain ||
+      strcmp(QUERY_TALLY(&sc->mx, mi)->name, mx) != 0)
+    mi = sc->last_mx = query_tally(&sc->mx, pt->domain, mx, FALSE, NULL);
+  QUERY_TALLY(&sc->mx, mi)->n[0] += n;
   query_tally_get(&sc->ips, pt->domain, query_text(st, 4), NULL)->n[0] += n;
 }
 
@@ -676,6 +706,7 @@ query_scan_init(QueryScan *sc, const QueryParams *p, GPtrArray *domains)
   for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
     query_tallies_init(all[i]);
   sc->last_dom = -1;
+  sc->last_mx = -1;
 }
 
 static void
@@ -768,7 +799,8 @@ query_part_thread(gpointer data)
   return NULL;
 }
 
-/* Add the counts of part @b to part @a, @b's domains numbered as @a's. The result is
+/* Add the counts of part @b to part @a, @b's domains numbered as @a's (@a's new
+ * entries keep the names of @b's: @b must outlive @a's use). The result is
  * the same as one scan of both ranges: sums, the first and last start of a result type,
  * the newest report; every list made from them is sorted on a unique key, so the order
  * in which the entries came does not show. */
@@ -795,7 +827,8 @@ query_scan_merge(QueryScan *a, const QueryScan *b)
     for (guint i = 0; i < bt[k]->items->len; i++) {
       const QueryTally *e = QUERY_TALLY(bt[k], i);
       gboolean added;
-      QueryTally *t = query_tally_get(at[k], map[e->group], e->name, &added);
+      gint ti = query_tally_h(at[k], map[e->group], e->name, e->name_hash, TRUE, FALSE, &added);
+      QueryTally *t = QUERY_TALLY(at[k], ti);
       t->n[0] += e->n[0];
       if (at[k] == &a->rts) {   /* failed, first start, last start */
         t->n[1] = added ? e->n[1] : MIN(t->n[1], e->n[1]);
