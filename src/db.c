@@ -122,6 +122,42 @@ static const char db_read_indexes_drop[] =
   "DROP INDEX IF EXISTS policy_domain_org;\n"
   "DROP INDEX IF EXISTS failure_domain_type;\n";
 
+/* A report's child rows (its policies, failure details, deviations) go in with one
+ * statement per table and report, up to DB_ROWS_MAX rows each ("INSERT ... VALUES
+ * (...), (...)"): SQLite's cost per statement (starting the run, halting it, resetting
+ * it) is paid once per report instead of once per row. OR FAIL: a statement of several
+ * rows that could stop half-way with ABORT needs a statement journal to undo its first
+ * rows; a failed insert fails the whole batch, which is rolled back, so none is needed.
+ * One statement per table and row count, prepared when first needed. */
+#define DB_ROWS_MAX 16
+
+typedef enum {
+  DB_ROWS_POLICY,
+  DB_ROWS_FAILURE,
+  DB_ROWS_DEVIATION,
+  DB_ROWS_TABLES
+} DbRowsTable;
+
+static const struct {
+  const char *insert;       /* up to VALUES */
+  int columns;
+} db_rows_tables[DB_ROWS_TABLES] = {
+  [DB_ROWS_POLICY] = { "INSERT OR FAIL INTO policy (report_rowid, policy_index, "
+                       "policy_domain, policy_type, policy_strings, mx_hosts, "
+                       "total_successful_session_count, total_failure_session_count, "
+                       "organization_name, begin_epoch, begin_day) VALUES ",
+                       11 },
+  [DB_ROWS_FAILURE] = { "INSERT OR FAIL INTO failure_detail (report_rowid, policy_index, "
+                        "detail_index, result_type, sending_mta_ip, receiving_mx_hostname, "
+                        "receiving_mx_helo, receiving_ip, failed_session_count, "
+                        "failure_reason_code, additional_information, policy_domain, "
+                        "begin_epoch) VALUES ",
+                        13 },
+  [DB_ROWS_DEVIATION] = { "INSERT OR FAIL INTO deviation (report_rowid, deviation_index, "
+                          "slug, deviation) VALUES ",
+                          4 },
+};
+
 struct TrDbStmt {
   sqlite3_stmt *stmt;
   TrDb *db;
@@ -134,7 +170,8 @@ struct TrDb {
   char *path;
   char *wal_path;
   gboolean in_txn;
-  TrDbStmt *ins_report, *ins_policy, *ins_failure, *ins_deviation;
+  TrDbStmt *ins_report;
+  TrDbStmt *ins_rows[DB_ROWS_TABLES][DB_ROWS_MAX + 1];  /* [table][rows]: lazily */
   TrPg *pg;                 /* a PostgreSQL database: conn is NULL */
   int wal_pages;            /* pages in the log after the last commit (db_own_checkpoints) */
 };
@@ -563,9 +600,9 @@ db_close(TrDb *db)
   if (db == NULL)
     return;
   db_stmt_free(db->ins_report);
-  db_stmt_free(db->ins_policy);
-  db_stmt_free(db->ins_failure);
-  db_stmt_free(db->ins_deviation);
+  for (int t = 0; t < DB_ROWS_TABLES; t++)
+    for (int n = 0; n <= DB_ROWS_MAX; n++)
+      db_stmt_free(db->ins_rows[t][n]);
   pg_close(db->pg);
   if (db->conn != NULL) {
     if (db->in_txn)
@@ -878,35 +915,92 @@ db_prepare_inserts(TrDb *db, GError **error)
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
       "ON CONFLICT (report_key) DO NOTHING",
       error);
-  if (db->ins_report == NULL)
-    return FALSE;
-  db->ins_policy = db_prepare(
-      db,
-      "INSERT INTO policy (report_rowid, policy_index, policy_domain, policy_type, "
-      "policy_strings, mx_hosts, total_successful_session_count, "
-      "total_failure_session_count, organization_name, begin_epoch, begin_day) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-      error);
-  db->ins_failure = db->ins_policy == NULL ? NULL : db_prepare(
-      db,
-      "INSERT INTO failure_detail (report_rowid, policy_index, detail_index, result_type, "
-      "sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, receiving_ip, "
-      "failed_session_count, failure_reason_code, additional_information, "
-      "policy_domain, begin_epoch) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-      error);
-  db->ins_deviation = db->ins_failure == NULL ? NULL : db_prepare(
-      db,
-      "INSERT INTO deviation (report_rowid, deviation_index, slug, deviation) "
-      "VALUES ($1, $2, $3, $4)",
-      error);
-  if (db->ins_deviation == NULL) {
-    g_clear_pointer(&db->ins_report, db_stmt_free);
-    g_clear_pointer(&db->ins_policy, db_stmt_free);
-    g_clear_pointer(&db->ins_failure, db_stmt_free);
-    return FALSE;
+  return db->ins_report != NULL;
+}
+
+/* The statement inserting @n rows (1..DB_ROWS_MAX) into @table. Its parameters are
+ * plain "?": row i's column c is parameter i * columns + c + 1. (transfer none) */
+static TrDbStmt *
+db_rows_stmt(TrDb *db, DbRowsTable table, guint n, GError **error)
+{
+  g_assert(n >= 1 && n <= DB_ROWS_MAX);
+  if (db->ins_rows[table][n] != NULL)
+    return db->ins_rows[table][n];
+  g_autoptr(GString) sql = g_string_new(db_rows_tables[table].insert);
+  for (guint i = 0; i < n; i++) {
+    g_string_append(sql, i > 0 ? ", (?" : "(?");
+    for (int c = 1; c < db_rows_tables[table].columns; c++)
+      g_string_append(sql, ", ?");
+    g_string_append_c(sql, ')');
   }
-  return TRUE;
+  return db->ins_rows[table][n] = db_prepare(db, sql->str, error);
+}
+
+/* Rows of one table being bound into db_rows_stmt()'s statements: a statement is run
+ * when it has DB_ROWS_MAX rows, and the rest by db_rows_end(). The texts bound stay
+ * valid until then (they are the report's, or kept by the caller meanwhile). */
+typedef struct {
+  TrDb *db;
+  DbRowsTable table;
+  guint total;              /* rows still to insert, this statement's included */
+  guint n;                  /* rows of the current statement */
+  guint row;                /* the row being bound in it */
+  int col;                  /* the next column of that row */
+  TrDbStmt *st;
+} DbRows;
+
+static gboolean
+db_rows_begin(DbRows *rows, TrDb *db, DbRowsTable table, guint total, GError **error)
+{
+  *rows = (DbRows) { .db = db, .table = table, .total = total };
+  if (total == 0)
+    return TRUE;
+  rows->n = MIN(total, DB_ROWS_MAX);
+  rows->st = db_rows_stmt(db, table, rows->n, error);
+  return rows->st != NULL;
+}
+
+static int
+db_rows_param(DbRows *rows)
+{
+  return (int) rows->row * db_rows_tables[rows->table].columns + rows->col++ + 1;
+}
+
+static void
+db_rows_text(DbRows *rows, const char *v)
+{
+  int i = db_rows_param(rows);
+  if (v == NULL)
+    sqlite3_bind_null(rows->st->stmt, i);
+  else
+    sqlite3_bind_text(rows->st->stmt, i, v, -1, SQLITE_STATIC);
+}
+
+static void
+db_rows_int64(DbRows *rows, gint64 v)
+{
+  sqlite3_bind_int64(rows->st->stmt, db_rows_param(rows), v);
+}
+
+/* The row just bound is complete: run the statement once it has all its rows. */
+static gboolean
+db_rows_next(DbRows *rows, GError **error)
+{
+  g_assert(rows->col == db_rows_tables[rows->table].columns);
+  rows->col = 0;
+  if (++rows->row < rows->n)
+    return TRUE;
+  DbStep s = db_step(rows->st, error);
+  sqlite3_reset(rows->st->stmt);      /* every parameter is bound again before a run */
+  if (s == DB_STEP_ERROR)
+    return FALSE;
+  rows->total -= rows->n;
+  rows->row = 0;
+  rows->n = MIN(rows->total, DB_ROWS_MAX);
+  if (rows->n == 0)
+    return TRUE;
+  rows->st = db_rows_stmt(rows->db, rows->table, rows->n, error);
+  return rows->st != NULL;
 }
 
 /* Bind a text of a row being inserted without copying it: @v stays valid until
@@ -972,54 +1066,75 @@ db_insert_report(TrDb *db, const Report *r, gboolean *inserted, GError **error)
     return TRUE;                      /* indexed before: idempotent */
   gint64 rowid = sqlite3_last_insert_rowid(db->conn);
 
-  for (guint i = 0; r->policies != NULL && i < r->policies->len; i++) {
+  guint n_policies = r->policies != NULL ? r->policies->len : 0;
+  guint n_failures = 0;
+  for (guint i = 0; i < n_policies; i++) {
     const ReportPolicy *p = r->policies->pdata[i];
-    g_autofree char *owned_domain = NULL;
-    const char *domain = db_policy_domain(r, p, &owned_domain);
-    g_autofree char *strings = db_join(p->policy_strings);
-    g_autofree char *mx = db_join(p->mx_hosts);
-    st = db->ins_policy;
-    db_bind_int64(st, 1, rowid);
-    db_bind_int64(st, 2, i);
-    db_row_text(st, 3, domain);
-    db_row_text(st, 4, p->policy_type != NULL ? p->policy_type : "");
-    db_row_text(st, 5, strings);
-    db_row_text(st, 6, mx);
-    db_bind_int64(st, 7, p->total_successful);
-    db_bind_int64(st, 8, p->total_failure);
-    db_row_text(st, 9, r->organization_name != NULL ? r->organization_name : "");
-    db_bind_int64(st, 10, r->begin);
-    db_row_text(st, 11, day);
-    if (!db_run(st, error))
+    n_failures += p->failures != NULL ? p->failures->len : 0;
+  }
+  /* The texts made for the policy rows, kept until their statements ran. */
+  g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
+  g_autofree const char **domains = g_new(const char *, MAX(n_policies, 1));
+  DbRows rows;
+  if (!db_rows_begin(&rows, db, DB_ROWS_POLICY, n_policies, error))
+    return FALSE;
+  for (guint i = 0; i < n_policies; i++) {
+    const ReportPolicy *p = r->policies->pdata[i];
+    char *owned_domain = NULL;
+    domains[i] = db_policy_domain(r, p, &owned_domain);
+    if (owned_domain != NULL)
+      g_ptr_array_add(owned, owned_domain);
+    char *strings = db_join(p->policy_strings);
+    char *mx = db_join(p->mx_hosts);
+    g_ptr_array_add(owned, strings);
+    g_ptr_array_add(owned, mx);
+    db_rows_int64(&rows, rowid);
+    db_rows_int64(&rows, i);
+    db_rows_text(&rows, domains[i]);
+    db_rows_text(&rows, p->policy_type != NULL ? p->policy_type : "");
+    db_rows_text(&rows, strings);
+    db_rows_text(&rows, mx);
+    db_rows_int64(&rows, p->total_successful);
+    db_rows_int64(&rows, p->total_failure);
+    db_rows_text(&rows, r->organization_name != NULL ? r->organization_name : "");
+    db_rows_int64(&rows, r->begin);
+    db_rows_text(&rows, day);
+    if (!db_rows_next(&rows, error))
       return FALSE;
+  }
+  if (!db_rows_begin(&rows, db, DB_ROWS_FAILURE, n_failures, error))
+    return FALSE;
+  for (guint i = 0; i < n_policies; i++) {
+    const ReportPolicy *p = r->policies->pdata[i];
     for (guint j = 0; p->failures != NULL && j < p->failures->len; j++) {
       const ReportFailure *f = p->failures->pdata[j];
-      st = db->ins_failure;
-      db_bind_int64(st, 1, rowid);
-      db_bind_int64(st, 2, i);
-      db_bind_int64(st, 3, j);
-      db_row_text(st, 4, f->result_type != NULL ? f->result_type : "");
-      db_row_text(st, 5, f->sending_mta_ip);
-      db_row_text(st, 6, f->receiving_mx_hostname);
-      db_row_text(st, 7, f->receiving_mx_helo);
-      db_row_text(st, 8, f->receiving_ip);
-      db_bind_int64(st, 9, f->failed_session_count);
-      db_row_text(st, 10, f->failure_reason_code);
-      db_row_text(st, 11, f->additional_information);
-      db_row_text(st, 12, domain);
-      db_bind_int64(st, 13, r->begin);
-      if (!db_run(st, error))
+      db_rows_int64(&rows, rowid);
+      db_rows_int64(&rows, i);
+      db_rows_int64(&rows, j);
+      db_rows_text(&rows, f->result_type != NULL ? f->result_type : "");
+      db_rows_text(&rows, f->sending_mta_ip);
+      db_rows_text(&rows, f->receiving_mx_hostname);
+      db_rows_text(&rows, f->receiving_mx_helo);
+      db_rows_text(&rows, f->receiving_ip);
+      db_rows_int64(&rows, f->failed_session_count);
+      db_rows_text(&rows, f->failure_reason_code);
+      db_rows_text(&rows, f->additional_information);
+      db_rows_text(&rows, domains[i]);
+      db_rows_int64(&rows, r->begin);
+      if (!db_rows_next(&rows, error))
         return FALSE;
     }
   }
-  for (guint i = 0; r->deviations != NULL && i < r->deviations->len; i++) {
-    st = db->ins_deviation;
-    db_bind_int64(st, 1, rowid);
-    db_bind_int64(st, 2, i);
+  guint n_deviations = r->deviations != NULL ? r->deviations->len : 0;
+  if (!db_rows_begin(&rows, db, DB_ROWS_DEVIATION, n_deviations, error))
+    return FALSE;
+  for (guint i = 0; i < n_deviations; i++) {
     ReportDeviation d = g_array_index(r->deviations, ReportDeviation, i);
-    db_row_text(st, 3, report_deviation_slug(d));
-    db_row_text(st, 4, report_deviation_text(d));
-    if (!db_run(st, error))
+    db_rows_int64(&rows, rowid);
+    db_rows_int64(&rows, i);
+    db_rows_text(&rows, report_deviation_slug(d));
+    db_rows_text(&rows, report_deviation_text(d));
+    if (!db_rows_next(&rows, error))
       return FALSE;
   }
   if (inserted != NULL)
