@@ -21,6 +21,17 @@
  * connection until that thread is joined: the next write(), rollback() or close() joins
  * it first.
  *
+ * A run of many commits inserts on a writer thread of the sink's own: write() opens the
+ * transaction (on the caller's thread: the open's errors are the write's) and queues the
+ * report; the thread inserts the queued reports in their order while the caller goes on
+ * with the other sinks (the tree's JSON and files, the CSV rows), and flush() waits for
+ * it before it commits, so nothing is committed, let alone acknowledged, before every
+ * row of the batch is in the transaction. An insert that fails on the thread fails the
+ * next write() or the flush(); the pipeline then rolls the batch back as before. One
+ * thread at a time uses the connection: the writer between the transaction's first
+ * write() and the flush() or rollback() that waits for it, the caller otherwise. The
+ * queued reports are the pipeline's, valid until that flush() or rollback() (sink.h).
+ *
  * Inserts are idempotent on the report key: a crash after this commit and before the
  * store's leaves rows whose message is not acknowledged; the next run delivers the
  * message again, and its insert finds the key and adds nothing. */
@@ -30,12 +41,33 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define SINK_SQLITE_NAME "reports.sqlite"
 #define SINK_SQLITE_CHECKPOINT_PAGES 1000   /* SQLite's own default */
+
+/* The writer is woken when this many reports wait (or by flush()): one wake-up per few
+ * reports rather than a system call per report when it keeps up. */
+#define SINK_SQLITE_WAKE 16
+
+/* The writer thread and what it shares with the caller's. pthread primitives, not
+ * GLib's: ThreadSanitizer cannot see GMutex (a bare futex). */
+typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t work;      /* the writer waits: reports queued, or @stop */
+  pthread_cond_t idle;      /* the caller waits: @queue empty and not @busy */
+  pthread_t thread;
+  TrDb *db;                 /* the connection, the writer's while @busy or @queue */
+  GPtrArray *queue;         /* const Report*, in write() order (borrowed) */
+  gboolean waiting;         /* the writer sleeps on @work */
+  gboolean busy;            /* the writer is inserting reports it took from @queue */
+  gboolean stop;
+  GError *error;            /* the first failed insert of the transaction */
+} SinkSqliteWriter;
 
 typedef struct {
   StoreSync *sync;          /* borrowed */
@@ -47,6 +79,9 @@ typedef struct {
   gboolean dir_sync;        /* the file or its log is new: its directory must be synced */
   gboolean one_commit;      /* SinkConfig.one_commit */
   GThread *checkpoint;      /* running db_checkpoint() on @db: join before using @db */
+  SinkSqliteWriter *writer; /* NULL: inserts on the caller's thread (one commit, or no
+                               thread could be started) */
+  gboolean writer_failed;   /* no writer thread could be started: insert inline */
   GArray *keys;             /* guint8[16] of the reports written since the last commit */
   gboolean flushed;         /* the transaction of @keys is committed to the log */
   guint64 flushed_commits;  /* store_commit_count() when it was */
@@ -56,6 +91,137 @@ char *
 sink_sqlite_default_path(const char *store_dir)
 {
   return g_build_filename(store_dir, SINK_SQLITE_NAME, NULL);
+}
+
+static void *
+sink_sqlite_writer_main(void *data)
+{
+  SinkSqliteWriter *w = data;
+  g_autoptr(GPtrArray) batch = g_ptr_array_new();
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    while (w->queue->len == 0 && !w->stop) {
+      w->waiting = TRUE;
+      pthread_cond_wait(&w->work, &w->lock);
+      w->waiting = FALSE;
+    }
+    if (w->stop)
+      break;
+    /* Take all that waits; insert it unlocked, so that write() can queue more. */
+    GPtrArray *t = w->queue;
+    w->queue = batch;
+    batch = t;
+    w->busy = TRUE;
+    gboolean failed = w->error != NULL;
+    TrDb *db = w->db;
+    pthread_mutex_unlock(&w->lock);
+    GError *error = NULL;
+    for (guint i = 0; i < batch->len && !failed; i++)
+      failed = !db_insert_report(db, batch->pdata[i], NULL, &error);
+    g_ptr_array_set_size(batch, 0);
+    pthread_mutex_lock(&w->lock);
+    if (error != NULL && w->error == NULL)
+      w->error = error;
+    else if (error != NULL)
+      g_error_free(error);
+    w->busy = FALSE;
+    if (w->queue->len == 0)
+      pthread_cond_broadcast(&w->idle);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+/* Start the writer thread on @db. NULL if it cannot be started (the caller inserts on
+ * its own thread then). The thread takes no signals: they stay with the threads that
+ * handle them. */
+static SinkSqliteWriter *
+sink_sqlite_writer_new(TrDb *db)
+{
+  SinkSqliteWriter *w = g_new0(SinkSqliteWriter, 1);
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->work, NULL);
+  pthread_cond_init(&w->idle, NULL);
+  w->db = db;
+  w->queue = g_ptr_array_new();
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int rc = pthread_create(&w->thread, NULL, sink_sqlite_writer_main, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    g_ptr_array_unref(w->queue);
+    pthread_cond_destroy(&w->idle);
+    pthread_cond_destroy(&w->work);
+    pthread_mutex_destroy(&w->lock);
+    g_free(w);
+    return NULL;
+  }
+  return w;
+}
+
+/* The transaction begins on @db (the sink may have opened another file since the last). */
+static void
+sink_sqlite_writer_use(SinkSqliteWriter *w, TrDb *db)
+{
+  pthread_mutex_lock(&w->lock);
+  w->db = db;
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* Queue @report for the writer. FALSE + the error of an insert that failed since the
+ * transaction began (the report is not queued). */
+static gboolean
+sink_sqlite_writer_push(SinkSqliteWriter *w, const Report *report, GError **error)
+{
+  pthread_mutex_lock(&w->lock);
+  if (w->error != NULL) {
+    g_set_error_literal(error, w->error->domain, w->error->code, w->error->message);
+    pthread_mutex_unlock(&w->lock);
+    return FALSE;
+  }
+  g_ptr_array_add(w->queue, (gpointer) report);
+  if (w->waiting && w->queue->len >= SINK_SQLITE_WAKE)
+    pthread_cond_signal(&w->work);
+  pthread_mutex_unlock(&w->lock);
+  return TRUE;
+}
+
+/* Wait until the writer has inserted everything queued (@discard: dropped what it has
+ * not begun), and take its error: the connection is the caller's again. (transfer full:
+ * the error, NULL if every insert succeeded) */
+static GError *
+sink_sqlite_writer_wait(SinkSqliteWriter *w, gboolean discard)
+{
+  pthread_mutex_lock(&w->lock);
+  if (discard)
+    g_ptr_array_set_size(w->queue, 0);
+  if (w->queue->len > 0 && w->waiting)
+    pthread_cond_signal(&w->work);
+  while (w->queue->len > 0 || w->busy)
+    pthread_cond_wait(&w->idle, &w->lock);
+  GError *error = g_steal_pointer(&w->error);
+  pthread_mutex_unlock(&w->lock);
+  return error;
+}
+
+static void
+sink_sqlite_writer_free(SinkSqliteWriter *w)
+{
+  if (w == NULL)
+    return;
+  GError *error = sink_sqlite_writer_wait(w, TRUE);
+  g_clear_error(&error);
+  pthread_mutex_lock(&w->lock);
+  w->stop = TRUE;
+  pthread_cond_signal(&w->work);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->thread, NULL);
+  g_ptr_array_unref(w->queue);
+  pthread_cond_destroy(&w->idle);
+  pthread_cond_destroy(&w->work);
+  pthread_mutex_destroy(&w->lock);
+  g_free(w);
 }
 
 static gpointer
@@ -84,6 +250,20 @@ sink_sqlite_join(SinkSqlite *self)
 {
   if (self->checkpoint != NULL)
     g_thread_join(g_steal_pointer(&self->checkpoint));
+}
+
+/* The writer has inserted all that was queued (@discard: or dropped it): @db is ours
+ * again. FALSE + the error of a failed insert. */
+static gboolean
+sink_sqlite_wait(SinkSqlite *self, gboolean discard, GError **error)
+{
+  if (self->writer == NULL)
+    return TRUE;
+  GError *failed = sink_sqlite_writer_wait(self->writer, discard);
+  if (failed == NULL)
+    return TRUE;
+  g_propagate_error(error, failed);
+  return FALSE;
 }
 
 /* A commit ended since the last flush: what was flushed is committed for good. */
@@ -144,8 +324,20 @@ sink_sqlite_write(gpointer p, const Report *report, GError **error)
     g_array_set_size(self->keys, 0);
     self->flushed = FALSE;
   }
-  if (!sink_sqlite_ensure_open(self, error) || !db_begin(self->db, error) ||
-      !db_insert_report(self->db, report, NULL, error)) {
+  gboolean begins = self->db == NULL || !db_in_transaction(self->db);
+  if (!sink_sqlite_ensure_open(self, error) || !db_begin(self->db, error)) {
+    g_prefix_error(error, "%s: ", self->path);
+    return FALSE;
+  }
+  if (begins && self->writer == NULL && !self->one_commit && !self->writer_failed) {
+    self->writer = sink_sqlite_writer_new(self->db);
+    self->writer_failed = self->writer == NULL;
+  } else if (begins && self->writer != NULL) {
+    sink_sqlite_writer_use(self->writer, self->db);
+  }
+  gboolean ok = self->writer != NULL ? sink_sqlite_writer_push(self->writer, report, error)
+                                     : db_insert_report(self->db, report, NULL, error);
+  if (!ok) {
     g_prefix_error(error, "%s: ", self->path);
     return FALSE;
   }
@@ -178,6 +370,10 @@ sink_sqlite_flush(gpointer p, GError **error)
   SinkSqlite *self = p;
   if (self->db == NULL || !db_in_transaction(self->db))
     return TRUE;
+  if (!sink_sqlite_wait(self, FALSE, error)) {
+    g_prefix_error(error, "%s: ", self->path);
+    return FALSE;                       /* the rollback that follows drops the batch */
+  }
   if (!db_commit(self->db, error)) {
     g_prefix_error(error, "%s: ", self->path);
     g_array_set_size(self->keys, 0);
@@ -212,6 +408,7 @@ sink_sqlite_rollback(gpointer p)
   if (self->db == NULL)
     return;
   sink_sqlite_join(self);
+  sink_sqlite_wait(self, TRUE, NULL);
   sink_sqlite_new_commit(self);
   if (db_in_transaction(self->db)) {
     db_rollback(self->db);
@@ -245,6 +442,7 @@ sink_sqlite_close(gpointer p)
   if (self == NULL)
     return;
   sink_sqlite_join(self);
+  sink_sqlite_writer_free(self->writer);
   db_close(self->db);           /* rolls back a transaction never flushed */
   g_array_unref(self->keys);
   g_free(self->path);

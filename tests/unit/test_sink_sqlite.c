@@ -620,6 +620,64 @@ test_migrate_v1(void **state)
                    3 + (gint64) a->policies->len);
 }
 
+/* An insert that fails on the sink's writer thread in the middle of a batch (a trigger
+ * of the test's own refuses one report): the batch fails at a later write() or at the
+ * flush, with the insert's error; the rollback leaves none of its rows; the same batch,
+ * once the trigger is gone, is committed whole and once. */
+static void
+test_writer_insert_fails(void **state)
+{
+  Fx *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Report) a = fixture_report("corpus/parsedmarc/smtp_tls.json");
+  g_autoptr(Report) b = fixture_report("corpus/parsedmarc/rfc8460.json");
+  g_autoptr(Report) c = fixture_report("corpus/stalwart-mail-auth/rpt02.json");
+  g_autoptr(Report) d = fixture_report("corpus/mta-sts-exporter/microsoft.json");
+  gpointer self = sink_sqlite_ops.open(&(SinkConfig){ NULL }, store_durability(fx->store), &error);
+  assert_non_null(self);
+  Report *one[] = { a };
+  commit_reports(fx, self, one, 1);
+
+  sqlite3 *other = NULL;
+  assert_int_equal(sqlite3_open(fx->db_path, &other), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(other,
+                                "CREATE TRIGGER refuse BEFORE INSERT ON report WHEN "
+                                "NEW.source = 'corpus/stalwart-mail-auth/rpt02.json' "
+                                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+
+  Report *batch[] = { b, c, d };
+  assert_true(store_lock(fx->store, 5, &error));
+  assert_true(store_begin(fx->store, NULL, &error));
+  gboolean ok = TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS(batch) && ok; i++)
+    ok = sink_sqlite_ops.write(self, batch[i], &error);
+  if (ok)
+    ok = sink_sqlite_ops.flush(self, &error);
+  assert_false(ok);
+  assert_non_null(error);
+  assert_non_null(strstr(error->message, "refused by the test"));
+  g_clear_error(&error);
+  sink_sqlite_ops.rollback(self);
+  store_rollback(fx->store);
+  store_unlock(fx->store);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 1);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM policy"), a->policies->len);
+
+  assert_int_equal(sqlite3_exec(other, "DROP TRIGGER refuse", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(other);
+  commit_reports(fx, self, batch, G_N_ELEMENTS(batch));
+  sink_sqlite_ops.close(self);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM report"), 4);
+  gint64 policies = 0;
+  Report *all[] = { a, b, c, d };
+  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+    policies += all[i]->policies->len;
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(*) FROM policy"), policies);
+  assert_int_equal(q_int(fx->db_path, "SELECT COUNT(DISTINCT report_key) FROM report"), 4);
+}
+
 int
 main(void)
 {
@@ -632,6 +690,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_reindex_equals_ingest, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reindex_many_equals_ingest, setup, teardown),
     cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_writer_insert_fails, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
