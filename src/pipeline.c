@@ -523,6 +523,14 @@ pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **er
   const SinkOps *list[8];
   SinkConfig configs[8] = { { .path = NULL } };
   guint n = 0;
+  /* The SQL index first: in a run of many commits its write() only queues the report
+   * for the sink's writer thread (sink-sqlite.c), which inserts the batch while the
+   * next sinks take it (the tree's JSON and files, the CSV rows). */
+  if (pl->opts->sqlite_path != NULL || (!pl->opts->no_store && !pl->opts->no_sqlite)) {
+    configs[n].path = pl->opts->sqlite_path;     /* NULL: STORE/reports.sqlite */
+    configs[n].one_commit = pl->mda_mode;
+    list[n++] = sink_find("sqlite");
+  }
   if (!pl->opts->no_store)
     list[n++] = sink_find("tree");
   if (pl->opts->csv_path != NULL) {
@@ -533,11 +541,6 @@ pipeline_open_sinks(Pipeline *pl, const SinkOps *const *extra_sinks, GError **er
   if (pl->opts->jsonl_path != NULL) {
     configs[n].path = pl->opts->jsonl_path;
     list[n++] = sink_find("jsonl");
-  }
-  if (pl->opts->sqlite_path != NULL || (!pl->opts->no_store && !pl->opts->no_sqlite)) {
-    configs[n].path = pl->opts->sqlite_path;     /* NULL: STORE/reports.sqlite */
-    configs[n].one_commit = pl->mda_mode;
-    list[n++] = sink_find("sqlite");
   }
   if (pl->opts->postgres != NULL) {
     configs[n].conninfo = pl->opts->postgres;

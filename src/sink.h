@@ -4,7 +4,9 @@
  * The phases of a commit, driven by the pipeline under the store lock:
  *   1. stage: write() takes each new report of the batch (one sink after the other,
  *      each the whole batch). Nothing is visible as stored yet; a sink may write part
- *      of a large batch out early (to bound its memory).
+ *      of a large batch out early (to bound its memory). A report given to write()
+ *      stays valid and unchanged until the flush() or rollback() that ends its commit
+ *      (the sqlite sink reads it on its writer thread meanwhile).
  *   2. write out: flush() puts everything staged into the sink's files. A sink either
  *      makes it durable itself here (fsync: CSV, JSON Lines) or hands each file and
  *      directory it wrote to the StoreSync it was opened with (store_sync_fd(), ...:
