@@ -228,6 +228,7 @@ serve_run(const TrCommand *cmd, int argc, char **argv)
   GThread *sig_thread = g_thread_new("tlsrpt-signals", serve_signal_main, &sigs);
 
   PipelineStats total = { 0 };
+  gint64 failing_since = 0;   /* the first of the runs in a row that could not start */
   for (;;) {
     PipelineStats stats;
     int prc = pipeline_run(&source_http_ops, http, &opts, FALSE, &stats);
@@ -240,12 +241,24 @@ serve_run(const TrCommand *cmd, int argc, char **argv)
     total.not_stored += stats.not_stored;
     if (sigs.stop)
       break;
-    /* The run ended on a store failure: its requests were answered 503. Serve on, with
-     * a fresh store, after a pause when it could not even start. */
-    source_http_fail_waiting(http, "store failing");
-    if (prc == TR_EXIT_TEMPFAIL && stats.messages == 0)
-      for (int i = 0; i < 10 && !sigs.stop; i++)
-        g_usleep(100 * 1000);
+    /* The run ended on a store failure: its requests were answered 503, and so are
+     * those waiting. Serve on, with a fresh store. A run that could not even start (the
+     * store still failing, e.g. its disk still full) took no request: the waiting ones
+     * wait for the next try, 100 ms later, and are answered 503 only after a second of
+     * such tries (a request that came as space returned is stored, not refused). */
+    if (prc == TR_EXIT_TEMPFAIL && stats.messages == 0) {
+      gint64 now = g_get_monotonic_time();
+      if (failing_since == 0)
+        failing_since = now;
+      if (now - failing_since >= G_USEC_PER_SEC) {
+        source_http_fail_waiting(http, "store failing");
+        failing_since = now;
+      }
+      g_usleep(100 * 1000);
+    } else {
+      source_http_fail_waiting(http, "store failing");
+      failing_since = 0;
+    }
   }
   source_http_stop(http);
   kill(getpid(), SIGUSR1);

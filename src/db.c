@@ -174,7 +174,23 @@ struct TrDb {
   TrDbStmt *ins_rows[DB_ROWS_TABLES][DB_ROWS_MAX + 1];  /* [table][rows]: lazily */
   TrPg *pg;                 /* a PostgreSQL database: conn is NULL */
   int wal_pages;            /* pages in the log after the last commit (db_own_checkpoints) */
+  gboolean file_known;      /* a read connection: @file_dev/@file_ino are the file it has
+                               open (the path named the same file before and after) */
+  dev_t file_dev;
+  ino_t file_ino;
 };
+
+/* The file @path names now: FALSE when it cannot be stat()ed. */
+static gboolean
+db_path_identity(const char *path, dev_t *dev, ino_t *ino)
+{
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return FALSE;
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return TRUE;
+}
 
 static void
 db_set_error(TrDb *db, GError **error, const char *what)
@@ -529,8 +545,19 @@ db_open_read(const char *path, GError **error)
     g_set_error(error, DB_ERROR, DB_ERROR_MISSING, "%s: no index", path);
     return NULL;
   }
+  dev_t dev = 0;
+  ino_t ino = 0;
+  gboolean known = db_path_identity(path, &dev, &ino);
   int rc = sqlite3_open_v2(path, &db->conn, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK) {
+    /* The file opened is the one @path named before and after the open (a reindex
+     * renames a new file over it): what db_open_read_again() must open too. */
+    dev_t dev2 = 0;
+    ino_t ino2 = 0;
+    db->file_known = known && db_path_identity(path, &dev2, &ino2) && dev2 == dev &&
+                     ino2 == ino;
+    db->file_dev = dev;
+    db->file_ino = ino;
     sqlite3_extended_result_codes(db->conn, 1);
     sqlite3_busy_timeout(db->conn, 60000);
     gint64 version = 0;
@@ -591,7 +618,13 @@ db_open_read(const char *path, GError **error)
 TrDb *
 db_open_read_again(TrDb *db, GError **error)
 {
-  return db->pg != NULL ? NULL : db_open_read(db->path, error);
+  if (db->pg != NULL || !db->file_known)
+    return NULL;
+  TrDb *again = db_open_read(db->path, error);
+  if (again != NULL && (!again->file_known || again->file_dev != db->file_dev ||
+                        again->file_ino != db->file_ino))
+    g_clear_pointer(&again, db_close);      /* replaced since: not the same reports */
+  return again;
 }
 
 void

@@ -48,7 +48,8 @@ TrDb *db_open_write(const char *path, DbSync sync, gboolean *created, GError **e
  * is read as it is. (transfer full) */
 TrDb *db_open_read(const char *path, GError **error);
 /* Another reading connection to the SQLite index @db reads, for another thread (a
- * connection is used by one thread at a time). NULL without an error for PostgreSQL.
+ * connection is used by one thread at a time). NULL without an error for PostgreSQL,
+ * and when the path no longer names the file @db has open (a reindex replaced it).
  * (transfer full) */
 TrDb *db_open_read_again(TrDb *db, GError **error);
 /* Open the PostgreSQL database @conninfo (a libpq connection string, checked with

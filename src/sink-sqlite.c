@@ -395,9 +395,14 @@ sink_sqlite_flush(gpointer p, GError **error)
     }
     store_sync_fd(self->sync, fd);
   }
-  if (self->one_commit || db_wal_pages(self->db) >= SINK_SQLITE_CHECKPOINT_PAGES)
+  if (self->one_commit || db_wal_pages(self->db) >= SINK_SQLITE_CHECKPOINT_PAGES) {
     self->checkpoint =
         g_thread_try_new("tlsrpt-checkpoint", sink_sqlite_checkpoint_main, self->db, NULL);
+    /* No thread: a run of many commits checkpoints here, as nothing else does (SQLite's
+     * own is off); one commit's close checkpoints anyway. */
+    if (self->checkpoint == NULL && !self->one_commit)
+      db_checkpoint(self->db);
+  }
   return TRUE;
 }
 
