@@ -229,6 +229,7 @@ serve_run(const TrCommand *cmd, int argc, char **argv)
 
   PipelineStats total = { 0 };
   gint64 failing_since = 0;   /* the first of the runs in a row that could not start */
+  gint64 retry_us = 100 * 1000;   /* the pause before the next try after such a run */
   for (;;) {
     PipelineStats stats;
     int prc = pipeline_run(&source_http_ops, http, &opts, FALSE, &stats);
@@ -243,10 +244,12 @@ serve_run(const TrCommand *cmd, int argc, char **argv)
       break;
     /* The run ended on a store failure: its requests were answered 503, and so are
      * those waiting. Serve on, with a fresh store. A run that could not even start (the
-     * store still failing, e.g. its disk still full) took no request: the waiting ones
-     * wait for the next try, 100 ms later, and are answered 503 only after a second of
-     * such tries (a request that came as space returned is stored, not refused). */
-    if (prc == TR_EXIT_TEMPFAIL && stats.messages == 0) {
+     * store still failing: its disk still full, a file of the configuration gone) took
+     * no request: the waiting ones wait for the next try, 100 ms later and then less
+     * often (up to 5 s apart, so that a lasting failure neither spins nor floods the
+     * log), and are answered 503 only after a second of such tries (a request that came
+     * as space returned is stored, not refused). */
+    if (prc != TR_EXIT_OK && stats.messages == 0) {
       gint64 now = g_get_monotonic_time();
       if (failing_since == 0)
         failing_since = now;
@@ -254,10 +257,13 @@ serve_run(const TrCommand *cmd, int argc, char **argv)
         source_http_fail_waiting(http, "store failing");
         failing_since = now;
       }
-      g_usleep(100 * 1000);
+      for (gint64 slept = 0; slept < retry_us && !sigs.stop; slept += 100 * 1000)
+        g_usleep(100 * 1000);
+      retry_us = MIN(retry_us * 2, 5 * G_USEC_PER_SEC);
     } else {
       source_http_fail_waiting(http, "store failing");
       failing_since = 0;
+      retry_us = 100 * 1000;
     }
   }
   source_http_stop(http);
