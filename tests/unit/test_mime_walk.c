@@ -688,7 +688,6 @@ test_depth_boundary(void **state)
 static void
 test_hostile_nesting(void **state)
 {
-  gint64 t0 = g_get_monotonic_time();
   g_autoptr(GBytes) mp = test_nested_multipart(10000);
   test_walk_fails(mp, &test_limits, MIME_WALK_ERROR_LIMIT, "depth");
   g_autoptr(GBytes) fw = test_nested_rfc822(10000);
@@ -703,7 +702,8 @@ test_hostile_nesting(void **state)
   assert_true(mm->parts->len <= 1);
   g_autoptr(MimeMessage) mm2 = mime_walk_message(fw, &loose, &error);
   assert_non_null(mm2);
-  assert_true(g_get_monotonic_time() - t0 < 30 * G_USEC_PER_SEC);
+  /* Finite, not timed here: a timed unit test fails on a slow machine or under valgrind
+   * (speed lives in tests/bench/); a hang is the test runner's timeout. */
 }
 
 static void
